@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# setup.sh — install edgelm's dependencies (Debian 12 packages only) and build it (Release).
+#
+#   scripts/setup.sh            native build in build/
+#   scripts/setup.sh --arm64    also the aarch64 cross toolchain, qemu-user and the arm64 Debian
+#                               libraries (unpacked into $ARM64_DEPS_ROOT, never via dpkg multiarch)
+#
+# Idempotent: a second run checks dpkg state and a stamp file, then only rebuilds what changed.
+# Env: BUILD_DIR (default build), BUILD_TYPE (default Release), ARM64_DEPS_ROOT (default /opt/arm64-deps).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ARM64=0
+for arg in "$@"; do
+  case "$arg" in
+    --arm64) ARM64=1 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    *) echo "setup.sh: unknown argument: $arg" >&2; exit 2 ;;
+  esac
+done
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+APT_GET=($SUDO apt-get -o DPkg::Lock::Timeout=900 -q -y)
+log() { printf '[setup] %s\n' "$*"; }
+
+# nlohmann-json3-dev: config.json / tokenizer.json / safetensors headers in the converter (a
+# well-kept header-only parser beats a hand-written one). gnuplot: plots in docs/performance.md.
+NATIVE_PKGS=(g++ make cmake ninja-build pkg-config
+  libxnnpack-dev libpthreadpool-dev libcpuinfo-dev libflatbuffers-dev flatbuffers-compiler
+  flatbuffers-compiler-dev catch2 nlohmann-json3-dev)
+CROSS_PKGS=(g++-aarch64-linux-gnu qemu-user)
+ARM64_PKGS=(libxnnpack0 libxnnpack-dev libpthreadpool0 libpthreadpool-dev libcpuinfo0 libcpuinfo-dev
+  libflatbuffers2 libflatbuffers-dev catch2)
+
+UPDATED=0
+ensure_pkgs() {
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return
+  if [ "$UPDATED" -eq 0 ]; then "${APT_GET[@]}" update; UPDATED=1; fi
+  log "installing: ${missing[*]}"
+  "${APT_GET[@]}" install --no-install-recommends "${missing[@]}"
+}
+
+ensure_pkgs "${NATIVE_PKGS[@]}"
+
+if [ "$ARM64" -eq 1 ]; then
+  ensure_pkgs "${CROSS_PKGS[@]}"
+  ROOT="${ARM64_DEPS_ROOT:-/opt/arm64-deps}"
+  want=$(for p in "${ARM64_PKGS[@]}"; do echo "$p=$(dpkg-query -W -f='${Version}' "$p")"; done)
+  if [ -f "$ROOT/.stamp" ] && [ "$(cat "$ROOT/.stamp")" = "$want" ] && [ -e "$ROOT/usr/include/xnnpack.h" ]; then
+    log "arm64 libraries up to date in $ROOT"
+  else
+    # A private apt state fetches arm64 .debs without touching dpkg: multiarch would remove the
+    # native XNNPACK (not Multi-Arch: same) and make threaded programs hang under qemu.
+    log "unpacking arm64 libraries into $ROOT"
+    aptd="$ROOT/.apt"
+    $SUDO mkdir -p "$aptd/lists/partial" "$aptd/cache/archives/partial" "$aptd/debs"
+    $SUDO touch "$aptd/status"
+    aopt=(-o APT::Architecture=arm64 -o APT::Architectures::=arm64 -o APT::Sandbox::User=root
+          -o "Dir::State::Lists=$aptd/lists" -o "Dir::Cache=$aptd/cache" -o "Dir::State::Status=$aptd/status")
+    $SUDO apt-get -q "${aopt[@]}" update
+    $SUDO rm -f "$aptd"/debs/*.deb
+    mapfile -t pins <<<"$want"
+    (cd "$aptd/debs" && $SUDO apt-get -q "${aopt[@]}" download "${pins[@]}")
+    staging="$ROOT/.new"
+    $SUDO rm -rf "$staging" && $SUDO mkdir -p "$staging"
+    for deb in "$aptd"/debs/*.deb; do $SUDO dpkg-deb -x "$deb" "$staging"; done
+    $SUDO rm -rf "$ROOT/usr" && $SUDO mv "$staging/usr" "$ROOT/usr" && $SUDO rm -rf "$staging" "$aptd"
+    printf '%s\n' "$want" | $SUDO tee "$ROOT/.stamp" >/dev/null
+  fi
+fi
+
+BUILD_DIR="${BUILD_DIR:-build}"
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-Release}" >/dev/null
+cmake --build "$BUILD_DIR" --parallel "$(nproc)"
+log "built into $BUILD_DIR"

@@ -1,0 +1,159 @@
+#include "format/model_file.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+
+namespace edgelm {
+
+uint64_t Fnv1a64(const uint8_t* data, size_t size) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (size_t i = 0; i < size; ++i) {
+    h ^= data[i];
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+namespace {
+
+// a + b <= limit without overflow.
+bool FitsWithin(uint64_t a, uint64_t b, uint64_t limit) { return a <= limit && b <= limit - a; }
+
+}  // namespace
+
+ModelFile::~ModelFile() {
+  if (base_) munmap(const_cast<uint8_t*>(base_), size_);
+  if (fd_ >= 0) close(fd_);
+}
+
+Status ModelFile::Open(const std::string& path, const ModelFileOptions& options, std::unique_ptr<ModelFile>* out) {
+  std::unique_ptr<ModelFile> f(new ModelFile());
+  f->path_ = path;
+  Status s = f->Map(options);
+  if (s.ok()) s = f->ParseHeader();
+  if (s.ok()) s = f->ParseMetadata();
+  if (!s.ok()) return Status(s.code(), path + ": " + s.message());
+  *out = std::move(f);
+  return Status::Ok();
+}
+
+Status ModelFile::Map(const ModelFileOptions& options) {
+  fd_ = open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd_ < 0) {
+    return errno == ENOENT ? NotFound("no such file") : IoError(std::string("cannot open: ") + std::strerror(errno));
+  }
+  struct stat st;
+  if (fstat(fd_, &st) != 0) return IoError(std::string("cannot stat: ") + std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) return InvalidArgument("not a regular file");
+  if (st.st_size < static_cast<off_t>(kHeaderSize)) return CorruptModel("file too small to be an edgelm model (" + std::to_string(st.st_size) + " bytes)");
+  size_ = static_cast<uint64_t>(st.st_size);
+  int flags = MAP_SHARED;
+#ifdef MAP_POPULATE
+  if (options.populate) flags |= MAP_POPULATE;
+#endif
+  void* p = mmap(nullptr, size_, PROT_READ, flags, fd_, 0);
+  if (p == MAP_FAILED) {
+    return Status(StatusCode::kOutOfMemory, std::string("mmap failed: ") + std::strerror(errno));
+  }
+  base_ = static_cast<const uint8_t*>(p);
+  return Status::Ok();
+}
+
+Status ModelFile::ParseHeader() {
+  std::memcpy(&header_, base_, sizeof header_);
+  const FileHeader& h = header_;
+  if (std::memcmp(h.magic, kFileMagic, sizeof kFileMagic) != 0) return CorruptModel("not an edgelm model file (bad magic)");
+  if (h.format_version != kFormatVersion)
+    return Unsupported("format version " + std::to_string(h.format_version) + " (this build reads version " +
+                       std::to_string(kFormatVersion) + "; re-convert the model)");
+  if (h.header_size != kHeaderSize) return CorruptModel("bad header size");
+  if (h.file_size != size_)
+    return CorruptModel("file is " + std::to_string(size_) + " bytes but its header says " + std::to_string(h.file_size) +
+                        " (truncated or appended to)");
+  if (h.metadata_offset < kHeaderSize || !FitsWithin(h.metadata_offset, h.metadata_size, h.data_offset))
+    return CorruptModel("metadata range outside the file");
+  if (h.data_offset % kDataAlignment != 0) return CorruptModel("data region is not page aligned");
+  if (!FitsWithin(h.data_offset, h.data_size, size_)) return CorruptModel("data region outside the file");
+  if (Fnv1a64(base_ + h.metadata_offset, h.metadata_size) != h.metadata_checksum)
+    return CorruptModel("metadata checksum mismatch");
+  return Status::Ok();
+}
+
+Status ModelFile::ParseMetadata() {
+  const uint8_t* meta = base_ + header_.metadata_offset;
+  // Depth and table limits bound verification time on hostile input.
+  flatbuffers::Verifier verifier(meta, header_.metadata_size, /*max_depth=*/16, /*max_tables=*/10'000'000);
+  if (!schema::VerifyModelBuffer(verifier)) return CorruptModel("metadata failed flatbuffer verification");
+  metadata_ = schema::GetModel(meta);
+  EDGELM_RETURN_IF_ERROR(ConfigFromSchema(*metadata_->architecture(), &config_));
+  if (metadata_->tokenizer()) {
+    EDGELM_RETURN_IF_ERROR(TokenizerFromSchema(*metadata_->tokenizer(), &tokenizer_));
+    if (static_cast<int>(tokenizer_.pieces.size()) > config_.vocab_size)
+      return CorruptModel("tokenizer has more pieces than the model's vocabulary");
+    has_tokenizer_ = true;
+  }
+  const auto& list = *metadata_->tensors();
+  tensors_.resize(list.size());
+  for (uint32_t i = 0; i < list.size(); ++i) {
+    const schema::Tensor* t = list.Get(i);
+    if (!t) return CorruptModel("null tensor entry");
+    Status s = ParseTensor(*t, &tensors_[i]);
+    if (!s.ok()) return Status(s.code(), "tensor '" + t->name()->str() + "': " + s.message());
+    if (!by_name_.emplace(tensors_[i].name, i).second) return CorruptModel("duplicate tensor '" + tensors_[i].name + "'");
+  }
+  return Status::Ok();
+}
+
+Status ModelFile::ParseTensor(const schema::Tensor& t, TensorView* view) const {
+  view->name = t.name()->str();
+  if (t.dtype() > DType::MAX) return CorruptModel("unknown dtype");
+  if (t.layout() != schema::Layout::RowMajor) return Unsupported("unknown layout");
+  view->dtype = t.dtype();
+  if (!t.shape() || t.shape()->size() == 0 || t.shape()->size() > 2) return CorruptModel("rank must be 1 or 2");
+  for (uint64_t d : *t.shape()) {
+    if (d == 0 || d > (uint64_t{1} << 40)) return CorruptModel("dimension out of range");
+    view->shape.push_back(static_cast<int64_t>(d));
+  }
+  uint64_t expected = 0;
+  EDGELM_RETURN_IF_ERROR(TensorBytes(view->dtype, view->shape, &expected));
+  if (t.size() != expected)
+    return CorruptModel("size " + std::to_string(t.size()) + " bytes does not match its shape and dtype (" +
+                        std::to_string(expected) + ")");
+  if (t.offset() % kTensorAlignment != 0) return CorruptModel("data is not 64-byte aligned");
+  if (!FitsWithin(t.offset(), t.size(), header_.data_size)) return CorruptModel("data outside the data region");
+  const uint8_t* region = base_ + header_.data_offset;
+  view->data = region + t.offset();
+  view->size = t.size();
+
+  const bool int_codes = view->dtype == DType::I8 || view->dtype == DType::I4 || view->dtype == DType::I2;
+  if (t.scale_kind() == ScaleKind::PerRow) {
+    if (t.scales_size() != static_cast<uint64_t>(view->rows()) * sizeof(float))
+      return CorruptModel("scales size does not match the row count");
+    if (t.scales_offset() % kTensorAlignment != 0) return CorruptModel("scales are not 64-byte aligned");
+    if (!FitsWithin(t.scales_offset(), t.scales_size(), header_.data_size)) return CorruptModel("scales outside the data region");
+    view->scales = reinterpret_cast<const float*>(region + t.scales_offset());
+  } else if (t.scale_kind() != ScaleKind::None) {
+    return CorruptModel("unknown scale kind");
+  }
+  if (int_codes != (view->scales != nullptr)) return CorruptModel("integer codes need per-row scales (and only they have them)");
+
+  if (t.activation() > ActivationQuant::MAX) return CorruptModel("unknown activation quantization");
+  view->activation = t.activation();
+  view->input_scale = t.input_scale();
+  if (view->activation == ActivationQuant::StaticInt8 && !(std::isfinite(view->input_scale) && view->input_scale > 0.0f))
+    return CorruptModel("static activation scale must be positive");
+  return Status::Ok();
+}
+
+const TensorView* ModelFile::FindTensor(const std::string& name) const {
+  auto it = by_name_.find(name);
+  return it == by_name_.end() ? nullptr : &tensors_[it->second];
+}
+
+}  // namespace edgelm

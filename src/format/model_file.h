@@ -1,0 +1,61 @@
+// A loaded .edgelm file: mmapped read-only, fully validated before anything uses it.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/status.h"
+#include "format/container.h"
+#include "format/model_config.h"
+#include "format/tensor.h"
+#include "format/tokenizer_data.h"
+
+namespace edgelm {
+
+struct ModelFileOptions {
+  bool populate = false;  // pre-fault every page (MAP_POPULATE); otherwise pages load on first touch
+};
+
+class ModelFile {
+ public:
+  ~ModelFile();
+  ModelFile(const ModelFile&) = delete;
+  ModelFile& operator=(const ModelFile&) = delete;
+
+  // Maps and validates `path`: header, metadata checksum, flatbuffer verifier, architecture, tokenizer
+  // and every tensor's range, size and scales. Errors name the file and the problem.
+  static Status Open(const std::string& path, const ModelFileOptions& options, std::unique_ptr<ModelFile>* out);
+
+  const std::string& path() const { return path_; }
+  const FileHeader& header() const { return header_; }
+  const schema::Model& metadata() const { return *metadata_; }
+  const ModelConfig& config() const { return config_; }
+  // Null when the file has no tokenizer.
+  const TokenizerData* tokenizer() const { return has_tokenizer_ ? &tokenizer_ : nullptr; }
+  const std::vector<TensorView>& tensors() const { return tensors_; }
+  const TensorView* FindTensor(const std::string& name) const;
+  uint64_t file_size() const { return size_; }
+
+ private:
+  ModelFile() = default;
+  Status Map(const ModelFileOptions& options);
+  Status ParseHeader();
+  Status ParseMetadata();
+  Status ParseTensor(const schema::Tensor& t, TensorView* view) const;
+
+  std::string path_;
+  int fd_ = -1;
+  const uint8_t* base_ = nullptr;
+  uint64_t size_ = 0;
+  FileHeader header_{};
+  const schema::Model* metadata_ = nullptr;
+  ModelConfig config_;
+  TokenizerData tokenizer_;
+  bool has_tokenizer_ = false;
+  std::vector<TensorView> tensors_;
+  std::unordered_map<std::string, size_t> by_name_;
+};
+
+}  // namespace edgelm

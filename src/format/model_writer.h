@@ -1,0 +1,48 @@
+// Writes .edgelm files. Tensor bytes are produced by callbacks in row chunks and streamed to disk,
+// so multi-GB models are written with bounded memory. The file appears under its final name only
+// when complete (written to a temporary file in the same directory, then renamed).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "format/model_config.h"
+#include "format/tensor.h"
+#include "format/tokenizer_data.h"
+
+namespace edgelm {
+
+struct TensorSpec {
+  std::string name;
+  std::vector<int64_t> shape;  // [rows, cols] or [cols]
+  DType dtype = DType::F32;
+  bool per_row_scales = false;  // required for I8/I4/I2
+  ActivationQuant activation = ActivationQuant::None;
+  float input_scale = 0.0f;
+  // Fills rows [row_begin, row_end): their encoded bytes into `data` and, with per-row scales, one
+  // fp32 scale per row into `scales`.
+  std::function<Status(int64_t row_begin, int64_t row_end, uint8_t* data, float* scales)> fill;
+};
+
+struct ModelMetadata {
+  ModelConfig config;
+  const TokenizerData* tokenizer = nullptr;  // optional
+  std::string recipe;
+  std::string recipe_description;
+  std::string recipe_json;
+  std::string source;
+  std::string command_line;
+};
+
+// bytes_done / bytes_total of the data region.
+using WriteProgress = std::function<void(uint64_t bytes_done, uint64_t bytes_total)>;
+
+Status WriteModelFile(const std::string& path, const ModelMetadata& meta, const std::vector<TensorSpec>& tensors,
+                      const WriteProgress& progress = nullptr);
+
+const char* ConverterVersion();
+
+}  // namespace edgelm
