@@ -1,0 +1,187 @@
+/* edgelm-chat: an interactive REPL (or one-shot completion) over the edgelm C API only.
+ *
+ *   edgelm-chat [-m MODEL] [--chat] [-p [PROMPT]] [-n N] [sampling flags]
+ *
+ * Without --chat the model continues plain text (right for base models such as the bundled
+ * brown-tiny); with --chat each line is a user turn in the model's chat template. -p without a
+ * value reads the prompt from standard input. Ctrl-C stops the current reply. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "edgelm/edgelm.h"
+
+static edgelm_session* g_session;
+
+static void on_interrupt(int sig) {
+  (void)sig;
+  if (g_session) edgelm_session_cancel(g_session);
+}
+
+static int print_token(void* user_data, int32_t token, const char* text, size_t bytes) {
+  (void)user_data;
+  (void)token;
+  fwrite(text, 1, bytes, stdout);
+  fflush(stdout);
+  return 0;
+}
+
+static void usage(FILE* out) {
+  fprintf(out,
+          "usage: edgelm-chat [options]\n"
+          "  -m, --model PATH        model file (default: the bundled brown-tiny model)\n"
+          "  -p, --prompt [TEXT]     one-shot: continue TEXT (or standard input) and exit\n"
+          "  --chat                  use the chat template (instruction-tuned models)\n"
+          "  -s, --system TEXT       system message (with --chat)\n"
+          "  -n, --max-tokens N      tokens per reply (default 128)\n"
+          "  -c, --context N         context length in tokens (default 2048)\n"
+          "  --temp T --top-k K --top-p P --min-p P --repeat-penalty R --presence-penalty R --seed S\n"
+          "  -t, --threads N         compute threads (0 = all cores)\n"
+          "REPL commands: /reset  /stats  /quit\n");
+}
+
+static void print_stats(const edgelm_session* session) {
+  edgelm_stats st;
+  edgelm_stats_init(&st);
+  if (edgelm_session_get_stats(session, &st) != EDGELM_OK) return;
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  fprintf(stderr,
+          "[prefill %lld tok @ %.1f tok/s | decode %lld tok @ %.1f tok/s | TTFT %.1f ms | context %lld tok | "
+          "KV %.1f MB | peak RSS %.1f MB]\n",
+          (long long)st.prompt_tokens, st.prefill_tokens_per_s, (long long)st.generated_tokens,
+          st.decode_tokens_per_s, st.time_to_first_token_ms, (long long)st.context_tokens, st.kv_bytes / 1e6,
+          ru.ru_maxrss / 1024.0);
+}
+
+static char* read_all(FILE* in) {
+  size_t cap = 4096, len = 0;
+  char* buf = malloc(cap);
+  size_t n;
+  while (buf && (n = fread(buf + len, 1, cap - len - 1, in)) > 0) {
+    len += n;
+    if (cap - len < 2) {
+      char* grown = realloc(buf, cap * 2);
+      if (!grown) break;
+      buf = grown;
+      cap *= 2;
+    }
+  }
+  if (buf) buf[len] = '\0';
+  return buf;
+}
+
+/* Appends one user input and streams the reply. Returns 0 on success. */
+static int respond(edgelm_session* session, int chat, const char* text, const edgelm_generate_options* gen) {
+  edgelm_status st = chat ? edgelm_session_append_message(session, "user", text)
+                          : edgelm_session_append_text(session, text, 0);
+  if (st == EDGELM_OK) {
+    if (!chat) fputs(text, stdout);
+    st = edgelm_session_generate(session, gen, print_token, NULL);
+  }
+  fputc('\n', stdout);
+  if (st == EDGELM_CANCELLED) {
+    fprintf(stderr, "[stopped]\n");
+  } else if (st != EDGELM_OK) {
+    fprintf(stderr, "edgelm-chat: %s: %s\n", edgelm_status_string(st), edgelm_session_error(session));
+    return 1;
+  }
+  return 0;
+}
+
+int main(int argc, char** argv) {
+  const char* model_path = EDGELM_DEFAULT_MODEL;
+  const char* prompt = NULL;
+  const char* system_text = NULL;
+  int one_shot = 0, chat = 0, threads = 0;
+  edgelm_session_options sopt;
+  edgelm_session_options_init(&sopt);
+  sopt.context_length = 2048;
+  edgelm_generate_options gen;
+  edgelm_generate_options_init(&gen);
+  gen.max_tokens = 128;
+  gen.sampling.temperature = 0.8f;
+  gen.sampling.top_p = 0.95f;
+  gen.sampling.repetition_penalty = 1.1f;
+
+  for (int i = 1; i < argc; ++i) {
+    const char* a = argv[i];
+    const int has_value = i + 1 < argc;
+#define NEXT() (has_value ? argv[++i] : (fprintf(stderr, "edgelm-chat: %s needs a value\n", a), exit(2), ""))
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
+    else if (!strcmp(a, "-m") || !strcmp(a, "--model")) model_path = NEXT();
+    else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) {
+      one_shot = 1;
+      if (has_value && argv[i + 1][0] != '-') prompt = argv[++i];
+    }
+    else if (!strcmp(a, "--chat")) chat = 1;
+    else if (!strcmp(a, "-s") || !strcmp(a, "--system")) system_text = NEXT();
+    else if (!strcmp(a, "-n") || !strcmp(a, "--max-tokens")) gen.max_tokens = atoi(NEXT());
+    else if (!strcmp(a, "-c") || !strcmp(a, "--context")) sopt.context_length = atoi(NEXT());
+    else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) threads = atoi(NEXT());
+    else if (!strcmp(a, "--temp")) gen.sampling.temperature = strtof(NEXT(), NULL);
+    else if (!strcmp(a, "--top-k")) gen.sampling.top_k = atoi(NEXT());
+    else if (!strcmp(a, "--top-p")) gen.sampling.top_p = strtof(NEXT(), NULL);
+    else if (!strcmp(a, "--min-p")) gen.sampling.min_p = strtof(NEXT(), NULL);
+    else if (!strcmp(a, "--repeat-penalty")) gen.sampling.repetition_penalty = strtof(NEXT(), NULL);
+    else if (!strcmp(a, "--presence-penalty")) gen.sampling.presence_penalty = strtof(NEXT(), NULL);
+    else if (!strcmp(a, "--seed")) gen.sampling.seed = strtoull(NEXT(), NULL, 10);
+    else { fprintf(stderr, "edgelm-chat: unknown option %s\n", a); usage(stderr); return 2; }
+#undef NEXT
+  }
+
+  edgelm_model_options mopt;
+  edgelm_model_options_init(&mopt);
+  mopt.num_threads = threads;
+  edgelm_model* model = NULL;
+  edgelm_status st = edgelm_model_load(model_path, &mopt, &model);
+  if (st != EDGELM_OK) {
+    fprintf(stderr, "edgelm-chat: cannot load model: %s: %s\n", edgelm_status_string(st), edgelm_last_error());
+    return 1;
+  }
+  edgelm_session* session = NULL;
+  st = edgelm_session_create(model, &sopt, &session);
+  if (st != EDGELM_OK) {
+    fprintf(stderr, "edgelm-chat: %s: %s\n", edgelm_status_string(st), edgelm_last_error());
+    edgelm_model_free(model);
+    return 1;
+  }
+  g_session = session;
+  signal(SIGINT, on_interrupt);
+  if (chat && system_text && edgelm_session_append_message(session, "system", system_text) != EDGELM_OK) {
+    fprintf(stderr, "edgelm-chat: %s\n", edgelm_session_error(session));
+    return 1;
+  }
+
+  int rc = 0;
+  if (one_shot) {
+    char* text = prompt ? NULL : read_all(stdin);
+    const char* input = prompt ? prompt : text;
+    size_t len = input ? strlen(input) : 0;
+    while (text && len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r')) text[--len] = '\0';
+    rc = input ? respond(session, chat, input, &gen) : 1;
+    print_stats(session);
+    free(text);
+  } else {
+    edgelm_model_info info;
+    edgelm_model_info_init(&info);
+    edgelm_model_get_info(model, &info);
+    fprintf(stderr, "edgelm %s — %s (%s, %d layers, %.1f MB); %s mode. /reset /stats /quit\n", edgelm_version(),
+            model_path, info.recipe, info.num_layers, info.file_bytes / 1e6, chat ? "chat" : "completion");
+    char line[8192];
+    while (fputs("> ", stderr), fgets(line, sizeof line, stdin)) {
+      line[strcspn(line, "\r\n")] = '\0';
+      if (!strcmp(line, "/quit")) break;
+      if (!strcmp(line, "/reset")) { edgelm_session_reset(session); fprintf(stderr, "[reset]\n"); continue; }
+      if (!strcmp(line, "/stats")) { print_stats(session); continue; }
+      if (!line[0]) continue;
+      respond(session, chat, line, &gen);
+    }
+  }
+  g_session = NULL;
+  edgelm_session_free(session);
+  edgelm_model_free(model);
+  return rc;
+}

@@ -1,0 +1,81 @@
+// Scalar references for float-activation GEMM over f32 / bf16 / f16 / Q4_0 weights: dequantize one
+// weight row to f32, then dot it with every token row.
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "common/dot.h"
+#include "gemm.h"
+
+namespace {
+
+inline uint16_t Load16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
+
+float Bf16(uint16_t b) {
+  const uint32_t u = static_cast<uint32_t>(b) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+float Half(uint16_t h) {
+  const int exp = (h >> 10) & 0x1f, man = h & 0x3ff;
+  float v;
+  if (exp == 0) v = std::ldexp(static_cast<float>(man), -24);
+  else if (exp == 31) v = man ? NAN : INFINITY;
+  else v = std::ldexp(static_cast<float>(man | 0x400), exp - 25);
+  return (h & 0x8000) ? -v : v;
+}
+
+template <typename DecodeRow>
+void Gemm(size_t M, size_t N, size_t K, const float* x, size_t x_stride, const uint8_t* w, size_t w_row_bytes,
+          float* y, size_t y_stride, DecodeRow decode) {
+  thread_local std::vector<float> row;
+  row.resize(K);
+  for (size_t n = 0; n < N; ++n) {
+    decode(w + n * w_row_bytes, K, row.data());
+    for (size_t m = 0; m < M; ++m) {
+      y[m * y_stride + n] = edgelm_dot_f32(x + m * x_stride, row.data(), K);
+    }
+  }
+}
+
+}  // namespace
+
+extern "C" {
+
+void f32_f32w_gemm_scalar(size_t M, size_t N, size_t K, const float* x, size_t x_stride, const uint8_t* w,
+                          size_t w_row_bytes, float* y, size_t y_stride) {
+  Gemm(M, N, K, x, x_stride, w, w_row_bytes, y, y_stride,
+       [](const uint8_t* p, size_t k, float* out) { std::memcpy(out, p, k * sizeof(float)); });
+}
+
+void f32_bf16w_gemm_scalar(size_t M, size_t N, size_t K, const float* x, size_t x_stride, const uint8_t* w,
+                           size_t w_row_bytes, float* y, size_t y_stride) {
+  Gemm(M, N, K, x, x_stride, w, w_row_bytes, y, y_stride, [](const uint8_t* p, size_t k, float* out) {
+    for (size_t i = 0; i < k; ++i) out[i] = Bf16(Load16(p + 2 * i));
+  });
+}
+
+void f32_f16w_gemm_scalar(size_t M, size_t N, size_t K, const float* x, size_t x_stride, const uint8_t* w,
+                          size_t w_row_bytes, float* y, size_t y_stride) {
+  Gemm(M, N, K, x, x_stride, w, w_row_bytes, y, y_stride, [](const uint8_t* p, size_t k, float* out) {
+    for (size_t i = 0; i < k; ++i) out[i] = Half(Load16(p + 2 * i));
+  });
+}
+
+void f32_q4_0w_gemm_scalar(size_t M, size_t N, size_t K, const float* x, size_t x_stride, const uint8_t* w,
+                           size_t w_row_bytes, float* y, size_t y_stride) {
+  Gemm(M, N, K, x, x_stride, w, w_row_bytes, y, y_stride, [](const uint8_t* p, size_t k, float* out) {
+    for (size_t b = 0; b < k / 32; ++b) {
+      const uint8_t* blk = p + b * 18;
+      const float d = Half(Load16(blk));
+      for (int j = 0; j < 16; ++j) {
+        out[b * 32 + j] = static_cast<float>((blk[2 + j] & 0xf) - 8) * d;
+        out[b * 32 + j + 16] = static_cast<float>((blk[2 + j] >> 4) - 8) * d;
+      }
+    }
+  });
+}
+
+}  // extern "C"

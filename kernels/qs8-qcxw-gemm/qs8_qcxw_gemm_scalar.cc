@@ -1,0 +1,56 @@
+// Scalar references for int8-activation x {int8, int4, int2}-weight GEMM: decode one weight row once,
+// then reuse it for every token row (the decode cost is amortized over M).
+#include <vector>
+
+#include "gemm.h"
+
+namespace {
+
+template <int kBits>
+inline int8_t DecodeCode(const uint8_t* row, size_t k) {
+  if (kBits == 8) return static_cast<int8_t>(row[k]);
+  if (kBits == 4) {
+    const int nib = (row[k >> 1] >> ((k & 1) * 4)) & 0xf;
+    return static_cast<int8_t>((nib ^ 8) - 8);
+  }
+  const int crumb = (row[k >> 2] >> ((k & 3) * 2)) & 3;
+  return static_cast<int8_t>((crumb ^ 2) - 2);
+}
+
+template <int kBits>
+void Gemm(size_t M, size_t N, size_t K, const int8_t* x, size_t x_stride, const uint8_t* w, size_t w_row_bytes,
+          const float* w_scale, const float* x_scale, float* y, size_t y_stride) {
+  thread_local std::vector<int8_t> decoded;
+  decoded.resize(K);
+  for (size_t n = 0; n < N; ++n) {
+    const uint8_t* row = w + n * w_row_bytes;
+    for (size_t k = 0; k < K; ++k) decoded[k] = DecodeCode<kBits>(row, k);
+    for (size_t m = 0; m < M; ++m) {
+      const int8_t* xm = x + m * x_stride;
+      int32_t acc = 0;
+      for (size_t k = 0; k < K; ++k) acc += static_cast<int32_t>(xm[k]) * decoded[k];
+      y[m * y_stride + n] = static_cast<float>(acc) * w_scale[n] * x_scale[m];
+    }
+  }
+}
+
+}  // namespace
+
+extern "C" {
+
+void qs8_qc8w_gemm_scalar(size_t M, size_t N, size_t K, const int8_t* x, size_t x_stride, const uint8_t* w,
+                          size_t w_row_bytes, const float* w_scale, const float* x_scale, float* y, size_t y_stride) {
+  Gemm<8>(M, N, K, x, x_stride, w, w_row_bytes, w_scale, x_scale, y, y_stride);
+}
+
+void qs8_qc4w_gemm_scalar(size_t M, size_t N, size_t K, const int8_t* x, size_t x_stride, const uint8_t* w,
+                          size_t w_row_bytes, const float* w_scale, const float* x_scale, float* y, size_t y_stride) {
+  Gemm<4>(M, N, K, x, x_stride, w, w_row_bytes, w_scale, x_scale, y, y_stride);
+}
+
+void qs8_qc2w_gemm_scalar(size_t M, size_t N, size_t K, const int8_t* x, size_t x_stride, const uint8_t* w,
+                          size_t w_row_bytes, const float* w_scale, const float* x_scale, float* y, size_t y_stride) {
+  Gemm<2>(M, N, K, x, x_stride, w, w_row_bytes, w_scale, x_scale, y, y_stride);
+}
+
+}  // extern "C"

@@ -1,0 +1,373 @@
+#include "model/gemma4.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "common/dot.h"
+#include "model/gemma4_tensors.h"
+
+namespace edgelm {
+
+struct Gemma4Model::LayerWeights {
+  const TensorView* input_norm = nullptr;
+  const TensorView* q_proj = nullptr;
+  const TensorView* q_norm = nullptr;
+  const TensorView* k_proj = nullptr;  // null on KV-sharing layers
+  const TensorView* v_proj = nullptr;
+  const TensorView* k_norm = nullptr;
+  const TensorView* o_proj = nullptr;
+  const TensorView* post_attention_norm = nullptr;
+  const TensorView* pre_ffn_norm = nullptr;
+  const TensorView* gate_proj = nullptr;
+  const TensorView* up_proj = nullptr;
+  const TensorView* down_proj = nullptr;
+  const TensorView* post_ffn_norm = nullptr;
+  const TensorView* ple_gate = nullptr;  // null without PLE
+  const TensorView* ple_projection = nullptr;
+  const TensorView* post_ple_norm = nullptr;
+  const TensorView* layer_scalar = nullptr;
+};
+
+struct Workspace {
+  std::vector<float> x, normed, q, k, v, attn, branch, gate, up, ple, pli, scores, cos, sin, head_in;
+  LinearScratch linear;
+};
+
+namespace {
+
+constexpr float kSqrtHalf = 0.70710678118654752f;
+
+template <typename T>
+T* Grow(std::vector<T>& v, size_t n) {
+  if (v.size() < n) v.resize(n);
+  return v.data();
+}
+
+const float* F32(const TensorView* t) { return reinterpret_cast<const float*>(t->data); }
+
+// out = x * (mean(x²) + eps)^-1/2 * w (w may be null: weightless norm). In place allowed.
+void RmsNorm(const float* x, const float* w, int n, float eps, float* out) {
+  double sum = 0.0;
+  for (int i = 0; i < n; ++i) sum += static_cast<double>(x[i]) * x[i];
+  const float inv = static_cast<float>(1.0 / std::sqrt(sum / n + eps));
+  for (int i = 0; i < n; ++i) out[i] = w ? x[i] * inv * w[i] : x[i] * inv;
+}
+
+void RmsNormRows(const float* x, const TensorView* w, int rows, int n, float eps, float* out) {
+  for (int r = 0; r < rows; ++r) RmsNorm(x + static_cast<size_t>(r) * n, w ? F32(w) : nullptr, n, eps, out + static_cast<size_t>(r) * n);
+}
+
+float GeluTanh(float x) {
+  const float kSqrt2OverPi = 0.7978845608028654f;
+  return 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * (x + 0.044715f * x * x * x)));
+}
+
+// Rotate-half RoPE on one head vector of size d with precomputed cos/sin of its d/2 pairs.
+void ApplyRope(float* v, int d, const float* cos, const float* sin) {
+  const int half = d / 2;
+  for (int j = 0; j < half; ++j) {
+    const float a = v[j], b = v[j + half];
+    v[j] = a * cos[j] - b * sin[j];
+    v[j + half] = b * cos[j] + a * sin[j];
+  }
+}
+
+// Frequencies as the reference computes them in f32: theta^(-2j/d); proportional RoPE rotates only
+// the first floor(partial * d / 2) pairs and keeps the full d in the exponent.
+std::vector<float> InverseFrequencies(const LayerConfig& l) {
+  const int half = l.head_dim / 2;
+  int rotated = half;
+  if (l.rope.type == RopeType::Proportional)
+    rotated = static_cast<int>(std::floor(l.rope.partial_rotary_factor * l.head_dim / 2.0f));
+  std::vector<float> inv(static_cast<size_t>(half), 0.0f);
+  for (int j = 0; j < rotated; ++j) {
+    const float exponent = static_cast<float>(2 * j) / static_cast<float>(l.head_dim);
+    inv[j] = 1.0f / std::pow(static_cast<float>(l.rope.theta), exponent) / l.rope.factor;
+  }
+  return inv;
+}
+
+Status Expect(const ModelFile& f, const TensorInfo& info, const TensorView** out) {
+  const TensorView* t = f.FindTensor(info.name);
+  if (!t) return CorruptModel("missing tensor '" + info.name + "'");
+  if (t->shape != info.shape) return CorruptModel("tensor '" + info.name + "' has the wrong shape for the architecture");
+  if (info.role == TensorRole::kNorm && t->dtype != DType::F32)
+    return CorruptModel("norm tensor '" + info.name + "' must be f32");
+  if (info.role == TensorRole::kNorm && t->activation != ActivationQuant::None)
+    return CorruptModel("norm tensor '" + info.name + "' cannot quantize activations");
+  *out = t;
+  return Status::Ok();
+}
+
+}  // namespace
+
+Gemma4Model::~Gemma4Model() {
+  if (pool_) pthreadpool_destroy(pool_);
+}
+
+WorkspacePtr Gemma4Model::NewWorkspace() { return WorkspacePtr(new Workspace()); }
+
+void WorkspaceDeleter::operator()(Workspace* ws) const { delete ws; }
+
+Status Gemma4Model::Create(std::shared_ptr<const ModelFile> file, std::unique_ptr<Gemma4Model>* out, int num_threads) {
+  if (num_threads < 0 || num_threads > 1024) return InvalidArgument("thread count must be in [0, 1024]");
+  std::unique_ptr<Gemma4Model> m(new Gemma4Model());
+  m->file_ = std::move(file);
+  if (num_threads != 1) {
+    m->pool_ = pthreadpool_create(static_cast<size_t>(num_threads));
+    if (!m->pool_) return Status(StatusCode::kOutOfMemory, "cannot create the thread pool");
+  }
+  Status s = m->Bind();
+  if (!s.ok()) return Status(s.code(), m->file_->path() + ": " + s.message());
+  *out = std::move(m);
+  return Status::Ok();
+}
+
+Status Gemma4Model::Bind() {
+  const ModelConfig& c = config();
+  layers_.assign(c.num_layers(), LayerWeights());
+  for (const TensorInfo& info : Gemma4TensorManifest(c)) {
+    const TensorView* t = nullptr;
+    EDGELM_RETURN_IF_ERROR(Expect(*file_, info, &t));
+    const std::string& n = info.name;
+    auto ends = [&n](const char* suffix) {
+      const size_t k = std::strlen(suffix);
+      return n.size() >= k && n.compare(n.size() - k, k, suffix) == 0;
+    };
+    if (info.layer < 0) {
+      if (n == "embed_tokens.weight") embed_ = t;
+      else if (n == "embed_tokens_per_layer.weight") ple_table_ = t;
+      else if (n == "per_layer_model_projection.weight") ple_projection_ = t;
+      else if (n == "per_layer_projection_norm.weight") ple_projection_norm_ = t;
+      else if (n == "norm.weight") final_norm_ = t;
+      continue;
+    }
+    LayerWeights& l = layers_[info.layer];
+    const std::pair<const char*, const TensorView**> slots[] = {
+        {".input_layernorm.weight", &l.input_norm}, {".self_attn.q_proj.weight", &l.q_proj},
+        {".self_attn.q_norm.weight", &l.q_norm}, {".self_attn.k_proj.weight", &l.k_proj},
+        {".self_attn.v_proj.weight", &l.v_proj}, {".self_attn.k_norm.weight", &l.k_norm},
+        {".self_attn.o_proj.weight", &l.o_proj}, {".post_attention_layernorm.weight", &l.post_attention_norm},
+        {".pre_feedforward_layernorm.weight", &l.pre_ffn_norm}, {".mlp.gate_proj.weight", &l.gate_proj},
+        {".mlp.up_proj.weight", &l.up_proj}, {".mlp.down_proj.weight", &l.down_proj},
+        {".post_feedforward_layernorm.weight", &l.post_ffn_norm}, {".per_layer_input_gate.weight", &l.ple_gate},
+        {".per_layer_projection.weight", &l.ple_projection}, {".post_per_layer_input_norm.weight", &l.post_ple_norm},
+        {".layer_scalar", &l.layer_scalar}};
+    for (const auto& slot : slots)
+      if (ends(slot.first)) *slot.second = t;
+  }
+  if (embed_->dtype != DType::Q4_0 && embed_->activation == ActivationQuant::StaticInt8)
+    return CorruptModel("the tied head cannot use a static activation scale");
+  for (const LayerConfig& l : c.layers) inv_freq_.push_back(InverseFrequencies(l));
+  return Status::Ok();
+}
+
+uint64_t Gemma4Model::decode_weight_bytes() const {
+  uint64_t bytes = 0;
+  for (const TensorView& t : file_->tensors())
+    if (&t != ple_table_) bytes += t.size + (t.scales ? static_cast<uint64_t>(t.rows()) * 4 : 0);
+  if (ple_table_) bytes += ple_table_->size / static_cast<uint64_t>(ple_table_->rows());
+  return bytes;
+}
+
+void Gemma4Model::Attention(int layer, int rows, int first_pos, KvCache* kv, Workspace* ws) const {
+  const ModelConfig& c = config();
+  const LayerConfig& lc = c.layers[layer];
+  const LayerWeights& lw = layers_[layer];
+  const int d = lc.head_dim, n_heads = c.num_heads, n_kv = lc.num_kv_heads, group = n_heads / n_kv;
+  const int q_dim = n_heads * d, kv_dim = n_kv * d, half = d / 2;
+  const float eps = c.rms_norm_eps;
+
+  float* q = Grow(ws->q, static_cast<size_t>(rows) * q_dim);
+  Linear(*lw.q_proj, ws->normed.data(), rows, q, &ws->linear, pool_);
+  float* cos = Grow(ws->cos, static_cast<size_t>(rows) * half);
+  float* sin = Grow(ws->sin, static_cast<size_t>(rows) * half);
+  const std::vector<float>& inv = inv_freq_[layer];
+  for (int r = 0; r < rows; ++r)
+    for (int j = 0; j < half; ++j) {
+      const float angle = static_cast<float>(first_pos + r) * inv[j];
+      cos[r * half + j] = std::cos(angle);
+      sin[r * half + j] = std::sin(angle);
+    }
+  for (int r = 0; r < rows; ++r)
+    for (int h = 0; h < n_heads; ++h) {
+      float* qh = q + static_cast<size_t>(r) * q_dim + h * d;
+      RmsNorm(qh, F32(lw.q_norm), d, eps, qh);
+      ApplyRope(qh, d, cos + r * half, sin + r * half);
+    }
+
+  if (lw.k_proj) {  // KV owner: project, normalize, rotate and store this chunk's keys and values
+    float* k = Grow(ws->k, static_cast<size_t>(rows) * kv_dim);
+    float* v = Grow(ws->v, static_cast<size_t>(rows) * kv_dim);
+    Linear(*lw.k_proj, ws->normed.data(), rows, k, &ws->linear, pool_);
+    Linear(*lw.v_proj, ws->normed.data(), rows, v, &ws->linear, pool_);
+    for (int r = 0; r < rows; ++r) {
+      float* key = kv->key(layer, first_pos + r);
+      float* value = kv->value(layer, first_pos + r);
+      for (int h = 0; h < n_kv; ++h) {
+        const size_t off = static_cast<size_t>(r) * kv_dim + h * d;
+        RmsNorm(k + off, F32(lw.k_norm), d, eps, key + h * d);
+        ApplyRope(key + h * d, d, cos + r * half, sin + r * half);
+        RmsNorm(v + off, nullptr, d, eps, value + h * d);
+      }
+    }
+  }
+
+  // Scale 1.0: the q/k norm weights carry the temperature.
+  const int source = lc.kv_source;
+  const int window = lc.sliding_window;
+  float* out = Grow(ws->attn, static_cast<size_t>(rows) * q_dim);
+  for (int r = 0; r < rows; ++r) {
+    const int pos = first_pos + r;
+    const int first_key = window > 0 ? std::max(0, pos - window + 1) : 0;
+    const int n_keys = pos - first_key + 1;
+    float* scores = Grow(ws->scores, static_cast<size_t>(n_keys));
+    for (int h = 0; h < n_heads; ++h) {
+      const float* qh = q + static_cast<size_t>(r) * q_dim + h * d;
+      const int kvh = h / group;
+      float max_score = -INFINITY;
+      for (int j = 0; j < n_keys; ++j) {
+        const float* key = kv->key(source, first_key + j) + kvh * d;
+        const float s = edgelm_dot_f32(qh, key, static_cast<size_t>(d));
+        scores[j] = s;
+        max_score = std::max(max_score, s);
+      }
+      float total = 0.0f;
+      for (int j = 0; j < n_keys; ++j) {
+        scores[j] = std::exp(scores[j] - max_score);
+        total += scores[j];
+      }
+      float* oh = out + static_cast<size_t>(r) * q_dim + h * d;
+      std::fill(oh, oh + d, 0.0f);
+      const float inv_total = 1.0f / total;
+      for (int j = 0; j < n_keys; ++j) {
+        const float p = scores[j] * inv_total;
+        const float* value = kv->value(source, first_key + j) + kvh * d;
+        for (int e = 0; e < d; ++e) oh[e] += p * value[e];
+      }
+    }
+  }
+}
+
+Status Gemma4Model::Forward(const int* tokens, int count, LogitsMode mode, KvCache* kv, Workspace* ws, float* logits,
+                            ForwardObserver* observer) const {
+  const ModelConfig& c = config();
+  if (count <= 0) return InvalidArgument("no tokens to process");
+  if (count > kv->max_chunk()) return InvalidArgument("chunk larger than the session's prefill chunk");
+  const int pos0 = kv->length();
+  if (count > kv->context_length() - pos0)
+    return Status(StatusCode::kContextFull, "context full: " + std::to_string(pos0) + " + " + std::to_string(count) +
+                                                " tokens exceed the context length " + std::to_string(kv->context_length()));
+  for (int t = 0; t < count; ++t) {
+    const int limit = c.ple_dim > 0 ? std::min(c.vocab_size, c.ple_vocab_size) : c.vocab_size;
+    if (tokens[t] < 0 || tokens[t] >= limit)
+      return OutOfRange("token id " + std::to_string(tokens[t]) + " outside the vocabulary [0, " + std::to_string(limit) + ")");
+  }
+  const int H = c.hidden_size, L = c.num_layers(), P = c.ple_dim;
+  const float eps = c.rms_norm_eps;
+
+  float* x = Grow(ws->x, static_cast<size_t>(count) * H);
+  for (int t = 0; t < count; ++t) {
+    float* row = x + static_cast<size_t>(t) * H;
+    DequantizeRow(*embed_, tokens[t], row);
+    for (int i = 0; i < H; ++i) row[i] *= c.embed_scale;
+  }
+  if (observer) observer->OnHidden(0, x, count);
+
+  // Per-layer inputs: context part from the scaled embedding, token part from the table row.
+  float* pli = nullptr;
+  if (P > 0) {
+    const size_t width = static_cast<size_t>(L) * P;
+    pli = Grow(ws->pli, count * width);
+    if (observer) observer->OnLinearInput(*ple_projection_, x, count);
+    Linear(*ple_projection_, x, count, pli, &ws->linear, pool_);
+    float* table_row = Grow(ws->ple, width);
+    const float proj_scale = 1.0f / std::sqrt(static_cast<float>(H));
+    const float table_scale = std::sqrt(static_cast<float>(P));
+    for (int t = 0; t < count; ++t) {
+      DequantizeRow(*ple_table_, tokens[t], table_row);
+      for (int l = 0; l < L; ++l) {
+        float* slice = pli + t * width + static_cast<size_t>(l) * P;
+        for (int i = 0; i < P; ++i) slice[i] *= proj_scale;
+        RmsNorm(slice, F32(ple_projection_norm_), P, eps, slice);
+        for (int i = 0; i < P; ++i) slice[i] = (slice[i] + table_row[l * P + i] * table_scale) * kSqrtHalf;
+      }
+    }
+    if (observer) observer->OnPleInputs(pli, count);
+  }
+
+  int rows = count, first_row = 0;
+  auto linear = [&](const TensorView* w, const float* in, float* out) {
+    if (observer) observer->OnLinearInput(*w, in, rows);
+    Linear(*w, in, rows, out, &ws->linear, pool_);
+  };
+  for (int i = 0; i < L; ++i) {
+    const LayerWeights& lw = layers_[i];
+    const LayerConfig& lc = c.layers[i];
+    if (!c.owns_kv(i) && mode != LogitsMode::kAll && rows > 1) {
+      // KV-sharing layers write no cache: only the last token's output can still matter.
+      std::memmove(x, x + static_cast<size_t>(rows - 1) * H, H * sizeof(float));
+      first_row += rows - 1;
+      rows = 1;
+    }
+    if (!c.owns_kv(i) && mode == LogitsMode::kNone) break;  // nothing left that writes the cache
+    float* normed = Grow(ws->normed, static_cast<size_t>(rows) * H);
+    RmsNormRows(x, lw.input_norm, rows, H, eps, normed);
+    if (observer) {
+      observer->OnLinearInput(*lw.q_proj, normed, rows);
+      if (lw.k_proj) {
+        observer->OnLinearInput(*lw.k_proj, normed, rows);
+        observer->OnLinearInput(*lw.v_proj, normed, rows);
+      }
+    }
+    Attention(i, rows, pos0 + first_row, kv, ws);
+    float* branch = Grow(ws->branch, static_cast<size_t>(rows) * H);
+    linear(lw.o_proj, ws->attn.data(), branch);
+    if (observer) observer->OnAttentionOutput(i, branch, rows);
+    RmsNormRows(branch, lw.post_attention_norm, rows, H, eps, branch);
+    for (size_t e = 0; e < static_cast<size_t>(rows) * H; ++e) x[e] += branch[e];
+
+    const int I = lc.intermediate_size;
+    RmsNormRows(x, lw.pre_ffn_norm, rows, H, eps, normed);
+    float* gate = Grow(ws->gate, static_cast<size_t>(rows) * I);
+    float* up = Grow(ws->up, static_cast<size_t>(rows) * I);
+    linear(lw.gate_proj, normed, gate);
+    linear(lw.up_proj, normed, up);
+    for (size_t e = 0; e < static_cast<size_t>(rows) * I; ++e) gate[e] = GeluTanh(gate[e]) * up[e];
+    linear(lw.down_proj, gate, branch);
+    if (observer) observer->OnMlpOutput(i, branch, rows);
+    RmsNormRows(branch, lw.post_ffn_norm, rows, H, eps, branch);
+    for (size_t e = 0; e < static_cast<size_t>(rows) * H; ++e) x[e] += branch[e];
+
+    if (P > 0) {
+      float* g = Grow(ws->ple, static_cast<size_t>(rows) * P);
+      linear(lw.ple_gate, x, g);
+      for (int r = 0; r < rows; ++r) {
+        const float* pl = pli + (static_cast<size_t>(first_row + r) * L + i) * P;
+        for (int e = 0; e < P; ++e) g[r * P + e] = GeluTanh(g[r * P + e]) * pl[e];
+      }
+      linear(lw.ple_projection, g, branch);
+      RmsNormRows(branch, lw.post_ple_norm, rows, H, eps, branch);
+      for (size_t e = 0; e < static_cast<size_t>(rows) * H; ++e) x[e] += branch[e];
+    }
+    const float scalar = F32(lw.layer_scalar)[0];
+    for (size_t e = 0; e < static_cast<size_t>(rows) * H; ++e) x[e] *= scalar;
+    if (observer) observer->OnHidden(i + 1, x, rows);
+  }
+  kv->set_length(pos0 + count);
+  if (mode == LogitsMode::kNone) return Status::Ok();
+
+  const int out_rows = mode == LogitsMode::kAll ? rows : 1;
+  const float* last = x + static_cast<size_t>(rows - out_rows) * H;
+  float* head_in = Grow(ws->head_in, static_cast<size_t>(out_rows) * H);
+  RmsNormRows(last, final_norm_, out_rows, H, eps, head_in);
+  if (observer) observer->OnHidden(L + 1, head_in, out_rows);
+  Linear(*embed_, head_in, out_rows, logits, &ws->linear, pool_);
+  const float cap = c.final_logit_softcap;
+  if (cap > 0.0f)
+    for (size_t e = 0; e < static_cast<size_t>(out_rows) * c.vocab_size; ++e) logits[e] = cap * std::tanh(logits[e] / cap);
+  return Status::Ok();
+}
+
+}  // namespace edgelm

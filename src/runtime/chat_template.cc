@@ -1,0 +1,118 @@
+#include "runtime/chat_template.h"
+
+namespace edgelm {
+namespace {
+
+constexpr std::string_view kTemplateName = "gemma4";
+constexpr std::string_view kReasoningStart = "<|channel>";
+constexpr std::string_view kReasoningEnd = "<channel|>";
+
+// Jinja's trim(): Python whitespace at both ends.
+std::string_view Trim(std::string_view text) {
+  constexpr std::string_view kWhitespace = " \t\n\r\f\v";
+  const size_t first = text.find_first_not_of(kWhitespace);
+  if (first == std::string_view::npos) return {};
+  return text.substr(first, text.find_last_not_of(kWhitespace) - first + 1);
+}
+
+// The name written after <|turn>, or empty for an unknown role.
+std::string_view TurnRole(std::string_view role) {
+  if (role == "system" || role == "developer") return "system";
+  if (role == "user") return "user";
+  if (role == "assistant" || role == "model") return "model";
+  if (role == "tool") return "tool";
+  return {};
+}
+
+// Earlier reasoning is not fed back to the model: drop every complete <|channel>...<channel|> span.
+std::string WithoutReasoning(std::string_view content) {
+  std::string kept;
+  for (size_t pos = 0;;) {
+    const size_t start = content.find(kReasoningStart, pos);
+    const size_t end = start == std::string_view::npos ? start : content.find(kReasoningEnd, start);
+    if (end == std::string_view::npos) {
+      kept.append(content.substr(pos));
+      return kept;
+    }
+    kept.append(content.substr(pos, start - pos));
+    pos = end + kReasoningEnd.size();
+  }
+}
+
+}  // namespace
+
+Status ChatTemplate::Create(const Tokenizer& tokenizer, const ChatTemplateOptions& options,
+                            std::unique_ptr<ChatTemplate>* out) {
+  if (!tokenizer.chat_template().empty() && tokenizer.chat_template() != kTemplateName)
+    return Unsupported("chat template '" + tokenizer.chat_template() + "' is not supported (only gemma4)");
+  if (tokenizer.bos_id() < 0 || tokenizer.turn_start_id() < 0 || tokenizer.turn_end_id() < 0)
+    return Unsupported("the Gemma 4 chat template needs a tokenizer with bos and turn tokens (<|turn>, <turn|>)");
+  int think_id = -1;
+  if (options.enable_thinking) {
+    think_id = tokenizer.PieceToId("<|think|>");
+    if (!tokenizer.IsControl(think_id))
+      return Unsupported("thinking needs the control token <|think|>, which this tokenizer lacks");
+  }
+  std::vector<int> newline_ids, generation_prompt_ids;
+  EDGELM_RETURN_IF_ERROR(tokenizer.Encode("\n", EncodeOptions(), &newline_ids));
+  EDGELM_RETURN_IF_ERROR(tokenizer.Encode("model\n", EncodeOptions(), &generation_prompt_ids));
+  generation_prompt_ids.insert(generation_prompt_ids.begin(), tokenizer.turn_start_id());
+  out->reset(new ChatTemplate(tokenizer, options, think_id, std::move(newline_ids), std::move(generation_prompt_ids)));
+  return Status::Ok();
+}
+
+Status ChatTemplate::Apply(const std::vector<ChatMessage>& messages, bool add_generation_prompt,
+                           std::vector<int>* ids) const {
+  ids->assign(1, tokenizer_.bos_id());
+  size_t next = 0;
+  const bool system_first = !messages.empty() && TurnRole(messages[0].role) == "system";
+  if (system_first || think_id_ >= 0) {
+    const std::string_view system = system_first ? Trim(messages[0].content) : std::string_view();
+    EDGELM_RETURN_IF_ERROR(AppendTurnTokens("system", system, think_id_ >= 0, ids));
+    next = system_first ? 1 : 0;
+  }
+  for (; next < messages.size(); ++next) EDGELM_RETURN_IF_ERROR(AppendTurn(messages[next], ids));
+  if (add_generation_prompt) AppendGenerationPrompt(ids);
+  return Status::Ok();
+}
+
+Status ChatTemplate::AppendTurn(const ChatMessage& message, std::vector<int>* ids) const {
+  const std::string_view role = TurnRole(message.role);
+  if (role.empty()) return InvalidArgument("unknown chat role '" + message.role + "'");
+  if (role == "model") return AppendTurnTokens(role, Trim(WithoutReasoning(message.content)), false, ids);
+  return AppendTurnTokens(role, Trim(message.content), false, ids);
+}
+
+void ChatTemplate::AppendGenerationPrompt(std::vector<int>* ids) const {
+  ids->insert(ids->end(), generation_prompt_ids_.begin(), generation_prompt_ids_.end());
+}
+
+Status ChatTemplate::AppendTurnTokens(std::string_view role, std::string_view content, bool think,
+                                      std::vector<int>* ids) const {
+  // Built aside so that a failed turn leaves *ids untouched.
+  std::vector<int> turn{tokenizer_.turn_start_id()};
+  std::string text(role);
+  text += '\n';
+  if (think) {
+    EDGELM_RETURN_IF_ERROR(AppendText(text, &turn));
+    turn.push_back(think_id_);
+    text = "\n";
+  }
+  text += content;
+  EDGELM_RETURN_IF_ERROR(AppendText(text, &turn));
+  turn.push_back(tokenizer_.turn_end_id());
+  turn.insert(turn.end(), newline_ids_.begin(), newline_ids_.end());
+  ids->insert(ids->end(), turn.begin(), turn.end());
+  return Status::Ok();
+}
+
+Status ChatTemplate::AppendText(const std::string& text, std::vector<int>* ids) const {
+  EncodeOptions encode;
+  encode.parse_special = options_.parse_special_in_content;
+  std::vector<int> text_ids;
+  EDGELM_RETURN_IF_ERROR(tokenizer_.Encode(text, encode, &text_ids));
+  ids->insert(ids->end(), text_ids.begin(), text_ids.end());
+  return Status::Ok();
+}
+
+}  // namespace edgelm

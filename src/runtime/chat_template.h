@@ -1,0 +1,70 @@
+// The Gemma 4 chat template (tokenizer chat_template "gemma4"), producing token ids directly:
+//   <bos>[<|turn>system\n[<|think|>\n]{system}<turn|>\n]{<|turn>{role}\n{content}<turn|>\n}...[<|turn>model\n]
+// Turn markers are emitted as ids, never parsed out of message text. The E2B/E4B generation prompt ends at
+// "<|turn>model\n" (no empty thought block).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "runtime/tokenizer.h"
+
+namespace edgelm {
+
+struct ChatMessage {
+  std::string role;     // "system" (or "developer"), "user", "assistant" (or "model"), "tool"
+  std::string content;  // UTF-8; surrounding whitespace is trimmed, as the reference template does
+};
+
+struct ChatTemplateOptions {
+  // Let message content spell control tokens (e.g. "<|turn>") that become those tokens. Only for trusted
+  // text: by default such strings are tokenized as plain characters, so a user cannot inject turns.
+  bool parse_special_in_content = false;
+  // Thinking mode: the conversation opens with a system turn that starts with <|think|>.
+  bool enable_thinking = false;
+};
+
+class ChatTemplate {
+ public:
+  // `tokenizer` must outlive the template. kUnsupported if the tokenizer has another template, lacks bos or
+  // the turn tokens, or lacks <|think|> while thinking is enabled.
+  static Status Create(const Tokenizer& tokenizer, const ChatTemplateOptions& options,
+                       std::unique_ptr<ChatTemplate>* out);
+
+  // Replaces *ids with a whole conversation: BOS (once), the system turn (from a leading system message
+  // and/or thinking), one turn per remaining message, then the generation prompt if asked.
+  // kInvalidArgument for an unknown role or content that is not valid UTF-8.
+  Status Apply(const std::vector<ChatMessage>& messages, bool add_generation_prompt, std::vector<int>* ids) const;
+
+  // Incremental use: appends one complete turn "<|turn>{role}\n{content}<turn|>\n" to an existing
+  // conversation (no BOS). Model turns drop earlier reasoning ("<|channel>...<channel|>"). On error *ids
+  // is unchanged.
+  Status AppendTurn(const ChatMessage& message, std::vector<int>* ids) const;
+
+  // Appends "<|turn>model\n": the model's reply follows, ending with a stop token (<turn|> or eos).
+  void AppendGenerationPrompt(std::vector<int>* ids) const;
+
+ private:
+  ChatTemplate(const Tokenizer& tokenizer, const ChatTemplateOptions& options, int think_id,
+               std::vector<int> newline_ids, std::vector<int> generation_prompt_ids)
+      : tokenizer_(tokenizer),
+        options_(options),
+        think_id_(think_id),
+        newline_ids_(std::move(newline_ids)),
+        generation_prompt_ids_(std::move(generation_prompt_ids)) {}
+  // "<|turn>{role}\n[<|think|>\n]{content}<turn|>\n"; role and content are one text chunk, as when the
+  // reference template's rendered string is tokenized.
+  Status AppendTurnTokens(std::string_view role, std::string_view content, bool think, std::vector<int>* ids) const;
+  Status AppendText(const std::string& text, std::vector<int>* ids) const;
+
+  const Tokenizer& tokenizer_;
+  ChatTemplateOptions options_;
+  int think_id_;                            // <|think|>, or -1 when thinking is off
+  std::vector<int> newline_ids_;            // "\n" after <turn|>
+  std::vector<int> generation_prompt_ids_;  // <|turn>model\n
+};
+
+}  // namespace edgelm

@@ -1,0 +1,206 @@
+#include "runtime/session.h"
+
+#include <algorithm>
+#include <chrono>
+
+namespace edgelm {
+namespace {
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+Status Session::Create(const Gemma4Model& model, const Tokenizer* tokenizer, const ChatTemplate* chat,
+                       const SessionOptions& options, std::unique_ptr<Session>* out) {
+  const int max_context = model.config().max_position_embeddings;
+  if (options.context_length <= 0 || (max_context > 0 && options.context_length > max_context))
+    return InvalidArgument("context length " + std::to_string(options.context_length) + " outside [1, " +
+                           std::to_string(max_context) + "]");
+  if (options.prefill_chunk <= 0 || options.prefill_chunk > 65536)
+    return InvalidArgument("prefill chunk " + std::to_string(options.prefill_chunk) + " outside [1, 65536]");
+  std::unique_ptr<Session> s(new Session(model, tokenizer, chat, options));
+  s->options_.prefill_chunk = std::min(options.prefill_chunk, options.context_length);
+  EDGELM_RETURN_IF_ERROR(
+      KvCache::Create(model.config(), KvCacheOptions{options.context_length, s->options_.prefill_chunk}, &s->kv_));
+  s->workspace_ = Gemma4Model::NewWorkspace();
+  s->last_logits_.resize(static_cast<size_t>(model.config().vocab_size));
+  *out = std::move(s);
+  return Status::Ok();
+}
+
+Status Session::CheckRoom(size_t extra) const {
+  if (tokens_.size() + extra > static_cast<size_t>(options_.context_length))
+    return Status(StatusCode::kContextFull, "the conversation would reach " + std::to_string(tokens_.size() + extra) +
+                                                " tokens, over the context length " + std::to_string(options_.context_length));
+  return Status::Ok();
+}
+
+Status Session::AppendMessage(const ChatMessage& message) {
+  if (!chat_) return Unsupported("this model has no chat template");
+  std::vector<int> ids;
+  if (model_turn_open_) {  // close a reply that was cut short, as the template would have
+    ids.push_back(tokenizer_->turn_end_id());
+    EDGELM_RETURN_IF_ERROR(tokenizer_->Encode("\n", EncodeOptions{}, &ids));
+  }
+  if (tokens_.empty()) {
+    EDGELM_RETURN_IF_ERROR(chat_->Apply({message}, /*add_generation_prompt=*/false, &ids));
+  } else {
+    EDGELM_RETURN_IF_ERROR(chat_->AppendTurn(message, &ids));
+  }
+  EDGELM_RETURN_IF_ERROR(CheckRoom(ids.size()));
+  tokens_.insert(tokens_.end(), ids.begin(), ids.end());
+  model_turn_open_ = false;
+  awaiting_reply_ = message.role != "assistant" && message.role != "model";
+  return Status::Ok();
+}
+
+Status Session::AppendText(std::string_view text, bool parse_special) {
+  if (!tokenizer_) return Unsupported("this model has no tokenizer");
+  std::vector<int> ids;
+  EncodeOptions enc;
+  enc.parse_special = parse_special;
+  enc.add_bos = tokens_.empty() && tokenizer_->bos_id() >= 0;
+  EDGELM_RETURN_IF_ERROR(tokenizer_->Encode(text, enc, &ids));
+  return AppendTokens(ids.data(), ids.size());
+}
+
+Status Session::AppendTokens(const int* tokens, size_t count) {
+  if (count > 0 && !tokens) return InvalidArgument("null token array");
+  const int vocab = model_.config().vocab_size;
+  for (size_t i = 0; i < count; ++i)
+    if (tokens[i] < 0 || tokens[i] >= vocab)
+      return OutOfRange("token id " + std::to_string(tokens[i]) + " outside the vocabulary [0, " + std::to_string(vocab) + ")");
+  EDGELM_RETURN_IF_ERROR(CheckRoom(count));
+  tokens_.insert(tokens_.end(), tokens, tokens + count);
+  awaiting_reply_ = false;
+  model_turn_open_ = false;
+  return Status::Ok();
+}
+
+Status Session::Prefill() {
+  int done = kv_->length();
+  const int total = static_cast<int>(tokens_.size());
+  if (done == total && !last_logits_valid_) {
+    if (total == 0) return InvalidArgument("nothing to generate from: append a message, text or tokens first");
+    kv_->set_length(--done);  // recompute the last token to get its logits back
+  }
+  while (done < total) {
+    if (TakeCancel()) return Status(StatusCode::kCancelled, "cancelled during prefill");
+    const int n = std::min(options_.prefill_chunk, total - done);
+    const bool last_chunk = done + n == total;
+    last_logits_valid_ = false;
+    EDGELM_RETURN_IF_ERROR(model_.Forward(tokens_.data() + done, n, last_chunk ? LogitsMode::kLast : LogitsMode::kNone,
+                                          kv_.get(), workspace_.get(), last_logits_.data()));
+    done += n;
+    stats_.prompt_tokens += n;
+  }
+  last_logits_valid_ = true;
+  return Status::Ok();
+}
+
+Status Session::Evaluate(std::vector<float>* logits) {
+  const int vocab = model_.config().vocab_size;
+  const int start = kv_->length();
+  const int total = static_cast<int>(tokens_.size());
+  if (logits) logits->assign(static_cast<size_t>(total - start) * vocab, 0.0f);
+  for (int done = start; done < total;) {
+    if (TakeCancel()) return Status(StatusCode::kCancelled, "cancelled during evaluation");
+    const int n = std::min(options_.prefill_chunk, total - done);
+    last_logits_valid_ = false;
+    float* out = logits ? logits->data() + static_cast<size_t>(done - start) * vocab : nullptr;
+    EDGELM_RETURN_IF_ERROR(model_.Forward(tokens_.data() + done, n, out ? LogitsMode::kAll : LogitsMode::kNone,
+                                          kv_.get(), workspace_.get(), out));
+    done += n;
+    if (out && done == total) {
+      std::copy(out + static_cast<size_t>(n - 1) * vocab, out + static_cast<size_t>(n) * vocab, last_logits_.begin());
+      last_logits_valid_ = true;
+    }
+  }
+  return Status::Ok();
+}
+
+Status Session::Generate(const GenerateParams& params, const TokenCallback& on_token) {
+  if (params.max_tokens < 0) return InvalidArgument("max_tokens must not be negative");
+  std::unique_ptr<Sampler> sampler;
+  EDGELM_RETURN_IF_ERROR(Sampler::Create(params.sampling, &sampler));
+  stats_ = SessionStats();
+  const auto start = std::chrono::steady_clock::now();
+  if (awaiting_reply_ && chat_) {
+    std::vector<int> prompt;
+    chat_->AppendGenerationPrompt(&prompt);
+    EDGELM_RETURN_IF_ERROR(CheckRoom(prompt.size()));
+    tokens_.insert(tokens_.end(), prompt.begin(), prompt.end());
+    awaiting_reply_ = false;
+    model_turn_open_ = true;
+  }
+  EDGELM_RETURN_IF_ERROR(Prefill());
+  stats_.prefill_seconds = SecondsSince(start);
+
+  const int vocab = model_.config().vocab_size;
+  std::unique_ptr<TokenStreamDecoder> decoder;
+  if (tokenizer_) decoder.reset(new TokenStreamDecoder(*tokenizer_, DecodeOptions{/*skip_control=*/true}));
+  const auto decode_start = std::chrono::steady_clock::now();
+  std::string text;
+  for (int produced = 0; produced < params.max_tokens; ++produced) {
+    if (TakeCancel()) return Status(StatusCode::kCancelled, "cancelled");
+    if (tokens_.size() >= static_cast<size_t>(options_.context_length))
+      return Status(StatusCode::kContextFull, "context full after " + std::to_string(tokens_.size()) + " tokens");
+    const size_t recent = std::min<size_t>(tokens_.size(), static_cast<size_t>(std::max(0, params.sampling.penalty_last_n)));
+    const int token = sampler->Sample(last_logits_.data(), vocab, tokens_.data() + tokens_.size() - recent,
+                                      static_cast<int>(recent));
+    if (token == Sampler::kNoToken) return Status(StatusCode::kInternal, "the model produced no finite logits");
+    if (produced == 0) stats_.time_to_first_token_seconds = SecondsSince(start);
+    tokens_.push_back(token);
+    last_logits_valid_ = false;
+    ++stats_.generated_tokens;
+    const bool stop = !params.ignore_stop && tokenizer_ && tokenizer_->IsStop(token);
+    if (stop && tokenizer_ && token == tokenizer_->turn_end_id()) {
+      model_turn_open_ = false;  // the template puts "\n" after <turn|>
+      std::vector<int> newline;
+      if (tokenizer_->Encode("\n", EncodeOptions{}, &newline).ok() && CheckRoom(newline.size()).ok())
+        tokens_.insert(tokens_.end(), newline.begin(), newline.end());
+    }
+    text.clear();
+    if (decoder) EDGELM_RETURN_IF_ERROR(decoder->Push(token, &text));
+    const bool callback_stop = on_token && on_token(token, text);
+    if (stop || callback_stop || produced + 1 == params.max_tokens) break;
+    EDGELM_RETURN_IF_ERROR(model_.Forward(&tokens_.back(), 1, LogitsMode::kLast, kv_.get(), workspace_.get(),
+                                          last_logits_.data()));
+    last_logits_valid_ = true;
+  }
+  if (decoder && on_token) {
+    const std::string rest = decoder->Flush();
+    if (!rest.empty()) on_token(-1, rest);
+  }
+  stats_.decode_seconds = SecondsSince(decode_start);
+  return Status::Ok();
+}
+
+void Session::Reset() {
+  tokens_.clear();
+  kv_->set_length(0);
+  last_logits_valid_ = false;
+  awaiting_reply_ = false;
+  model_turn_open_ = false;
+  cancel_.store(false);
+  stats_ = SessionStats();
+}
+
+Status Session::Rewind(size_t n_tokens) {
+  if (n_tokens > tokens_.size())
+    return OutOfRange("cannot rewind to " + std::to_string(n_tokens) + " tokens: the history has " + std::to_string(tokens_.size()));
+  tokens_.resize(n_tokens);
+  if (static_cast<int>(n_tokens) < kv_->length()) {
+    // Ring buffers keep the newest window + chunk - 1 positions; older sliding K/V is gone, and it
+    // depends on everything before it, so a deep rewind re-prefills from the start.
+    kv_->set_length(static_cast<int>(n_tokens) >= kv_->rewind_floor() ? static_cast<int>(n_tokens) : 0);
+    last_logits_valid_ = false;
+  }
+  awaiting_reply_ = false;
+  model_turn_open_ = false;
+  return Status::Ok();
+}
+
+}  // namespace edgelm

@@ -1,0 +1,92 @@
+// One conversation over a shared model: token history, KV cache, sampling, streaming and stats.
+// Use from one thread at a time; Cancel() may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "model/gemma4.h"
+#include "runtime/chat_template.h"
+#include "runtime/kv_cache.h"
+#include "runtime/sampler.h"
+#include "runtime/tokenizer.h"
+
+namespace edgelm {
+
+struct SessionOptions {
+  int context_length = 4096;  // tokens
+  int prefill_chunk = 128;    // tokens per forward step during prefill
+};
+
+struct GenerateParams {
+  int max_tokens = 256;
+  bool ignore_stop = false;
+  SamplerParams sampling;
+};
+
+struct SessionStats {
+  int64_t prompt_tokens = 0;      // prefilled by the last Generate
+  int64_t generated_tokens = 0;
+  double prefill_seconds = 0.0;
+  double decode_seconds = 0.0;
+  double time_to_first_token_seconds = 0.0;
+};
+
+// Receives each generated token and the whole UTF-8 characters it completes; returns true to stop.
+using TokenCallback = std::function<bool(int token, std::string_view text)>;
+
+class Session {
+ public:
+  // `tokenizer` and `chat` may be null (token-id use only); all must outlive the session.
+  static Status Create(const Gemma4Model& model, const Tokenizer* tokenizer, const ChatTemplate* chat,
+                       const SessionOptions& options, std::unique_ptr<Session>* out);
+
+  Status AppendMessage(const ChatMessage& message);
+  Status AppendText(std::string_view text, bool parse_special);
+  Status AppendTokens(const int* tokens, size_t count);
+
+  // Prefills pending tokens (adding the model's turn prompt after a user turn), then samples.
+  Status Generate(const GenerateParams& params, const TokenCallback& on_token);
+
+  // Processes every pending token; with `logits` non-null, writes [pending][vocab] logits of all of
+  // them (the perplexity and logits tools use this).
+  Status Evaluate(std::vector<float>* logits);
+
+  void Cancel() { cancel_.store(true, std::memory_order_relaxed); }
+  void Reset();
+  Status Rewind(size_t n_tokens);
+
+  const std::vector<int>& tokens() const { return tokens_; }
+  const SessionStats& stats() const { return stats_; }
+  size_t kv_bytes() const { return kv_->allocated_bytes(); }
+  const SessionOptions& options() const { return options_; }
+
+ private:
+  Session(const Gemma4Model& model, const Tokenizer* tokenizer, const ChatTemplate* chat, const SessionOptions& options)
+      : model_(model), tokenizer_(tokenizer), chat_(chat), options_(options) {}
+  Status CheckRoom(size_t extra) const;
+  // Runs pending tokens through the model; leaves the last token's logits in last_logits_.
+  Status Prefill();
+  bool TakeCancel() { return cancel_.exchange(false, std::memory_order_relaxed); }
+
+  const Gemma4Model& model_;
+  const Tokenizer* tokenizer_;
+  const ChatTemplate* chat_;
+  SessionOptions options_;
+  std::unique_ptr<KvCache> kv_;
+  WorkspacePtr workspace_;
+  std::vector<int> tokens_;           // the whole history; tokens_[0 .. kv_->length()) are processed
+  std::vector<float> last_logits_;    // logits after the last processed token
+  bool last_logits_valid_ = false;
+  bool awaiting_reply_ = false;       // the history ends with a closed non-model turn
+  bool model_turn_open_ = false;      // a reply was cut before its <turn|>
+  std::atomic<bool> cancel_{false};
+  SessionStats stats_;
+};
+
+}  // namespace edgelm

@@ -1,0 +1,207 @@
+// edgelm-inspect: what is inside a .edgelm file, and what each format would weigh for a config.
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "common/progress.h"
+#include "convert/hf_config.h"
+#include "convert/recipe.h"
+#include "format/model_file.h"
+#include "model/gemma4_tensors.h"
+
+namespace edgelm {
+namespace {
+
+using nlohmann::json;
+using nlohmann::ordered_json;
+
+std::string ShapeString(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+const char* ActivationName(ActivationQuant a) {
+  switch (a) {
+    case ActivationQuant::None: return "float";
+    case ActivationQuant::StaticInt8: return "static-int8";
+    case ActivationQuant::DynamicInt8: return "dynamic-int8";
+  }
+  return "?";
+}
+
+ordered_json ArchitectureJson(const ModelConfig& c) {
+  ordered_json a = {{"family", c.family}, {"vocab_size", c.vocab_size}, {"hidden_size", c.hidden_size},
+                    {"num_layers", c.num_layers()}, {"num_heads", c.num_heads}, {"ple_dim", c.ple_dim},
+                    {"ple_vocab_size", c.ple_vocab_size}, {"rms_norm_eps", c.rms_norm_eps},
+                    {"final_logit_softcap", c.final_logit_softcap}, {"embed_scale", c.embed_scale}};
+  ordered_json layers = ordered_json::array();
+  for (const LayerConfig& l : c.layers)
+    layers.push_back({{"attention", l.attention == AttentionType::Full ? "full" : "sliding"},
+                      {"head_dim", l.head_dim}, {"kv_heads", l.num_kv_heads}, {"kv_source", l.kv_source},
+                      {"mlp", l.intermediate_size}, {"window", l.sliding_window},
+                      {"rope", l.rope.type == RopeType::Proportional ? "proportional" : "default"},
+                      {"rope_theta", l.rope.theta}, {"partial_rotary", l.rope.partial_rotary_factor}});
+  a["layers"] = layers;
+  return a;
+}
+
+void PrintArchitecture(const ModelConfig& c) {
+  std::printf("architecture: %s, vocab %d, hidden %d, %d layers, %d heads, PLE dim %d, softcap %g, eps %g, embed scale %.6g\n",
+              c.family.c_str(), c.vocab_size, c.hidden_size, c.num_layers(), c.num_heads, c.ple_dim,
+              c.final_logit_softcap, c.rms_norm_eps, c.embed_scale);
+  std::printf("  %-5s %-8s %8s %8s %9s %8s %7s %-13s %10s\n", "layer", "type", "head_dim", "kv_heads", "kv_source",
+              "mlp", "window", "rope", "theta");
+  for (int i = 0; i < c.num_layers(); ++i) {
+    const LayerConfig& l = c.layers[i];
+    std::printf("  %-5d %-8s %8d %8d %9s %8d %7d %-13s %10g\n", i, l.attention == AttentionType::Full ? "full" : "sliding",
+                l.head_dim, l.num_kv_heads, l.kv_source == i ? "own" : std::to_string(l.kv_source).c_str(),
+                l.intermediate_size, l.sliding_window,
+                l.rope.type == RopeType::Proportional ? "proportional" : "default", l.rope.theta);
+  }
+}
+
+int InspectFile(const std::string& path, bool as_json) {
+  std::unique_ptr<ModelFile> file;
+  const Status s = ModelFile::Open(path, ModelFileOptions{}, &file);
+  if (!s.ok()) {
+    std::fprintf(stderr, "edgelm-inspect: %s\n", s.message().c_str());
+    return 1;
+  }
+  const ModelConfig& c = file->config();
+  std::map<std::string, TensorRole> roles;
+  for (const TensorInfo& t : Gemma4TensorManifest(c)) roles[t.name] = t.role;
+  std::map<std::string, uint64_t> by_role, by_dtype;
+  ordered_json tensors = ordered_json::array();
+  for (const TensorView& t : file->tensors()) {
+    auto it = roles.find(t.name);
+    const std::string role = it == roles.end() ? "unknown" : TensorRoleName(it->second);
+    const uint64_t bytes = t.size + (t.scales ? static_cast<uint64_t>(t.rows()) * 4 : 0);
+    by_role[role] += bytes;
+    by_dtype[DTypeName(t.dtype)] += bytes;
+    tensors.push_back({{"name", t.name}, {"shape", t.shape}, {"dtype", DTypeName(t.dtype)}, {"role", role},
+                       {"bytes", bytes}, {"activation", ActivationName(t.activation)},
+                       {"input_scale", t.input_scale}});
+  }
+  const schema::Model& meta = file->metadata();
+  auto str = [](const flatbuffers::String* s) { return s ? s->str() : std::string(); };
+  const TokenizerData* tok = file->tokenizer();
+  if (as_json) {
+    ordered_json j;
+    j["file"] = path;
+    j["file_bytes"] = file->file_size();
+    j["format_version"] = file->header().format_version;
+    j["recipe"] = meta.quantization() ? str(meta.quantization()->recipe()) : "";
+    if (meta.provenance())
+      j["provenance"] = {{"source", str(meta.provenance()->source())}, {"converter", str(meta.provenance()->converter())},
+                         {"created_utc", str(meta.provenance()->created_utc())}};
+    j["architecture"] = ArchitectureJson(c);
+    if (tok)
+      j["tokenizer"] = {{"pieces", tok->pieces.size()}, {"merges", tok->merges.size()}, {"bos", tok->bos_id},
+                        {"eos", tok->eos_id}, {"stop_ids", tok->stop_ids}, {"chat_template", tok->chat_template}};
+    j["bytes_by_role"] = by_role;
+    j["bytes_by_dtype"] = by_dtype;
+    j["tensors"] = tensors;
+    std::printf("%s\n", j.dump(1).c_str());
+    return 0;
+  }
+  std::printf("file: %s (%s, format version %u)\n", path.c_str(), FormatBytes(static_cast<double>(file->file_size())).c_str(),
+              file->header().format_version);
+  if (meta.quantization())
+    std::printf("recipe: %s — %s\n", str(meta.quantization()->recipe()).c_str(), str(meta.quantization()->description()).c_str());
+  if (meta.provenance())
+    std::printf("source: %s (%s, %s)\n", str(meta.provenance()->source()).c_str(),
+                str(meta.provenance()->converter()).c_str(), str(meta.provenance()->created_utc()).c_str());
+  PrintArchitecture(c);
+  if (tok)
+    std::printf("tokenizer: %zu pieces, %zu merges, bos %d, eos %d, %zu stop ids, template '%s'\n", tok->pieces.size(),
+                tok->merges.size(), tok->bos_id, tok->eos_id, tok->stop_ids.size(), tok->chat_template.c_str());
+  else
+    std::printf("tokenizer: none (token ids only)\n");
+  std::printf("tensors: %zu\n  %-48s %-14s %-6s %-14s %12s  %s\n", file->tensors().size(), "name", "shape", "dtype",
+              "activation", "bytes", "input_scale");
+  for (const auto& t : tensors)
+    std::printf("  %-48s %-14s %-6s %-14s %12llu  %g\n", t["name"].get<std::string>().c_str(),
+                ShapeString(t["shape"].get<std::vector<int64_t>>()).c_str(), t["dtype"].get<std::string>().c_str(),
+                t["activation"].get<std::string>().c_str(), static_cast<unsigned long long>(t["bytes"].get<uint64_t>()),
+                t["input_scale"].get<float>());
+  std::printf("bytes by component:\n");
+  for (const auto& kv : by_role) std::printf("  %-16s %s\n", kv.first.c_str(), FormatBytes(static_cast<double>(kv.second)).c_str());
+  std::printf("bytes by dtype:\n");
+  for (const auto& kv : by_dtype) std::printf("  %-16s %s\n", kv.first.c_str(), FormatBytes(static_cast<double>(kv.second)).c_str());
+  return 0;
+}
+
+int Estimate(const std::string& config_path, bool as_json) {
+  ModelConfig c;
+  Status s = ParseHfConfigFile(config_path, &c, nullptr);
+  if (!s.ok()) {
+    std::fprintf(stderr, "edgelm-inspect: %s\n", s.message().c_str());
+    return 1;
+  }
+  const std::vector<TensorInfo> manifest = Gemma4TensorManifest(c);
+  ordered_json out = ordered_json::array();
+  for (const char* format : {"f32", "bf16", "q4_0", "mobile", "mobile-int4"}) {
+    Recipe recipe;
+    (void)Recipe::Create(format, {}, &recipe);
+    uint64_t total = 0, ple_table = 0;
+    std::map<std::string, uint64_t> by_role;
+    for (const TensorInfo& t : manifest) {
+      const TensorEncoding e = recipe.Choose(t);
+      uint64_t bytes = 0;
+      s = TensorBytes(e.dtype, t.shape, &bytes);
+      if (!s.ok()) {
+        std::fprintf(stderr, "edgelm-inspect: %s: %s\n", t.name.c_str(), s.message().c_str());
+        return 1;
+      }
+      if (e.dtype == DType::I8 || e.dtype == DType::I4 || e.dtype == DType::I2) bytes += static_cast<uint64_t>(t.shape[0]) * 4;
+      total += bytes;
+      by_role[TensorRoleName(t.role)] += bytes;
+      if (t.role == TensorRole::kPleTable) ple_table += bytes;
+    }
+    out.push_back({{"format", format}, {"file_bytes", total}, {"resident_bytes_without_ple_table", total - ple_table},
+                   {"bytes_by_role", by_role}});
+  }
+  if (as_json) {
+    std::printf("%s\n", out.dump(1).c_str());
+    return 0;
+  }
+  std::printf("size estimate for %s (hidden %d, %d layers, vocab %d):\n", config_path.c_str(), c.hidden_size,
+              c.num_layers(), c.vocab_size);
+  std::printf("  %-12s %12s %26s\n", "format", "file", "resident w/o PLE table");
+  for (const auto& r : out)
+    std::printf("  %-12s %12s %26s\n", r["format"].get<std::string>().c_str(),
+                FormatBytes(static_cast<double>(r["file_bytes"].get<uint64_t>())).c_str(),
+                FormatBytes(static_cast<double>(r["resident_bytes_without_ple_table"].get<uint64_t>())).c_str());
+  return 0;
+}
+
+}  // namespace
+}  // namespace edgelm
+
+int main(int argc, char** argv) {
+  bool as_json = false;
+  std::string file, estimate;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--json") as_json = true;
+    else if (a == "--estimate" && i + 1 < argc) estimate = argv[++i];
+    else if (a == "-h" || a == "--help") {
+      std::printf("usage: edgelm-inspect [--json] MODEL.edgelm\n       edgelm-inspect [--json] --estimate CONFIG.json\n");
+      return 0;
+    } else if (!a.empty() && a[0] != '-' && file.empty()) file = a;
+    else {
+      std::fprintf(stderr, "edgelm-inspect: bad argument %s (see --help)\n", a.c_str());
+      return 2;
+    }
+  }
+  if (!estimate.empty()) return edgelm::Estimate(estimate, as_json);
+  if (file.empty()) {
+    std::fprintf(stderr, "usage: edgelm-inspect [--json] MODEL.edgelm | --estimate CONFIG.json\n");
+    return 2;
+  }
+  return edgelm::InspectFile(file, as_json);
+}
