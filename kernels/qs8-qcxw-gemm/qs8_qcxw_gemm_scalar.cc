@@ -20,8 +20,9 @@ inline int8_t DecodeCode(const uint8_t* row, size_t k) {
 template <int kBits>
 void Gemm(size_t M, size_t N, size_t K, const int8_t* x, size_t x_stride, const uint8_t* w, size_t w_row_bytes,
           const float* w_scale, const float* x_scale, float* y, size_t y_stride) {
-  thread_local std::vector<int8_t> decoded;
-  decoded.resize(K);
+  thread_local std::vector<int8_t> buffer;
+  buffer.resize(K);
+  int8_t* decoded = buffer.data();  // one TLS lookup per call, not per element
   for (size_t n = 0; n < N; ++n) {
     const uint8_t* row = w + n * w_row_bytes;
     for (size_t k = 0; k < K; ++k) decoded[k] = DecodeCode<kBits>(row, k);

@@ -1,12 +1,14 @@
 #include "model/linear.h"
 
-#include "gemm.h"
+#include "dispatch.h"
 
 namespace edgelm {
 namespace {
 
 // Output channels per task: enough work to amortize dispatch, small enough to balance 2-8 threads.
 constexpr size_t kChannelsPerTask = 32;
+// Below this many multiply-adds a fork/join costs more than it saves.
+constexpr size_t kMinParallelMacs = size_t{1} << 21;
 
 struct GemmTask {
   size_t M, N, K, row_bytes;
@@ -28,12 +30,12 @@ void RunChannels(void* context, size_t n0, size_t count) {
     t.qs8_gemm(t.M, count, t.K, t.x_q, t.K, w, t.row_bytes, t.w->scales + n0, t.x_scale, t.y + n0, t.N);
 }
 
-f32_gemm_fn FloatGemm(DType dtype) {
+f32_gemm_fn FloatGemm(const edgelm_kernels& k, DType dtype) {
   switch (dtype) {
-    case DType::F32: return f32_f32w_gemm_scalar;
-    case DType::BF16: return f32_bf16w_gemm_scalar;
-    case DType::F16: return f32_f16w_gemm_scalar;
-    case DType::Q4_0: return f32_q4_0w_gemm_scalar;
+    case DType::F32: return k.f32_f32w_gemm;
+    case DType::BF16: return k.f32_bf16w_gemm;
+    case DType::F16: return k.f32_f16w_gemm;
+    case DType::Q4_0: return k.f32_q4_0w_gemm;
     default: return nullptr;
   }
 }
@@ -52,7 +54,9 @@ void Linear(const TensorView& w, const float* x, int M, float* y, LinearScratch*
   task.w = &w;
   task.x = x;
   task.y = y;
-  task.f32_gemm = FloatGemm(w.dtype);
+  const edgelm_kernels& kernels = *edgelm_kernels_select();
+  task.f32_gemm = FloatGemm(kernels, w.dtype);
+  if (task.M * task.N * task.K < kMinParallelMacs) pool = nullptr;
   if (task.f32_gemm) {
     pthreadpool_parallelize_1d_tile_1d(pool, RunChannels, &task, task.N, kChannelsPerTask, 0);
     return;
@@ -66,9 +70,9 @@ void Linear(const TensorView& w, const float* x, int M, float* y, LinearScratch*
     s->x_scale[m] = scale;
     qs8_quantize_scalar(K, xm, scale, s->x_q.data() + static_cast<size_t>(m) * K);
   }
-  task.qs8_gemm = w.dtype == DType::I8 ? qs8_qc8w_gemm_scalar
-                : w.dtype == DType::I4 ? qs8_qc4w_gemm_scalar
-                                       : qs8_qc2w_gemm_scalar;
+  task.qs8_gemm = w.dtype == DType::I8 ? kernels.qs8_qc8w_gemm
+                : w.dtype == DType::I4 ? kernels.qs8_qc4w_gemm
+                                       : kernels.qs8_qc2w_gemm;
   task.x_q = s->x_q.data();
   task.x_scale = s->x_scale.data();
   pthreadpool_parallelize_1d_tile_1d(pool, RunChannels, &task, task.N, kChannelsPerTask, 0);

@@ -39,7 +39,9 @@ float MaxOf(const std::vector<float>& values) {
   std::fill(lanes, lanes + kLanes, kNegInf);
   size_t i = 0;
   for (; i + kLanes <= values.size(); i += kLanes) {
-    for (size_t lane = 0; lane < kLanes; ++lane) lanes[lane] = std::max(lanes[lane], values[i + lane]);
+    for (size_t lane = 0; lane < kLanes; ++lane) {
+      lanes[lane] = std::max(lanes[lane], values[i + lane]);
+    }
   }
   for (; i < values.size(); ++i) lanes[0] = std::max(lanes[0], values[i]);
   return *std::max_element(lanes, lanes + kLanes);
@@ -62,8 +64,8 @@ float Sanitize(float logit) {
 }
 
 float Penalize(float logit, const SamplerParams& params) {
-  const float repeated = logit > 0 ? logit / params.repetition_penalty
-                                   : logit * params.repetition_penalty;
+  const float repeated =
+      logit > 0 ? logit / params.repetition_penalty : logit * params.repetition_penalty;
   return repeated - params.presence_penalty;
 }
 
@@ -186,7 +188,8 @@ int Sampler::Sample(const float* logits, int vocab, const int* recent_tokens, in
   const float max_logit = MaxOf(weights_);
   if (max_logit == kNegInf) return kNoToken;
   if (params_.temperature == 0.0f) {
-    return static_cast<int>(std::find(weights_.begin(), weights_.end(), max_logit) - weights_.begin());
+    return static_cast<int>(std::find(weights_.begin(), weights_.end(), max_logit) -
+                            weights_.begin());
   }
 
   // The pool to draw from: every id (pool == nullptr) until a filter ranks ids into ranked_.
@@ -230,9 +233,8 @@ void Sampler::LoadLogits(const float* logits, int vocab, const int* recent_token
 double Sampler::ToWeights(const int* pool, int pool_size, float max_logit) {
   float* weights = weights_.data();  // locals, so the compiler sees no aliasing and vectorizes
   const float temperature = params_.temperature;
-  ForEachId(pool, pool_size, [=](int id) {
-    weights[id] = PortableExp((weights[id] - max_logit) / temperature);
-  });
+  ForEachId(pool, pool_size,
+            [=](int id) { weights[id] = PortableExp((weights[id] - max_logit) / temperature); });
   if (pool == nullptr) return SumOf(weights, pool_size);
   double mass = 0;
   ForEachId(pool, pool_size, [&](int id) { mass += weights[id]; });
@@ -268,7 +270,8 @@ void Sampler::RankNucleusCandidates(double threshold) {
   const auto bucket_of = [](float weight) { return BitsOf(weight) >> kBucketShift; };
   bucket_counts_.assign(kLanes * kBuckets, 0);
   const int vocab = static_cast<int>(weights_.size());
-  for (int id = 0; id < vocab; ++id) ++bucket_counts_[(id % kLanes) * kBuckets + bucket_of(weights_[id])];
+  for (int id = 0; id < vocab; ++id)
+    ++bucket_counts_[(id % kLanes) * kBuckets + bucket_of(weights_[id])];
 
   uint32_t cutoff = kBuckets - 1;
   for (double mass_bound = 0; cutoff > 0; --cutoff) {

@@ -71,8 +71,8 @@ class Sampler {
   SamplerParams params_;
   uint64_t rng_state_[4];
   // A pool is a set of token ids: ranked_'s first n entries, or every id when it is null.
-  std::vector<float> weights_;       // by token id: penalized logit, then unnormalized probability
-  std::vector<int> ranked_;          // token ids, best first, once top-k or top-p ranked them
+  std::vector<float> weights_;  // by token id: penalized logit, then unnormalized probability
+  std::vector<int> ranked_;     // token ids, best first, once top-k or top-p ranked them
   std::vector<uint32_t> bucket_counts_;  // top-p histogram
 };
 

@@ -40,13 +40,13 @@ Status Session::CheckRoom(size_t extra) const {
 Status Session::AppendMessage(const ChatMessage& message) {
   if (!chat_) return Unsupported("this model has no chat template");
   std::vector<int> ids;
-  if (model_turn_open_) {  // close a reply that was cut short, as the template would have
-    ids.push_back(tokenizer_->turn_end_id());
-    EDGELM_RETURN_IF_ERROR(tokenizer_->Encode("\n", EncodeOptions{}, &ids));
-  }
   if (tokens_.empty()) {
     EDGELM_RETURN_IF_ERROR(chat_->Apply({message}, /*add_generation_prompt=*/false, &ids));
   } else {
+    if (model_turn_open_) {  // close a reply that was cut short, as the template would have
+      EDGELM_RETURN_IF_ERROR(tokenizer_->Encode("\n", EncodeOptions{}, &ids));
+      ids.insert(ids.begin(), tokenizer_->turn_end_id());
+    }
     EDGELM_RETURN_IF_ERROR(chat_->AppendTurn(message, &ids));
   }
   EDGELM_RETURN_IF_ERROR(CheckRoom(ids.size()));

@@ -3,12 +3,14 @@
 #include <sys/stat.h>
 
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <memory>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "convert/calibrate.h"
 #include "convert/hf_config.h"
 #include "convert/recipe.h"
 #include "convert/safetensors.h"
@@ -260,6 +262,21 @@ Status Convert(const ConvertOptions& o, const WriteProgress& progress) {
   } else {
     Recipe recipe;
     EDGELM_RETURN_IF_ERROR(Recipe::Create(o.format, o.tensor_types, &recipe));
+    std::map<std::string, float> static_scales;
+    if (recipe.needs_static_scales() && !synthetic) {
+      if (o.calibration_text.empty())
+        return InvalidArgument("format '" + o.format + "' from float weights needs --calibration TEXTFILE "
+                               "(static activation scales)");
+      ConvertOptions f32 = o;
+      f32.format = "f32";
+      f32.tensor_types.clear();
+      f32.calibration_text.clear();
+      f32.output = o.output + ".calibration-f32";
+      Status s = Convert(f32, nullptr);
+      if (s.ok()) s = CalibrateStaticScales(f32.output, o.calibration_text, CalibrationOptions{}, &static_scales);
+      std::remove(f32.output.c_str());
+      EDGELM_RETURN_IF_ERROR(s);
+    }
     meta.recipe = recipe.name();
     meta.recipe_description = recipe.description();
     for (size_t i = 0; i < manifest.size(); ++i) {
@@ -267,10 +284,8 @@ Status Convert(const ConvertOptions& o, const WriteProgress& progress) {
       const TensorEncoding enc = recipe.Choose(info);
       float input_scale = kSyntheticInputScale;
       if (enc.activation == ActivationQuant::StaticInt8 && !synthetic) {
-        auto it = o.static_input_scales.find(info.name);
-        if (it == o.static_input_scales.end())
-          return InvalidArgument("format '" + o.format + "' needs static activation scales from float input: pass "
-                                 "--calibration TEXTFILE (no scale for '" + info.name + "')");
+        auto it = static_scales.find(info.name);
+        if (it == static_scales.end()) return Status(StatusCode::kInternal, "calibration saw no input of '" + info.name + "'");
         input_scale = it->second;
       }
       std::function<Status(int64_t, int64_t, float*)> read;

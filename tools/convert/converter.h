@@ -23,9 +23,9 @@ struct ConvertOptions {
   std::vector<std::string> tensor_types;  // "REGEX=dtype" overrides
   ScaleSearch scale_search = ScaleSearch::kMse;
   bool embed_scale_bf16 = false;     // round sqrt(hidden) to bf16 like HF does for bf16 weights
-  // Static int8 input scale per linear weight name (from calibration); required for mobile recipes
-  // from float input. Synthetic models use a fixed plausible scale.
-  std::map<std::string, float> static_input_scales;
+  // Text to calibrate static int8 input scales with (mobile recipes from float input): the float
+  // checkpoint runs over it first. Synthetic models use a fixed plausible scale instead.
+  std::string calibration_text;
   std::string command_line;
 };
 

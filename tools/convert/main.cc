@@ -34,7 +34,6 @@ void Usage(FILE* out) {
 int main(int argc, char** argv) {
   edgelm::ConvertOptions o;
   bool quiet = false;
-  std::string calibration;
   for (int i = 0; i < argc; ++i) o.command_line += (i ? " " : "") + std::string(argv[i]);
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -50,7 +49,7 @@ int main(int argc, char** argv) {
     else if (a == "-f" || a == "--format") o.format = value("--format");
     else if (a == "--tokenizer") o.tokenizer = value("--tokenizer");
     else if (a == "--tensor-type") o.tensor_types.push_back(value("--tensor-type"));
-    else if (a == "--calibration") calibration = value("--calibration");
+    else if (a == "--calibration") o.calibration_text = value("--calibration");
     else if (a == "--synthesize") o.synthesize_config = value("--synthesize");
     else if (a == "--seed") o.seed = std::strtoull(value("--seed").c_str(), nullptr, 10);
     else if (a == "--embed-scale-bf16") o.embed_scale_bf16 = true;
@@ -69,10 +68,6 @@ int main(int argc, char** argv) {
   }
   if (o.output.empty() || (o.input.empty() == o.synthesize_config.empty())) {
     Usage(stderr);
-    return 2;
-  }
-  if (!calibration.empty()) {
-    std::fprintf(stderr, "edgelm-convert: --calibration is not available in this build yet\n");
     return 2;
   }
   edgelm::ProgressBar bar("writing " + o.output, !quiet);

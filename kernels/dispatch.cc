@@ -1,0 +1,73 @@
+#include "dispatch.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include <cpuinfo.h>
+
+namespace {
+
+const edgelm_kernels kScalar = {"scalar",
+                                qs8_qc8w_gemm_scalar,
+                                qs8_qc4w_gemm_scalar,
+                                qs8_qc2w_gemm_scalar,
+                                f32_f32w_gemm_scalar,
+                                f32_bf16w_gemm_scalar,
+                                f32_f16w_gemm_scalar,
+                                f32_q4_0w_gemm_scalar};
+
+// Candidate variants, weakest first; `supported` is evaluated at run time.
+struct Variant {
+  const edgelm_kernels* table;
+  bool (*supported)();
+};
+
+bool Always() { return true; }
+
+const Variant kVariants[] = {
+    {&kScalar, Always},
+};
+
+size_t Available(const edgelm_kernels** out, size_t capacity) {
+  cpuinfo_initialize();
+  size_t n = 0;
+  for (const Variant& v : kVariants)
+    if (v.supported()) {
+      if (n < capacity) out[n] = v.table;
+      ++n;
+    }
+  return n;
+}
+
+const edgelm_kernels* Select() {
+  const edgelm_kernels* all[16];
+  const size_t n = Available(all, 16);
+  const edgelm_kernels* best = all[(n < 16 ? n : 16) - 1];
+  const char* forced = std::getenv("EDGELM_KERNELS");
+  if (!forced || !*forced) return best;
+  if (const edgelm_kernels* k = edgelm_kernels_find(forced)) return k;
+  std::fprintf(stderr, "edgelm: EDGELM_KERNELS=%s is unknown or unsupported on this CPU; using %s\n", forced, best->name);
+  return best;
+}
+
+}  // namespace
+
+extern "C" {
+
+size_t edgelm_kernels_available(const edgelm_kernels** out, size_t capacity) { return Available(out, capacity); }
+
+const edgelm_kernels* edgelm_kernels_find(const char* name) {
+  const edgelm_kernels* all[16];
+  const size_t n = Available(all, 16);
+  for (size_t i = 0; i < n && i < 16; ++i)
+    if (std::strcmp(all[i]->name, name) == 0) return all[i];
+  return nullptr;
+}
+
+const edgelm_kernels* edgelm_kernels_select(void) {
+  static const edgelm_kernels* selected = Select();  // thread-safe static initialization
+  return selected;
+}
+
+}  // extern "C"

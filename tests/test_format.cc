@@ -1,0 +1,292 @@
+// The .edgelm container and converter: exact round trips of float, bf16 and QAT tensors, and clear
+// errors (never crashes) for corrupt, truncated or hostile files.
+#include <catch2/catch.hpp>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <random>
+
+#include "convert/safetensors.h"
+#include "format/container.h"
+#include "support/test_models.h"
+
+namespace edgelm {
+namespace {
+
+using testing::SharedPath;
+
+std::string ConvertOrFail(const std::string& input, const std::string& format) {
+  Status s;
+  const std::string path = testing::Converted(input, format, &s);
+  INFO(s.message());
+  REQUIRE(s.ok());
+  return path;
+}
+
+std::unique_ptr<ModelFile> Open(const std::string& path, Status* s) {
+  std::unique_ptr<ModelFile> f;
+  *s = ModelFile::Open(path, ModelFileOptions{}, &f);
+  return f;
+}
+
+std::vector<uint8_t> ReadBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
+}
+
+void WriteBytes(const std::string& path, const std::vector<uint8_t>& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+// Loads `path` and, if that works, binds the Gemma 4 graph: the status of the whole load.
+Status LoadStatus(const std::string& path) {
+  Status s;
+  testing::LoadModel(path, &s);
+  return s;
+}
+
+TEST_CASE("f32 and bf16 conversion round-trips every tensor exactly") {
+  std::unique_ptr<SafetensorsCheckpoint> ck;
+  REQUIRE(SafetensorsCheckpoint::Open(SharedPath("fixtures/gemma4-tiny-e2b"), &ck).ok());
+  for (const char* format : {"f32", "bf16"}) {
+    Status s;
+    auto file = Open(ConvertOrFail(SharedPath("fixtures/gemma4-tiny-e2b"), format), &s);
+    REQUIRE(s.ok());
+    CHECK(file->tensors().size() == 160);  // every fixture tensor, none invented
+    size_t mismatches = 0;
+    for (const TensorView& t : file->tensors()) {
+      const StTensor* src = ck->Find("model." + t.name);
+      REQUIRE(src != nullptr);
+      REQUIRE(src->numel() == t.numel());
+      std::vector<float> row(static_cast<size_t>(t.cols()));
+      for (int64_t r = 0; r < t.rows(); ++r) {
+        DequantizeRow(t, r, row.data());
+        for (int64_t c = 0; c < t.cols(); ++c) {
+          const float want = src->Get(r * t.cols() + c);
+          const float expect = t.dtype == DType::BF16 ? BF16ToFloat(FloatToBF16(want)) : want;
+          mismatches += std::memcmp(&row[c], &expect, 4) != 0;
+        }
+      }
+    }
+    INFO(format);
+    CHECK(mismatches == 0);
+  }
+}
+
+TEST_CASE("QAT checkpoints keep their codes, scales and static input scales bit-exact") {
+  for (const char* recipe : {"qat-mobile", "qat-q4_0"}) {
+    const std::string dir = SharedPath(std::string("models/brown-tiny/") + recipe);
+    std::unique_ptr<SafetensorsCheckpoint> ck;
+    REQUIRE(SafetensorsCheckpoint::Open(dir, &ck).ok());
+    Status s;
+    auto file = Open(ConvertOrFail(dir, "bf16"), &s);  // the format is ignored: QAT input keeps its recipe
+    REQUIRE(s.ok());
+    size_t checked = 0, mismatches = 0;
+    for (const TensorView& t : file->tensors()) {
+      std::string base = "model." + t.name;
+      if (base.size() > 7 && base.compare(base.size() - 7, 7, ".weight") == 0) base.resize(base.size() - 7);
+      const StTensor* q = ck->Find(base + ".qweight");
+      if (!q) continue;
+      const StTensor* scale = ck->Find(base + ".scale");
+      REQUIRE(scale != nullptr);
+      const int64_t cols = t.cols(), blocks = cols / 32;
+      std::vector<float> row(static_cast<size_t>(cols));
+      for (int64_t r = 0; r < t.rows(); ++r) {
+        DequantizeRow(t, r, row.data());
+        for (int64_t c = 0; c < cols; ++c) {
+          const float sc = t.dtype == DType::Q4_0 ? scale->Get(r * blocks + c / 32) : scale->Get(r);
+          const float want = q->Get(r * cols + c) * sc;
+          mismatches += row[c] != want;
+        }
+      }
+      if (const StTensor* in = ck->Find(base + ".input_scale")) {
+        CHECK(t.activation == ActivationQuant::StaticInt8);
+        CHECK(t.input_scale == in->Get(0));
+      }
+      ++checked;
+    }
+    INFO(recipe);
+    CHECK(checked > 60);
+    CHECK(mismatches == 0);
+  }
+}
+
+// Q4_0 maps the block's extreme to code -8, so the opposite extreme can clip at +7: one step at most.
+TEST_CASE("q4_0 conversion from float stays within one quantization step") {
+  std::unique_ptr<SafetensorsCheckpoint> ck;
+  REQUIRE(SafetensorsCheckpoint::Open(SharedPath("fixtures/gemma4-tiny-e2b"), &ck).ok());
+  Status s;
+  auto file = Open(ConvertOrFail(SharedPath("fixtures/gemma4-tiny-e2b"), "q4_0"), &s);
+  REQUIRE(s.ok());
+  const TensorView* t = file->FindTensor("layers.0.mlp.up_proj.weight");
+  REQUIRE(t != nullptr);
+  REQUIRE(t->dtype == DType::Q4_0);
+  const StTensor* src = ck->Find("model.layers.0.mlp.up_proj.weight");
+  std::vector<float> row(static_cast<size_t>(t->cols()));
+  for (int64_t r = 0; r < t->rows(); ++r) {
+    DequantizeRow(*t, r, row.data());
+    for (int64_t b = 0; b < t->cols() / 32; ++b) {
+      float amax = 0.0f;
+      for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(src->Get(r * t->cols() + b * 32 + j)));
+      const float step = amax / 8.0f;
+      for (int j = 0; j < 32; ++j)
+        REQUIRE(std::fabs(row[b * 32 + j] - src->Get(r * t->cols() + b * 32 + j)) <= step * 1.01f + 1e-7f);
+    }
+  }
+}
+
+TEST_CASE("unusable paths give clear errors") {
+  CHECK(LoadStatus("/nonexistent/model.edgelm").code() == StatusCode::kNotFound);
+  CHECK(LoadStatus(testing::TempDir()).code() == StatusCode::kInvalidArgument);  // a directory
+  const std::string empty = testing::TempDir() + "/empty.edgelm";
+  WriteBytes(empty, {});
+  const Status e = LoadStatus(empty);
+  CHECK(e.code() == StatusCode::kCorruptModel);
+  CHECK(e.message().find("empty.edgelm") != std::string::npos);  // the message names the file
+  const Status j = LoadStatus(SharedPath("fixtures/gemma4-tiny-e2b/config.json"));
+  CHECK(j.code() == StatusCode::kCorruptModel);
+  CHECK(j.message().find("not an edgelm model file") != std::string::npos);
+}
+
+TEST_CASE("truncation at any offset is detected") {
+  const std::vector<uint8_t> good = ReadBytes(ConvertOrFail(SharedPath("fixtures/gemma4-tiny-e2b"), "bf16"));
+  const std::string path = testing::TempDir() + "/truncated.edgelm";
+  std::mt19937_64 rng(7);
+  std::vector<size_t> cuts = {1, 8, 63, 64, 65, 1000, good.size() / 2, good.size() - 1};
+  for (int i = 0; i < 40; ++i) cuts.push_back(rng() % good.size());
+  for (size_t cut : cuts) {
+    WriteBytes(path, std::vector<uint8_t>(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(cut)));
+    const Status s = LoadStatus(path);
+    INFO("cut at " << cut << ": " << s.message());
+    CHECK(s.code() == StatusCode::kCorruptModel);
+  }
+}
+
+TEST_CASE("flipped header and metadata bytes are detected") {
+  const std::vector<uint8_t> good = ReadBytes(ConvertOrFail(SharedPath("fixtures/gemma4-tiny-e2b"), "bf16"));
+  FileHeader h;
+  std::memcpy(&h, good.data(), sizeof h);
+  const std::string path = testing::TempDir() + "/flipped.edgelm";
+  std::mt19937_64 rng(11);
+  std::vector<size_t> offsets;
+  for (size_t i = 0; i < kHeaderSize; ++i) offsets.push_back(i);
+  for (int i = 0; i < 64; ++i) offsets.push_back(kHeaderSize + rng() % h.metadata_size);
+  for (size_t off : offsets) {
+    std::vector<uint8_t> bad = good;
+    bad[off] ^= static_cast<uint8_t>(1u << (rng() % 8));
+    WriteBytes(path, bad);
+    const Status s = LoadStatus(path);
+    INFO("flip at " << off << ": " << s.message());
+    CHECK(!s.ok());
+  }
+}
+
+// Rewrites a valid file's metadata through the flatbuffers object API with a valid checksum, so the
+// validation behind the checksum is what gets tested.
+std::string Mutated(const std::string& name, const std::function<void(schema::ModelT&)>& mutate) {
+  const std::vector<uint8_t> good = ReadBytes(ConvertOrFail(SharedPath("fixtures/gemma4-tiny-e2b"), "bf16"));
+  FileHeader h;
+  std::memcpy(&h, good.data(), sizeof h);
+  std::unique_ptr<schema::ModelT> model(schema::GetModel(good.data() + h.metadata_offset)->UnPack());
+  mutate(*model);
+  flatbuffers::FlatBufferBuilder fbb;
+  fbb.Finish(schema::Model::Pack(fbb, model.get()), schema::ModelIdentifier());
+  FileHeader out = h;
+  out.metadata_size = fbb.GetSize();
+  out.data_offset = (kHeaderSize + out.metadata_size + kDataAlignment - 1) / kDataAlignment * kDataAlignment;
+  out.file_size = out.data_offset + h.data_size;
+  out.metadata_checksum = Fnv1a64(fbb.GetBufferPointer(), fbb.GetSize());
+  std::vector<uint8_t> bytes(out.file_size, 0);
+  std::memcpy(bytes.data(), &out, sizeof out);
+  std::memcpy(bytes.data() + kHeaderSize, fbb.GetBufferPointer(), fbb.GetSize());
+  std::memcpy(bytes.data() + out.data_offset, good.data() + h.data_offset, h.data_size);
+  const std::string path = testing::TempDir() + "/" + name + ".edgelm";
+  WriteBytes(path, bytes);
+  return path;
+}
+
+schema::TensorT& TensorNamed(schema::ModelT& m, const std::string& name) {
+  for (auto& t : m.tensors)
+    if (t->name == name) return *t;
+  FAIL("no tensor " << name);
+  return *m.tensors[0];
+}
+
+TEST_CASE("hostile metadata behind a valid checksum gives errors, not crashes") {
+  CHECK(LoadStatus(Mutated("identity", [](schema::ModelT&) {})).ok());
+  struct Case {
+    const char* name;
+    std::function<void(schema::ModelT&)> mutate;
+  };
+  const std::string w = "layers.0.mlp.up_proj.weight";
+  const Case cases[] = {
+      {"huge-dims", [&](schema::ModelT& m) { TensorNamed(m, w).shape = {1ull << 62, 1ull << 62}; }},
+      {"zero-dim", [&](schema::ModelT& m) { TensorNamed(m, w).shape = {0, 128}; }},
+      {"rank3", [&](schema::ModelT& m) { TensorNamed(m, w).shape = {2, 2, 2}; }},
+      {"bad-dtype", [&](schema::ModelT& m) { TensorNamed(m, w).dtype = static_cast<DType>(99); }},
+      {"wrong-dtype-size", [&](schema::ModelT& m) { TensorNamed(m, w).dtype = DType::F32; }},
+      {"offset-past-end", [&](schema::ModelT& m) { TensorNamed(m, w).offset = 1ull << 40; }},
+      {"offset-overflow", [&](schema::ModelT& m) { TensorNamed(m, w).offset = UINT64_MAX - 63; }},
+      {"misaligned", [&](schema::ModelT& m) { TensorNamed(m, w).offset += 1; }},
+      {"int-without-scales", [&](schema::ModelT& m) {
+         TensorNamed(m, w).dtype = DType::I8;
+         TensorNamed(m, w).size /= 2;
+       }},
+      {"shape-vs-architecture", [&](schema::ModelT& m) {
+         auto& t = TensorNamed(m, w);
+         t.shape = {t.shape[1], t.shape[0]};
+       }},
+      {"norm-not-f32", [&](schema::ModelT& m) {
+         auto& t = TensorNamed(m, "norm.weight");
+         t.dtype = DType::BF16;
+         t.size /= 2;
+       }},
+      {"missing-tensor", [&](schema::ModelT& m) { TensorNamed(m, w).name = "something.else"; }},
+      {"duplicate-tensor", [&](schema::ModelT& m) { TensorNamed(m, w).name = "norm.weight"; }},
+      {"no-layers", [](schema::ModelT& m) { m.architecture->layers.clear(); }},
+      {"kv-source-forward", [](schema::ModelT& m) { m.architecture->layers[1]->kv_source = 5; }},
+      {"kv-heads-not-dividing", [](schema::ModelT& m) { m.architecture->layers[0]->num_kv_heads = 3; }},
+      {"huge-hidden", [](schema::ModelT& m) { m.architecture->hidden_size = 1u << 31; }},
+      {"nan-eps", [](schema::ModelT& m) { m.architecture->rms_norm_eps = NAN; }},
+      {"bad-family", [](schema::ModelT& m) { m.architecture->family = "llama"; }},
+      {"static-scale-zero", [&](schema::ModelT& m) {
+         TensorNamed(m, w).activation = ActivationQuant::StaticInt8;
+         TensorNamed(m, w).input_scale = 0.0f;
+       }},
+  };
+  for (const Case& c : cases) {
+    const Status s = LoadStatus(Mutated(c.name, c.mutate));
+    INFO(c.name << ": " << s.message());
+    CHECK(!s.ok());
+    CHECK(!s.message().empty());
+  }
+}
+
+TEST_CASE("random metadata corruption with a recomputed checksum never crashes") {
+  const std::vector<uint8_t> good = ReadBytes(ConvertOrFail(SharedPath("fixtures/gemma4-tiny-e2b"), "bf16"));
+  FileHeader h;
+  std::memcpy(&h, good.data(), sizeof h);
+  const std::string path = testing::TempDir() + "/fuzzed.edgelm";
+  std::mt19937_64 rng(1234);
+  int rejected = 0;
+  for (int i = 0; i < 300; ++i) {
+    std::vector<uint8_t> bad = good;
+    for (int k = 0; k < 4; ++k) bad[kHeaderSize + rng() % h.metadata_size] ^= static_cast<uint8_t>(rng());
+    FileHeader bh = h;
+    bh.metadata_checksum = Fnv1a64(bad.data() + kHeaderSize, h.metadata_size);
+    std::memcpy(bad.data(), &bh, sizeof bh);
+    WriteBytes(path, bad);
+    rejected += !LoadStatus(path).ok();  // loading must return; either verdict is fine
+  }
+  CHECK(rejected > 0);
+}
+
+}  // namespace
+}  // namespace edgelm

@@ -1,0 +1,79 @@
+#include "convert/calibrate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <vector>
+
+#include "model/gemma4.h"
+#include "runtime/tokenizer.h"
+
+namespace edgelm {
+namespace {
+
+class PercentileRecorder : public ForwardObserver {
+ public:
+  explicit PercentileRecorder(double percentile) : percentile_(percentile) {}
+  void OnLinearInput(const TensorView& w, const float* x, int rows) override {
+    const size_t n = static_cast<size_t>(rows) * static_cast<size_t>(w.cols());
+    magnitudes_.resize(n);
+    for (size_t i = 0; i < n; ++i) magnitudes_[i] = std::fabs(x[i]);
+    // The k-th largest magnitude with k = ceil(n * (1 - p/100)).
+    const size_t k = std::max<size_t>(1, static_cast<size_t>(std::ceil(n * (1.0 - percentile_ / 100.0))));
+    std::nth_element(magnitudes_.begin(), magnitudes_.begin() + (k - 1), magnitudes_.end(), std::greater<float>());
+    per_window_[w.name].push_back(magnitudes_[k - 1]);
+  }
+  std::map<std::string, std::vector<float>> per_window_;
+
+ private:
+  double percentile_;
+  std::vector<float> magnitudes_;
+};
+
+}  // namespace
+
+Status CalibrateStaticScales(const std::string& float_model, const std::string& text_file,
+                             const CalibrationOptions& o, std::map<std::string, float>* scales) {
+  std::ifstream in(text_file, std::ios::binary);
+  if (!in) return NotFound(text_file + ": cannot open calibration text");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::unique_ptr<ModelFile> file;
+  EDGELM_RETURN_IF_ERROR(ModelFile::Open(float_model, ModelFileOptions{}, &file));
+  std::shared_ptr<const ModelFile> shared(std::move(file));
+  if (!shared->tokenizer()) return InvalidArgument("calibration needs a tokenizer in the checkpoint");
+  std::unique_ptr<Tokenizer> tokenizer;
+  EDGELM_RETURN_IF_ERROR(Tokenizer::Create(*shared->tokenizer(), &tokenizer));
+  std::unique_ptr<Gemma4Model> model;
+  EDGELM_RETURN_IF_ERROR(Gemma4Model::Create(shared, &model, 0));
+  std::vector<int> stream;
+  EDGELM_RETURN_IF_ERROR(tokenizer->Encode(ss.str(), EncodeOptions{}, &stream));
+  if (stream.empty()) return InvalidArgument(text_file + ": calibration text is empty");
+
+  PercentileRecorder recorder(o.percentile);
+  WorkspacePtr ws = Gemma4Model::NewWorkspace();
+  const int body = o.window - 1;
+  for (int w = 0; w < o.max_windows && static_cast<size_t>(w) * body < stream.size(); ++w) {
+    std::unique_ptr<KvCache> kv;
+    EDGELM_RETURN_IF_ERROR(KvCache::Create(model->config(), KvCacheOptions{o.window, o.window}, &kv));
+    std::vector<int> input = {tokenizer->bos_id() >= 0 ? tokenizer->bos_id() : stream[0]};
+    const size_t begin = static_cast<size_t>(w) * body;
+    input.insert(input.end(), stream.begin() + begin, stream.begin() + std::min(stream.size(), begin + body));
+    // Every token's path matters for calibration, including the KV-sharing layers.
+    std::vector<float> logits(input.size() * static_cast<size_t>(model->config().vocab_size));
+    EDGELM_RETURN_IF_ERROR(model->Forward(input.data(), static_cast<int>(input.size()), LogitsMode::kAll, kv.get(),
+                                          ws.get(), logits.data(), &recorder));
+  }
+  scales->clear();
+  for (const auto& kv : recorder.per_window_) {
+    double sum = 0.0;
+    for (float v : kv.second) sum += v;
+    const double amax = std::max(sum / kv.second.size(), 1e-6);
+    (*scales)[kv.first] = static_cast<float>(amax / 127.0);
+  }
+  return Status::Ok();
+}
+
+}  // namespace edgelm
