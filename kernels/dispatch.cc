@@ -6,6 +6,10 @@
 
 #include <cpuinfo.h>
 
+#if defined(__x86_64__) || defined(_M_X64)
+#include "gemm_x86.h"
+#endif
+
 namespace {
 
 const edgelm_kernels kScalar = {"scalar",
@@ -25,8 +29,40 @@ struct Variant {
 
 bool Always() { return true; }
 
+#if defined(__x86_64__) || defined(_M_X64)
+const edgelm_kernels kAvx2 = {"avx2",
+                              qs8_qc8w_gemm_avx2,
+                              qs8_qc4w_gemm_avx2,
+                              qs8_qc2w_gemm_avx2,
+                              f32_f32w_gemm_avx2,
+                              f32_bf16w_gemm_avx2,
+                              f32_f16w_gemm_avx2,
+                              f32_q4_0w_gemm_avx2};
+
+// Float weights gain nothing from VNNI: those keep the AVX2 kernels.
+const edgelm_kernels kAvx512Vnni = {"avx512vnni",
+                                    qs8_qc8w_gemm_avx512vnni,
+                                    qs8_qc4w_gemm_avx512vnni,
+                                    qs8_qc2w_gemm_avx512vnni,
+                                    f32_f32w_gemm_avx2,
+                                    f32_bf16w_gemm_avx2,
+                                    f32_f16w_gemm_avx2,
+                                    f32_q4_0w_gemm_avx2};
+
+bool HasAvx2() { return cpuinfo_has_x86_avx2() && cpuinfo_has_x86_fma3() && cpuinfo_has_x86_f16c(); }
+
+bool HasAvx512Vnni() {
+  return HasAvx2() && cpuinfo_has_x86_avx512f() && cpuinfo_has_x86_avx512bw() && cpuinfo_has_x86_avx512vl() &&
+         cpuinfo_has_x86_avx512vnni();
+}
+#endif
+
 const Variant kVariants[] = {
     {&kScalar, Always},
+#if defined(__x86_64__) || defined(_M_X64)
+    {&kAvx2, HasAvx2},
+    {&kAvx512Vnni, HasAvx512Vnni},
+#endif
 };
 
 size_t Available(const edgelm_kernels** out, size_t capacity) {

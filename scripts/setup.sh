@@ -30,9 +30,9 @@ log() { printf '[setup] %s\n' "$*"; }
 NATIVE_PKGS=(g++ make cmake ninja-build pkg-config
   libxnnpack-dev libpthreadpool-dev libcpuinfo-dev libflatbuffers-dev flatbuffers-compiler
   flatbuffers-compiler-dev catch2 nlohmann-json3-dev)
-CROSS_PKGS=(g++-aarch64-linux-gnu qemu-user)
+CROSS_PKGS=(g++-aarch64-linux-gnu qemu-user clang lld)
 ARM64_PKGS=(libxnnpack0 libxnnpack-dev libpthreadpool0 libpthreadpool-dev libcpuinfo0 libcpuinfo-dev
-  libflatbuffers2 libflatbuffers-dev catch2)
+  libflatbuffers2 libflatbuffers-dev catch2 nlohmann-json3-dev)
 
 UPDATED=0
 ensure_pkgs() {

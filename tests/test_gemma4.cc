@@ -49,7 +49,7 @@ struct Runner {
     model = testing::LoadModel(path, &s);
     INFO(s.message());
     REQUIRE(s.ok());
-    REQUIRE(KvCache::Create(model->config(), KvCacheOptions{context, chunk}, &kv).ok());
+    REQUIRE(KvCache::Create(model->config(), KvCacheOptions{context, chunk, KvType::kF32}, &kv).ok());
   }
   int vocab() const { return model->config().vocab_size; }
 

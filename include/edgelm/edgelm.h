@@ -109,15 +109,21 @@ EDGELM_API edgelm_status edgelm_detokenize(const edgelm_model* model, const int3
 
 /* ---- Session --------------------------------------------------------------------------------- */
 
+/* KV cache storage. int8 (default): one scale per token and head, or the model's static scales;
+ * int4: one scale per 32 values. Only KV-owner layers store anything; sliding-window layers keep a
+ * ring of window + prefill_chunk - 1 tokens. */
 typedef enum edgelm_kv_type {
   EDGELM_KV_F32 = 0,
+  EDGELM_KV_BF16 = 1,
+  EDGELM_KV_INT8 = 2,
+  EDGELM_KV_INT4 = 3
 } edgelm_kv_type;
 
 typedef struct edgelm_session_options {
   uint32_t struct_size;
   int32_t context_length; /* tokens; default 4096, at most the model's max_context */
   int32_t prefill_chunk;  /* tokens per prefill step; bounds scratch memory; default 128 */
-  int32_t kv_type;        /* edgelm_kv_type */
+  int32_t kv_type;        /* edgelm_kv_type; default EDGELM_KV_INT8 */
 } edgelm_session_options;
 
 EDGELM_API void edgelm_session_options_init(edgelm_session_options* options);

@@ -206,7 +206,7 @@ void edgelm_session_options_init(edgelm_session_options* options) {
   options->struct_size = sizeof *options;
   options->context_length = 4096;
   options->prefill_chunk = 128;
-  options->kv_type = EDGELM_KV_F32;
+  options->kv_type = EDGELM_KV_INT8;
 }
 
 edgelm_status edgelm_session_create(const edgelm_model* model, const edgelm_session_options* options,
@@ -219,11 +219,13 @@ edgelm_status edgelm_session_create(const edgelm_model* model, const edgelm_sess
     edgelm_session_options_init(&defaults);
     if (!options) options = &defaults;
     if (!SizeOk(options)) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_create: options.struct_size is not set");
-    if (EDGELM_FIELD_OR(options, kv_type, EDGELM_KV_F32) != EDGELM_KV_F32)
-      return Fail(EDGELM_UNSUPPORTED, "edgelm_session_create: unknown kv_type");
+    const int kv_type = EDGELM_FIELD_OR(options, kv_type, defaults.kv_type);
+    if (kv_type < EDGELM_KV_F32 || kv_type > EDGELM_KV_INT4)
+      return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_create: unknown kv_type");
     edgelm::SessionOptions so;
     so.context_length = EDGELM_FIELD_OR(options, context_length, defaults.context_length);
     so.prefill_chunk = EDGELM_FIELD_OR(options, prefill_chunk, defaults.prefill_chunk);
+    so.kv_type = static_cast<edgelm::KvType>(kv_type);
     auto s = std::make_unique<edgelm_session>();
     const edgelm_status st = Report(edgelm::Session::Create(*model->model, model->tokenizer.get(), model->chat.get(), so, &s->session));
     if (st != EDGELM_OK) return st;

@@ -4,7 +4,6 @@
 #include <cmath>
 #include <cstring>
 
-#include "common/dot.h"
 #include "model/gemma4_tensors.h"
 
 namespace edgelm {
@@ -203,49 +202,27 @@ void Gemma4Model::Attention(int layer, int rows, int first_pos, KvCache* kv, Wor
     Linear(*lw.k_proj, ws->normed.data(), rows, k, &ws->linear, pool_);
     Linear(*lw.v_proj, ws->normed.data(), rows, v, &ws->linear, pool_);
     for (int r = 0; r < rows; ++r) {
-      float* key = kv->key(layer, first_pos + r);
-      float* value = kv->value(layer, first_pos + r);
+      float* key = k + static_cast<size_t>(r) * kv_dim;
+      float* value = v + static_cast<size_t>(r) * kv_dim;
       for (int h = 0; h < n_kv; ++h) {
-        const size_t off = static_cast<size_t>(r) * kv_dim + h * d;
-        RmsNorm(k + off, F32(lw.k_norm), d, eps, key + h * d);
+        RmsNorm(key + h * d, F32(lw.k_norm), d, eps, key + h * d);
         ApplyRope(key + h * d, d, cos + r * half, sin + r * half);
-        RmsNorm(v + off, nullptr, d, eps, value + h * d);
+        RmsNorm(value + h * d, nullptr, d, eps, value + h * d);
       }
+      kv->Store(layer, first_pos + r, key, value);
     }
   }
 
   // Scale 1.0: the q/k norm weights carry the temperature.
-  const int source = lc.kv_source;
   const int window = lc.sliding_window;
   float* out = Grow(ws->attn, static_cast<size_t>(rows) * q_dim);
   for (int r = 0; r < rows; ++r) {
     const int pos = first_pos + r;
     const int first_key = window > 0 ? std::max(0, pos - window + 1) : 0;
-    const int n_keys = pos - first_key + 1;
-    float* scores = Grow(ws->scores, static_cast<size_t>(n_keys));
+    float* scores = Grow(ws->scores, static_cast<size_t>(pos - first_key + 1));
     for (int h = 0; h < n_heads; ++h) {
-      const float* qh = q + static_cast<size_t>(r) * q_dim + h * d;
-      const int kvh = h / group;
-      float max_score = -INFINITY;
-      for (int j = 0; j < n_keys; ++j) {
-        const float* key = kv->key(source, first_key + j) + kvh * d;
-        const float s = edgelm_dot_f32(qh, key, static_cast<size_t>(d));
-        scores[j] = s;
-        max_score = std::max(max_score, s);
-      }
-      float total = 0.0f;
-      for (int j = 0; j < n_keys; ++j) {
-        scores[j] = std::exp(scores[j] - max_score);
-        total += scores[j];
-      }
-      float* oh = out + static_cast<size_t>(r) * q_dim + h * d;
-      std::fill(oh, oh + d, 0.0f);
-      const float inv_total = 1.0f / total;
-      for (int j = 0; j < n_keys; ++j) {
-        const float p = scores[j] * inv_total;
-        const float* value = kv->value(source, first_key + j) + kvh * d;
-        for (int e = 0; e < d; ++e) oh[e] += p * value[e];
-      }
+      const size_t off = static_cast<size_t>(r) * q_dim + h * d;
+      kv->Attend(lc.kv_source, h / group, q + off, first_key, pos, scores, out + off);
     }
   }
 }

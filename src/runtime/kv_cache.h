@@ -1,11 +1,20 @@
-// Per-session key/value cache. Only KV-owner layers allocate (KV-sharing layers read their source's
-// cache). Sliding-window layers keep a ring of window + max_chunk - 1 slots, so memory is
-// O(window), not O(context); full-attention layers keep one slot per position up to the context
-// length. K is stored post-norm post-RoPE, V post-norm, f32 [num_kv_heads * head_dim] per slot.
+// Per-session key/value cache.
+//
+// - Only KV-owner layers store anything; KV-sharing layers attend over their source layer's cache.
+// - Sliding-window layers keep a ring of window + max_chunk - 1 slots (memory O(window), not
+//   O(context)); full-attention layers grow in pages of kPageTokens up to the context length, and
+//   attention touches only live positions.
+// - K is stored post-norm post-RoPE and V post-norm, one row per token: all K heads, then all V heads.
+//   Types: f32 (reference), bf16, int8 with one scale per token and head (or the model's static
+//   per-layer scale, then no scale is stored), int4 with one scale per 32 values.
+// - Pages are shared copy-on-write between forks, so a prompt prefilled once can seed many sessions.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <cstdio>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "common/status.h"
@@ -13,45 +22,73 @@
 
 namespace edgelm {
 
+enum class KvType { kF32 = 0, kBF16 = 1, kInt8 = 2, kInt4 = 3 };
+
+const char* KvTypeName(KvType type);
+bool KvTypeFromName(const std::string& name, KvType* type);
+
 struct KvCacheOptions {
-  int context_length = 0;  // tokens
-  int max_chunk = 0;       // most tokens one forward call appends
+  int context_length = 0;   // tokens
+  int max_chunk = 0;        // most tokens one forward call appends
+  KvType type = KvType::kInt8;
 };
 
 class KvCache {
  public:
-  static Status Create(const ModelConfig& config, const KvCacheOptions& options, std::unique_ptr<KvCache>* out);
+  static constexpr int kPageTokens = 256;
 
+  static Status Create(const ModelConfig& config, const KvCacheOptions& options, std::unique_ptr<KvCache>* out);
+  // A cache with the same contents whose pages are shared until either side writes to them.
+  std::unique_ptr<KvCache> Fork() const;
+
+  const KvCacheOptions& options() const { return options_; }
   int context_length() const { return options_.context_length; }
   int max_chunk() const { return options_.max_chunk; }
   // Tokens whose K/V are stored (positions 0 .. length-1).
   int length() const { return length_; }
   void set_length(int length) { length_ = length; }
-
   // Smallest length the cache can be cut back to without losing sliding-window K/V that later
   // positions still need (ring buffers overwrite the oldest slots).
   int rewind_floor() const;
 
-  // Slot of `position` in `layer`'s cache (layer must own KV).
-  float* key(int layer, int position) { return Slot(keys_, layer, position); }
-  float* value(int layer, int position) { return Slot(values_, layer, position); }
-  const float* key(int layer, int position) const { return const_cast<KvCache*>(this)->key(layer, position); }
-  const float* value(int layer, int position) const { return const_cast<KvCache*>(this)->value(layer, position); }
+  // Stores the K and V of one token ([num_kv_heads * head_dim] floats each) of owner `layer`.
+  void Store(int layer, int position, const float* k, const float* v);
 
+  // One query head against kv head `kv_head` of `layer` over positions [first, last]:
+  // out[head_dim] = sum_j softmax_j(q . k_j) v_j (scale 1). `scores`: scratch of last-first+1 floats.
+  void Attend(int layer, int kv_head, const float* q, int first, int last, float* scores, float* out) const;
+
+  // Bytes of K+V stored per token for `layer` (0 for KV-sharing layers), and in all layers.
+  size_t row_bytes(int layer) const { return layers_[layer].row_bytes; }
+  size_t bytes_per_token() const;
+  // Memory held by this cache's pages (shared pages count in full).
   size_t allocated_bytes() const;
 
+  // Session state files: the K/V rows of positions [0, length) in a versioned, validated format.
+  // `model_checksum` ties a file to the model it was computed with.
+  Status Save(std::FILE* out, uint64_t model_checksum) const;
+  Status Load(std::FILE* in, uint64_t model_checksum);
+
  private:
-  float* Slot(std::vector<std::vector<float>>& store, int layer, int position) {
-    const int slot = ring_[layer] ? position % capacity_[layer] : position;
-    return store[layer].data() + static_cast<size_t>(slot) * slot_floats_[layer];
-  }
+  struct Page;
+  struct Layer {
+    int head_dim = 0, kv_heads = 0;
+    size_t head_bytes = 0;    // one head's codes + scales
+    size_t row_bytes = 0;     // K and V of one token
+    int capacity = 0;         // slots (positions modulo capacity when ring)
+    bool ring = false;
+    float k_scale = 0.0f, v_scale = 0.0f;  // static scales, 0 = per token
+    std::vector<std::shared_ptr<Page>> pages;
+  };
+
+  KvCache() = default;
+  uint8_t* WritableRow(int layer, int position);
+  const uint8_t* Row(int layer, int position) const;
+  void EncodeHead(const float* x, int d, float static_scale, uint8_t* dst) const;
 
   KvCacheOptions options_;
   int length_ = 0;
-  std::vector<int> capacity_;       // slots per layer (0 for KV-sharing layers)
-  std::vector<bool> ring_;
-  std::vector<size_t> slot_floats_;
-  std::vector<std::vector<float>> keys_, values_;
+  std::vector<Layer> layers_;
 };
 
 }  // namespace edgelm

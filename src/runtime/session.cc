@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <cstring>
 
 namespace edgelm {
 namespace {
@@ -23,18 +25,46 @@ Status Session::Create(const Gemma4Model& model, const Tokenizer* tokenizer, con
   std::unique_ptr<Session> s(new Session(model, tokenizer, chat, options));
   s->options_.prefill_chunk = std::min(options.prefill_chunk, options.context_length);
   EDGELM_RETURN_IF_ERROR(
-      KvCache::Create(model.config(), KvCacheOptions{options.context_length, s->options_.prefill_chunk}, &s->kv_));
+      KvCache::Create(model.config(), KvCacheOptions{options.context_length, s->options_.prefill_chunk, options.kv_type}, &s->kv_));
   s->workspace_ = Gemma4Model::NewWorkspace();
   s->last_logits_.resize(static_cast<size_t>(model.config().vocab_size));
   *out = std::move(s);
   return Status::Ok();
 }
 
-Status Session::CheckRoom(size_t extra) const {
-  if (tokens_.size() + extra > static_cast<size_t>(options_.context_length))
-    return Status(StatusCode::kContextFull, "the conversation would reach " + std::to_string(tokens_.size() + extra) +
-                                                " tokens, over the context length " + std::to_string(options_.context_length));
-  return Status::Ok();
+Status Session::MakeRoom(size_t extra) {
+  const size_t context = static_cast<size_t>(options_.context_length);
+  if (tokens_.size() + extra <= context) return Status::Ok();
+  const Status full(StatusCode::kContextFull, "the conversation would reach " + std::to_string(tokens_.size() + extra) +
+                                                   " tokens, over the context length " + std::to_string(context));
+  if (options_.overflow == OverflowPolicy::kError || extra > context / 2) return full;
+  // Free a quarter of the context beyond what is needed, so that generation does not re-prefill
+  // at every token.
+  const size_t target = context - extra - context / 4;
+  std::vector<int> kept;
+  if (options_.overflow == OverflowPolicy::kKeepSinkAndRecent) {
+    const size_t sink = std::min<size_t>(static_cast<size_t>(std::max(0, options_.sink_tokens)), target);
+    kept.assign(tokens_.begin(), tokens_.begin() + static_cast<std::ptrdiff_t>(sink));
+    kept.insert(kept.end(), tokens_.end() - static_cast<std::ptrdiff_t>(target - sink), tokens_.end());
+  } else {
+    // Turn starts after the first turn; a leading system turn (or plain-text prefix) is kept.
+    const int turn_start = tokenizer_ ? tokenizer_->turn_start_id() : -1;
+    std::vector<size_t> starts;
+    for (size_t i = 0; i < tokens_.size(); ++i)
+      if (tokens_[i] == turn_start) starts.push_back(i);
+    if (starts.size() < 3) return full;  // nothing whole to drop besides the current exchange
+    const size_t keep_prefix = starts[1];  // BOS + the first turn
+    size_t cut = 2;
+    while (cut < starts.size() && keep_prefix + (tokens_.size() - starts[cut]) > target) ++cut;
+    if (cut == starts.size()) return full;
+    kept.assign(tokens_.begin(), tokens_.begin() + static_cast<std::ptrdiff_t>(keep_prefix));
+    kept.insert(kept.end(), tokens_.begin() + static_cast<std::ptrdiff_t>(starts[cut]), tokens_.end());
+  }
+  // Positions change, so every kept token is prefilled again.
+  tokens_ = std::move(kept);
+  kv_->set_length(0);
+  last_logits_valid_ = false;
+  return tokens_.size() + extra <= context ? Status::Ok() : full;
 }
 
 Status Session::AppendMessage(const ChatMessage& message) {
@@ -49,7 +79,7 @@ Status Session::AppendMessage(const ChatMessage& message) {
     }
     EDGELM_RETURN_IF_ERROR(chat_->AppendTurn(message, &ids));
   }
-  EDGELM_RETURN_IF_ERROR(CheckRoom(ids.size()));
+  EDGELM_RETURN_IF_ERROR(MakeRoom(ids.size()));
   tokens_.insert(tokens_.end(), ids.begin(), ids.end());
   model_turn_open_ = false;
   awaiting_reply_ = message.role != "assistant" && message.role != "model";
@@ -72,7 +102,7 @@ Status Session::AppendTokens(const int* tokens, size_t count) {
   for (size_t i = 0; i < count; ++i)
     if (tokens[i] < 0 || tokens[i] >= vocab)
       return OutOfRange("token id " + std::to_string(tokens[i]) + " outside the vocabulary [0, " + std::to_string(vocab) + ")");
-  EDGELM_RETURN_IF_ERROR(CheckRoom(count));
+  EDGELM_RETURN_IF_ERROR(MakeRoom(count));
   tokens_.insert(tokens_.end(), tokens, tokens + count);
   awaiting_reply_ = false;
   model_turn_open_ = false;
@@ -130,7 +160,7 @@ Status Session::Generate(const GenerateParams& params, const TokenCallback& on_t
   if (awaiting_reply_ && chat_) {
     std::vector<int> prompt;
     chat_->AppendGenerationPrompt(&prompt);
-    EDGELM_RETURN_IF_ERROR(CheckRoom(prompt.size()));
+    EDGELM_RETURN_IF_ERROR(MakeRoom(prompt.size()));
     tokens_.insert(tokens_.end(), prompt.begin(), prompt.end());
     awaiting_reply_ = false;
     model_turn_open_ = true;
@@ -145,8 +175,10 @@ Status Session::Generate(const GenerateParams& params, const TokenCallback& on_t
   std::string text;
   for (int produced = 0; produced < params.max_tokens; ++produced) {
     if (TakeCancel()) return Status(StatusCode::kCancelled, "cancelled");
-    if (tokens_.size() >= static_cast<size_t>(options_.context_length))
-      return Status(StatusCode::kContextFull, "context full after " + std::to_string(tokens_.size()) + " tokens");
+    if (tokens_.size() >= static_cast<size_t>(options_.context_length)) {
+      EDGELM_RETURN_IF_ERROR(MakeRoom(1));
+      EDGELM_RETURN_IF_ERROR(Prefill());
+    }
     const size_t recent = std::min<size_t>(tokens_.size(), static_cast<size_t>(std::max(0, params.sampling.penalty_last_n)));
     const int token = sampler->Sample(last_logits_.data(), vocab, tokens_.data() + tokens_.size() - recent,
                                       static_cast<int>(recent));
@@ -159,7 +191,8 @@ Status Session::Generate(const GenerateParams& params, const TokenCallback& on_t
     if (stop && tokenizer_ && token == tokenizer_->turn_end_id()) {
       model_turn_open_ = false;  // the template puts "\n" after <turn|>
       std::vector<int> newline;
-      if (tokenizer_->Encode("\n", EncodeOptions{}, &newline).ok() && CheckRoom(newline.size()).ok())
+      if (tokenizer_->Encode("\n", EncodeOptions{}, &newline).ok() &&
+          tokens_.size() + newline.size() <= static_cast<size_t>(options_.context_length))
         tokens_.insert(tokens_.end(), newline.begin(), newline.end());
     }
     text.clear();
@@ -200,6 +233,88 @@ Status Session::Rewind(size_t n_tokens) {
   }
   awaiting_reply_ = false;
   model_turn_open_ = false;
+  return Status::Ok();
+}
+
+}  // namespace edgelm
+
+namespace edgelm {
+
+namespace {
+
+constexpr char kSessionMagic[8] = {'E', 'D', 'G', 'E', 'S', 'S', 0x1a, 0x0a};
+constexpr uint32_t kSessionVersion = 1;
+
+struct SessionHeader {
+  char magic[8];
+  uint32_t version;
+  uint32_t flags;         // bit 0: awaiting reply, bit 1: model turn open
+  uint64_t token_count;
+};
+
+// Closes the file on every path.
+struct FileCloser {
+  void operator()(std::FILE* f) const { std::fclose(f); }
+};
+
+}  // namespace
+
+Status Session::Fork(std::unique_ptr<Session>* out) const {
+  std::unique_ptr<Session> s(new Session(model_, tokenizer_, chat_, options_));
+  s->kv_ = kv_->Fork();
+  s->workspace_ = Gemma4Model::NewWorkspace();
+  s->tokens_ = tokens_;
+  s->last_logits_ = last_logits_;
+  s->last_logits_valid_ = last_logits_valid_;
+  s->awaiting_reply_ = awaiting_reply_;
+  s->model_turn_open_ = model_turn_open_;
+  *out = std::move(s);
+  return Status::Ok();
+}
+
+Status Session::Save(const std::string& path) const {
+  const std::string tmp = path + ".partial";
+  std::unique_ptr<std::FILE, FileCloser> f(std::fopen(tmp.c_str(), "wb"));
+  if (!f) return IoError("cannot create " + tmp);
+  SessionHeader h{};
+  std::memcpy(h.magic, kSessionMagic, 8);
+  h.version = kSessionVersion;
+  h.flags = (awaiting_reply_ ? 1u : 0u) | (model_turn_open_ ? 2u : 0u);
+  h.token_count = tokens_.size();
+  bool ok = std::fwrite(&h, sizeof h, 1, f.get()) == 1 &&
+            std::fwrite(tokens_.data(), sizeof(int), tokens_.size(), f.get()) == tokens_.size();
+  Status s = ok ? kv_->Save(f.get(), model_checksum()) : IoError("writing " + tmp + " failed");
+  if (s.ok() && std::fflush(f.get()) != 0) s = IoError("writing " + tmp + " failed");
+  f.reset();
+  if (s.ok() && std::rename(tmp.c_str(), path.c_str()) != 0) s = IoError("cannot rename " + tmp + " to " + path);
+  if (!s.ok()) std::remove(tmp.c_str());
+  return s;
+}
+
+Status Session::Load(const std::string& path) {
+  std::unique_ptr<std::FILE, FileCloser> f(std::fopen(path.c_str(), "rb"));
+  if (!f) return NotFound(path + ": cannot open session state");
+  SessionHeader h;
+  if (std::fread(&h, sizeof h, 1, f.get()) != 1 || std::memcmp(h.magic, kSessionMagic, 8) != 0)
+    return CorruptModel(path + ": not an edgelm session state");
+  if (h.version != kSessionVersion) return Unsupported(path + ": session state version " + std::to_string(h.version));
+  if (h.token_count > static_cast<uint64_t>(options_.context_length))
+    return InvalidArgument(path + ": " + std::to_string(h.token_count) + " tokens exceed this session's context");
+  std::vector<int> tokens(static_cast<size_t>(h.token_count));
+  if (std::fread(tokens.data(), sizeof(int), tokens.size(), f.get()) != tokens.size())
+    return CorruptModel(path + ": truncated session state");
+  const int vocab = model_.config().vocab_size;
+  for (int t : tokens)
+    if (t < 0 || t >= vocab) return CorruptModel(path + ": token id out of range");
+  std::unique_ptr<KvCache> kv = kv_->Fork();
+  Status s = kv->Load(f.get(), model_checksum());
+  if (!s.ok()) return Status(s.code(), path + ": " + s.message());
+  if (kv->length() > static_cast<int>(tokens.size())) return CorruptModel(path + ": KV cache longer than the history");
+  kv_ = std::move(kv);
+  tokens_ = std::move(tokens);
+  last_logits_valid_ = false;
+  awaiting_reply_ = (h.flags & 1u) != 0;
+  model_turn_open_ = (h.flags & 2u) != 0;
   return Status::Ok();
 }
 

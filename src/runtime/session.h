@@ -18,9 +18,19 @@
 
 namespace edgelm {
 
+// What happens when the conversation would outgrow the context.
+enum class OverflowPolicy {
+  kError,             // refuse with kContextFull (default)
+  kDropOldestTurns,   // drop the oldest chat turns (after a leading system turn), then re-prefill
+  kKeepSinkAndRecent, // keep the first sink_tokens and the most recent tokens, then re-prefill
+};
+
 struct SessionOptions {
   int context_length = 4096;  // tokens
   int prefill_chunk = 128;    // tokens per forward step during prefill
+  KvType kv_type = KvType::kInt8;
+  OverflowPolicy overflow = OverflowPolicy::kError;
+  int sink_tokens = 4;        // kept at the start by kKeepSinkAndRecent
 };
 
 struct GenerateParams {
@@ -61,6 +71,13 @@ class Session {
   void Reset();
   Status Rewind(size_t n_tokens);
 
+  // A new session with this one's history whose KV pages are shared copy-on-write (a prompt
+  // prefilled once can seed many conversations).
+  Status Fork(std::unique_ptr<Session>* out) const;
+  // Session state files: history, chat state and KV cache, tied to the model file's metadata.
+  Status Save(const std::string& path) const;
+  Status Load(const std::string& path);
+
   const std::vector<int>& tokens() const { return tokens_; }
   const SessionStats& stats() const { return stats_; }
   size_t kv_bytes() const { return kv_->allocated_bytes(); }
@@ -69,7 +86,9 @@ class Session {
  private:
   Session(const Gemma4Model& model, const Tokenizer* tokenizer, const ChatTemplate* chat, const SessionOptions& options)
       : model_(model), tokenizer_(tokenizer), chat_(chat), options_(options) {}
-  Status CheckRoom(size_t extra) const;
+  // Makes room for `extra` more tokens, applying the overflow policy if needed.
+  Status MakeRoom(size_t extra);
+  uint64_t model_checksum() const { return model_.file().header().metadata_checksum; }
   // Runs pending tokens through the model; leaves the last token's logits in last_logits_.
   Status Prefill();
   bool TakeCancel() { return cancel_.exchange(false, std::memory_order_relaxed); }

@@ -57,7 +57,7 @@ Status CalibrateStaticScales(const std::string& float_model, const std::string& 
   const int body = o.window - 1;
   for (int w = 0; w < o.max_windows && static_cast<size_t>(w) * body < stream.size(); ++w) {
     std::unique_ptr<KvCache> kv;
-    EDGELM_RETURN_IF_ERROR(KvCache::Create(model->config(), KvCacheOptions{o.window, o.window}, &kv));
+    EDGELM_RETURN_IF_ERROR(KvCache::Create(model->config(), KvCacheOptions{o.window, o.window, KvType::kF32}, &kv));
     std::vector<int> input = {tokenizer->bos_id() >= 0 ? tokenizer->bos_id() : stream[0]};
     const size_t begin = static_cast<size_t>(w) * body;
     input.insert(input.end(), stream.begin() + begin, stream.begin() + std::min(stream.size(), begin + body));

@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<edgelm::Session> session;
   if (s.ok()) s = edgelm::Gemma4Model::Create(shared, &model, threads);
   const int context = static_cast<int>(ids.size()) + greedy;
-  if (s.ok()) s = edgelm::Session::Create(*model, nullptr, nullptr, edgelm::SessionOptions{context, 128}, &session);
+  if (s.ok()) s = edgelm::Session::Create(*model, nullptr, nullptr, edgelm::SessionOptions{context, 128, edgelm::KvType::kF32}, &session);
   if (s.ok()) s = session->AppendTokens(ids.data(), ids.size());
   std::vector<float> logits;
   if (s.ok()) s = session->Evaluate(&logits);

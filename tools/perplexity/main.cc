@@ -19,9 +19,15 @@ int main(int argc, char** argv) {
     else if (a == "--stride" && i + 1 < argc) o.stride = std::atoi(argv[++i]);
     else if (a == "--max-windows" && i + 1 < argc) o.max_windows = std::atoi(argv[++i]);
     else if (a == "--json") json = true;
+    else if (a == "--kv-type" && i + 1 < argc) {
+      if (!edgelm::KvTypeFromName(argv[++i], &o.kv_type)) {
+        std::fprintf(stderr, "edgelm-perplexity: --kv-type takes f32, bf16, int8 or int4\n");
+        return 2;
+      }
+    }
     else if ((a == "--threads" || a == "-t") && i + 1 < argc) threads = std::atoi(argv[++i]);
     else if (a == "-h" || a == "--help") {
-      std::printf("usage: edgelm-perplexity MODEL TEXTFILE [--window 256] [--stride 256] [--max-windows N] [--threads N] [--json]\n"
+      std::printf("usage: edgelm-perplexity MODEL TEXTFILE [--window 256] [--stride 256] [--max-windows N] [--threads N] [--kv-type f32|bf16|int8|int4] [--json]\n"
                   "One token stream; window w feeds [bos] + stream[s, s+W-1] and predicts stream[s, s+W).\n");
       return 0;
     } else if (model_path.empty()) model_path = a;
@@ -55,10 +61,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (json)
-    std::printf("{\"perplexity\": %.6f, \"nll_sum\": %.6f, \"tokens\": %lld, \"windows\": %d, \"window\": %d, \"stride\": %d, \"seconds\": %.3f}\n",
-                r.perplexity(), r.nll_sum, static_cast<long long>(r.tokens), r.windows, o.window, o.stride, r.seconds);
+    std::printf("{\"perplexity\": %.6f, \"nll_sum\": %.6f, \"tokens\": %lld, \"windows\": %d, \"window\": %d, \"stride\": %d, \"kv_type\": \"%s\", \"seconds\": %.3f}\n",
+                r.perplexity(), r.nll_sum, static_cast<long long>(r.tokens), r.windows, o.window, o.stride,
+                edgelm::KvTypeName(o.kv_type), r.seconds);
   else
-    std::printf("perplexity %.4f over %lld tokens (%d windows of %d, stride %d) in %.1f s (%.0f tok/s)\n", r.perplexity(),
-                static_cast<long long>(r.tokens), r.windows, o.window, o.stride, r.seconds, r.tokens / r.seconds);
+    std::printf("perplexity %.4f over %lld tokens (%d windows of %d, stride %d, %s KV) in %.1f s (%.0f tok/s)\n",
+                r.perplexity(), static_cast<long long>(r.tokens), r.windows, o.window, o.stride,
+                edgelm::KvTypeName(o.kv_type), r.seconds, r.tokens / r.seconds);
   return 0;
 }

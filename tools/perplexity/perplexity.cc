@@ -19,7 +19,7 @@ Status ComputePerplexity(const Gemma4Model& model, const Tokenizer& tokenizer, c
   EDGELM_RETURN_IF_ERROR(tokenizer.Encode(text, EncodeOptions{}, &stream));
   const auto start = std::chrono::steady_clock::now();
   std::unique_ptr<Session> session;
-  EDGELM_RETURN_IF_ERROR(Session::Create(model, &tokenizer, nullptr, SessionOptions{o.window, o.window}, &session));
+  EDGELM_RETURN_IF_ERROR(Session::Create(model, &tokenizer, nullptr, SessionOptions{o.window, o.window, o.kv_type}, &session));
   const int vocab = model.config().vocab_size;
   PerplexityResult r;
   std::vector<float> logits;

@@ -9,6 +9,7 @@
 
 #include "common/status.h"
 #include "model/gemma4.h"
+#include "runtime/kv_cache.h"
 #include "runtime/tokenizer.h"
 
 namespace edgelm {
@@ -17,6 +18,7 @@ struct PerplexityOptions {
   int window = 256;      // tokens per window including the BOS
   int stride = 256;      // tokens between window starts
   int max_windows = 0;   // 0 = the whole text
+  KvType kv_type = KvType::kF32;
 };
 
 struct PerplexityResult {

@@ -1,0 +1,36 @@
+// qs8 x qc2w GEMM with AVX-512 VNNI: crumbs biased to c + 2 in [0, 3]; crumb j of every byte (k = 4b + j)
+// is isolated with one shift and a mask, matching the driver's activation repacking. The four products
+// go to two accumulator chains so consecutive vpdpbusd do not wait on each other.
+#include "common/qs8_gemm_avx512vnni.h"
+#include "gemm_x86.h"
+
+namespace {
+
+struct Qc2wAvx512Vnni : Qs8Avx512Vnni {
+  static constexpr size_t kCodesPerByte = 4;
+  static constexpr int32_t kOffset = 2;
+  struct Codes {
+    __m512i crumb[4];
+  };
+  static Codes Decode(const uint8_t* p) {
+    const __m512i biased = LoadBiased(p, static_cast<char>(0xaa));
+    const __m512i mask = _mm512_set1_epi8(3);
+    return {{_mm512_and_si512(biased, mask), _mm512_and_si512(_mm512_srli_epi16(biased, 2), mask),
+             _mm512_and_si512(_mm512_srli_epi16(biased, 4), mask), _mm512_and_si512(_mm512_srli_epi16(biased, 6), mask)}};
+  }
+  static Acc Accumulate(Acc acc, const Codes& c, const int8_t* x) {
+    __m512i other = _mm512_dpbusd_epi32(_mm512_setzero_si512(), c.crumb[1], Load(x + kVectorBytes));
+    acc = _mm512_dpbusd_epi32(acc, c.crumb[0], Load(x));
+    other = _mm512_dpbusd_epi32(other, c.crumb[3], Load(x + 3 * kVectorBytes));
+    acc = _mm512_dpbusd_epi32(acc, c.crumb[2], Load(x + 2 * kVectorBytes));
+    return _mm512_add_epi32(acc, other);
+  }
+};
+
+}  // namespace
+
+extern "C" void qs8_qc2w_gemm_avx512vnni(size_t M, size_t N, size_t K, const int8_t* x, size_t x_stride,
+                                         const uint8_t* w, size_t w_row_bytes, const float* w_scale,
+                                         const float* x_scale, float* y, size_t y_stride) {
+  Qs8Gemm<Qc2wAvx512Vnni>(M, N, K, x, x_stride, w, w_row_bytes, w_scale, x_scale, y, y_stride);
+}

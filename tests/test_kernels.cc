@@ -1,0 +1,257 @@
+// Every kernel variant this CPU runs (plus, where SIMDe is installed, the AVX-512 VNNI sources built
+// with portable intrinsics) against the scalar references: integer kernels bit for bit, float kernels
+// within 1e-5 of sum_k |x_k * w_k| (only the summation order may differ).
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "dispatch.h"
+#include "format/tensor.h"
+
+#ifdef EDGELM_HAVE_AVX512VNNI_SIMDE
+extern "C" {
+void qs8_qc8w_gemm_avx512vnni_simde(size_t, size_t, size_t, const int8_t*, size_t, const uint8_t*, size_t,
+                                    const float*, const float*, float*, size_t);
+void qs8_qc4w_gemm_avx512vnni_simde(size_t, size_t, size_t, const int8_t*, size_t, const uint8_t*, size_t,
+                                    const float*, const float*, float*, size_t);
+void qs8_qc2w_gemm_avx512vnni_simde(size_t, size_t, size_t, const int8_t*, size_t, const uint8_t*, size_t,
+                                    const float*, const float*, float*, size_t);
+}
+#endif
+
+namespace edgelm {
+namespace {
+
+// Every variant under test; the first is the scalar reference.
+std::vector<edgelm_kernels> Variants() {
+  const edgelm_kernels* all[16];
+  const size_t n = edgelm_kernels_available(all, 16);
+  std::vector<edgelm_kernels> out;
+  for (size_t i = 0; i < n && i < 16; ++i) out.push_back(*all[i]);
+#ifdef EDGELM_HAVE_AVX512VNNI_SIMDE
+  edgelm_kernels emulated = out.front();
+  emulated.name = "avx512vnni (SIMDe)";
+  emulated.qs8_qc8w_gemm = qs8_qc8w_gemm_avx512vnni_simde;
+  emulated.qs8_qc4w_gemm = qs8_qc4w_gemm_avx512vnni_simde;
+  emulated.qs8_qc2w_gemm = qs8_qc2w_gemm_avx512vnni_simde;
+  out.push_back(emulated);
+#endif
+  return out;
+}
+
+struct IntKernel {
+  const char* name;
+  qs8_qcxw_gemm_fn edgelm_kernels::*fn;
+  DType dtype;
+  int bits;
+};
+const IntKernel kIntKernels[] = {{"qs8_qc8w", &edgelm_kernels::qs8_qc8w_gemm, DType::I8, 8},
+                                 {"qs8_qc4w", &edgelm_kernels::qs8_qc4w_gemm, DType::I4, 4},
+                                 {"qs8_qc2w", &edgelm_kernels::qs8_qc2w_gemm, DType::I2, 2}};
+
+struct FloatKernel {
+  const char* name;
+  f32_gemm_fn edgelm_kernels::*fn;
+  DType dtype;
+};
+const FloatKernel kFloatKernels[] = {{"f32_f32w", &edgelm_kernels::f32_f32w_gemm, DType::F32},
+                                     {"f32_bf16w", &edgelm_kernels::f32_bf16w_gemm, DType::BF16},
+                                     {"f32_f16w", &edgelm_kernels::f32_f16w_gemm, DType::F16},
+                                     {"f32_q4_0w", &edgelm_kernels::f32_q4_0w_gemm, DType::Q4_0}};
+
+size_t RowBytesOf(DType dtype, size_t K) {
+  uint64_t bytes = 0;
+  REQUIRE(RowBytes(dtype, static_cast<int64_t>(K), &bytes).ok());
+  return bytes;
+}
+
+// How the generator fills activations and weight codes: uniformly random, or one constant code
+// everywhere (padding bits of a row's last byte stay random either way).
+struct Fill {
+  bool random = true;
+  int x = 0;     // activation value when !random
+  int code = 0;  // weight code when !random, in the dtype's two's-complement range
+};
+
+// One GEMM problem with data in the kernels' input layout; x rows carry 5 bytes (or floats) of slack
+// so that x_stride != K is covered too.
+struct Problem {
+  size_t M, N, K, x_stride, row_bytes;
+  std::vector<int8_t> x_q;
+  std::vector<float> x, x_scale, w_scale;
+  std::vector<uint8_t> w;
+};
+
+Problem MakeProblem(DType dtype, int bits, size_t M, size_t N, size_t K, std::mt19937& rng, const Fill& fill = {}) {
+  Problem p{M, N, K, K + 5, RowBytesOf(dtype, K), {}, {}, {}, {}, {}};
+  std::uniform_int_distribution<int> byte(0, 255), x8(-127, 127);
+  std::uniform_real_distribution<float> unit(-1.0f, 1.0f), scale(0.001f, 0.1f);
+  p.w.resize(N * p.row_bytes);
+  for (uint8_t& b : p.w) b = static_cast<uint8_t>(byte(rng));
+  if (bits > 0) {
+    p.x_q.resize(M * p.x_stride);
+    for (int8_t& v : p.x_q) v = static_cast<int8_t>(fill.random ? x8(rng) : fill.x);
+    for (size_t m = 0; m < M; ++m) p.x_scale.push_back(scale(rng));
+    for (size_t n = 0; n < N; ++n) p.w_scale.push_back(scale(rng));
+    if (!fill.random) {
+      const unsigned mask = (1u << bits) - 1, code = static_cast<unsigned>(fill.code) & mask;
+      for (size_t n = 0; n < N; ++n)
+        for (size_t k = 0; k < K; ++k) {
+          uint8_t& b = p.w[n * p.row_bytes + k * bits / 8];
+          const unsigned shift = k * bits % 8;
+          b = static_cast<uint8_t>((b & ~(mask << shift)) | (code << shift));
+        }
+    }
+    return p;
+  }
+  p.x.resize(M * p.x_stride);
+  for (float& v : p.x) v = unit(rng);
+  for (size_t n = 0; n < N; ++n) {
+    uint8_t* row = p.w.data() + n * p.row_bytes;
+    if (dtype == DType::Q4_0) {
+      for (size_t b = 0; b < K / kQ4_0BlockSize; ++b) {
+        const uint16_t d = FloatToHalf(scale(rng));
+        std::memcpy(row + b * kQ4_0BlockBytes, &d, 2);  // random bytes stay as the nibbles
+      }
+      continue;
+    }
+    for (size_t k = 0; k < K; ++k) {
+      const float v = unit(rng);
+      const uint16_t half = dtype == DType::BF16 ? FloatToBF16(v) : FloatToHalf(v);
+      if (dtype == DType::F32)
+        std::memcpy(row + 4 * k, &v, 4);
+      else
+        std::memcpy(row + 2 * k, &half, 2);
+    }
+  }
+  return p;
+}
+
+std::vector<float> Run(qs8_qcxw_gemm_fn fn, const Problem& p) {
+  std::vector<float> y(p.M * p.N, NAN);
+  fn(p.M, p.N, p.K, p.x_q.data(), p.x_stride, p.w.data(), p.row_bytes, p.w_scale.data(), p.x_scale.data(), y.data(), p.N);
+  return y;
+}
+
+std::vector<float> Run(f32_gemm_fn fn, const Problem& p) {
+  std::vector<float> y(p.M * p.N, NAN);
+  fn(p.M, p.N, p.K, p.x.data(), p.x_stride, p.w.data(), p.row_bytes, y.data(), p.N);
+  return y;
+}
+
+// Checks every non-scalar variant's `kernel` on `p` against the scalar one.
+void CheckIntVariants(const IntKernel& kernel, const Problem& p, const std::vector<edgelm_kernels>& variants) {
+  const std::vector<float> want = Run(variants.front().*kernel.fn, p);
+  for (size_t v = 1; v < variants.size(); ++v) {
+    const std::vector<float> got = Run(variants[v].*kernel.fn, p);
+    for (size_t i = 0; i < got.size(); ++i) {
+      if (got[i] == want[i]) continue;
+      FAIL_CHECK(variants[v].name << " " << kernel.name << " M=" << p.M << " N=" << p.N << " K=" << p.K << " at ["
+                                  << i / p.N << "][" << i % p.N << "]: " << got[i] << " != " << want[i]);
+      break;
+    }
+  }
+}
+
+// |y - y_ref| <= 1e-5 * sum_k |x_k * w_k|: relative to the magnitude of the terms, which a
+// reordered float sum can be off by, rather than to a result that may cancel to ~0.
+void CheckFloatVariants(const FloatKernel& kernel, const Problem& p, const std::vector<edgelm_kernels>& variants) {
+  const std::vector<float> want = Run(variants.front().*kernel.fn, p);
+  TensorView view;
+  view.dtype = kernel.dtype;
+  view.shape = {static_cast<int64_t>(p.N), static_cast<int64_t>(p.K)};
+  view.data = p.w.data();
+  std::vector<float> bound(p.M * p.N), row(p.K);
+  for (size_t n = 0; n < p.N; ++n) {
+    DequantizeRow(view, static_cast<int64_t>(n), row.data());
+    for (size_t m = 0; m < p.M; ++m) {
+      double magnitude = 0;
+      for (size_t k = 0; k < p.K; ++k) magnitude += std::fabs(static_cast<double>(p.x[m * p.x_stride + k]) * row[k]);
+      bound[m * p.N + n] = static_cast<float>(1e-5 * magnitude);
+    }
+  }
+  for (size_t v = 1; v < variants.size(); ++v) {
+    const std::vector<float> got = Run(variants[v].*kernel.fn, p);
+    for (size_t i = 0; i < got.size(); ++i) {
+      if (std::fabs(got[i] - want[i]) <= bound[i]) continue;
+      FAIL_CHECK(variants[v].name << " " << kernel.name << " M=" << p.M << " N=" << p.N << " K=" << p.K << " at ["
+                                  << i / p.N << "][" << i % p.N << "]: " << got[i] << " vs " << want[i]
+                                  << " (bound " << bound[i] << ")");
+      break;
+    }
+  }
+}
+
+const size_t kRaggedM[] = {1, 2, 3, 5, 7, 16, 33};
+const size_t kRaggedN[] = {1, 3, 17, 63, 64, 65};
+// Around every vector width (8 floats; 32..256 codes per chunk) plus K % 4 != 0 for packed rows.
+const size_t kRaggedK[] = {1, 3, 4, 5, 28, 31, 32, 33, 36, 64, 100, 127, 129, 256, 257, 1000, 1001};
+const size_t kQ4_0K[] = {32, 64, 96, 256, 1024};
+
+TEST_CASE("variants: the scalar reference comes first, then what this CPU runs") {
+  const std::vector<edgelm_kernels> variants = Variants();
+  REQUIRE(std::string(variants.front().name) == "scalar");
+  std::string names;
+  for (const edgelm_kernels& v : variants) names += std::string(" ") + v.name;
+  WARN("kernel variants under test:" << names);
+  for (const edgelm_kernels& v : variants) {
+    for (const IntKernel& k : kIntKernels) CHECK(v.*k.fn != nullptr);
+    for (const FloatKernel& k : kFloatKernels) CHECK(v.*k.fn != nullptr);
+  }
+}
+
+TEST_CASE("integer kernels equal the scalar reference bit for bit on ragged shapes") {
+  const std::vector<edgelm_kernels> variants = Variants();
+  std::mt19937 rng(1);
+  for (const IntKernel& k : kIntKernels)
+    for (size_t M : kRaggedM)
+      for (size_t N : kRaggedN)
+        for (size_t K : kRaggedK) CheckIntVariants(k, MakeProblem(k.dtype, k.bits, M, N, K, rng), variants);
+}
+
+TEST_CASE("integer kernels equal the scalar reference at extreme codes") {
+  const std::vector<edgelm_kernels> variants = Variants();
+  std::mt19937 rng(2);
+  for (const IntKernel& k : kIntKernels) {
+    const int lowest = -(1 << (k.bits - 1)), highest = (1 << (k.bits - 1)) - 1;
+    for (int x : {-127, 127})
+      for (int code : {lowest, highest, k.bits == 8 ? -127 : lowest + 1, 0})
+        for (size_t K : {size_t{1000}, size_t{12288}}) {
+          INFO("x=" << x << " code=" << code);
+          CheckIntVariants(k, MakeProblem(k.dtype, k.bits, 3, 5, K, rng, Fill{false, x, code}), variants);
+        }
+  }
+}
+
+TEST_CASE("float kernels match the scalar reference on ragged shapes") {
+  const std::vector<edgelm_kernels> variants = Variants();
+  std::mt19937 rng(3);
+  for (const FloatKernel& k : kFloatKernels)
+    for (size_t M : kRaggedM)
+      for (size_t N : kRaggedN) {
+        if (k.dtype == DType::Q4_0)
+          for (size_t K : kQ4_0K) CheckFloatVariants(k, MakeProblem(k.dtype, 0, M, N, K, rng), variants);
+        else
+          for (size_t K : kRaggedK) CheckFloatVariants(k, MakeProblem(k.dtype, 0, M, N, K, rng), variants);
+      }
+}
+
+TEST_CASE("every kernel matches the scalar reference at Gemma 4 E2B shapes") {
+  const std::vector<edgelm_kernels> variants = Variants();
+  std::mt19937 rng(4);
+  const size_t shapes[][2] = {{2048, 1536}, {1536, 2048}, {6144, 1536}, {1536, 6144}};  // N x K
+  for (size_t M : {size_t{1}, size_t{16}})
+    for (const auto& nk : shapes) {
+      for (const IntKernel& k : kIntKernels)
+        CheckIntVariants(k, MakeProblem(k.dtype, k.bits, M, nk[0], nk[1], rng), variants);
+      for (const FloatKernel& k : kFloatKernels)
+        CheckFloatVariants(k, MakeProblem(k.dtype, 0, M, nk[0], nk[1], rng), variants);
+    }
+}
+
+}  // namespace
+}  // namespace edgelm
