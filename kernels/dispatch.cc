@@ -10,6 +10,18 @@
 #include "gemm_x86.h"
 #endif
 
+#if defined(__aarch64__)
+#include "gemm_neon.h"
+#if defined(__APPLE__)
+#include <sys/sysctl.h>
+#elif defined(__linux__)  // Linux and Android
+#include <sys/auxv.h>
+#ifndef HWCAP2_I8MM
+#define HWCAP2_I8MM (1 << 13)  // glibc < 2.33 and older NDKs lack it
+#endif
+#endif
+#endif
+
 namespace {
 
 const edgelm_kernels kScalar = {"scalar",
@@ -57,11 +69,62 @@ bool HasAvx512Vnni() {
 }
 #endif
 
+#if defined(__aarch64__)
+const edgelm_kernels kNeon = {"neon",
+                              qs8_qc8w_gemm_neon,
+                              qs8_qc4w_gemm_neon,
+                              qs8_qc2w_gemm_neon,
+                              f32_f32w_gemm_neon,
+                              f32_bf16w_gemm_neon,
+                              f32_f16w_gemm_neon,
+                              f32_q4_0w_gemm_neon};
+
+// Float weights gain nothing from SDOT/SMMLA: those keep the NEON kernels.
+const edgelm_kernels kNeonDot = {"neondot",
+                                 qs8_qc8w_gemm_neondot,
+                                 qs8_qc4w_gemm_neondot,
+                                 qs8_qc2w_gemm_neondot,
+                                 f32_f32w_gemm_neon,
+                                 f32_bf16w_gemm_neon,
+                                 f32_f16w_gemm_neon,
+                                 f32_q4_0w_gemm_neon};
+
+const edgelm_kernels kI8mm = {"i8mm",
+                              qs8_qc8w_gemm_i8mm,
+                              qs8_qc4w_gemm_i8mm,
+                              qs8_qc2w_gemm_i8mm,
+                              f32_f32w_gemm_neon,
+                              f32_bf16w_gemm_neon,
+                              f32_f16w_gemm_neon,
+                              f32_q4_0w_gemm_neon};
+
+bool HasNeonDot() { return cpuinfo_has_arm_neon_dot(); }
+
+// cpuinfo 2022 has no I8MM query. The i8mm kernels use SDOT for single tokens, so they need both.
+bool HasI8mm() {
+#if defined(__APPLE__)
+  int value = 0;
+  size_t size = sizeof(value);
+  const bool i8mm = sysctlbyname("hw.optional.arm.FEAT_I8MM", &value, &size, nullptr, 0) == 0 && value != 0;
+#elif defined(__linux__)
+  const bool i8mm = (getauxval(AT_HWCAP2) & HWCAP2_I8MM) != 0;
+#else
+  const bool i8mm = false;
+#endif
+  return i8mm && HasNeonDot();
+}
+#endif
+
 const Variant kVariants[] = {
     {&kScalar, Always},
 #if defined(__x86_64__) || defined(_M_X64)
     {&kAvx2, HasAvx2},
     {&kAvx512Vnni, HasAvx512Vnni},
+#endif
+#if defined(__aarch64__)
+    {&kNeon, Always},
+    {&kNeonDot, HasNeonDot},
+    {&kI8mm, HasI8mm},
 #endif
 };
 

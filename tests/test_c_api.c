@@ -163,6 +163,41 @@ static void test_session(const edgelm_model* model) {
   CHECK(edgelm_session_create(NULL, NULL, &s) == EDGELM_INVALID_ARGUMENT);
 }
 
+static void test_fork_and_state(const edgelm_model* model) {
+  edgelm_session* base = NULL;
+  CHECK(edgelm_session_create(model, NULL, &base) == EDGELM_OK);
+  CHECK(edgelm_session_append_text(base, "The jury said", 0) == EDGELM_OK);
+  edgelm_generate_options gen;
+  edgelm_generate_options_init(&gen);
+  gen.max_tokens = 6;
+  gen.sampling.temperature = 0.0f;
+  edgelm_session* fork = NULL;
+  CHECK(edgelm_session_fork(base, &fork) == EDGELM_OK && fork != NULL);
+  Collected a = {{0}, 0, 0, 0}, b = {{0}, 0, 0, 0}, c = {{0}, 0, 0, 0};
+  CHECK(edgelm_session_generate(base, &gen, collect, &a) == EDGELM_OK);
+  CHECK(edgelm_session_generate(fork, &gen, collect, &b) == EDGELM_OK);
+  CHECK(strcmp(a.text, b.text) == 0);
+
+  const char* path = "test_c_api.session";
+  CHECK(edgelm_session_save(fork, path) == EDGELM_OK);
+  edgelm_session* restored = NULL;
+  CHECK(edgelm_session_create(model, NULL, &restored) == EDGELM_OK);
+  CHECK(edgelm_session_load(restored, path) == EDGELM_OK);
+  CHECK(edgelm_session_token_count(restored) == edgelm_session_token_count(fork));
+  Collected more_fork = {{0}, 0, 0, 0};
+  CHECK(edgelm_session_generate(fork, &gen, collect, &more_fork) == EDGELM_OK);
+  CHECK(edgelm_session_generate(restored, &gen, collect, &c) == EDGELM_OK);
+  CHECK(strcmp(c.text, more_fork.text) == 0);
+  CHECK(edgelm_session_load(restored, "no-such-file.session") == EDGELM_NOT_FOUND);
+  CHECK(edgelm_session_load(restored, EDGELM_MODEL_PATH) == EDGELM_CORRUPT_MODEL);
+  remove(path);
+  edgelm_session* none = (edgelm_session*)1;
+  CHECK(edgelm_session_fork(NULL, &none) == EDGELM_INVALID_ARGUMENT && none == NULL);
+  edgelm_session_free(fork);
+  edgelm_session_free(restored);
+  edgelm_session_free(base);
+}
+
 static void test_chat(const edgelm_model* model) {
   edgelm_session* s = NULL;
   CHECK(edgelm_session_create(model, NULL, &s) == EDGELM_OK);
@@ -187,6 +222,7 @@ int main(void) {
   } else {
     test_model(model);
     test_session(model);
+    test_fork_and_state(model);
     test_chat(model);
     edgelm_model_free(model);
   }

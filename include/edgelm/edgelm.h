@@ -119,11 +119,21 @@ typedef enum edgelm_kv_type {
   EDGELM_KV_INT4 = 3
 } edgelm_kv_type;
 
+/* When a conversation would outgrow the context. The two dropping policies re-prefill what they
+ * keep (positions change), which costs one prefill of the kept tokens. */
+typedef enum edgelm_overflow {
+  EDGELM_OVERFLOW_ERROR = 0,               /* refuse with EDGELM_CONTEXT_FULL (default) */
+  EDGELM_OVERFLOW_DROP_OLDEST_TURNS = 1,   /* drop whole chat turns after the first one */
+  EDGELM_OVERFLOW_KEEP_SINK_AND_RECENT = 2 /* keep the first sink_tokens and the newest tokens */
+} edgelm_overflow;
+
 typedef struct edgelm_session_options {
   uint32_t struct_size;
   int32_t context_length; /* tokens; default 4096, at most the model's max_context */
   int32_t prefill_chunk;  /* tokens per prefill step; bounds scratch memory; default 128 */
   int32_t kv_type;        /* edgelm_kv_type; default EDGELM_KV_INT8 */
+  int32_t overflow;       /* edgelm_overflow; default EDGELM_OVERFLOW_ERROR */
+  int32_t sink_tokens;    /* tokens kept at the start by EDGELM_OVERFLOW_KEEP_SINK_AND_RECENT; default 4 */
 } edgelm_session_options;
 
 EDGELM_API void edgelm_session_options_init(edgelm_session_options* options);
@@ -179,6 +189,15 @@ EDGELM_API edgelm_status edgelm_session_generate(edgelm_session* session, const 
 
 /* Asks a running (or the next) generate/prefill on `session` to stop. Safe from any thread. */
 EDGELM_API void edgelm_session_cancel(edgelm_session* session);
+
+/* A new session with the same history whose KV cache shares memory copy-on-write with `session`:
+ * prefill a system prompt once, fork per conversation. Free it with edgelm_session_free. */
+EDGELM_API edgelm_status edgelm_session_fork(const edgelm_session* session, edgelm_session** fork);
+/* Writes history and KV cache to `path` (atomically: a temporary file, then renamed). */
+EDGELM_API edgelm_status edgelm_session_save(const edgelm_session* session, const char* path);
+/* Replaces the session's state with one saved by edgelm_session_save with the same model and
+ * session options. A corrupt or mismatched file leaves the session unchanged. */
+EDGELM_API edgelm_status edgelm_session_load(edgelm_session* session, const char* path);
 
 /* Forgets the whole conversation (keeps the session's memory). */
 EDGELM_API edgelm_status edgelm_session_reset(edgelm_session* session);

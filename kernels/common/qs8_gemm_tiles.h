@@ -76,7 +76,7 @@ void TileDots(size_t chunks, size_t tail_bytes, const uint8_t* w, size_t w_row_b
   for (size_t c = 0; c < full; ++c) TileStep<P, MR, NR>(w + c * V, w_row_bytes, x + c * C, x_stride, acc);
   if (tail_bytes) {
     alignas(64) uint8_t tail[NR][V];
-    for (int n = 0; n < NR; ++n) memcpy(tail[n], w + n * w_row_bytes + full * V, tail_bytes);
+    for (int n = 0; n < NR; ++n) memcpy(tail[n], w + n * w_row_bytes + full * V, tail_bytes - 1);
     TileStep<P, MR, NR>(&tail[0][0], V, x + full * C, x_stride, acc);
   }
   for (int m = 0; m < MR; ++m)

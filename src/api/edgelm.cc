@@ -22,7 +22,7 @@ struct edgelm_model {
 
 struct edgelm_session {
   std::unique_ptr<edgelm::Session> session;
-  std::string error;
+  mutable std::string error;  // set by const calls too (fork, save)
 };
 
 namespace {
@@ -32,20 +32,20 @@ using edgelm::StatusCode;
 
 thread_local std::string g_last_error;
 
-edgelm_status Report(const Status& s, edgelm_session* session = nullptr) {
+edgelm_status Report(const Status& s, const edgelm_session* session = nullptr) {
   if (s.ok()) return EDGELM_OK;
   g_last_error = s.message();
   if (session) session->error = s.message();
   return static_cast<edgelm_status>(s.code());
 }
 
-edgelm_status Fail(edgelm_status code, const char* message, edgelm_session* session = nullptr) {
+edgelm_status Fail(edgelm_status code, const char* message, const edgelm_session* session = nullptr) {
   return Report(Status(static_cast<StatusCode>(code), message), session);
 }
 
 // Runs `body` (returning edgelm_status), turning any C++ exception into a status.
 template <typename Body>
-edgelm_status Guard(edgelm_session* session, Body body) {
+edgelm_status Guard(const edgelm_session* session, Body body) {
   try {
     return body();
   } catch (const std::bad_alloc&) {
@@ -207,6 +207,8 @@ void edgelm_session_options_init(edgelm_session_options* options) {
   options->context_length = 4096;
   options->prefill_chunk = 128;
   options->kv_type = EDGELM_KV_INT8;
+  options->overflow = EDGELM_OVERFLOW_ERROR;
+  options->sink_tokens = 4;
 }
 
 edgelm_status edgelm_session_create(const edgelm_model* model, const edgelm_session_options* options,
@@ -226,6 +228,12 @@ edgelm_status edgelm_session_create(const edgelm_model* model, const edgelm_sess
     so.context_length = EDGELM_FIELD_OR(options, context_length, defaults.context_length);
     so.prefill_chunk = EDGELM_FIELD_OR(options, prefill_chunk, defaults.prefill_chunk);
     so.kv_type = static_cast<edgelm::KvType>(kv_type);
+    const int overflow = EDGELM_FIELD_OR(options, overflow, defaults.overflow);
+    if (overflow < EDGELM_OVERFLOW_ERROR || overflow > EDGELM_OVERFLOW_KEEP_SINK_AND_RECENT)
+      return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_create: unknown overflow policy");
+    so.overflow = static_cast<edgelm::OverflowPolicy>(overflow);
+    so.sink_tokens = EDGELM_FIELD_OR(options, sink_tokens, defaults.sink_tokens);
+    if (so.sink_tokens < 0) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_create: sink_tokens must not be negative");
     auto s = std::make_unique<edgelm_session>();
     const edgelm_status st = Report(edgelm::Session::Create(*model->model, model->tokenizer.get(), model->chat.get(), so, &s->session));
     if (st != EDGELM_OK) return st;
@@ -318,6 +326,28 @@ edgelm_status edgelm_session_generate(edgelm_session* session, const edgelm_gene
 
 void edgelm_session_cancel(edgelm_session* session) {
   if (session) session->session->Cancel();
+}
+
+edgelm_status edgelm_session_fork(const edgelm_session* session, edgelm_session** fork) {
+  if (!fork) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_fork: fork out-pointer is NULL");
+  *fork = nullptr;
+  if (!session) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_fork: session is NULL");
+  return Guard(session, [&]() -> edgelm_status {
+    auto f = std::make_unique<edgelm_session>();
+    const edgelm_status st = Report(session->session->Fork(&f->session), session);
+    if (st == EDGELM_OK) *fork = f.release();
+    return st;
+  });
+}
+
+edgelm_status edgelm_session_save(const edgelm_session* session, const char* path) {
+  if (!session || !path) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_save: NULL argument", session);
+  return Guard(session, [&] { return Report(session->session->Save(path), session); });
+}
+
+edgelm_status edgelm_session_load(edgelm_session* session, const char* path) {
+  if (!session || !path) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_load: NULL argument", session);
+  return Guard(session, [&] { return Report(session->session->Load(path), session); });
 }
 
 edgelm_status edgelm_session_reset(edgelm_session* session) {

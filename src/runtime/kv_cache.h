@@ -60,6 +60,8 @@ class KvCache {
 
   // Bytes of K+V stored per token for `layer` (0 for KV-sharing layers), and in all layers.
   size_t row_bytes(int layer) const { return layers_[layer].row_bytes; }
+  // Token slots `layer` holds at most (ring size, or the context length).
+  int capacity(int layer) const { return layers_[layer].capacity; }
   size_t bytes_per_token() const;
   // Memory held by this cache's pages (shared pages count in full).
   size_t allocated_bytes() const;

@@ -1,5 +1,6 @@
 // edgelm-inspect: what is inside a .edgelm file, and what each format would weigh for a config.
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <string>
@@ -11,6 +12,7 @@
 #include "convert/recipe.h"
 #include "format/model_file.h"
 #include "model/gemma4_tensors.h"
+#include "runtime/kv_cache.h"
 
 namespace edgelm {
 namespace {
@@ -179,18 +181,75 @@ int Estimate(const std::string& config_path, bool as_json) {
   return 0;
 }
 
+// KV cache memory for a config or model: bytes per token and totals at a context length.
+int KvReport(const std::string& source, int context, const std::string& type_name, int chunk, bool as_json) {
+  ModelConfig c;
+  Status s;
+  if (source.size() > 5 && source.compare(source.size() - 5, 5, ".json") == 0) {
+    s = ParseHfConfigFile(source, &c, nullptr);
+  } else {
+    std::unique_ptr<ModelFile> file;
+    s = ModelFile::Open(source, ModelFileOptions{}, &file);
+    if (s.ok()) c = file->config();
+  }
+  KvType type;
+  if (s.ok() && !KvTypeFromName(type_name, &type)) s = InvalidArgument("--kv-type takes f32, bf16, int8 or int4");
+  std::unique_ptr<KvCache> kv;
+  if (s.ok()) s = KvCache::Create(c, KvCacheOptions{context, chunk, type}, &kv);
+  if (!s.ok()) {
+    std::fprintf(stderr, "edgelm-inspect: %s\n", s.message().c_str());
+    return 1;
+  }
+  uint64_t per_token = 0, codes_per_token = 0, total = 0, sliding_total = 0, full_total = 0;
+  int owners = 0;
+  const double code_bytes = type == KvType::kF32 ? 4 : type == KvType::kBF16 ? 2 : type == KvType::kInt8 ? 1 : 0.5;
+  for (int i = 0; i < c.num_layers(); ++i) {
+    if (!c.owns_kv(i)) continue;
+    ++owners;
+    const LayerConfig& l = c.layers[i];
+    per_token += kv->row_bytes(i);
+    codes_per_token += static_cast<uint64_t>(2.0 * l.num_kv_heads * l.head_dim * code_bytes);
+    const uint64_t held = static_cast<uint64_t>(std::min(context, kv->capacity(i))) * kv->row_bytes(i);
+    total += held;
+    (l.sliding_window > 0 ? sliding_total : full_total) += held;
+  }
+  if (as_json) {
+    ordered_json j = {{"source", source}, {"kv_type", KvTypeName(type)}, {"context", context}, {"prefill_chunk", chunk},
+                      {"owner_layers", owners}, {"bytes_per_token", per_token}, {"code_bytes_per_token", codes_per_token},
+                      {"scale_bytes_per_token", per_token - codes_per_token}, {"sliding_bytes", sliding_total},
+                      {"full_bytes", full_total}, {"total_bytes", total}};
+    std::printf("%s\n", j.dump(1).c_str());
+    return 0;
+  }
+  std::printf("KV cache of %s, %s, context %d tokens (prefill chunk %d):\n", source.c_str(), KvTypeName(type), context, chunk);
+  std::printf("  %d KV-owner layers of %d; per token (all owners): %llu bytes = %llu code bytes + %llu scale bytes\n",
+              owners, c.num_layers(), static_cast<unsigned long long>(per_token),
+              static_cast<unsigned long long>(codes_per_token), static_cast<unsigned long long>(per_token - codes_per_token));
+  std::printf("  sliding layers (capped at window + chunk - 1): %s; full layers: %s; total %s\n",
+              FormatBytes(static_cast<double>(sliding_total)).c_str(), FormatBytes(static_cast<double>(full_total)).c_str(),
+              FormatBytes(static_cast<double>(total)).c_str());
+  return 0;
+}
+
 }  // namespace
 }  // namespace edgelm
 
 int main(int argc, char** argv) {
   bool as_json = false;
-  std::string file, estimate;
+  std::string file, estimate, kv_source, kv_type = "int8";
+  int context = 4096, chunk = 128;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--json") as_json = true;
     else if (a == "--estimate" && i + 1 < argc) estimate = argv[++i];
+    else if (a == "--kv" && i + 1 < argc) kv_source = argv[++i];
+    else if (a == "--context" && i + 1 < argc) context = std::atoi(argv[++i]);
+    else if (a == "--kv-type" && i + 1 < argc) kv_type = argv[++i];
+    else if (a == "--chunk" && i + 1 < argc) chunk = std::atoi(argv[++i]);
     else if (a == "-h" || a == "--help") {
-      std::printf("usage: edgelm-inspect [--json] MODEL.edgelm\n       edgelm-inspect [--json] --estimate CONFIG.json\n");
+      std::printf("usage: edgelm-inspect [--json] MODEL.edgelm\n"
+                  "       edgelm-inspect [--json] --estimate CONFIG.json\n"
+                  "       edgelm-inspect [--json] --kv CONFIG.json|MODEL.edgelm [--context N] [--kv-type int8] [--chunk 128]\n");
       return 0;
     } else if (!a.empty() && a[0] != '-' && file.empty()) file = a;
     else {
@@ -199,6 +258,7 @@ int main(int argc, char** argv) {
     }
   }
   if (!estimate.empty()) return edgelm::Estimate(estimate, as_json);
+  if (!kv_source.empty()) return edgelm::KvReport(kv_source, context, kv_type, chunk, as_json);
   if (file.empty()) {
     std::fprintf(stderr, "usage: edgelm-inspect [--json] MODEL.edgelm | --estimate CONFIG.json\n");
     return 2;
