@@ -304,7 +304,7 @@ Status Convert(const ConvertOptions& o, const WriteProgress& progress) {
           return Status::Ok();
         };
       }
-      specs.push_back(FloatTensorSpec(info, enc, input_scale, o.scale_search, read));
+      specs.push_back(FloatTensorSpec(info, enc, input_scale, synthetic ? ScaleSearch::kAbsMax : o.scale_search, read));
     }
   }
   return WriteModelFile(o.output, meta, specs, progress);

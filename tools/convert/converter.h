@@ -21,7 +21,7 @@ struct ConvertOptions {
   std::string synthesize_config;     // config.json: write seeded random weights of that shape instead
   uint64_t seed = 1;
   std::vector<std::string> tensor_types;  // "REGEX=dtype" overrides
-  ScaleSearch scale_search = ScaleSearch::kMse;
+  ScaleSearch scale_search = ScaleSearch::kMse;  // random weights (--synthesize) always use absmax
   bool embed_scale_bf16 = false;     // round sqrt(hidden) to bf16 like HF does for bf16 weights
   // Text to calibrate static int8 input scales with (mobile recipes from float input): the float
   // checkpoint runs over it first. Synthetic models use a fixed plausible scale instead.

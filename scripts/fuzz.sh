@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# fuzz.sh TARGET SECONDS — build the libFuzzer targets with clang (ASan + UBSan) and fuzz TARGET
+# (fuzz_model_file | fuzz_tokenizer | fuzz_converter_inputs | fuzz_session_state | all) for SECONDS
+# each, starting from seeds made of real files. Crashes are saved in build-fuzz/crashes/ and make
+# the script fail; turn each into a regression test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target="${1:?usage: scripts/fuzz.sh TARGET|all SECONDS}"
+seconds="${2:?usage: scripts/fuzz.sh TARGET|all SECONDS}"
+build="${FUZZ_BUILD_DIR:-build-fuzz}"
+shared="${EDGELM_SHARED_DIR:-../shared}"
+
+CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDGELM_FUZZ=ON \
+  -DEDGELM_BUILD_TESTS=OFF >/dev/null
+targets=(fuzz_model_file fuzz_tokenizer fuzz_converter_inputs fuzz_session_state)
+[ "$target" = all ] || targets=("$target")
+cmake --build "$build" --parallel "$(nproc)" --target "${targets[@]}" edgelm-convert
+
+seed_corpus() {  # $1 target, $2 corpus dir
+  local dir="$2" bt="$shared/models/brown-tiny"
+  mkdir -p "$dir"
+  case "$1" in
+    fuzz_model_file)
+      "$build/tools/edgelm-convert" --synthesize "$shared/fixtures/gemma4-tiny-e2b/config.json" -f q4_0 -o "$dir/tiny-q4_0.edgelm" -q
+      "$build/tools/edgelm-convert" --synthesize "$shared/fixtures/gemma4-tiny-e2b/config.json" -f mobile -o "$dir/tiny-mobile.edgelm" -q ;;
+    fuzz_tokenizer) head -c 4096 "$bt/text/valid.txt" > "$dir/valid.txt"; printf '<|turn>user\n\xf0\x9f\x98\x80<turn|>' > "$dir/turn.txt" ;;
+    fuzz_converter_inputs)
+      { printf '\0'; cat "$bt/float/config.json"; } > "$dir/config"
+      { printf '\1'; cat "$bt/float/tokenizer.json"; } > "$dir/tokenizer-json"
+      { printf '\2'; cat "$bt/float/tokenizer.model"; } > "$dir/tokenizer-model"
+      { printf '\3'; head -c 65536 "$shared/fixtures/gemma4-tiny-e2b/model.safetensors"; } > "$dir/safetensors" ;;
+    fuzz_session_state) ;;  # starts empty: the state magic is found by the fuzzer's comparison tracing
+  esac
+}
+
+mkdir -p "$build/crashes"
+for t in "${targets[@]}"; do
+  corpus="$build/corpus/$t"
+  [ -d "$corpus" ] || seed_corpus "$t" "$corpus"
+  echo "[fuzz] $t for ${seconds}s"
+  "$build/tests/fuzz/$t" "$corpus" -max_total_time="$seconds" -max_len=1048576 -timeout=20 -rss_limit_mb=4096 \
+    -artifact_prefix="$build/crashes/$t-" -print_final_stats=1 2>&1 | grep -E "^(stat::|#[0-9]+ +DONE|==|SUMMARY)" || true
+  if compgen -G "$build/crashes/$t-*" >/dev/null; then echo "[fuzz] $t: crash artifacts in $build/crashes" >&2; exit 1; fi
+done
