@@ -17,7 +17,7 @@
 #elif defined(__linux__)  // Linux and Android
 #include <sys/auxv.h>
 #ifndef HWCAP2_I8MM
-#define HWCAP2_I8MM (1 << 13)  // glibc < 2.33 and older NDKs lack it
+#define HWCAP2_I8MM (1 << 13)  // kernel ABI value; older libc headers lack the name
 #endif
 #endif
 #endif

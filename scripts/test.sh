@@ -23,3 +23,13 @@ if [ "${SKIP_SANITIZERS:-0}" != 1 ]; then
   cmake --build "$tsan" --parallel "$jobs" --target test_threads
   ctest --test-dir "$tsan" --output-on-failure -R '^test_threads:'
 fi
+
+# The aarch64 cross build under qemu (NEON, SDOT and SMMLA kernels), once setup.sh --arm64 has run.
+if [ "${ARM64:-0}" = 1 ] || [ -d "${ARM64_DEPS_ROOT:-/opt/arm64-deps}" ]; then
+  scripts/test-arm64.sh
+fi
+
+# Every libFuzzer target for FUZZ_SECONDS (default 60) each, from real-file seeds, when clang is there.
+if [ "${SKIP_FUZZ:-0}" != 1 ] && command -v clang++ >/dev/null; then
+  scripts/fuzz.sh all "${FUZZ_SECONDS:-60}"
+fi

@@ -27,22 +27,25 @@ struct F32DotTile {
   float32x4_t acc[kRows][kCols];
 
   F32DotTile() {
-    for (int r = 0; r < kRows; ++r)
-      for (int c = 0; c < kCols; ++c) acc[r][c] = vdupq_n_f32(0.0f);
+    EDGELM_NEON_UNROLL for (int r = 0; r < kRows; ++r)
+      EDGELM_NEON_UNROLL for (int c = 0; c < kCols; ++c) acc[r][c] = vdupq_n_f32(0.0f);
   }
 
   void Step(const float* const* x, const uint8_t* const* w) {
-    for (int c = 0; c < kCols; ++c) {
+    EDGELM_NEON_UNROLL for (int c = 0; c < kCols; ++c) {
       float32x4_t w_values[Weights::kVectors];
       Weights::Decode(w[c], w_values);
-      for (int r = 0; r < kRows; ++r)
-        for (int v = 0; v < Weights::kVectors; ++v) acc[r][c] = vfmaq_f32(acc[r][c], vld1q_f32(x[r] + 4 * v), w_values[v]);
+      EDGELM_NEON_UNROLL for (int r = 0; r < kRows; ++r) {
+        EDGELM_NEON_UNROLL for (int v = 0; v < Weights::kVectors; ++v) {
+          acc[r][c] = vfmaq_f32(acc[r][c], vld1q_f32(x[r] + 4 * v), w_values[v]);
+        }
+      }
     }
   }
 
   void Sums(float out[kRows][kCols]) const {
-    for (int r = 0; r < kRows; ++r)
-      for (int c = 0; c < kCols; ++c) out[r][c] = vaddvq_f32(acc[r][c]);
+    EDGELM_NEON_UNROLL for (int r = 0; r < kRows; ++r)
+      EDGELM_NEON_UNROLL for (int c = 0; c < kCols; ++c) out[r][c] = vaddvq_f32(acc[r][c]);
   }
 };
 
@@ -64,12 +67,14 @@ void F32TileRows(const F32GemmArgs& a, size_t m0) {
 }
 
 // Tokens four at a time (each weight decoded once per four tokens), the rest one at a time with eight
-// columns per tile (eight independent FMA chains for decode).
+// columns per tile (eight independent FMA chains). Q4_0 steps take 8 vectors: its tiles are half as
+// wide to stay in registers.
 template <class Weights>
 void F32Gemm(const F32GemmArgs& a) {
+  constexpr int kCols = Weights::kVectors == 2 ? 4 : 2;
   size_t m = 0;
-  for (; m + 4 <= a.M; m += 4) F32TileRows<F32DotTile<Weights, 4, 4>>(a, m);
-  for (; m < a.M; ++m) F32TileRows<F32DotTile<Weights, 1, 8>>(a, m);
+  for (; m + 4 <= a.M; m += 4) F32TileRows<F32DotTile<Weights, 4, kCols>>(a, m);
+  for (; m < a.M; ++m) F32TileRows<F32DotTile<Weights, 1, 2 * kCols>>(a, m);
 }
 
 }  // namespace

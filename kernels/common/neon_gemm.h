@@ -13,6 +13,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// Loops over a tile's rows, columns and vectors must unroll completely so that its accumulator arrays
+// live in registers: clang 14 otherwise leaves some in memory. (Clang reads the GCC spelling too.)
+#define EDGELM_NEON_UNROLL _Pragma("GCC unroll 16")
+
 // Internal linkage on purpose: each kernel file compiles these templates with its own -march, and a
 // shared (inline) symbol would let the linker keep an SDOT-compiled copy for the plain-NEON kernels.
 namespace {
@@ -33,8 +37,8 @@ void AccumulateK(Tile& tile, const T* const* x, const uint8_t* const* w, size_t 
   for (; k + P::kK <= K; k += P::kK) {
     const T* x_step[Tile::kRows];
     const uint8_t* w_step[Tile::kCols];
-    for (int r = 0; r < Tile::kRows; ++r) x_step[r] = x[r] + k;
-    for (int c = 0; c < Tile::kCols; ++c) w_step[c] = w[c] + P::Bytes(k);
+    EDGELM_NEON_UNROLL for (int r = 0; r < Tile::kRows; ++r) x_step[r] = x[r] + k;
+    EDGELM_NEON_UNROLL for (int c = 0; c < Tile::kCols; ++c) w_step[c] = w[c] + P::Bytes(k);
     tile.Step(x_step, w_step);
   }
   if (k == K) return;

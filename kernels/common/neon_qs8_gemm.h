@@ -50,7 +50,7 @@ struct I2Codes {
   static constexpr size_t Bytes(size_t k) { return (k + 3) / 4; }
   static void LoadX(const int8_t* x, int8x16_t out[4]) {
     const int8x16x4_t by_position = vld4q_s8(x);
-    for (int i = 0; i < 4; ++i) out[i] = by_position.val[i];
+    EDGELM_NEON_UNROLL for (int i = 0; i < 4; ++i) out[i] = by_position.val[i];
   }
   static void DecodeW(const uint8_t* w, int8x16_t out[4]) {
     const int8x16_t bytes = vreinterpretq_s8_u8(vld1q_u8(w));
@@ -73,7 +73,7 @@ struct MullEngine {
     static_assert(2 * Codes::kVectors * 127 * Codes::kMaxMagnitude <= 32767, "int16 partial sums overflow");
     int16x8_t products = vmull_s8(vget_low_s8(x[0]), vget_low_s8(w[0]));
     products = vmlal_high_s8(products, x[0], w[0]);
-    for (int v = 1; v < Codes::kVectors; ++v) {
+    EDGELM_NEON_UNROLL for (int v = 1; v < Codes::kVectors; ++v) {
       products = vmlal_s8(products, vget_low_s8(x[v]), vget_low_s8(w[v]));
       products = vmlal_high_s8(products, x[v], w[v]);
     }
@@ -88,7 +88,7 @@ struct SdotEngine {
 
   template <class Codes>
   static int32x4_t Accumulate(int32x4_t acc, const int8x16_t* x, const int8x16_t* w) {
-    for (int v = 0; v < Codes::kVectors; ++v) acc = vdotq_s32(acc, x[v], w[v]);
+    EDGELM_NEON_UNROLL for (int v = 0; v < Codes::kVectors; ++v) acc = vdotq_s32(acc, x[v], w[v]);
     return acc;
   }
 };
@@ -105,23 +105,25 @@ struct Qs8DotTile {
   int32x4_t acc[kRows][kCols];
 
   Qs8DotTile() {
-    for (int r = 0; r < kRows; ++r)
-      for (int c = 0; c < kCols; ++c) acc[r][c] = vdupq_n_s32(0);
+    EDGELM_NEON_UNROLL for (int r = 0; r < kRows; ++r)
+      EDGELM_NEON_UNROLL for (int c = 0; c < kCols; ++c) acc[r][c] = vdupq_n_s32(0);
   }
 
   void Step(const int8_t* const* x, const uint8_t* const* w) {
     int8x16_t x_codes[kRows][Codes::kVectors];
-    for (int r = 0; r < kRows; ++r) Codes::LoadX(x[r], x_codes[r]);
-    for (int c = 0; c < kCols; ++c) {
+    EDGELM_NEON_UNROLL for (int r = 0; r < kRows; ++r) Codes::LoadX(x[r], x_codes[r]);
+    EDGELM_NEON_UNROLL for (int c = 0; c < kCols; ++c) {
       int8x16_t w_codes[Codes::kVectors];
       Codes::DecodeW(w[c], w_codes);
-      for (int r = 0; r < kRows; ++r) acc[r][c] = Engine::template Accumulate<Codes>(acc[r][c], x_codes[r], w_codes);
+      EDGELM_NEON_UNROLL for (int r = 0; r < kRows; ++r) {
+        acc[r][c] = Engine::template Accumulate<Codes>(acc[r][c], x_codes[r], w_codes);
+      }
     }
   }
 
   void Sums(int32_t out[kRows][kCols]) const {
-    for (int r = 0; r < kRows; ++r)
-      for (int c = 0; c < kCols; ++c) out[r][c] = vaddvq_s32(acc[r][c]);
+    EDGELM_NEON_UNROLL for (int r = 0; r < kRows; ++r)
+      EDGELM_NEON_UNROLL for (int c = 0; c < kCols; ++c) out[r][c] = vaddvq_s32(acc[r][c]);
   }
 };
 
@@ -147,14 +149,21 @@ void Qs8TileRows(const Qs8GemmArgs& a, size_t m0) {
   });
 }
 
-// Tokens four at a time (each column's codes unpacked once per four tokens), the rest one at a time
-// with eight columns per tile.
+// Tokens m0 .. M-1 one at a time: eight columns per tile (eight independent accumulator chains) when a
+// column's step is one vector, four when it is several (GCC 12 spills wider ones).
+template <class Codes, class Engine>
+void Qs8SingleRows(const Qs8GemmArgs& a, size_t m0) {
+  constexpr int kCols = Codes::kVectors == 1 ? 8 : 4;
+  for (size_t m = m0; m < a.M; ++m) Qs8TileRows<Qs8DotTile<Codes, Engine, 1, kCols>>(a, m);
+}
+
+// Tokens four at a time (each column's codes unpacked once per four tokens), then the rest.
 template <class Codes, class Engine>
 void Qs8DotGemm(const Qs8GemmArgs& a) {
   constexpr int kCols = Engine::ColsWith4Rows(Codes::kVectors);
   size_t m = 0;
   for (; m + 4 <= a.M; m += 4) Qs8TileRows<Qs8DotTile<Codes, Engine, 4, kCols>>(a, m);
-  for (; m < a.M; ++m) Qs8TileRows<Qs8DotTile<Codes, Engine, 1, 8>>(a, m);
+  Qs8SingleRows<Codes, Engine>(a, m);
 }
 
 }  // namespace

@@ -33,37 +33,37 @@ struct Qs8MmlaTile {
   int32x4_t acc[kRows / 2][kCols / 2];
 
   Qs8MmlaTile() {
-    for (int p = 0; p < kRows / 2; ++p)
-      for (int q = 0; q < kCols / 2; ++q) acc[p][q] = vdupq_n_s32(0);
+    EDGELM_NEON_UNROLL for (int p = 0; p < kRows / 2; ++p)
+      EDGELM_NEON_UNROLL for (int q = 0; q < kCols / 2; ++q) acc[p][q] = vdupq_n_s32(0);
   }
 
   void Step(const int8_t* const* x, const uint8_t* const* w) {
     int8x16_t x_low[kRows / 2][kVectors], x_high[kRows / 2][kVectors];
-    for (int p = 0; p < kRows / 2; ++p) {
+    EDGELM_NEON_UNROLL for (int p = 0; p < kRows / 2; ++p) {
       int8x16_t first[kVectors], second[kVectors];
       Codes::LoadX(x[2 * p], first);
       Codes::LoadX(x[2 * p + 1], second);
-      for (int v = 0; v < kVectors; ++v) {
+      EDGELM_NEON_UNROLL for (int v = 0; v < kVectors; ++v) {
         x_low[p][v] = JoinLowHalves(first[v], second[v]);
         x_high[p][v] = JoinHighHalves(first[v], second[v]);
       }
     }
-    for (int q = 0; q < kCols / 2; ++q) {
+    EDGELM_NEON_UNROLL for (int q = 0; q < kCols / 2; ++q) {
       int8x16_t first[kVectors], second[kVectors];
       Codes::DecodeW(w[2 * q], first);
       Codes::DecodeW(w[2 * q + 1], second);
-      for (int v = 0; v < kVectors; ++v) {
+      EDGELM_NEON_UNROLL for (int v = 0; v < kVectors; ++v) {
         const int8x16_t w_low = JoinLowHalves(first[v], second[v]);
         const int8x16_t w_high = JoinHighHalves(first[v], second[v]);
-        for (int p = 0; p < kRows / 2; ++p)
+        EDGELM_NEON_UNROLL for (int p = 0; p < kRows / 2; ++p)
           acc[p][q] = vmmlaq_s32(vmmlaq_s32(acc[p][q], x_low[p][v], w_low), x_high[p][v], w_high);
       }
     }
   }
 
   void Sums(int32_t out[kRows][kCols]) const {
-    for (int p = 0; p < kRows / 2; ++p)
-      for (int q = 0; q < kCols / 2; ++q) {
+    EDGELM_NEON_UNROLL for (int p = 0; p < kRows / 2; ++p)
+      EDGELM_NEON_UNROLL for (int q = 0; q < kCols / 2; ++q) {
         int32_t tile[4];
         vst1q_s32(tile, acc[p][q]);
         out[2 * p][2 * q] = tile[0];
@@ -84,7 +84,7 @@ void Qs8MmlaGemm(const Qs8GemmArgs& a) {
     Qs8TileRows<Qs8MmlaTile<Codes, 2, 4>>(a, m);
     m += 2;
   }
-  if (m < a.M) Qs8TileRows<Qs8DotTile<Codes, SdotEngine, 1, 8>>(a, m);
+  Qs8SingleRows<Codes, SdotEngine>(a, m);
 }
 
 }  // namespace

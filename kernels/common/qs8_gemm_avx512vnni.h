@@ -6,6 +6,7 @@
 #include <immintrin.h>
 
 #include "common/qs8_gemm_tiles.h"
+#include "common/qs8_interleave_avx2.h"
 
 namespace {
 
@@ -23,6 +24,13 @@ struct Qs8Avx512Vnni {
     return _mm_cvtsi128_si32(s);
   }
   static __m512i Load(const void* p) { return _mm512_loadu_si512(p); }
+  static Acc AddByteSums(Acc acc, const int8_t* x) { return _mm512_dpbusd_epi32(acc, _mm512_set1_epi8(1), Load(x)); }
+  // A 64-byte chunk is two AVX2 halves: groups b < 32 and b >= 32.
+  template <size_t cpb>
+  static void Interleave(const int8_t* x, int8_t* out) {
+    InterleaveActivations<cpb>(x, out, kVectorBytes);
+    InterleaveActivations<cpb>(x + 32 * cpb, out + 32, kVectorBytes);
+  }
   // Biased codes of one chunk: XOR with 0x80 / 0x88 / 0xaa adds 2^(bits-1) to every two's-complement code.
   static __m512i LoadBiased(const uint8_t* p, char bias) { return _mm512_xor_si512(Load(p), _mm512_set1_epi8(bias)); }
 };

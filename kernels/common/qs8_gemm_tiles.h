@@ -8,6 +8,7 @@
 //   Codes Decode(const uint8_t* chunk)       one chunk of one weight row, decoded for Accumulate
 //   Acc Accumulate(Acc, const Codes&, const int8_t* x_chunk)
 //   kMR x kNR                                prefill tile (token rows x weight rows), kGemvNR for M == 1
+//   Interleave<cpb>(x_chunk, out), AddByteSums(Acc, x)   activation repacking and row sums (SIMD)
 // Activations are repacked per call so that code j of packed byte b in a chunk meets x[chunk + cpb*b + j]
 // at x_chunk[j*kVectorBytes + b]: bits are extracted with whole-vector shifts, never re-interleaved.
 // The repacked rows are zero-padded to whole chunks, which makes K tails (and the padding bits of a
@@ -28,28 +29,32 @@ namespace {
 template <class P>
 constexpr size_t kCodesPerChunk = P::kVectorBytes * P::kCodesPerByte;
 
-// x: [M][x_stride] int8 -> packed [M][chunks * kCodesPerChunk<P>] in the policy's order; x_sum[m] = sum_k x[m][k].
+// x: [M][x_stride] int8 -> packed [M][chunks * kCodesPerChunk<P>] in the policy's order; x_sum[m] = sum_k x[m][k]
+// (only when kOffset needs it). Full chunks go through the policy's SIMD Interleave / AddByteSums.
 template <class P>
 void PackActivations(size_t M, size_t K, const int8_t* x, size_t x_stride, size_t chunks, int8_t* packed,
                      int32_t* x_sum) {
   constexpr size_t V = P::kVectorBytes, cpb = P::kCodesPerByte, C = kCodesPerChunk<P>;
+  const size_t full = K / C;
   for (size_t m = 0; m < M; ++m) {
     const int8_t* xm = x + m * x_stride;
     int8_t* out = packed + m * chunks * C;
-    int32_t sum = 0;
-    for (size_t k = 0; k < K; ++k) sum += xm[k];
-    x_sum[m] = sum;
-    const size_t full = K / C;
-    for (size_t c = 0; c < full; ++c)
-      for (size_t b = 0; b < V; ++b)
-        for (size_t j = 0; j < cpb; ++j) out[c * C + j * V + b] = xm[c * C + b * cpb + j];
+    typename P::Acc sums = P::Zero();
+    for (size_t c = 0; c < full; ++c) {
+      P::template Interleave<cpb>(xm + c * C, out + c * C);
+      if constexpr (P::kOffset != 0)
+        for (size_t v = 0; v < cpb; ++v) sums = P::AddByteSums(sums, xm + c * C + v * V);
+    }
+    int32_t tail_sum = 0;
     if (full < chunks) {
       memset(out + full * C, 0, C);
       for (size_t k = full * C; k < K; ++k) {
         const size_t i = k - full * C;
         out[full * C + (i % cpb) * V + i / cpb] = xm[k];
+        tail_sum += xm[k];
       }
     }
+    x_sum[m] = P::Reduce(sums) + tail_sum;
   }
 }
 
@@ -75,8 +80,8 @@ void TileDots(size_t chunks, size_t tail_bytes, const uint8_t* w, size_t w_row_b
   const size_t full = tail_bytes ? chunks - 1 : chunks;
   for (size_t c = 0; c < full; ++c) TileStep<P, MR, NR>(w + c * V, w_row_bytes, x + c * C, x_stride, acc);
   if (tail_bytes) {
-    alignas(64) uint8_t tail[NR][V];
-    for (int n = 0; n < NR; ++n) memcpy(tail[n], w + n * w_row_bytes + full * V, tail_bytes - 1);
+    alignas(64) uint8_t tail[NR][V] = {};
+    for (int n = 0; n < NR; ++n) memcpy(tail[n], w + n * w_row_bytes + full * V, tail_bytes);
     TileStep<P, MR, NR>(&tail[0][0], V, x + full * C, x_stride, acc);
   }
   for (int m = 0; m < MR; ++m)

@@ -8,6 +8,7 @@
 namespace {
 
 struct Qc2wAvx2 : Qs8Avx2 {
+  static constexpr int kMR = 3, kNR = 2, kGemvNR = 4;  // 4 code vectors per row
   static constexpr size_t kCodesPerByte = 4;
   static constexpr int32_t kOffset = 2;
   struct Codes {

@@ -8,6 +8,7 @@
 namespace {
 
 struct Qc4wAvx2 : Qs8Avx2 {
+  static constexpr int kMR = 2, kNR = 4, kGemvNR = 4;
   static constexpr size_t kCodesPerByte = 2;
   static constexpr int32_t kOffset = 8;
   struct Codes {

@@ -7,6 +7,7 @@
 namespace {
 
 struct Qc8wAvx2 : Qs8Avx2 {
+  static constexpr int kMR = 2, kNR = 4, kGemvNR = 4;
   static constexpr size_t kCodesPerByte = 1;
   static constexpr int32_t kOffset = 0;
   struct Codes {

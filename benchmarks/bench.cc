@@ -1,0 +1,633 @@
+// edgelm-bench: prefill / decode speed, load time and memory of one .edgelm model, through the public
+// C API only, in terms that line up with llama.cpp's llama-bench (pp512, tg128, "tg128 @ d4096", t/s).
+//
+//   edgelm-bench MODEL [options]         measure; prints Markdown tables, --json FILE saves the run
+//   edgelm-bench --table RUN.json...     re-print the tables of saved runs
+//   edgelm-bench --compare A.json B.json per-metric ratios B/A
+//
+// JSON schema "edgelm-bench/1". Stable: later versions only add fields; no field changes meaning.
+// Units: *_bytes bytes, *_ms milliseconds, n_* and lengths tokens, t_s tokens per second.
+// A "spread" is {"median": x, "min": x, "max": x} over the repetitions.
+// {
+//   "schema": "edgelm-bench/1",
+//   "edgelm_version": "0.1.0",
+//   "date_utc": "2025-01-31T12:00:00Z",
+//   "machine": {"cpu": str, "logical_cores": int, "mem_total_bytes": int,
+//               "load_avg_1m_start": float, "load_avg_1m_end": float},   // other work on the machine
+//   "model": {"file": str (base name), "file_bytes": int, "recipe": str, "family": str,
+//             "hidden_size": int, "num_layers": int, "vocab_size": int,
+//             "weight_bytes_per_token": int},         // weight bytes one decode step reads
+//   "settings": {"reps": int, "seed": int, "context_length": int, "prefill_chunk": int, "n_gen": int,
+//                "prefill_lengths": [int], "decode_depths": [int], "threads": [int]},
+//   "bandwidth": [{"n_threads": int, "read_bytes_per_s": float, "buffer_bytes": int}],
+//   "load": {"n_threads": int,
+//            "warm_load_ms": spread,                 // edgelm_model_load, file in the page cache
+//            "warm_first_token_ms": spread,          // load start -> first token of a 1-token prompt
+//            "cold_load_ms": spread, "cold_first_token_ms": spread,   // after dropping the page cache
+//            "cold_resident_fraction": float},       // file fraction still cached after the drop, -1 unknown
+//                                                    // (the cold_* fields are absent with --no-cold)
+//   "tests": [{"name": "pp512" | "tg128" | "tg128 @ d4096", "kind": "prefill" | "decode",
+//              "n_threads": int, "n_prompt": int, "n_gen": int, "n_depth": int,
+//              "t_s": spread, "samples_t_s": [float],
+//              "ttft_ms": spread,                                         // prefill only
+//              "roofline_t_s": float, "roofline_fraction": float,         // decode only: bandwidth of
+//                                                    // n_threads / weight_bytes_per_token, and t_s / it
+//              "rss_bytes": int, "pss_bytes": int, "pss_anon_bytes": int, "pss_file_bytes": int,
+//              "kv_bytes": int}],                    // decode only: process memory after the test
+//   "memory": {"peak_rss_bytes": int,                // getrusage, whole run before the bandwidth probe
+//              "kv_bytes": int}                      // largest KV cache of a decode test
+// }
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <fstream>
+#include <memory>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "edgelm/edgelm.h"
+#include "memory_bandwidth.h"
+#include "page_cache.h"
+#include "process_memory.h"
+
+namespace {
+
+using nlohmann::ordered_json;
+using Clock = std::chrono::steady_clock;
+using ModelPtr = std::unique_ptr<edgelm_model, decltype(&edgelm_model_free)>;
+using SessionPtr = std::unique_ptr<edgelm_session, decltype(&edgelm_session_free)>;
+
+constexpr int kPrefillChunk = 128;             // tokens per prefill step
+constexpr int kMinContextLength = 4096;        // the context the memory targets are stated for
+constexpr int kBandwidthRuns = 5;              // best of this many passes over the buffer
+constexpr double kBytesPerGB = 1e9;            // tables use decimal GB / MB, like the published sizes
+constexpr double kBytesPerMB = 1e6;
+
+struct BenchOptions {
+  std::string model_path;
+  std::vector<int> prefill_lengths = {128, 512, 1024};
+  std::vector<int> decode_depths = {0, 1024, 4096};
+  int n_gen = 128;                   // decode tokens per test
+  std::vector<int> threads;          // default: 1 and every core
+  int reps = 3;
+  uint64_t seed = 1;
+  int context_length = 0;            // 0: the smallest that fits every test, at least kMinContextLength
+  size_t bandwidth_bytes = size_t{1} << 30;  // buffer of the read bandwidth probe
+  bool cold = true;
+  std::string json_path;
+};
+
+[[noreturn]] void Die(const std::string& message) {
+  std::fprintf(stderr, "edgelm-bench: %s\n", message.c_str());
+  std::exit(1);
+}
+
+void CheckModelCall(edgelm_status status, const char* what) {
+  if (status != EDGELM_OK) Die(std::string(what) + ": " + edgelm_status_string(status) + ": " + edgelm_last_error());
+}
+
+void CheckSessionCall(edgelm_status status, const edgelm_session* session, const char* what) {
+  if (status != EDGELM_OK)
+    Die(std::string(what) + ": " + edgelm_status_string(status) + ": " + edgelm_session_error(session));
+}
+
+double MillisecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+// ---- Statistics ------------------------------------------------------------------------------
+
+// Median, min and max of the repetitions' samples.
+ordered_json Spread(std::vector<double> samples) {
+  std::sort(samples.begin(), samples.end());
+  const size_t n = samples.size();
+  const double median = n % 2 ? samples[n / 2] : (samples[n / 2 - 1] + samples[n / 2]) / 2;
+  return {{"median", median}, {"min", samples.front()}, {"max", samples.back()}};
+}
+
+// ---- Running the model -----------------------------------------------------------------------
+
+ModelPtr LoadModel(const std::string& path, int threads) {
+  edgelm_model_options options;
+  edgelm_model_options_init(&options);
+  options.num_threads = threads;
+  edgelm_model* model = nullptr;
+  CheckModelCall(edgelm_model_load(path.c_str(), &options, &model), "edgelm_model_load");
+  return ModelPtr(model, edgelm_model_free);
+}
+
+SessionPtr NewSession(const edgelm_model* model, int context_length) {
+  edgelm_session_options options;
+  edgelm_session_options_init(&options);
+  options.context_length = context_length;
+  options.prefill_chunk = kPrefillChunk;
+  edgelm_session* session = nullptr;
+  CheckModelCall(edgelm_session_create(model, &options, &session), "edgelm_session_create");
+  return SessionPtr(session, edgelm_session_free);
+}
+
+edgelm_model_info ModelInfo(const edgelm_model* model) {
+  edgelm_model_info info;
+  edgelm_model_info_init(&info);
+  CheckModelCall(edgelm_model_get_info(model, &info), "edgelm_model_get_info");
+  return info;
+}
+
+// Token ids drawn uniformly from the vocabulary; modulo (not a std distribution) keeps them the same
+// with every standard library.
+std::vector<int32_t> RandomTokens(size_t count, int vocab_size, uint64_t seed) {
+  std::mt19937_64 generator(seed);
+  std::vector<int32_t> tokens(count);
+  for (int32_t& t : tokens) t = static_cast<int32_t>(generator() % static_cast<uint64_t>(vocab_size));
+  return tokens;
+}
+
+void AppendTokens(edgelm_session* session, const std::vector<int32_t>& tokens) {
+  CheckSessionCall(edgelm_session_append_tokens(session, tokens.data(), tokens.size()), session,
+                   "edgelm_session_append_tokens");
+}
+
+// Greedy generation of exactly max_tokens (stop tokens ignored); returns the session's statistics.
+edgelm_stats Generate(edgelm_session* session, int max_tokens) {
+  edgelm_generate_options options;
+  edgelm_generate_options_init(&options);
+  options.max_tokens = max_tokens;
+  options.ignore_stop = 1;
+  options.sampling.temperature = 0.0f;
+  CheckSessionCall(edgelm_session_generate(session, &options, nullptr, nullptr), session, "edgelm_session_generate");
+  edgelm_stats stats;
+  edgelm_stats_init(&stats);
+  CheckSessionCall(edgelm_session_get_stats(session, &stats), session, "edgelm_session_get_stats");
+  return stats;
+}
+
+struct StartupTiming {
+  double load_ms = 0;         // edgelm_model_load alone
+  double first_token_ms = 0;  // load + session + the first token of a 1-token prompt
+};
+
+StartupTiming TimeStartup(const BenchOptions& o, int threads, int context_length) {
+  StartupTiming timing;
+  const Clock::time_point start = Clock::now();
+  ModelPtr model = LoadModel(o.model_path, threads);
+  timing.load_ms = MillisecondsSince(start);
+  SessionPtr session = NewSession(model.get(), context_length);
+  AppendTokens(session.get(), RandomTokens(1, ModelInfo(model.get()).vocab_size, o.seed));
+  Generate(session.get(), 1);
+  timing.first_token_ms = MillisecondsSince(start);
+  return timing;
+}
+
+ordered_json MeasureStartup(const BenchOptions& o, int threads, int context_length) {
+  ordered_json load = {{"n_threads", threads}};
+  std::vector<double> load_ms, first_token_ms;
+  if (o.cold) {
+    double worst_resident_fraction = 0;
+    for (int rep = 0; rep < o.reps; ++rep) {
+      if (!edgelm_bench::EvictFromPageCache(o.model_path))
+        std::fprintf(stderr, "edgelm-bench: could not drop the page cache\n");
+      worst_resident_fraction =
+          std::max(worst_resident_fraction, edgelm_bench::PageCacheResidentFraction(o.model_path));
+      const StartupTiming t = TimeStartup(o, threads, context_length);
+      load_ms.push_back(t.load_ms);
+      first_token_ms.push_back(t.first_token_ms);
+    }
+    load["cold_load_ms"] = Spread(load_ms);
+    load["cold_first_token_ms"] = Spread(first_token_ms);
+    load["cold_resident_fraction"] = worst_resident_fraction;
+    load_ms.clear();
+    first_token_ms.clear();
+  }
+  TimeStartup(o, threads, context_length);  // untimed: brings the pages a token needs into the cache
+  for (int rep = 0; rep < o.reps; ++rep) {
+    const StartupTiming t = TimeStartup(o, threads, context_length);
+    load_ms.push_back(t.load_ms);
+    first_token_ms.push_back(t.first_token_ms);
+  }
+  load["warm_load_ms"] = Spread(load_ms);
+  load["warm_first_token_ms"] = Spread(first_token_ms);
+  return load;
+}
+
+ordered_json TestHeader(const char* kind, const std::string& name, int threads, int n_prompt, int n_gen, int depth) {
+  return {{"name", name}, {"kind", kind}, {"n_threads", threads}, {"n_prompt", n_prompt}, {"n_gen", n_gen},
+          {"n_depth", depth}};
+}
+
+// ppN: a fresh session prefills N random tokens; generating one token times the prefill.
+ordered_json MeasurePrefill(const BenchOptions& o, edgelm_session* session, int vocab_size, int threads, int length) {
+  std::fprintf(stderr, "  pp%d, %d threads\n", length, threads);
+  const std::vector<int32_t> prompt = RandomTokens(static_cast<size_t>(length), vocab_size, o.seed);
+  std::vector<double> tokens_per_s, ttft_ms;
+  for (int rep = 0; rep < o.reps; ++rep) {
+    CheckSessionCall(edgelm_session_reset(session), session, "edgelm_session_reset");
+    AppendTokens(session, prompt);
+    const edgelm_stats stats = Generate(session, 1);
+    if (stats.prompt_tokens != length)
+      Die("pp" + std::to_string(length) + " prefilled " + std::to_string(stats.prompt_tokens) + " tokens");
+    tokens_per_s.push_back(stats.prefill_tokens_per_s);
+    ttft_ms.push_back(stats.time_to_first_token_ms);
+  }
+  ordered_json test = TestHeader("prefill", "pp" + std::to_string(length), threads, length, 0, 0);
+  test["t_s"] = Spread(tokens_per_s);
+  test["samples_t_s"] = tokens_per_s;
+  test["ttft_ms"] = Spread(ttft_ms);
+  return test;
+}
+
+// tgN @ dD: prefill D random tokens (one when D is 0), then decode N tokens greedily. Repetitions
+// rewind to the prefilled context, so only the first one pays for the prefill.
+ordered_json MeasureDecode(const BenchOptions& o, edgelm_session* session, int vocab_size, int threads, int depth) {
+  std::string name = "tg" + std::to_string(o.n_gen);
+  if (depth > 0) name += " @ d" + std::to_string(depth);
+  std::fprintf(stderr, "  %s, %d threads\n", name.c_str(), threads);
+  const std::vector<int32_t> context = RandomTokens(static_cast<size_t>(std::max(depth, 1)), vocab_size, o.seed);
+  CheckSessionCall(edgelm_session_reset(session), session, "edgelm_session_reset");
+  AppendTokens(session, context);
+  std::vector<double> tokens_per_s;
+  edgelm_stats stats;
+  edgelm_stats_init(&stats);
+  for (int rep = 0; rep < o.reps; ++rep) {
+    if (rep > 0) CheckSessionCall(edgelm_session_rewind(session, context.size()), session, "edgelm_session_rewind");
+    // The first sampled token comes from the prefill's logits: n_gen decode steps need n_gen + 1 tokens.
+    stats = Generate(session, o.n_gen + 1);
+    if (stats.generated_tokens != o.n_gen + 1)
+      Die(name + " generated " + std::to_string(stats.generated_tokens) + " tokens");
+    tokens_per_s.push_back(stats.decode_tokens_per_s);
+  }
+  ordered_json test = TestHeader("decode", name, threads, 0, o.n_gen, depth);
+  test["t_s"] = Spread(tokens_per_s);
+  test["samples_t_s"] = tokens_per_s;
+  edgelm_bench::ProcessMemory memory;
+  if (edgelm_bench::ReadProcessMemory(&memory)) {
+    test["rss_bytes"] = memory.rss_bytes;
+    test["pss_bytes"] = memory.pss_bytes;
+    test["pss_anon_bytes"] = memory.pss_anon_bytes;
+    test["pss_file_bytes"] = memory.pss_file_bytes;
+  }
+  test["kv_bytes"] = stats.kv_bytes;
+  return test;
+}
+
+int ContextLengthFor(const BenchOptions& o) {
+  if (o.context_length > 0) return o.context_length;
+  int needed = kMinContextLength;
+  for (int length : o.prefill_lengths) needed = std::max(needed, length);
+  for (int depth : o.decode_depths) needed = std::max(needed, std::max(depth, 1) + o.n_gen + 1);
+  return needed;
+}
+
+std::string CpuName() {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(cpuinfo, line))
+    if (line.rfind("model name", 0) == 0 && line.find(':') != std::string::npos) return line.substr(line.find(':') + 2);
+  struct utsname name;
+  return uname(&name) == 0 ? name.machine : "unknown";
+}
+
+double LoadAverage1m() {
+  double load[1] = {-1};
+  return getloadavg(load, 1) == 1 ? load[0] : -1;
+}
+
+std::string UtcNow() {
+  const std::time_t now = std::time(nullptr);
+  std::tm utc;
+  gmtime_r(&now, &utc);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return text;
+}
+
+std::string BaseName(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+ordered_json RunBenchmark(const BenchOptions& o) {
+  ordered_json run;
+  run["schema"] = "edgelm-bench/1";
+  run["edgelm_version"] = edgelm_version();
+  run["date_utc"] = UtcNow();
+  const long pages = sysconf(_SC_PHYS_PAGES), page_bytes = sysconf(_SC_PAGESIZE);
+  run["machine"] = {{"cpu", CpuName()}, {"logical_cores", std::thread::hardware_concurrency()},
+                    {"mem_total_bytes", static_cast<uint64_t>(pages) * static_cast<uint64_t>(page_bytes)},
+                    {"load_avg_1m_start", LoadAverage1m()}};
+
+  edgelm_model_info info;
+  {
+    ModelPtr model = LoadModel(o.model_path, 1);
+    info = ModelInfo(model.get());
+    run["model"] = {{"file", BaseName(o.model_path)}, {"file_bytes", info.file_bytes}, {"recipe", info.recipe},
+                    {"family", info.family}, {"hidden_size", info.hidden_size}, {"num_layers", info.num_layers},
+                    {"vocab_size", info.vocab_size}, {"weight_bytes_per_token", info.weight_bytes_per_token}};
+  }
+  const int context_length = ContextLengthFor(o);
+  run["settings"] = {{"reps", o.reps}, {"seed", o.seed}, {"context_length", context_length},
+                     {"prefill_chunk", kPrefillChunk}, {"n_gen", o.n_gen}, {"prefill_lengths", o.prefill_lengths},
+                     {"decode_depths", o.decode_depths}, {"threads", o.threads}};
+
+  const int startup_threads = *std::max_element(o.threads.begin(), o.threads.end());
+  std::fprintf(stderr, "edgelm-bench: load and first token (%s)\n", o.cold ? "cold and warm" : "warm");
+  run["load"] = MeasureStartup(o, startup_threads, context_length);
+
+  ordered_json tests = ordered_json::array();
+  uint64_t kv_bytes = 0;
+  for (int threads : o.threads) {
+    std::fprintf(stderr, "edgelm-bench: %d threads\n", threads);
+    ModelPtr model = LoadModel(o.model_path, threads);
+    SessionPtr session = NewSession(model.get(), context_length);
+    for (int length : o.prefill_lengths)
+      tests.push_back(MeasurePrefill(o, session.get(), info.vocab_size, threads, length));
+    for (int depth : o.decode_depths) {
+      tests.push_back(MeasureDecode(o, session.get(), info.vocab_size, threads, depth));
+      kv_bytes = std::max(kv_bytes, tests.back()["kv_bytes"].get<uint64_t>());
+    }
+  }
+  // Read before the bandwidth probe, whose buffer would otherwise be the peak.
+  run["memory"] = {{"peak_rss_bytes", edgelm_bench::PeakRssBytes()}, {"kv_bytes", kv_bytes}};
+
+  std::fprintf(stderr, "edgelm-bench: memory read bandwidth\n");
+  std::set<int> bandwidth_threads(o.threads.begin(), o.threads.end());
+  bandwidth_threads.insert(1);
+  const edgelm_bench::ReadBandwidthProbe probe(o.bandwidth_bytes);
+  ordered_json bandwidth = ordered_json::array();
+  for (int threads : bandwidth_threads) {
+    const double bytes_per_s = probe.BestBytesPerSecond(threads, kBandwidthRuns);
+    bandwidth.push_back(
+        {{"n_threads", threads}, {"read_bytes_per_s", bytes_per_s}, {"buffer_bytes", probe.buffer_bytes()}});
+    for (ordered_json& test : tests) {
+      if (test["kind"] != "decode" || test["n_threads"] != threads) continue;
+      const double roofline = bytes_per_s / static_cast<double>(info.weight_bytes_per_token);
+      test["roofline_t_s"] = roofline;
+      test["roofline_fraction"] = test["t_s"]["median"].get<double>() / roofline;
+    }
+  }
+  run["bandwidth"] = bandwidth;
+  run["tests"] = tests;
+  run["machine"]["load_avg_1m_end"] = LoadAverage1m();
+  return run;
+}
+
+// ---- Tables ----------------------------------------------------------------------------------
+
+std::string Format(const char* format, double value) {
+  char text[64];
+  std::snprintf(text, sizeof text, format, value);
+  return text;
+}
+
+std::string Gigabytes(const ordered_json& bytes) { return Format("%.2f", bytes.get<double>() / kBytesPerGB); }
+
+void PrintSpeedTable(const std::vector<ordered_json>& runs) {
+  std::printf("| model | recipe | size GB | threads | test | t/s | min t/s | max t/s | TTFT ms | roofline t/s "
+              "| of roofline |\n"
+              "|---|---|--:|--:|---|--:|--:|--:|--:|--:|--:|\n");
+  for (const ordered_json& run : runs)
+    for (const ordered_json& test : run["tests"]) {
+      const bool decode = test["kind"] == "decode";
+      std::printf("| %s | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s |\n",
+                  run["model"]["file"].get<std::string>().c_str(), run["model"]["recipe"].get<std::string>().c_str(),
+                  Gigabytes(run["model"]["file_bytes"]).c_str(), test["n_threads"].get<int>(),
+                  test["name"].get<std::string>().c_str(), Format("%.2f", test["t_s"]["median"]).c_str(),
+                  Format("%.2f", test["t_s"]["min"]).c_str(), Format("%.2f", test["t_s"]["max"]).c_str(),
+                  decode ? "" : Format("%.0f", test["ttft_ms"]["median"]).c_str(),
+                  decode && test.contains("roofline_t_s") ? Format("%.2f", test["roofline_t_s"]).c_str() : "",
+                  decode && test.contains("roofline_fraction")
+                      ? Format("%.1f%%", 100 * test["roofline_fraction"].get<double>()).c_str()
+                      : "");
+    }
+}
+
+// Largest current RSS seen after a decode test, with that test's proportional breakdown.
+const ordered_json* LargestDecodeRss(const ordered_json& run) {
+  const ordered_json* largest = nullptr;
+  for (const ordered_json& test : run["tests"])
+    if (test.contains("rss_bytes") && (!largest || test["rss_bytes"] > (*largest)["rss_bytes"])) largest = &test;
+  return largest;
+}
+
+std::string SpreadText(const ordered_json& load, const char* key) {
+  if (!load.contains(key)) return "n/a";
+  const ordered_json& s = load[key];
+  return Format("%.0f", s["median"]) + " (" + Format("%.0f", s["min"]) + "-" + Format("%.0f", s["max"]) + ")";
+}
+
+void PrintMemoryTable(const std::vector<ordered_json>& runs) {
+  std::printf("| model | file GB | weights/token GB | peak RSS GB | RSS after tg GB | PSS file GB | PSS anon GB "
+              "| KV MB | context |\n"
+              "|---|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+  for (const ordered_json& run : runs) {
+    const ordered_json* rss = LargestDecodeRss(run);
+    std::printf("| %s | %s | %s | %s | %s | %s | %s | %s | %d |\n", run["model"]["file"].get<std::string>().c_str(),
+                Gigabytes(run["model"]["file_bytes"]).c_str(),
+                Gigabytes(run["model"]["weight_bytes_per_token"]).c_str(),
+                Gigabytes(run["memory"]["peak_rss_bytes"]).c_str(),
+                rss ? Gigabytes((*rss)["rss_bytes"]).c_str() : "n/a",
+                rss ? Gigabytes((*rss)["pss_file_bytes"]).c_str() : "n/a",
+                rss ? Gigabytes((*rss)["pss_anon_bytes"]).c_str() : "n/a",
+                Format("%.1f", run["memory"]["kv_bytes"].get<double>() / kBytesPerMB).c_str(),
+                run["settings"]["context_length"].get<int>());
+  }
+}
+
+void PrintStartupTable(const std::vector<ordered_json>& runs) {
+  std::printf("| model | threads | load warm ms | load to first token warm ms | load cold ms | "
+              "load to first token cold ms | cache left after drop |\n"
+              "|---|--:|--:|--:|--:|--:|--:|\n");
+  for (const ordered_json& run : runs) {
+    const ordered_json& load = run["load"];
+    const std::string left = load.contains("cold_resident_fraction") && load["cold_resident_fraction"] >= 0
+                                 ? Format("%.1f%%", 100 * load["cold_resident_fraction"].get<double>())
+                                 : "n/a";
+    std::printf("| %s | %d | %s | %s | %s | %s | %s |\n", run["model"]["file"].get<std::string>().c_str(),
+                load["n_threads"].get<int>(), SpreadText(load, "warm_load_ms").c_str(),
+                SpreadText(load, "warm_first_token_ms").c_str(), SpreadText(load, "cold_load_ms").c_str(),
+                SpreadText(load, "cold_first_token_ms").c_str(), left.c_str());
+  }
+}
+
+void PrintMachineTable(const std::vector<ordered_json>& runs) {
+  std::printf("| model | date (UTC) | cpu | cores | load avg 1m start/end | read bandwidth GB/s (threads) |\n"
+              "|---|---|---|--:|--:|---|\n");
+  for (const ordered_json& run : runs) {
+    std::string bandwidth;
+    for (const ordered_json& b : run["bandwidth"])
+      bandwidth += (bandwidth.empty() ? "" : ", ") + Format("%.1f", b["read_bytes_per_s"].get<double>() / kBytesPerGB) +
+                   " (" + std::to_string(b["n_threads"].get<int>()) + ")";
+    const ordered_json& m = run["machine"];
+    std::printf("| %s | %s | %s | %d | %s / %s | %s |\n", run["model"]["file"].get<std::string>().c_str(),
+                run["date_utc"].get<std::string>().c_str(), m["cpu"].get<std::string>().c_str(),
+                m["logical_cores"].get<int>(), Format("%.2f", m["load_avg_1m_start"]).c_str(),
+                Format("%.2f", m["load_avg_1m_end"]).c_str(), bandwidth.c_str());
+  }
+}
+
+void PrintTables(const std::vector<ordered_json>& runs) {
+  PrintSpeedTable(runs);
+  std::printf("\n");
+  PrintMemoryTable(runs);
+  std::printf("\n");
+  PrintStartupTable(runs);
+  std::printf("\n");
+  PrintMachineTable(runs);
+}
+
+// ---- Comparing runs --------------------------------------------------------------------------
+
+// Every number worth comparing, keyed by a name that is the same in both runs when the test is.
+std::vector<std::pair<std::string, double>> Metrics(const ordered_json& run) {
+  std::vector<std::pair<std::string, double>> metrics;
+  for (const ordered_json& test : run["tests"])
+    metrics.emplace_back(test["name"].get<std::string>() + ", " + std::to_string(test["n_threads"].get<int>()) +
+                             " threads, t/s",
+                         test["t_s"]["median"].get<double>());
+  for (const char* key : {"warm_load_ms", "warm_first_token_ms", "cold_load_ms", "cold_first_token_ms"})
+    if (run["load"].contains(key))
+      metrics.emplace_back(std::string(key) + " (median)", run["load"][key]["median"].get<double>());
+  metrics.emplace_back("peak_rss_bytes", run["memory"]["peak_rss_bytes"].get<double>());
+  metrics.emplace_back("file_bytes", run["model"]["file_bytes"].get<double>());
+  for (const ordered_json& b : run["bandwidth"])
+    metrics.emplace_back("read bandwidth, " + std::to_string(b["n_threads"].get<int>()) + " threads, bytes/s",
+                         b["read_bytes_per_s"].get<double>());
+  return metrics;
+}
+
+void PrintComparison(const ordered_json& a, const ordered_json& b) {
+  std::printf("A: %s (%s)\nB: %s (%s)\nt/s and bandwidth: higher is better; ms and bytes: lower is better.\n\n",
+              a["model"]["file"].get<std::string>().c_str(), a["date_utc"].get<std::string>().c_str(),
+              b["model"]["file"].get<std::string>().c_str(), b["date_utc"].get<std::string>().c_str());
+  std::printf("| metric | A | B | B/A |\n|---|--:|--:|--:|\n");
+  const auto b_metrics = Metrics(b);
+  for (const auto& [name, a_value] : Metrics(a)) {
+    const auto match = std::find_if(b_metrics.begin(), b_metrics.end(), [&](const auto& m) { return m.first == name; });
+    if (match == b_metrics.end()) continue;
+    std::printf("| %s | %.4g | %.4g | %s |\n", name.c_str(), a_value, match->second,
+                a_value != 0 ? Format("%.3f", match->second / a_value).c_str() : "n/a");
+  }
+}
+
+// ---- Command line ----------------------------------------------------------------------------
+
+ordered_json ReadRun(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) Die("cannot read " + path);
+  ordered_json run = ordered_json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (run.is_discarded() || !run.contains("schema") || run["schema"] != "edgelm-bench/1")
+    Die(path + " is not an edgelm-bench/1 result");
+  return run;
+}
+
+void Usage(FILE* out) {
+  std::fprintf(out,
+      "usage: edgelm-bench MODEL.edgelm [options]\n"
+      "       edgelm-bench --table RUN.json...\n"
+      "       edgelm-bench --compare A.json B.json\n"
+      "\n"
+      "options (lists are comma separated):\n"
+      "  -p, --prefill N,...     prompt lengths, tokens (default 128,512,1024)\n"
+      "  -d, --depths D,...      context depths for decode tests, tokens (default 0,1024,4096)\n"
+      "  -n, --n-gen N           decode tokens per test (default 128)\n"
+      "  -t, --threads T,...     thread counts (default 1 and every core)\n"
+      "  -r, --reps R            repetitions; tables show the median and min/max (default 3)\n"
+      "  -c, --context N         session context length, tokens (default: fits every test, >= 4096)\n"
+      "  --seed S                seed of the random prompt tokens (default 1)\n"
+      "  --bandwidth-mib M       buffer of the memory read bandwidth probe, MiB (default 1024)\n"
+      "  --no-cold               skip the cold (page cache dropped) load measurement\n"
+      "  --json FILE             also write the results as JSON (schema: top of benchmarks/bench.cc)\n");
+}
+
+std::vector<int> ParseList(const std::string& text, int minimum, const char* flag) {
+  std::vector<int> values;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    char* end = nullptr;
+    const long value = std::strtol(item.c_str(), &end, 10);
+    if (item.empty() || *end != '\0' || value < minimum || value > (1 << 24))
+      Die(std::string(flag) + ": '" + item + "' is not a whole number >= " + std::to_string(minimum));
+    values.push_back(static_cast<int>(value));
+  }
+  if (values.empty()) Die(std::string(flag) + " needs at least one value");
+  return values;
+}
+
+int ParseNumber(const std::string& text, int minimum, const char* flag) {
+  const std::vector<int> values = ParseList(text, minimum, flag);
+  if (values.size() != 1) Die(std::string(flag) + " takes one number");
+  return values[0];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  BenchOptions o;
+  std::vector<std::string> table_files, compare_files;
+  bool table_mode = false, compare_mode = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) Die(a + " needs a value");
+      return argv[++i];
+    };
+    if (a == "-h" || a == "--help") { Usage(stdout); return 0; }
+    else if (a == "--table") table_mode = true;
+    else if (a == "--compare") compare_mode = true;
+    else if (a == "-p" || a == "--prefill") o.prefill_lengths = ParseList(value(), 1, "--prefill");
+    else if (a == "-d" || a == "--depths") o.decode_depths = ParseList(value(), 0, "--depths");
+    else if (a == "-n" || a == "--n-gen") o.n_gen = ParseNumber(value(), 1, "--n-gen");
+    else if (a == "-t" || a == "--threads") o.threads = ParseList(value(), 1, "--threads");
+    else if (a == "-r" || a == "--reps") o.reps = ParseNumber(value(), 1, "--reps");
+    else if (a == "-c" || a == "--context") o.context_length = ParseNumber(value(), 1, "--context");
+    else if (a == "--seed") o.seed = std::strtoull(value().c_str(), nullptr, 10);
+    else if (a == "--bandwidth-mib")
+      o.bandwidth_bytes = static_cast<size_t>(ParseNumber(value(), 1, "--bandwidth-mib")) << 20;
+    else if (a == "--no-cold") o.cold = false;
+    else if (a == "--json") o.json_path = value();
+    else if (!a.empty() && a[0] == '-') { Usage(stderr); Die("unknown option " + a); }
+    else if (table_mode) table_files.push_back(a);
+    else if (compare_mode) compare_files.push_back(a);
+    else if (o.model_path.empty()) o.model_path = a;
+    else Die("more than one model: " + o.model_path + " and " + a);
+  }
+
+  if (table_mode == compare_mode && (table_mode || o.model_path.empty())) { Usage(stderr); return 2; }
+  if (table_mode) {
+    std::vector<ordered_json> runs;
+    for (const std::string& path : table_files) runs.push_back(ReadRun(path));
+    if (runs.empty()) Die("--table needs at least one RUN.json");
+    PrintTables(runs);
+    return 0;
+  }
+  if (compare_mode) {
+    if (compare_files.size() != 2) Die("--compare takes exactly two result files");
+    PrintComparison(ReadRun(compare_files[0]), ReadRun(compare_files[1]));
+    return 0;
+  }
+  if (o.threads.empty()) {
+    o.threads = {1};
+    const int cores = static_cast<int>(std::thread::hardware_concurrency());
+    if (cores > 1) o.threads.push_back(cores);
+  }
+  const ordered_json run = RunBenchmark(o);
+  if (!o.json_path.empty()) {
+    std::ofstream out(o.json_path);
+    out << run.dump(2) << "\n";
+    if (!out) Die("cannot write " + o.json_path);
+  }
+  PrintTables({run});
+  return 0;
+}

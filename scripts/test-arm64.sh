@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# test-arm64.sh — cross-build everything for aarch64 (Debian g++-aarch64-linux-gnu, arm64 libraries
+# unpacked into $ARM64_DEPS_ROOT by scripts/setup.sh --arm64) and test it under qemu-user:
+#   test_kernels on -cpu cortex-a53, cortex-a76 and max, whose best kernel variants are neon, neondot and
+#   i8mm (checked against the list the test prints), every variant against the scalar references;
+#   test_gemma4 on -cpu max: the full model against the transformers fixture;
+#   scripts/check-mobile-kernels.sh: the kernels compile for Android and iOS.
+#   scripts/test-arm64.sh        (env: ARM64_BUILD_DIR=build-arm64, ARM64_DEPS_ROOT=/opt/arm64-deps)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build="${ARM64_BUILD_DIR:-build-arm64}"
+deps="${ARM64_DEPS_ROOT:-/opt/arm64-deps}"
+start=$SECONDS
+log() { printf '[test-arm64 %4ss] %s\n' "$((SECONDS - start))" "$*"; }
+
+# One build serves every CPU model: the test binaries run through qemu directly, not through ctest.
+cmake -S . -B "$build" -G Ninja -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.toolchain.cmake \
+  -DARM64_DEPS_ROOT="$deps" >/dev/null
+cmake --build "$build" --parallel "$(nproc)"
+log "cross-built into $build"
+
+logs="$build/test-arm64-logs"
+rm -rf "$logs" && mkdir -p "$logs"
+qemu=(env -u EDGELM_KERNELS qemu-aarch64 -L /usr/aarch64-linux-gnu -E "LD_LIBRARY_PATH=$deps/usr/lib/aarch64-linux-gnu")
+
+# check NAME COMMAND...: runs COMMAND into $logs/NAME.log and reports its last line, or the whole log.
+check() {
+  local name="$1" out="$logs/$1.log"
+  shift
+  if "$@" >"$out" 2>&1; then
+    log "$name: $(grep -v '^$' "$out" | tail -n 1)"
+  else
+    cat "$out"
+    log "$name: FAILED"
+    return 1
+  fi
+}
+
+# test_kernels on one CPU model; the variants it tests must be exactly the expected ones. Emulation is
+# 20-300x slower than native, so the E2B-sized shapes run only in the native suite.
+check_kernels() {
+  local cpu="$1" variants="$2" tested
+  check "test_kernels-$cpu" "${qemu[@]}" -cpu "$cpu" "$build/tests/test_kernels" '~*E2B*' || return 1
+  tested="$(sed -n 's/^ *kernel variants under test: //p' "$logs/test_kernels-$cpu.log")"
+  if [ "$tested" != "$variants" ]; then
+    log "test_kernels-$cpu: FAILED: expected the variants '$variants', the test ran '$tested'"
+    return 1
+  fi
+}
+
+# qemu-user runs one thread per process: two lanes keep both cores busy.
+lane1() {
+  check_kernels cortex-a53 "scalar neon" &&
+    check_kernels cortex-a76 "scalar neon neondot" &&
+    check mobile-kernels scripts/check-mobile-kernels.sh
+}
+lane2() {
+  check_kernels max "scalar neon neondot i8mm" &&
+    check test_gemma4-max "${qemu[@]}" -cpu max "$build/tests/test_gemma4"
+}
+lane1 & pid1=$!
+lane2 & pid2=$!
+status=0
+wait "$pid1" || status=1
+wait "$pid2" || status=1
+if [ "$status" -ne 0 ]; then
+  log "arm64 checks FAILED (logs in $logs)"
+  exit 1
+fi
+log "all arm64 checks passed"
