@@ -19,12 +19,13 @@
 //             "weight_bytes_per_token": int},         // weight bytes one decode step reads
 //   "settings": {"reps": int, "seed": int, "context_length": int, "prefill_chunk": int, "n_gen": int,
 //                "prefill_lengths": [int], "decode_depths": [int], "threads": [int]},
-//   "bandwidth": [{"n_threads": int, "read_bytes_per_s": float, "buffer_bytes": int}],
-//   "load": {"n_threads": int,
-//            "warm_load_ms": spread,                 // edgelm_model_load, file in the page cache
-//            "warm_first_token_ms": spread,          // load start -> first token of a 1-token prompt
-//            "cold_load_ms": spread, "cold_first_token_ms": spread,   // after dropping the page cache
-//            "cold_resident_fraction": float},       // file fraction still cached after the drop, -1 unknown
+//   "bandwidth": [{"n_threads": int, "read_bytes_per_s": float,   // best of a probe before and one
+//                  "buffer_bytes": int}],                         // after the tests, 5 passes each
+//   "startup": [{"n_threads": int,
+//                "warm_load_ms": spread,             // edgelm_model_load, file in the page cache
+//                "warm_first_token_ms": spread,      // load start -> first token of a 1-token prompt
+//                "cold_load_ms": spread, "cold_first_token_ms": spread,   // after dropping the page cache
+//                "cold_resident_fraction": float}],  // file fraction still cached after the drop, -1 unknown
 //                                                    // (the cold_* fields are absent with --no-cold)
 //   "tests": [{"name": "pp512" | "tg128" | "tg128 @ d4096", "kind": "prefill" | "decode",
 //              "n_threads": int, "n_prompt": int, "n_gen": int, "n_depth": int,
@@ -34,7 +35,7 @@
 //                                                    // n_threads / weight_bytes_per_token, and t_s / it
 //              "rss_bytes": int, "pss_bytes": int, "pss_anon_bytes": int, "pss_file_bytes": int,
 //              "kv_bytes": int}],                    // decode only: process memory after the test
-//   "memory": {"peak_rss_bytes": int,                // getrusage, whole run before the bandwidth probe
+//   "memory": {"peak_rss_bytes": int,                // getrusage over the whole run
 //              "kv_bytes": int}                      // largest KV cache of a decode test
 // }
 #include <sys/utsname.h>
@@ -48,7 +49,6 @@
 #include <fstream>
 #include <memory>
 #include <random>
-#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -191,6 +191,7 @@ StartupTiming TimeStartup(const BenchOptions& o, int threads, int context_length
 }
 
 ordered_json MeasureStartup(const BenchOptions& o, int threads, int context_length) {
+  std::fprintf(stderr, "  load and first token (%s), %d threads\n", o.cold ? "cold and warm" : "warm", threads);
   ordered_json load = {{"n_threads", threads}};
   std::vector<double> load_ms, first_token_ms;
   if (o.cold) {
@@ -317,6 +318,15 @@ std::string BaseName(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
+// Best read rate per entry of `threads`, bytes/s. The probe runs in a child process so that its
+// buffer never shows in this process's peak RSS.
+std::vector<double> ReadBandwidth(const BenchOptions& o, const std::vector<int>& threads) {
+  std::vector<double> bytes_per_s;
+  if (!edgelm_bench::MeasureReadBandwidthInChild(o.bandwidth_bytes, threads, kBandwidthRuns, &bytes_per_s))
+    Die("the memory bandwidth probe failed");
+  return bytes_per_s;
+}
+
 ordered_json RunBenchmark(const BenchOptions& o) {
   ordered_json run;
   run["schema"] = "edgelm-bench/1";
@@ -340,14 +350,18 @@ ordered_json RunBenchmark(const BenchOptions& o) {
                      {"prefill_chunk", kPrefillChunk}, {"n_gen", o.n_gen}, {"prefill_lengths", o.prefill_lengths},
                      {"decode_depths", o.decode_depths}, {"threads", o.threads}};
 
-  const int startup_threads = *std::max_element(o.threads.begin(), o.threads.end());
-  std::fprintf(stderr, "edgelm-bench: load and first token (%s)\n", o.cold ? "cold and warm" : "warm");
-  run["load"] = MeasureStartup(o, startup_threads, context_length);
+  std::vector<int> bandwidth_threads = o.threads;
+  bandwidth_threads.push_back(1);
+  std::sort(bandwidth_threads.begin(), bandwidth_threads.end());
+  bandwidth_threads.erase(std::unique(bandwidth_threads.begin(), bandwidth_threads.end()), bandwidth_threads.end());
+  std::fprintf(stderr, "edgelm-bench: memory read bandwidth\n");
+  const std::vector<double> bandwidth_before = ReadBandwidth(o, bandwidth_threads);
 
-  ordered_json tests = ordered_json::array();
+  ordered_json startup = ordered_json::array(), tests = ordered_json::array();
   uint64_t kv_bytes = 0;
   for (int threads : o.threads) {
     std::fprintf(stderr, "edgelm-bench: %d threads\n", threads);
+    startup.push_back(MeasureStartup(o, threads, context_length));
     ModelPtr model = LoadModel(o.model_path, threads);
     SessionPtr session = NewSession(model.get(), context_length);
     for (int length : o.prefill_lengths)
@@ -357,18 +371,16 @@ ordered_json RunBenchmark(const BenchOptions& o) {
       kv_bytes = std::max(kv_bytes, tests.back()["kv_bytes"].get<uint64_t>());
     }
   }
-  // Read before the bandwidth probe, whose buffer would otherwise be the peak.
   run["memory"] = {{"peak_rss_bytes", edgelm_bench::PeakRssBytes()}, {"kv_bytes", kv_bytes}};
 
   std::fprintf(stderr, "edgelm-bench: memory read bandwidth\n");
-  std::set<int> bandwidth_threads(o.threads.begin(), o.threads.end());
-  bandwidth_threads.insert(1);
-  const edgelm_bench::ReadBandwidthProbe probe(o.bandwidth_bytes);
+  const std::vector<double> bandwidth_after = ReadBandwidth(o, bandwidth_threads);
   ordered_json bandwidth = ordered_json::array();
-  for (int threads : bandwidth_threads) {
-    const double bytes_per_s = probe.BestBytesPerSecond(threads, kBandwidthRuns);
+  for (size_t i = 0; i < bandwidth_threads.size(); ++i) {
+    const int threads = bandwidth_threads[i];
+    const double bytes_per_s = std::max(bandwidth_before[i], bandwidth_after[i]);
     bandwidth.push_back(
-        {{"n_threads", threads}, {"read_bytes_per_s", bytes_per_s}, {"buffer_bytes", probe.buffer_bytes()}});
+        {{"n_threads", threads}, {"read_bytes_per_s", bytes_per_s}, {"buffer_bytes", o.bandwidth_bytes}});
     for (ordered_json& test : tests) {
       if (test["kind"] != "decode" || test["n_threads"] != threads) continue;
       const double roofline = bytes_per_s / static_cast<double>(info.weight_bytes_per_token);
@@ -377,6 +389,7 @@ ordered_json RunBenchmark(const BenchOptions& o) {
     }
   }
   run["bandwidth"] = bandwidth;
+  run["startup"] = startup;
   run["tests"] = tests;
   run["machine"]["load_avg_1m_end"] = LoadAverage1m();
   return run;
@@ -448,16 +461,16 @@ void PrintStartupTable(const std::vector<ordered_json>& runs) {
   std::printf("| model | threads | load warm ms | load to first token warm ms | load cold ms | "
               "load to first token cold ms | cache left after drop |\n"
               "|---|--:|--:|--:|--:|--:|--:|\n");
-  for (const ordered_json& run : runs) {
-    const ordered_json& load = run["load"];
-    const std::string left = load.contains("cold_resident_fraction") && load["cold_resident_fraction"] >= 0
-                                 ? Format("%.1f%%", 100 * load["cold_resident_fraction"].get<double>())
-                                 : "n/a";
-    std::printf("| %s | %d | %s | %s | %s | %s | %s |\n", run["model"]["file"].get<std::string>().c_str(),
-                load["n_threads"].get<int>(), SpreadText(load, "warm_load_ms").c_str(),
-                SpreadText(load, "warm_first_token_ms").c_str(), SpreadText(load, "cold_load_ms").c_str(),
-                SpreadText(load, "cold_first_token_ms").c_str(), left.c_str());
-  }
+  for (const ordered_json& run : runs)
+    for (const ordered_json& load : run["startup"]) {
+      const std::string left = load.contains("cold_resident_fraction") && load["cold_resident_fraction"] >= 0
+                                   ? Format("%.1f%%", 100 * load["cold_resident_fraction"].get<double>())
+                                   : "n/a";
+      std::printf("| %s | %d | %s | %s | %s | %s | %s |\n", run["model"]["file"].get<std::string>().c_str(),
+                  load["n_threads"].get<int>(), SpreadText(load, "warm_load_ms").c_str(),
+                  SpreadText(load, "warm_first_token_ms").c_str(), SpreadText(load, "cold_load_ms").c_str(),
+                  SpreadText(load, "cold_first_token_ms").c_str(), left.c_str());
+    }
 }
 
 void PrintMachineTable(const std::vector<ordered_json>& runs) {
@@ -495,9 +508,11 @@ std::vector<std::pair<std::string, double>> Metrics(const ordered_json& run) {
     metrics.emplace_back(test["name"].get<std::string>() + ", " + std::to_string(test["n_threads"].get<int>()) +
                              " threads, t/s",
                          test["t_s"]["median"].get<double>());
-  for (const char* key : {"warm_load_ms", "warm_first_token_ms", "cold_load_ms", "cold_first_token_ms"})
-    if (run["load"].contains(key))
-      metrics.emplace_back(std::string(key) + " (median)", run["load"][key]["median"].get<double>());
+  for (const ordered_json& load : run["startup"])
+    for (const char* key : {"warm_load_ms", "warm_first_token_ms", "cold_load_ms", "cold_first_token_ms"})
+      if (load.contains(key))
+        metrics.emplace_back(std::string(key) + ", " + std::to_string(load["n_threads"].get<int>()) + " threads (median)",
+                             load[key]["median"].get<double>());
   metrics.emplace_back("peak_rss_bytes", run["memory"]["peak_rss_bytes"].get<double>());
   metrics.emplace_back("file_bytes", run["model"]["file_bytes"].get<double>());
   for (const ordered_json& b : run["bandwidth"])

@@ -1,7 +1,11 @@
 #include "memory_bandwidth.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <thread>
 
@@ -43,6 +47,45 @@ double ReadBandwidthProbe::BestBytesPerSecond(int threads, int runs) const {
     best = std::max(best, static_cast<double>(per_thread * threads * sizeof(uint64_t)) / seconds);
   }
   return best;
+}
+
+bool MeasureReadBandwidthInChild(size_t buffer_bytes, const std::vector<int>& threads, int runs,
+                                 std::vector<double>* bytes_per_s) {
+  int pipe_fds[2];
+  if (pipe(pipe_fds) != 0) return false;
+  const pid_t child = fork();
+  if (child < 0) {
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
+    return false;
+  }
+  if (child == 0) {
+    close(pipe_fds[0]);
+    const ReadBandwidthProbe probe(buffer_bytes);
+    for (int t : threads) {
+      const double rate = probe.BestBytesPerSecond(t, runs);
+      if (write(pipe_fds[1], &rate, sizeof rate) != static_cast<ssize_t>(sizeof rate)) _exit(1);
+    }
+    _exit(0);
+  }
+  close(pipe_fds[1]);
+  bytes_per_s->assign(threads.size(), 0.0);
+  char* out = reinterpret_cast<char*>(bytes_per_s->data());
+  const size_t wanted = threads.size() * sizeof(double);
+  size_t received = 0;
+  while (received < wanted) {
+    const ssize_t n = read(pipe_fds[0], out + received, wanted - received);
+    if (n > 0) received += static_cast<size_t>(n);
+    else if (n < 0 && errno == EINTR) continue;
+    else break;
+  }
+  close(pipe_fds[0]);
+  int status = 0;
+  pid_t waited;
+  do {
+    waited = waitpid(child, &status, 0);
+  } while (waited < 0 && errno == EINTR);
+  return waited == child && received == wanted && WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
 }  // namespace edgelm_bench

@@ -23,6 +23,12 @@ class ReadBandwidthProbe {
   std::vector<uint64_t> words_;
 };
 
+// Runs a ReadBandwidthProbe in a forked child process, so its buffer never counts in this process's
+// memory (peak RSS). Fills (*bytes_per_s)[i] with the best rate of `threads[i]` threads over `runs`
+// passes, in bytes/s. False if the child could not run or report.
+bool MeasureReadBandwidthInChild(size_t buffer_bytes, const std::vector<int>& threads, int runs,
+                                 std::vector<double>* bytes_per_s);
+
 }  // namespace edgelm_bench
 
 #endif  // EDGELM_BENCHMARKS_MEMORY_BANDWIDTH_H_

@@ -187,7 +187,9 @@ EDGELM_API void edgelm_generate_options_init(edgelm_generate_options* options);
 EDGELM_API edgelm_status edgelm_session_generate(edgelm_session* session, const edgelm_generate_options* options,
                                                  edgelm_token_callback callback, void* user_data);
 
-/* Asks a running (or the next) generate/prefill on `session` to stop. Safe from any thread. */
+/* Asks a running generate on `session` to stop (one that starts later is stopped at once if no
+ * generate was running). A cancel never outlives the generate call it stopped or raced with.
+ * Safe from any thread. */
 EDGELM_API void edgelm_session_cancel(edgelm_session* session);
 
 /* A new session with the same history whose KV cache shares memory copy-on-write with `session`:

@@ -152,6 +152,13 @@ Status Session::Evaluate(std::vector<float>* logits) {
 }
 
 Status Session::Generate(const GenerateParams& params, const TokenCallback& on_token) {
+  const Status s = GenerateTokens(params, on_token);
+  // A cancel that arrives after the last check belongs to this call, not to the next one.
+  cancel_.store(false, std::memory_order_relaxed);
+  return s;
+}
+
+Status Session::GenerateTokens(const GenerateParams& params, const TokenCallback& on_token) {
   if (params.max_tokens < 0) return InvalidArgument("max_tokens must not be negative");
   std::unique_ptr<Sampler> sampler;
   EDGELM_RETURN_IF_ERROR(Sampler::Create(params.sampling, &sampler));

@@ -89,6 +89,7 @@ class Session {
   // Makes room for `extra` more tokens, applying the overflow policy if needed.
   Status MakeRoom(size_t extra);
   uint64_t model_checksum() const { return model_.file().header().metadata_checksum; }
+  Status GenerateTokens(const GenerateParams& params, const TokenCallback& on_token);
   // Runs pending tokens through the model; leaves the last token's logits in last_logits_.
   Status Prefill();
   bool TakeCancel() { return cancel_.exchange(false, std::memory_order_relaxed); }

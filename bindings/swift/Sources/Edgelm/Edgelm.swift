@@ -68,7 +68,6 @@ public final class Session: @unchecked Sendable {  // its locks serialize every 
     private let callLock = NSLock()    // held for every C call on the session but cancel
     private let cancelLock = NSLock()  // orders cancel() against the start and end of a generate
     private var generating = false     // guarded by cancelLock
-    private var cancelRequested = false  // guarded by cancelLock; for the generate in progress
 
     /// Starts a conversation with `model`; `contextLength` in tokens, 0 = the library's default (4096).
     public init(model: Model, contextLength: Int32 = 0) throws {
@@ -97,6 +96,7 @@ public final class Session: @unchecked Sendable {  // its locks serialize every 
     /// Answers the conversation: samples until the end of the turn, `maxTokens` or `cancel()`, passing
     /// each new piece of text (whole characters) to `onToken` on the calling thread. Blocks: call it off
     /// the main thread. `temperature` 0 is greedy; the same `seed` and inputs give the same text.
+    /// `onToken` may call `cancel()`, but nothing else on this session.
     @discardableResult
     public func generate(maxTokens: Int32 = 256, temperature: Float = 0, seed: UInt64 = 0,
                          onToken: (String) -> Void) throws -> GenerateResult {
@@ -131,14 +131,11 @@ public final class Session: @unchecked Sendable {  // its locks serialize every 
     }
 
     /// Stops a running generate (its result is then `.cancelled`). Safe from any thread; does nothing
-    /// when no generate is running, unlike edgelm_session_cancel, which would also stop the next one.
+    /// when no generate is running.
     public func cancel() {
         cancelLock.lock()
         defer { cancelLock.unlock() }
-        if generating {
-            cancelRequested = true
-            edgelm_session_cancel(handle)
-        }
+        if generating { edgelm_session_cancel(handle) }
     }
 
     /// Statistics of the last generate call.
@@ -171,35 +168,25 @@ public final class Session: @unchecked Sendable {  // its locks serialize every 
         options.sampling.temperature = temperature
         options.sampling.seed = seed
         let sink = TokenSink(onText)
-        var status: edgelm_status
-        var leftoverCancel: Bool
-        repeat {
-            setGenerating(true)
-            status = withExtendedLifetime(sink) {
-                edgelm_session_generate(handle, &options, { userData, _, text, textBytes in
-                    let sink = Unmanaged<TokenSink>.fromOpaque(userData!).takeUnretainedValue()
-                    let piece = String(decoding: UnsafeRawBufferPointer(start: text, count: textBytes), as: UTF8.self)
-                    return piece.isEmpty || sink.onText(piece) ? 0 : 1
-                }, Unmanaged.passUnretained(sink).toOpaque())
-            }
-            // edgelm_session_cancel also stops the next generate when it lands after the last check of
-            // the current one; a cancellation nobody asked for is that leftover, consumed now: run again.
-            let cancelWasRequested = setGenerating(false)
-            leftoverCancel = status == EDGELM_CANCELLED && !cancelWasRequested
-        } while leftoverCancel
+        setGenerating(true)
+        let status = withExtendedLifetime(sink) {
+            edgelm_session_generate(handle, &options, { userData, _, text, textBytes in
+                let sink = Unmanaged<TokenSink>.fromOpaque(userData!).takeUnretainedValue()
+                let piece = String(decoding: UnsafeRawBufferPointer(start: text, count: textBytes), as: UTF8.self)
+                return piece.isEmpty || sink.onText(piece) ? 0 : 1
+            }, Unmanaged.passUnretained(sink).toOpaque())
+        }
+        setGenerating(false)
         if status == EDGELM_CANCELLED { return .cancelled }
         try throwIfFailed(status) { sessionError() }
         return .finished
     }
 
-    /// Marks a generate as running or not; returns whether a cancel was requested while it ran.
-    @discardableResult
-    private func setGenerating(_ running: Bool) -> Bool {
+    /// Marks a generate as running or not, so that cancel() only reaches a running one.
+    private func setGenerating(_ running: Bool) {
         cancelLock.lock()
         defer { cancelLock.unlock() }
         generating = running
-        if running { cancelRequested = false }
-        return cancelRequested
     }
 
     private func sessionError() -> String { String(cString: edgelm_session_error(handle)) }

@@ -81,7 +81,6 @@ class Session internal constructor(private val model: Edgelm, private var handle
     private val callLock = ReentrantLock()  // held for every C call on the session but cancel
     private val cancelLock = Any()          // orders cancel() against generate's start and end, and close
     private var generating = false          // guarded by cancelLock
-    private var cancelRequested = false     // guarded by cancelLock; for the generate in progress
 
     /** Appends one chat turn; [role] is "system", "user" or "assistant". Processed by the next generate. */
     fun appendMessage(role: String, content: String) {
@@ -97,6 +96,7 @@ class Session internal constructor(private val model: Edgelm, private var handle
      * Answers the conversation: samples until the end of the turn, [maxTokens] or [cancel], passing each
      * new piece of text (whole UTF-8 characters) to [onToken] on the calling thread. Blocks: call it off
      * the main thread. [temperature] 0 is greedy; the same [seed] and inputs give the same text.
+     * [onToken] may call [cancel], but nothing else on this session.
      */
     fun generate(
         maxTokens: Int = 256,
@@ -115,17 +115,16 @@ class Session internal constructor(private val model: Edgelm, private var handle
             generateWhile(maxTokens, temperature, seed) { text -> trySendBlocking(text).isSuccess }
             channel.close()
         }
-        awaitClose { cancel() }  // stops a prefill too, which produces no token to stop at
+        awaitClose { this@Session.cancel() }  // stops a prefill too, which produces no token to stop at
     }
 
     /**
      * Stops a running [generate] (its result is then CANCELLED). Safe from any thread; does nothing when
-     * no generate is running, unlike edgelm_session_cancel, which would also stop the next one.
+     * no generate is running.
      */
     fun cancel() {
         synchronized(cancelLock) {
             if (generating) {
-                cancelRequested = true
                 NativeBridge.sessionCancel(handle)
             }
         }
@@ -162,27 +161,26 @@ class Session internal constructor(private val model: Edgelm, private var handle
     ): GenerateResult = callLock.withLock {
         val session = openHandle()
         val listener = TokenListener { utf8 -> utf8.isEmpty() || onText(utf8.decodeToString()) }
-        var status: Int
-        do {
-            synchronized(cancelLock) {
-                generating = true
-                cancelRequested = false
+        synchronized(cancelLock) { generating = true }
+        val status = try {
+            NativeBridge.sessionGenerate(session, maxTokens, temperature, seed, listener)
+        } finally {
+            synchronized(cancelLock) { generating = false }
+        }
+        when (status) {
+            STATUS_CANCELLED -> GenerateResult.CANCELLED
+            else -> {
+                throwIfFailed(status) { NativeBridge.sessionError(session) }
+                GenerateResult.FINISHED
             }
-            status = try {
-                NativeBridge.sessionGenerate(session, maxTokens, temperature, seed, listener)
-            } finally {
-                synchronized(cancelLock) { generating = false }
-            }
-            // edgelm_session_cancel also stops the next generate when it lands after the last check of
-            // the current one; a CANCELLED nobody asked for is that leftover, consumed now: run again.
-            val leftoverCancel = status == STATUS_CANCELLED && !synchronized(cancelLock) { cancelRequested }
-        } while (leftoverCancel)
-        if (status == STATUS_CANCELLED) return GenerateResult.CANCELLED
-        throwIfFailed(status) { NativeBridge.sessionError(session) }
-        GenerateResult.FINISHED
+        }
     }
 
-    private fun openHandle(): Long = synchronized(cancelLock) { handle }.also { check(it != 0L) { "the session is closed" } }
+    private fun openHandle(): Long {
+        val session = synchronized(cancelLock) { handle }
+        check(session != 0L) { "the session is closed" }
+        return session
+    }
 }
 
 private const val STATUS_OK = 0
