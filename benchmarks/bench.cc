@@ -190,35 +190,41 @@ StartupTiming TimeStartup(const BenchOptions& o, int threads, int context_length
   return timing;
 }
 
-ordered_json MeasureStartup(const BenchOptions& o, int threads, int context_length) {
-  std::fprintf(stderr, "  load and first token (%s), %d threads\n", o.cold ? "cold and warm" : "warm", threads);
-  ordered_json load = {{"n_threads", threads}};
+// Adds the "<prefix>_load_ms" and "<prefix>_first_token_ms" spreads of o.reps startups to `load`;
+// `prepare` runs untimed before each one.
+template <typename Prepare>
+void RecordStartups(const BenchOptions& o, int threads, int context_length, const std::string& prefix,
+                    Prepare prepare, ordered_json* load) {
   std::vector<double> load_ms, first_token_ms;
-  if (o.cold) {
-    double worst_resident_fraction = 0;
-    for (int rep = 0; rep < o.reps; ++rep) {
-      if (!edgelm_bench::EvictFromPageCache(o.model_path))
-        std::fprintf(stderr, "edgelm-bench: could not drop the page cache\n");
-      worst_resident_fraction =
-          std::max(worst_resident_fraction, edgelm_bench::PageCacheResidentFraction(o.model_path));
-      const StartupTiming t = TimeStartup(o, threads, context_length);
-      load_ms.push_back(t.load_ms);
-      first_token_ms.push_back(t.first_token_ms);
-    }
-    load["cold_load_ms"] = Spread(load_ms);
-    load["cold_first_token_ms"] = Spread(first_token_ms);
-    load["cold_resident_fraction"] = worst_resident_fraction;
-    load_ms.clear();
-    first_token_ms.clear();
-  }
-  TimeStartup(o, threads, context_length);  // untimed: brings the pages a token needs into the cache
   for (int rep = 0; rep < o.reps; ++rep) {
+    prepare();
     const StartupTiming t = TimeStartup(o, threads, context_length);
     load_ms.push_back(t.load_ms);
     first_token_ms.push_back(t.first_token_ms);
   }
-  load["warm_load_ms"] = Spread(load_ms);
-  load["warm_first_token_ms"] = Spread(first_token_ms);
+  (*load)[prefix + "_load_ms"] = Spread(load_ms);
+  (*load)[prefix + "_first_token_ms"] = Spread(first_token_ms);
+}
+
+ordered_json MeasureStartup(const BenchOptions& o, int threads, int context_length) {
+  std::fprintf(stderr, "  load and first token (%s), %d threads\n", o.cold ? "cold and warm" : "warm", threads);
+  ordered_json load = {{"n_threads", threads}};
+  if (o.cold) {
+    double worst_resident_fraction = 0;
+    auto drop_page_cache = [&] {
+      if (!edgelm_bench::EvictFromPageCache(o.model_path))
+        std::fprintf(stderr, "edgelm-bench: could not drop the page cache\n");
+      const double resident_fraction = edgelm_bench::PageCacheResidentFraction(o.model_path);
+      // One unknown reading (-1) makes the whole measurement unknown.
+      worst_resident_fraction = resident_fraction < 0 || worst_resident_fraction < 0
+                                    ? -1.0
+                                    : std::max(worst_resident_fraction, resident_fraction);
+    };
+    RecordStartups(o, threads, context_length, "cold", drop_page_cache, &load);
+    load["cold_resident_fraction"] = worst_resident_fraction;
+  }
+  TimeStartup(o, threads, context_length);  // untimed: brings the pages a token needs into the cache
+  RecordStartups(o, threads, context_length, "warm", [] {}, &load);
   return load;
 }
 
@@ -511,8 +517,9 @@ std::vector<std::pair<std::string, double>> Metrics(const ordered_json& run) {
   for (const ordered_json& load : run["startup"])
     for (const char* key : {"warm_load_ms", "warm_first_token_ms", "cold_load_ms", "cold_first_token_ms"})
       if (load.contains(key))
-        metrics.emplace_back(std::string(key) + ", " + std::to_string(load["n_threads"].get<int>()) + " threads (median)",
-                             load[key]["median"].get<double>());
+        metrics.emplace_back(
+            std::string(key) + ", " + std::to_string(load["n_threads"].get<int>()) + " threads (median)",
+            load[key]["median"].get<double>());
   metrics.emplace_back("peak_rss_bytes", run["memory"]["peak_rss_bytes"].get<double>());
   metrics.emplace_back("file_bytes", run["model"]["file_bytes"].get<double>());
   for (const ordered_json& b : run["bandwidth"])

@@ -33,7 +33,7 @@ void F32Tile(size_t K, const float* x, size_t x_stride, const uint8_t* w, size_t
   const size_t chunks = K / P::kCodes;
   for (size_t c = 0; c < chunks; ++c)
     for (int n = 0; n < NR; ++n) {
-      __builtin_prefetch(w + (NR + n) * w_row_bytes + c * P::kChunkBytes);  // see TileDots in qs8_gemm_tiles.h
+      __builtin_prefetch(w + NR * w_row_bytes + (c * NR + n) * P::kChunkBytes);  // see TileDots in qs8_gemm_tiles.h
       const typename P::Codes codes = P::Decode(w + n * w_row_bytes + c * P::kChunkBytes);
       for (int m = 0; m < MR; ++m) acc[m][n] = P::Accumulate(acc[m][n], codes, x + m * x_stride + c * P::kCodes);
     }
