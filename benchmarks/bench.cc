@@ -326,7 +326,8 @@ std::string BaseName(const std::string& path) {
 
 // Best read rate per entry of `threads`, bytes/s. The probe runs in a child process so that its
 // buffer never shows in this process's peak RSS.
-std::vector<double> ReadBandwidth(const BenchOptions& o, const std::vector<int>& threads) {
+std::vector<double> ReadBandwidth(const BenchOptions& o, const std::vector<int>& threads, const char* when) {
+  std::fprintf(stderr, "edgelm-bench: memory read bandwidth, %s\n", when);
   std::vector<double> bytes_per_s;
   if (!edgelm_bench::MeasureReadBandwidthInChild(o.bandwidth_bytes, threads, kBandwidthRuns, &bytes_per_s))
     Die("the memory bandwidth probe failed");
@@ -356,12 +357,12 @@ ordered_json RunBenchmark(const BenchOptions& o) {
                      {"prefill_chunk", kPrefillChunk}, {"n_gen", o.n_gen}, {"prefill_lengths", o.prefill_lengths},
                      {"decode_depths", o.decode_depths}, {"threads", o.threads}};
 
+  // The tested thread counts, and 1: the single-core figure is the one to compare across machines.
   std::vector<int> bandwidth_threads = o.threads;
   bandwidth_threads.push_back(1);
   std::sort(bandwidth_threads.begin(), bandwidth_threads.end());
   bandwidth_threads.erase(std::unique(bandwidth_threads.begin(), bandwidth_threads.end()), bandwidth_threads.end());
-  std::fprintf(stderr, "edgelm-bench: memory read bandwidth\n");
-  const std::vector<double> bandwidth_before = ReadBandwidth(o, bandwidth_threads);
+  const std::vector<double> bandwidth_before = ReadBandwidth(o, bandwidth_threads, "before the tests");
 
   ordered_json startup = ordered_json::array(), tests = ordered_json::array();
   uint64_t kv_bytes = 0;
@@ -377,10 +378,9 @@ ordered_json RunBenchmark(const BenchOptions& o) {
       kv_bytes = std::max(kv_bytes, tests.back()["kv_bytes"].get<uint64_t>());
     }
   }
-  run["memory"] = {{"peak_rss_bytes", edgelm_bench::PeakRssBytes()}, {"kv_bytes", kv_bytes}};
+  const uint64_t peak_rss_bytes = edgelm_bench::PeakRssBytes();
 
-  std::fprintf(stderr, "edgelm-bench: memory read bandwidth\n");
-  const std::vector<double> bandwidth_after = ReadBandwidth(o, bandwidth_threads);
+  const std::vector<double> bandwidth_after = ReadBandwidth(o, bandwidth_threads, "after the tests");
   ordered_json bandwidth = ordered_json::array();
   for (size_t i = 0; i < bandwidth_threads.size(); ++i) {
     const int threads = bandwidth_threads[i];
@@ -397,6 +397,7 @@ ordered_json RunBenchmark(const BenchOptions& o) {
   run["bandwidth"] = bandwidth;
   run["startup"] = startup;
   run["tests"] = tests;
+  run["memory"] = {{"peak_rss_bytes", peak_rss_bytes}, {"kv_bytes", kv_bytes}};
   run["machine"]["load_avg_1m_end"] = LoadAverage1m();
   return run;
 }

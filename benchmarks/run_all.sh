@@ -51,6 +51,8 @@ while (($#)); do
   esac
 done
 
+skipped=()  # models that did not fit on disk, with the sizes
+
 log() { printf '[run_all %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 
 build_tools() {
@@ -80,6 +82,7 @@ measure() {
     needed=$(($(estimated_bytes "$results/estimate-$variant.json" "$format") + 1000000000))
     available=$(free_bytes "$scratch")
     if ((needed > available)); then
+      skipped+=("$name (needs $(gigabytes "$needed") GB, $(gigabytes "$available") GB free)")
       log "skipping $name: needs $(gigabytes "$needed") GB on $scratch, $(gigabytes "$available") GB free"
       return
     fi
@@ -93,10 +96,11 @@ measure() {
     --n-gen "$n_gen" --reps "$reps" --json "$results/run-$name.json" | tee "$scratch/$name.log"
 }
 
-ensure_gnuplot() {
-  command -v gnuplot > /dev/null && return
-  log "installing gnuplot-nox for the plots"
-  apt-get install -y gnuplot-nox > /dev/null
+# Installs Debian package $2 when command $1 is missing (the plots and tables need gnuplot and jq).
+ensure_tool() {
+  command -v "$1" > /dev/null && return
+  log "installing $2"
+  apt-get install -y "$2" > /dev/null || { log "could not install $2: install it and rerun"; exit 1; }
 }
 
 # Published sizes (gemma4_arch.md §6.2): the news article's E2B figures and Google's E4B table.
@@ -164,20 +168,33 @@ verdict_table() {
        else missing("E2B bf16 peak RSS <= file size + 10% (did not fit on disk, or not run)") end)' "$@"
 }
 
+# Each test at the fewest and the most threads measured, with the speed-up between them.
+scaling_table() {
+  printf '| model | test | fewest threads: t/s | most threads: t/s | speed-up |\n|---|---|--:|--:|--:|\n'
+  jq -r -s "$jq_helpers"'
+    .[] | name as $name | .tests | group_by(.name)[] | select(length > 1)
+    | min_by(.n_threads) as $few | max_by(.n_threads) as $most
+    | "| \($name) | \($few.name) | \($few.n_threads): \($few.t_s.median | fixed2) "
+      + "| \($most.n_threads): \($most.t_s.median | fixed2) | \($most.t_s.median / $few.t_s.median | fixed2)x |"' "$@"
+}
+
 # docs/img/decode_vs_depth.png: decode t/s against context depth, one line per model and thread
 # count, with the bandwidth roofline of each as a dashed line.
 plot_decode_vs_depth() {
   local data=$1
   shift
-  local plots=() run name t color=0
+  local plots=() run name t roofline color=0
   for run in "$@"; do
     name=$(jq -r '.model.file | sub("\\.edgelm$"; "")' "$run")
     for t in $(jq -r '[.tests[] | select(.kind == "decode") | .n_threads] | unique | .[]' "$run"); do
       jq -r --argjson t "$t" '.tests[] | select(.kind == "decode" and .n_threads == $t)
-                              | "\(.n_depth) \(.t_s.median) \(.roofline_t_s)"' "$run" > "$data/$name-$t.dat"
+                              | "\(.n_depth) \(.t_s.median)"' "$run" > "$data/$name-$t.dat"
+      roofline=$(jq --argjson t "$t" \
+        '[.tests[] | select(.kind == "decode" and .n_threads == $t) | .roofline_t_s] | first' "$run")
       color=$((color + 1))
       plots+=("'$data/$name-$t.dat' using 1:2 with linespoints lw 2 lc $color title '$name, $t thr'")
-      plots+=("'$data/$name-$t.dat' using 1:3 with lines dashtype 2 lc $color title '$name, $t thr roofline'")
+      # A constant: the roofline does not depend on the depth, so it spans the whole axis.
+      plots+=("$roofline with lines dashtype 2 lc $color title '$name, $t thr roofline'")
     done
   done
   local IFS=,
@@ -189,6 +206,7 @@ set title 'Decode speed against context depth (synthetic E2B/E4B-shaped models)'
 set xlabel 'context depth (tokens)'
 set ylabel 'decode tokens/s'
 set logscale y
+set xrange [-32:*]
 set grid
 set key outside right
 plot ${plots[*]}
@@ -235,7 +253,6 @@ write_section() {
   local runs=("$@")
   local tmp
   tmp=$(mktemp -d)
-  ensure_gnuplot
   mkdir -p "$images"
   plot_decode_vs_depth "$tmp" "${runs[@]}"
   plot_memory "$tmp" "${runs[@]}"
@@ -251,7 +268,8 @@ write is not). Tests follow llama-bench: \`ppN\` prefills N random token ids, \`
 greedily, \`@ dD\` after a context of D tokens; t/s = tokens per second, median of the repetitions with
 min and max. Prefill chunk 128 tokens. GB = 1e9 bytes.
 
-Reproduce: \`benchmarks/run_all.sh\` (about 30-40 min on a 2-core machine; \`--help\` for the lists),
+Reproduce: \`benchmarks/run_all.sh\` (on this 2-core machine about 15 min to synthesize the models once,
+then about 20 min of benchmarks; \`--help\` for the lists),
 or one model: \`edgelm-bench MODEL --prefill 128 --depths 0,1024 --n-gen 16 --json out.json\`;
 \`edgelm-bench --compare A.json B.json\` prints the ratios B/A of every metric.
 
@@ -263,6 +281,9 @@ each run is in the machine table below (2 cores: a load of 2 means the cores wer
 
 EOF
     verdict_table "${runs[@]}"
+    if ((${#skipped[@]})); then
+      printf '\nNot measured in the last run, for lack of disk space: %s.\n' "$(IFS=';'; echo "${skipped[*]}")"
+    fi
     jq -r "$jq_helpers"'
       (.[] | select(.format == "mobile")) as $mobile | (.[] | select(.format == "mobile-int4")) as $int4
       | "\nThe E2B mobile recipe of this converter keeps \($mobile.resident_bytes_without_ple_table | gb) GB of "
@@ -281,13 +302,21 @@ EOF
     cat <<EOF
 
 *Roofline*: the machine's measured memory read bandwidth (a STREAM-like read of a 1 GiB buffer with
-the same thread count, best of 5 passes before and 5 after the tests) divided by the weight bytes one
-decode step reads
-(\`edgelm_model_info.weight_bytes_per_token\`: every weight once, one row of the PLE table). It
-ignores the KV cache reads, which are small at these depths. *TTFT* is the prefill test's time to
+the same thread count, best of 5 passes before and 5 after the tests) divided by the weight bytes
+one decode step reads (\`edgelm_model_info.weight_bytes_per_token\`: every weight once, one row of
+the PLE table). It ignores the KV cache reads, which are small at these depths. The probe and the
+tests run at different moments of a shared machine, so fractions are good to about ±15%; one above
+100% means the probe met more contention than the test. *TTFT* is the prefill test's time to
 the first token. *Load to first token* runs \`edgelm_model_load\` + session + a 1-token prompt;
 *cold* drops the file from the page cache first (\`posix_fadvise(DONTNEED)\`, no root needed;
 "cache left after drop" is what \`mincore\` still saw cached).
+
+Thread scaling (a speed-up below 1 means the extra thread cost more than it gave; with other
+work on the machine a second core is rarely free):
+
+EOF
+    scaling_table "${runs[@]}"
+    cat <<EOF
 
 ### Memory
 
@@ -338,6 +367,8 @@ replace_section() {
 }
 
 main() {
+  ensure_tool jq jq
+  ensure_tool gnuplot gnuplot-nox
   mkdir -p "$scratch" "$results"
   build_tools
   local variant
@@ -361,4 +392,5 @@ main() {
   log "wrote $doc and $images/*.png"
 }
 
-main
+# On one line with main: bash then never reads past it, even if the file is edited while running.
+main; exit
