@@ -33,6 +33,7 @@
 
 #include "dispatch.h"
 #include "format/tensor.h"
+#include "model/linear.h"
 #include "model/xnnpack_linear.h"
 #include "process_memory.h"
 
@@ -79,7 +80,6 @@ const Shape kShapes[] = {
 };
 const size_t kTokenCounts[] = {1, 128};
 const size_t kThreadCounts[] = {1, 2};
-constexpr size_t kChannelsPerTask = 32;  // as in src/model/linear.cc
 constexpr size_t kBandwidthSliceBytes = size_t{4} << 20;  // like a 2048x1536 int8 matrix
 // The scalar reference takes minutes on prefill of the largest matrices; those rows are skipped.
 constexpr size_t kScalarPrefillMaxWeights = size_t{16} << 20;
@@ -146,28 +146,6 @@ Timing SecondsPerCall(const Options& o, const std::function<void(size_t)>& call)
   std::sort(averages.begin(), averages.end());
   std::sort(cpu.begin(), cpu.end());
   return {averages[averages.size() / 2], best, cpu[cpu.size() / 2]};
-}
-
-// One GEMM call split over the pool like Linear(): tiles of 32 output channels.
-struct GemmCall {
-  size_t M, N, K, row_bytes;
-  const uint8_t* w;
-  const float* w_scale;
-  const int8_t* x_q;
-  const float* x_scale;
-  const float* x;
-  float* y;
-  qs8_qcxw_gemm_fn qs8;
-  f32_gemm_fn f32;
-};
-
-void RunChannels(void* context, size_t n0, size_t count) {
-  const GemmCall& c = *static_cast<const GemmCall*>(context);
-  const uint8_t* w = c.w + n0 * c.row_bytes;
-  if (c.qs8)
-    c.qs8(c.M, count, c.K, c.x_q, c.K, w, c.row_bytes, c.w_scale + n0, c.x_scale, c.y + n0, c.N);
-  else
-    c.f32(c.M, count, c.K, c.x, c.K, w, c.row_bytes, c.y + n0, c.N);
 }
 
 // One slice of the bandwidth probe in 64 parts; sums land in `sink` so the reads are not dropped.
@@ -253,13 +231,13 @@ struct Bench {
           if (std::string(variants[v]->name) == "scalar" && M > 1 && shape.N * shape.K > kScalarPrefillMaxWeights)
             continue;
           for (size_t t = 0; t < std::size(kThreadCounts); ++t) {
-            GemmCall c{M, shape.N, shape.K, row_bytes, nullptr, w_scale.data(), x_q.data(), x_scale.data(),
+            edgelm::GemmCall c{M, shape.N, shape.K, row_bytes, nullptr, w_scale.data(), x_q.data(), x_scale.data(),
                        x.data(), y.data(), spec.qs8 ? variants[v]->*spec.qs8 : nullptr,
                        spec.f32 ? variants[v]->*spec.f32 : nullptr};
             const size_t copies = Copies(M, matrix_bytes);
             const Timing s = SecondsPerCall(options, [&](size_t i) {
               c.w = weights.data() + (i % copies) * matrix_bytes;
-              pthreadpool_parallelize_1d_tile_1d(pools.get(t), RunChannels, &c, c.N, kChannelsPerTask, 0);
+              edgelm::RunGemm(c, pools.get(t));  // the same tiling as Linear()
             });
             Record({spec.name, variants[v]->name, M, shape.N, shape.K, kThreadCounts[t], s.median_seconds,
                     s.best_seconds, s.cpu_seconds, static_cast<double>(matrix_bytes)},

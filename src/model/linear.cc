@@ -5,29 +5,17 @@
 namespace edgelm {
 namespace {
 
-// Output channels per task: enough work to amortize dispatch, small enough to balance 2-8 threads.
 constexpr size_t kChannelsPerTask = 32;
 // Below this many multiply-adds a fork/join costs more than it saves.
 constexpr size_t kMinParallelMacs = size_t{1} << 21;
 
-struct GemmTask {
-  size_t M, N, K, row_bytes;
-  const TensorView* w;
-  const float* x;            // float path
-  const int8_t* x_q;         // integer path
-  const float* x_scale;
-  float* y;
-  f32_gemm_fn f32_gemm;
-  qs8_qcxw_gemm_fn qs8_gemm;
-};
-
 void RunChannels(void* context, size_t n0, size_t count) {
-  const GemmTask& t = *static_cast<const GemmTask*>(context);
-  const uint8_t* w = t.w->data + n0 * t.row_bytes;
-  if (t.f32_gemm)
-    t.f32_gemm(t.M, count, t.K, t.x, t.K, w, t.row_bytes, t.y + n0, t.N);
+  const GemmCall& c = *static_cast<const GemmCall*>(context);
+  const uint8_t* w = c.w + n0 * c.row_bytes;
+  if (c.qs8)
+    c.qs8(c.M, count, c.K, c.x_q, c.K, w, c.row_bytes, c.w_scale + n0, c.x_scale, c.y + n0, c.N);
   else
-    t.qs8_gemm(t.M, count, t.K, t.x_q, t.K, w, t.row_bytes, t.w->scales + n0, t.x_scale, t.y + n0, t.N);
+    c.f32(c.M, count, c.K, c.x, c.K, w, c.row_bytes, c.y + n0, c.N);
 }
 
 f32_gemm_fn FloatGemm(const edgelm_kernels& k, DType dtype) {
@@ -42,23 +30,27 @@ f32_gemm_fn FloatGemm(const edgelm_kernels& k, DType dtype) {
 
 }  // namespace
 
+void RunGemm(const GemmCall& call, pthreadpool_t pool) {
+  pthreadpool_parallelize_1d_tile_1d(pool, RunChannels, const_cast<GemmCall*>(&call), call.N, kChannelsPerTask, 0);
+}
+
 void Linear(const TensorView& w, const float* x, int M, float* y, LinearScratch* s, pthreadpool_t pool) {
-  GemmTask task{};
-  task.M = static_cast<size_t>(M);
-  task.N = static_cast<size_t>(w.rows());
-  task.K = static_cast<size_t>(w.cols());
-  const size_t K = task.K;
+  GemmCall call{};
+  call.M = static_cast<size_t>(M);
+  call.N = static_cast<size_t>(w.rows());
+  call.K = static_cast<size_t>(w.cols());
+  const size_t K = call.K;
   uint64_t row_bytes = 0;
   (void)RowBytes(w.dtype, w.cols(), &row_bytes);  // validated at load
-  task.row_bytes = row_bytes;
-  task.w = &w;
-  task.x = x;
-  task.y = y;
+  call.row_bytes = row_bytes;
+  call.w = w.data;
+  call.x = x;
+  call.y = y;
+  if (call.M * call.N * call.K < kMinParallelMacs) pool = nullptr;
   const edgelm_kernels& kernels = *edgelm_kernels_select();
-  task.f32_gemm = FloatGemm(kernels, w.dtype);
-  if (task.M * task.N * task.K < kMinParallelMacs) pool = nullptr;
-  if (task.f32_gemm) {
-    pthreadpool_parallelize_1d_tile_1d(pool, RunChannels, &task, task.N, kChannelsPerTask, 0);
+  call.f32 = FloatGemm(kernels, w.dtype);
+  if (call.f32) {
+    RunGemm(call, pool);
     return;
   }
   s->x_q.resize(static_cast<size_t>(M) * K);
@@ -70,12 +62,13 @@ void Linear(const TensorView& w, const float* x, int M, float* y, LinearScratch*
     s->x_scale[m] = scale;
     qs8_quantize_scalar(K, xm, scale, s->x_q.data() + static_cast<size_t>(m) * K);
   }
-  task.qs8_gemm = w.dtype == DType::I8 ? kernels.qs8_qc8w_gemm
-                : w.dtype == DType::I4 ? kernels.qs8_qc4w_gemm
-                                       : kernels.qs8_qc2w_gemm;
-  task.x_q = s->x_q.data();
-  task.x_scale = s->x_scale.data();
-  pthreadpool_parallelize_1d_tile_1d(pool, RunChannels, &task, task.N, kChannelsPerTask, 0);
+  call.qs8 = w.dtype == DType::I8 ? kernels.qs8_qc8w_gemm
+           : w.dtype == DType::I4 ? kernels.qs8_qc4w_gemm
+                                  : kernels.qs8_qc2w_gemm;
+  call.w_scale = w.scales;
+  call.x_q = s->x_q.data();
+  call.x_scale = s->x_scale.data();
+  RunGemm(call, pool);
 }
 
 }  // namespace edgelm
