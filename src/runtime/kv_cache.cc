@@ -31,70 +31,29 @@ int8_t RoundCode(float v, float inv_scale, int lo, int hi) {
   return static_cast<int8_t>(std::min<float>(hi, std::max<float>(lo, std::nearbyint(v * inv_scale))));
 }
 
-// q . dequant(k) for one head; eight partial sums so compilers vectorize without reassociation flags.
-float DotHead(KvType type, const float* q, const uint8_t* k, int d) {
+// One stored head as floats: f32 heads are used in place, others are dequantized into `buffer`.
+const float* HeadAsFloat(KvType type, const uint8_t* head, int d, float int8_scale, float* buffer) {
   switch (type) {
-    case KvType::kF32: return edgelm_dot_f32(q, reinterpret_cast<const float*>(k), static_cast<size_t>(d));
-    case KvType::kBF16: {
-      float lanes[8] = {};
-      for (int e = 0; e < d; e += 8)
-        for (int j = 0; j < 8 && e + j < d; ++j)
-          lanes[j] += q[e + j] * BF16ToFloat(static_cast<uint16_t>(k[2 * (e + j)] | (k[2 * (e + j) + 1] << 8)));
-      return ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
-    }
-    case KvType::kInt8: {
-      const int8_t* codes = reinterpret_cast<const int8_t*>(k);
-      float lanes[8] = {};
-      for (int e = 0; e < d; e += 8)
-        for (int j = 0; j < 8 && e + j < d; ++j) lanes[j] += q[e + j] * static_cast<float>(codes[e + j]);
-      return ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
-    }
-    case KvType::kInt4: {
-      const uint8_t* scales = k + d / 2;
-      float total = 0.0f;
-      for (int g = 0; g < d / kInt4Group; ++g) {
-        float lanes[8] = {};
-        for (int e = 0; e < kInt4Group; e += 8)
-          for (int j = 0; j < 8; ++j) {
-            const int idx = g * kInt4Group + e + j;
-            const int nib = (k[idx >> 1] >> ((idx & 1) * 4)) & 0xf;
-            lanes[j] += q[idx] * static_cast<float>((nib ^ 8) - 8);
-          }
-        total += LoadF32(scales + 4 * g) *
-                 (((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7])));
-      }
-      return total;
-    }
-  }
-  return 0.0f;
-}
-
-// out += p * dequant(v) for one head.
-void AccumulateHead(KvType type, float p, const uint8_t* v, int d, float* out) {
-  switch (type) {
-    case KvType::kF32: {
-      const float* x = reinterpret_cast<const float*>(v);
-      for (int e = 0; e < d; ++e) out[e] += p * x[e];
-      return;
-    }
+    case KvType::kF32: return reinterpret_cast<const float*>(head);
     case KvType::kBF16:
-      for (int e = 0; e < d; ++e) out[e] += p * BF16ToFloat(static_cast<uint16_t>(v[2 * e] | (v[2 * e + 1] << 8)));
-      return;
+      for (int e = 0; e < d; ++e) buffer[e] = BF16ToFloat(static_cast<uint16_t>(head[2 * e] | (head[2 * e + 1] << 8)));
+      return buffer;
     case KvType::kInt8: {
-      const int8_t* codes = reinterpret_cast<const int8_t*>(v);
-      for (int e = 0; e < d; ++e) out[e] += p * static_cast<float>(codes[e]);
-      return;
+      const int8_t* codes = reinterpret_cast<const int8_t*>(head);
+      for (int e = 0; e < d; ++e) buffer[e] = static_cast<float>(codes[e]) * int8_scale;
+      return buffer;
     }
     case KvType::kInt4:
       for (int g = 0; g < d / kInt4Group; ++g) {
-        const float ps = p * LoadF32(v + d / 2 + 4 * g);
+        const float scale = LoadF32(head + d / 2 + 4 * g);
         for (int e = g * kInt4Group; e < (g + 1) * kInt4Group; ++e) {
-          const int nib = (v[e >> 1] >> ((e & 1) * 4)) & 0xf;
-          out[e] += ps * static_cast<float>((nib ^ 8) - 8);
+          const int nib = (head[e >> 1] >> ((e & 1) * 4)) & 0xf;
+          buffer[e] = static_cast<float>((nib ^ 8) - 8) * scale;
         }
       }
-      return;
+      return buffer;
   }
+  return buffer;
 }
 
 // Per-token int8 scale of a head: stored after its codes unless the layer has a static scale.
@@ -239,33 +198,44 @@ void KvCache::Store(int layer, int position, const float* k, const float* v) {
   }
 }
 
-void KvCache::Attend(int layer, int kv_head, const float* q, int first, int last, float* scores, float* out) const {
+void KvCache::Attend(int layer, int kv_head, int group, const float* q, int first, int last, float* scratch,
+                     float* out) const {
   const Layer& l = layers_[layer];
   const int d = l.head_dim, n = last - first + 1;
   const KvType type = options_.type;
   const bool static_int8 = type == KvType::kInt8 && l.head_bytes == static_cast<size_t>(d);
   const size_t k_off = static_cast<size_t>(kv_head) * l.head_bytes;
   const size_t v_off = static_cast<size_t>(l.kv_heads + kv_head) * l.head_bytes;
-  float max_score = -INFINITY;
+  float* scores = scratch;  // [group][n]
+  float* row = scratch + static_cast<size_t>(group) * n;
+  auto int8_scale = [&](const uint8_t* head, float static_scale) {
+    return type == KvType::kInt8 ? Int8Scale(head, d, static_int8 ? static_scale : 0.0f) : 1.0f;
+  };
   for (int j = 0; j < n; ++j) {
     const uint8_t* k = Row(layer, first + j) + k_off;
-    float s = DotHead(type, q, k, d);
-    if (type == KvType::kInt8) s *= Int8Scale(k, d, static_int8 ? l.k_scale : 0.0f);
-    scores[j] = s;
-    max_score = std::max(max_score, s);
+    const float* key = HeadAsFloat(type, k, d, int8_scale(k, l.k_scale), row);
+    for (int g = 0; g < group; ++g) scores[g * n + j] = edgelm_dot_f32(q + g * d, key, static_cast<size_t>(d));
   }
-  float total = 0.0f;
-  for (int j = 0; j < n; ++j) {
-    scores[j] = std::exp(scores[j] - max_score);
-    total += scores[j];
+  for (int g = 0; g < group; ++g) {
+    float* sg = scores + static_cast<size_t>(g) * n;
+    const float max_score = *std::max_element(sg, sg + n);
+    float total = 0.0f;
+    for (int j = 0; j < n; ++j) {
+      sg[j] = std::exp(sg[j] - max_score);
+      total += sg[j];
+    }
+    const float inv_total = 1.0f / total;
+    for (int j = 0; j < n; ++j) sg[j] *= inv_total;
   }
-  std::fill(out, out + d, 0.0f);
-  const float inv_total = 1.0f / total;
+  std::fill(out, out + static_cast<size_t>(group) * d, 0.0f);
   for (int j = 0; j < n; ++j) {
     const uint8_t* v = Row(layer, first + j) + v_off;
-    float p = scores[j] * inv_total;
-    if (type == KvType::kInt8) p *= Int8Scale(v, d, static_int8 ? l.v_scale : 0.0f);
-    AccumulateHead(type, p, v, d, out);
+    const float* value = HeadAsFloat(type, v, d, int8_scale(v, l.v_scale), row);
+    for (int g = 0; g < group; ++g) {
+      const float p = scores[g * n + j];
+      float* og = out + g * d;
+      for (int e = 0; e < d; ++e) og[e] += p * value[e];
+    }
   }
 }
 

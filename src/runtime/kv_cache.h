@@ -54,9 +54,12 @@ class KvCache {
   // Stores the K and V of one token ([num_kv_heads * head_dim] floats each) of owner `layer`.
   void Store(int layer, int position, const float* k, const float* v);
 
-  // One query head against kv head `kv_head` of `layer` over positions [first, last]:
-  // out[head_dim] = sum_j softmax_j(q . k_j) v_j (scale 1). `scores`: scratch of last-first+1 floats.
-  void Attend(int layer, int kv_head, const float* q, int first, int last, float* scores, float* out) const;
+  // The `group` query heads that share kv head `kv_head` of `layer` (GQA/MQA), over positions
+  // [first, last]: out[g][head_dim] = sum_j softmax_j(q[g] . k_j) v_j (scale 1). q and out hold the
+  // group's heads contiguously. Each K/V row is read and dequantized once for the whole group.
+  // `scratch`: at least group * (last-first+1) + 2 * head_dim floats.
+  void Attend(int layer, int kv_head, int group, const float* q, int first, int last, float* scratch,
+              float* out) const;
 
   // Bytes of K+V stored per token for `layer` (0 for KV-sharing layers), and in all layers.
   size_t row_bytes(int layer) const { return layers_[layer].row_bytes; }
