@@ -27,7 +27,9 @@ struct FileHeader {
 };
 static_assert(sizeof(FileHeader) == kHeaderSize, "header layout");
 
-uint64_t Fnv1a64(const uint8_t* data, size_t size);
+constexpr uint64_t kFnv1a64Start = 0xcbf29ce484222325ull;
+// FNV-1a 64 of `data`; pass the previous result as `hash` to continue a running checksum.
+uint64_t Fnv1a64(const uint8_t* data, size_t size, uint64_t hash = kFnv1a64Start);
 
 // The header is stored little-endian; edgelm targets little-endian CPUs only (x86-64, arm64).
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "edgelm needs a little-endian target");

@@ -11,13 +11,12 @@
 
 namespace edgelm {
 
-uint64_t Fnv1a64(const uint8_t* data, size_t size) {
-  uint64_t h = 0xcbf29ce484222325ull;
+uint64_t Fnv1a64(const uint8_t* data, size_t size, uint64_t hash) {
   for (size_t i = 0; i < size; ++i) {
-    h ^= data[i];
-    h *= 0x100000001b3ull;
+    hash ^= data[i];
+    hash *= 0x100000001b3ull;
   }
-  return h;
+  return hash;
 }
 
 namespace {

@@ -267,19 +267,13 @@ struct StateHeader {
 };
 
 bool WriteAll(std::FILE* f, const void* p, size_t n, uint64_t* hash) {
-  if (hash) {
-    const uint8_t* b = static_cast<const uint8_t*>(p);
-    for (size_t i = 0; i < n; ++i) *hash = (*hash ^ b[i]) * 0x100000001b3ull;
-  }
+  if (hash) *hash = Fnv1a64(static_cast<const uint8_t*>(p), n, *hash);
   return std::fwrite(p, 1, n, f) == n;
 }
 
 bool ReadAll(std::FILE* f, void* p, size_t n, uint64_t* hash) {
   if (std::fread(p, 1, n, f) != n) return false;
-  if (hash) {
-    const uint8_t* b = static_cast<const uint8_t*>(p);
-    for (size_t i = 0; i < n; ++i) *hash = (*hash ^ b[i]) * 0x100000001b3ull;
-  }
+  if (hash) *hash = Fnv1a64(static_cast<const uint8_t*>(p), n, *hash);
   return true;
 }
 
@@ -295,7 +289,7 @@ Status KvCache::Save(std::FILE* out, uint64_t model_checksum) const {
   h.max_chunk = options_.max_chunk;
   h.length = length_;
   h.num_layers = static_cast<int32_t>(layers_.size());
-  uint64_t hash = 0xcbf29ce484222325ull;
+  uint64_t hash = kFnv1a64Start;
   bool ok = WriteAll(out, &h, sizeof h, &hash);
   for (size_t i = 0; ok && i < layers_.size(); ++i) {
     const Layer& l = layers_[i];
@@ -310,7 +304,7 @@ Status KvCache::Save(std::FILE* out, uint64_t model_checksum) const {
 
 Status KvCache::Load(std::FILE* in, uint64_t model_checksum) {
   StateHeader h;
-  uint64_t hash = 0xcbf29ce484222325ull;
+  uint64_t hash = kFnv1a64Start;
   if (!ReadAll(in, &h, sizeof h, &hash) || std::memcmp(h.magic, kStateMagic, 8) != 0)
     return CorruptModel("not an edgelm KV state (bad magic or truncated)");
   if (h.version != kStateVersion) return Unsupported("KV state version " + std::to_string(h.version));
