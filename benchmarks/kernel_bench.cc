@@ -3,7 +3,8 @@
 // machine's read bandwidth, measured the same way (a STREAM-like sum over the same 512 MB, in slices
 // the size of a decode matrix). Decode (M = 1) cycles through enough copies of each matrix that
 // the weights come from DRAM, as in a real decode step; prefill (M = 128) reuses one copy.
-// Output channels are split over a pthreadpool in tiles of 32, as src/model/linear.cc does.
+// Output channels are split over a pthreadpool in tiles of 32, as src/model/linear.cc does. The
+// decode attention kernels (kv-attention) run at E2B's head shapes over f32, int8 and int4 K/V.
 //
 //   edgelm-kernel-bench [--json] [--repeat N] [--min-time SECONDS] [--filter SUBSTRING] [--quick]
 //
@@ -89,7 +90,8 @@ struct Result {
   size_t M, N, K, threads;
   double median_seconds, seconds, cpu_seconds, weight_bytes;  // seconds: the best call
   double bandwidth_fraction = 0;  // decode only: of the measured read bandwidth at this thread count
-  double gops() const { return 2.0 * M * N * K / seconds * 1e-9; }
+  double ops = 0;                 // per call; 0 = a GEMM's 2*M*N*K
+  double gops() const { return (ops > 0 ? ops : 2.0 * M * N * K) / seconds * 1e-9; }
   double gbps() const { return weight_bytes / seconds * 1e-9; }
 };
 
@@ -244,6 +246,44 @@ struct Bench {
                    t);
           }
         }
+    }
+  }
+
+  // Decode attention of one token over n cached positions (kv-attention kernels: scores, then values)
+  // at E2B's shapes: 8 query heads per KV head, d = 512 on full layers, 256 on sliding ones (n = the
+  // 512-token window). Reported as M = query heads, N = positions, K = head_dim; GB/s counts the K
+  // and V records read, which cycle through the weight set so they come from DRAM as in decode.
+  void RunAttention() {
+    struct AttentionShape {
+      size_t group, n, d;
+    };
+    const AttentionShape shapes[] = {{8, 512, 256}, {8, 4096, 512}};
+    const int formats[] = {EDGELM_KV_FORMAT_F32, EDGELM_KV_FORMAT_I8, EDGELM_KV_FORMAT_I4};
+    const char* const names[EDGELM_KV_FORMAT_COUNT] = {"f32_kvf32_attention", "f32_kvbf16_attention",
+                                                       "f32_kvi8_attention", "f32_kvi4_attention"};
+    const edgelm_kernels* variants[16];
+    const size_t count = std::min<size_t>(edgelm_kernels_available(variants, 16), 16);
+    for (int format : formats) {
+      if (std::string(names[format]).find(options.filter) == std::string::npos) continue;
+      for (const AttentionShape& shape : shapes) {
+        const size_t record_bytes[] = {4 * shape.d, 2 * shape.d, shape.d + 4, shape.d / 2 + shape.d / 8};
+        const size_t row_bytes = 2 * record_bytes[format];  // K then V
+        const size_t block_bytes = shape.n * row_bytes, copies = std::max<size_t>(1, weights.size() / block_bytes);
+        std::vector<float> scores(shape.group * shape.n, 1.0f / static_cast<float>(shape.n)), out(shape.group * shape.d);
+        for (size_t v = 0; v < count; ++v) {
+          const edgelm_kernels& k = *variants[v];
+          const Timing s = SecondsPerCall(options, [&](size_t i) {
+            const uint8_t* rows = weights.data() + (i % copies) * block_bytes;
+            k.kv_scores[format](shape.n, shape.d, shape.group, x.data(), rows, row_bytes, 0.0f, scores.data(), shape.n);
+            k.kv_accumulate[format](shape.n, shape.d, shape.group, scores.data(), shape.n, rows + record_bytes[format],
+                                    row_bytes, 0.0f, out.data());
+          });
+          Result r{names[format], k.name, shape.group, shape.n, shape.d, 1, s.median_seconds, s.best_seconds,
+                   s.cpu_seconds, static_cast<double>(block_bytes)};
+          r.ops = 4.0 * shape.group * shape.n * shape.d;
+          Record(r, 0);
+        }
+      }
     }
   }
 
@@ -429,6 +469,7 @@ int main(int argc, char** argv) {
     Bench::PrintHeader();
   }
   bench.RunKernels();
+  bench.RunAttention();
   bench.RunXnnpack();
   if (options.json) std::printf("%s\n", bench.Json().dump(2).c_str());
   return 0;

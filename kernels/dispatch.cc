@@ -24,6 +24,12 @@
 
 namespace {
 
+// The scores and accumulate kernels of every KV record format, in edgelm_kv_format order.
+#define KV_ATTENTION_KERNELS(variant)                                                                              \
+  {f32_kvf32_scores_##variant, f32_kvbf16_scores_##variant, f32_kvi8_scores_##variant, f32_kvi4_scores_##variant}, \
+  {f32_kvf32_accumulate_##variant, f32_kvbf16_accumulate_##variant, f32_kvi8_accumulate_##variant,                \
+   f32_kvi4_accumulate_##variant}
+
 const edgelm_kernels kScalar = {"scalar",
                                 qs8_qc8w_gemm_scalar,
                                 qs8_qc4w_gemm_scalar,
@@ -31,7 +37,8 @@ const edgelm_kernels kScalar = {"scalar",
                                 f32_f32w_gemm_scalar,
                                 f32_bf16w_gemm_scalar,
                                 f32_f16w_gemm_scalar,
-                                f32_q4_0w_gemm_scalar};
+                                f32_q4_0w_gemm_scalar,
+                                KV_ATTENTION_KERNELS(scalar)};
 
 // Candidate variants, weakest first; `supported` is evaluated at run time.
 struct Variant {
@@ -49,7 +56,8 @@ const edgelm_kernels kAvx2 = {"avx2",
                               f32_f32w_gemm_avx2,
                               f32_bf16w_gemm_avx2,
                               f32_f16w_gemm_avx2,
-                              f32_q4_0w_gemm_avx2};
+                              f32_q4_0w_gemm_avx2,
+                              KV_ATTENTION_KERNELS(avx2)};
 
 // Float weights gain nothing from VNNI: those keep the AVX2 kernels.
 const edgelm_kernels kAvx512Vnni = {"avx512vnni",
@@ -59,7 +67,8 @@ const edgelm_kernels kAvx512Vnni = {"avx512vnni",
                                     f32_f32w_gemm_avx2,
                                     f32_bf16w_gemm_avx2,
                                     f32_f16w_gemm_avx2,
-                                    f32_q4_0w_gemm_avx2};
+                                    f32_q4_0w_gemm_avx2,
+                                    KV_ATTENTION_KERNELS(avx2)};
 
 bool HasAvx2() { return cpuinfo_has_x86_avx2() && cpuinfo_has_x86_fma3() && cpuinfo_has_x86_f16c(); }
 
@@ -77,7 +86,8 @@ const edgelm_kernels kNeon = {"neon",
                               f32_f32w_gemm_neon,
                               f32_bf16w_gemm_neon,
                               f32_f16w_gemm_neon,
-                              f32_q4_0w_gemm_neon};
+                              f32_q4_0w_gemm_neon,
+                              KV_ATTENTION_KERNELS(neon)};
 
 // Float weights gain nothing from SDOT/SMMLA: those keep the NEON kernels.
 const edgelm_kernels kNeonDot = {"neondot",
@@ -87,7 +97,8 @@ const edgelm_kernels kNeonDot = {"neondot",
                                  f32_f32w_gemm_neon,
                                  f32_bf16w_gemm_neon,
                                  f32_f16w_gemm_neon,
-                                 f32_q4_0w_gemm_neon};
+                                 f32_q4_0w_gemm_neon,
+                                 KV_ATTENTION_KERNELS(neon)};
 
 const edgelm_kernels kI8mm = {"i8mm",
                               qs8_qc8w_gemm_i8mm,
@@ -96,7 +107,8 @@ const edgelm_kernels kI8mm = {"i8mm",
                               f32_f32w_gemm_neon,
                               f32_bf16w_gemm_neon,
                               f32_f16w_gemm_neon,
-                              f32_q4_0w_gemm_neon};
+                              f32_q4_0w_gemm_neon,
+                              KV_ATTENTION_KERNELS(neon)};
 
 bool HasNeonDot() { return cpuinfo_has_arm_neon_dot(); }
 

@@ -1,6 +1,6 @@
 // Every kernel variant this CPU runs (plus, where SIMDe is installed, the AVX-512 VNNI sources built
-// with portable intrinsics) against the scalar references: integer kernels bit for bit, float kernels
-// within 1e-5 of sum_k |x_k * w_k| (only the summation order may differ).
+// with portable intrinsics) against the scalar references: integer and kv-attention kernels bit for
+// bit, float GEMM kernels within 1e-5 of sum_k |x_k * w_k| (only the summation order may differ).
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -211,6 +211,7 @@ TEST_CASE("variants: the scalar reference comes first, then what this CPU runs")
   for (const edgelm_kernels& v : variants) {
     for (const IntKernel& k : kIntKernels) CHECK(v.*k.fn != nullptr);
     for (const FloatKernel& k : kFloatKernels) CHECK(v.*k.fn != nullptr);
+    for (int f = 0; f < EDGELM_KV_FORMAT_COUNT; ++f) CHECK((v.kv_scores[f] != nullptr && v.kv_accumulate[f] != nullptr));
   }
 }
 
@@ -261,6 +262,149 @@ TEST_CASE("every kernel matches the scalar reference at Gemma 4 E2B shapes") {
       for (const FloatKernel& k : kFloatKernels)
         CheckFloatVariants(k, MakeProblem(k.dtype, 0, M, nk[0], nk[1], rng), variants);
     }
+}
+
+// --- kv-attention kernels -----------------------------------------------------------------------
+
+const char* const kKvFormatNames[EDGELM_KV_FORMAT_COUNT] = {"f32", "bf16", "i8", "i4"};
+
+// n cached records of one head (kernels/attention.h layout) with 3 bytes of slack between rows, so
+// records sit at odd addresses; the values they decode to; and query heads / softmax weights.
+struct KvProblem {
+  int format;
+  size_t n, d, group, record_bytes, row_stride;
+  float static_scale;  // I8 only; 0 = per-row scales stored after the codes
+  std::vector<uint8_t> rows;
+  std::vector<double> values;  // [n][d], decoded
+  std::vector<float> q, p;     // [group][d], [group][n]
+};
+
+KvProblem MakeKvProblem(int format, size_t n, size_t d, size_t group, bool static_scale, std::mt19937& rng) {
+  KvProblem kv{format, n, d, group, 0, 0, 0.0f, {}, {}, {}, {}};
+  std::uniform_real_distribution<float> unit(-1.0f, 1.0f), scale(0.001f, 0.1f);
+  const size_t record_bytes[] = {4 * d, 2 * d, d + (static_scale ? 0 : 4), d / 2 + 4 * (d / 32)};
+  kv.record_bytes = record_bytes[format];
+  kv.row_stride = kv.record_bytes + 3;
+  kv.static_scale = format == EDGELM_KV_FORMAT_I8 && static_scale ? scale(rng) : 0.0f;
+  kv.rows.resize(n * kv.row_stride);
+  FillRandomBytes(&kv.rows, rng);
+  kv.values.resize(n * d);
+  for (size_t j = 0; j < n; ++j) {
+    uint8_t* record = kv.rows.data() + j * kv.row_stride;
+    double* value = kv.values.data() + j * d;
+    switch (format) {
+      case EDGELM_KV_FORMAT_F32:
+        for (size_t e = 0; e < d; ++e) {
+          const float v = unit(rng);
+          std::memcpy(record + 4 * e, &v, 4);
+          value[e] = v;
+        }
+        break;
+      case EDGELM_KV_FORMAT_BF16:
+        for (size_t e = 0; e < d; ++e) {
+          const uint16_t bits = RandomHalfBits(DType::BF16, rng());
+          std::memcpy(record + 2 * e, &bits, 2);
+          value[e] = BF16ToFloat(bits);
+        }
+        break;
+      case EDGELM_KV_FORMAT_I8: {  // every byte is a valid code, -128 included
+        float row_scale = kv.static_scale;
+        if (row_scale == 0.0f) {
+          row_scale = scale(rng);
+          std::memcpy(record + d, &row_scale, 4);
+        }
+        for (size_t e = 0; e < d; ++e) value[e] = static_cast<int8_t>(record[e]) * static_cast<double>(row_scale);
+        break;
+      }
+      case EDGELM_KV_FORMAT_I4:
+        for (size_t b = 0; b < d / 32; ++b) {
+          const float block_scale = scale(rng);
+          std::memcpy(record + d / 2 + 4 * b, &block_scale, 4);
+          for (size_t e = 32 * b; e < 32 * b + 32; ++e) {
+            const int code = (((record[e / 2] >> (4 * (e % 2))) & 0xf) ^ 8) - 8;
+            value[e] = static_cast<double>(static_cast<float>(code) * block_scale);
+          }
+        }
+        break;
+    }
+  }
+  for (size_t i = 0; i < group * d; ++i) kv.q.push_back(unit(rng));
+  for (size_t i = 0; i < group * n; ++i) kv.p.push_back(std::fabs(unit(rng)));
+  return kv;
+}
+
+std::vector<float> RunScores(const edgelm_kernels& k, const KvProblem& kv) {
+  std::vector<float> scores(kv.group * kv.n, NAN);
+  k.kv_scores[kv.format](kv.n, kv.d, kv.group, kv.q.data(), kv.rows.data(), kv.row_stride, kv.static_scale,
+                         scores.data(), kv.n);
+  return scores;
+}
+
+// Starts from nonzero output, which the kernel must add to.
+std::vector<float> RunAccumulate(const edgelm_kernels& k, const KvProblem& kv) {
+  std::vector<float> out(kv.group * kv.d);
+  for (size_t i = 0; i < out.size(); ++i) out[i] = 0.25f * static_cast<float>(i % 7);
+  k.kv_accumulate[kv.format](kv.n, kv.d, kv.group, kv.p.data(), kv.n, kv.rows.data(), kv.row_stride,
+                             kv.static_scale, out.data());
+  return out;
+}
+
+void CheckKvAgainstDouble(const KvProblem& kv, const std::vector<float>& scores, const std::vector<float>& out) {
+  for (size_t g = 0; g < kv.group; ++g) {
+    for (size_t j = 0; j < kv.n; ++j) {
+      double want = 0, magnitude = 0;
+      for (size_t e = 0; e < kv.d; ++e) {
+        want += kv.q[g * kv.d + e] * kv.values[j * kv.d + e];
+        magnitude += std::fabs(kv.q[g * kv.d + e] * kv.values[j * kv.d + e]);
+      }
+      if (std::fabs(scores[g * kv.n + j] - want) > 1e-5 * magnitude + 1e-30)
+        FAIL_CHECK("scores[" << g << "][" << j << "] = " << scores[g * kv.n + j] << ", want " << want);
+    }
+    for (size_t e = 0; e < kv.d; ++e) {
+      double want = 0.25 * ((g * kv.d + e) % 7), magnitude = std::fabs(want);
+      for (size_t j = 0; j < kv.n; ++j) {
+        want += kv.p[g * kv.n + j] * kv.values[j * kv.d + e];
+        magnitude += std::fabs(kv.p[g * kv.n + j] * kv.values[j * kv.d + e]);
+      }
+      if (std::fabs(out[g * kv.d + e] - want) > 1e-5 * magnitude + 1e-30)
+        FAIL_CHECK("out[" << g << "][" << e << "] = " << out[g * kv.d + e] << ", want " << want);
+    }
+  }
+}
+
+TEST_CASE("kv-attention kernels: the scalar reference decodes every record format") {
+  const std::vector<edgelm_kernels> variants = Variants();
+  std::mt19937 rng(5);
+  for (int format = 0; format < EDGELM_KV_FORMAT_COUNT; ++format)
+    for (bool static_scale : {false, true})
+      for (size_t d : {size_t{32}, size_t{64}, size_t{256}})
+        for (size_t group : {size_t{1}, size_t{3}, size_t{8}}) {
+          INFO(kKvFormatNames[format] << " d=" << d << " group=" << group << " static=" << static_scale);
+          const KvProblem kv = MakeKvProblem(format, 37, d, group, static_scale, rng);
+          CheckKvAgainstDouble(kv, RunScores(variants.front(), kv), RunAccumulate(variants.front(), kv));
+        }
+}
+
+TEST_CASE("kv-attention kernels equal the scalar reference bit for bit on ragged shapes") {
+  const std::vector<edgelm_kernels> variants = Variants();
+  std::mt19937 rng(6);
+  for (int format = 0; format < EDGELM_KV_FORMAT_COUNT; ++format)
+    for (size_t n : {size_t{1}, size_t{2}, size_t{15}, size_t{16}, size_t{17}, size_t{100}})
+      for (size_t d : {size_t{8}, size_t{24}, size_t{32}, size_t{96}, size_t{512}})
+        for (size_t group : {size_t{1}, size_t{2}, size_t{4}, size_t{7}, size_t{8}, size_t{9}, size_t{16}})
+          for (bool static_scale : {false, true}) {
+            if (format == EDGELM_KV_FORMAT_I4 && d % 32 != 0) continue;
+            if (static_scale && format != EDGELM_KV_FORMAT_I8) continue;
+            const KvProblem kv = MakeKvProblem(format, n, d, group, static_scale, rng);
+            const std::vector<float> want_scores = RunScores(variants.front(), kv);
+            const std::vector<float> want_out = RunAccumulate(variants.front(), kv);
+            for (size_t v = 1; v < variants.size(); ++v) {
+              INFO(variants[v].name << " " << kKvFormatNames[format] << " n=" << n << " d=" << d << " group=" << group
+                                    << " static=" << static_scale);
+              CHECK(RunScores(variants[v], kv) == want_scores);
+              CHECK(RunAccumulate(variants[v], kv) == want_out);
+            }
+          }
 }
 
 }  // namespace

@@ -219,10 +219,10 @@ void Gemma4Model::Attention(int layer, int rows, int first_pos, KvCache* kv, Wor
   for (int r = 0; r < rows; ++r) {
     const int pos = first_pos + r;
     const int first_key = window > 0 ? std::max(0, pos - window + 1) : 0;
-    float* scratch = Grow(ws->scores, static_cast<size_t>(group) * (pos - first_key + 1) + 2 * static_cast<size_t>(d));
+    float* scores = Grow(ws->scores, static_cast<size_t>(group) * (pos - first_key + 1));
     for (int kvh = 0; kvh < n_kv; ++kvh) {
       const size_t off = static_cast<size_t>(r) * q_dim + static_cast<size_t>(kvh) * group * d;
-      kv->Attend(lc.kv_source, kvh, group, q + off, first_key, pos, scratch, out + off);
+      kv->Attend(lc.kv_source, kvh, group, q + off, first_key, pos, scores, out + off);
     }
   }
 }

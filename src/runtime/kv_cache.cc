@@ -4,7 +4,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "common/dot.h"
+#include "dispatch.h"
 #include "format/container.h"
 #include "format/tensor.h"
 
@@ -21,43 +21,9 @@ constexpr int kInt4Group = 32;
 constexpr char kStateMagic[8] = {'E', 'D', 'G', 'E', 'K', 'V', 0x1a, 0x0a};
 constexpr uint32_t kStateVersion = 1;
 
-float LoadF32(const uint8_t* p) {
-  float f;
-  std::memcpy(&f, p, 4);
-  return f;
-}
-
 int8_t RoundCode(float v, float inv_scale, int lo, int hi) {
   return static_cast<int8_t>(std::min<float>(hi, std::max<float>(lo, std::nearbyint(v * inv_scale))));
 }
-
-// One stored head as floats: f32 heads are used in place, others are dequantized into `buffer`.
-const float* HeadAsFloat(KvType type, const uint8_t* head, int d, float int8_scale, float* buffer) {
-  switch (type) {
-    case KvType::kF32: return reinterpret_cast<const float*>(head);
-    case KvType::kBF16:
-      for (int e = 0; e < d; ++e) buffer[e] = BF16ToFloat(static_cast<uint16_t>(head[2 * e] | (head[2 * e + 1] << 8)));
-      return buffer;
-    case KvType::kInt8: {
-      const int8_t* codes = reinterpret_cast<const int8_t*>(head);
-      for (int e = 0; e < d; ++e) buffer[e] = static_cast<float>(codes[e]) * int8_scale;
-      return buffer;
-    }
-    case KvType::kInt4:
-      for (int g = 0; g < d / kInt4Group; ++g) {
-        const float scale = LoadF32(head + d / 2 + 4 * g);
-        for (int e = g * kInt4Group; e < (g + 1) * kInt4Group; ++e) {
-          const int nib = (head[e >> 1] >> ((e & 1) * 4)) & 0xf;
-          buffer[e] = static_cast<float>((nib ^ 8) - 8) * scale;
-        }
-      }
-      return buffer;
-  }
-  return buffer;
-}
-
-// Per-token int8 scale of a head: stored after its codes unless the layer has a static scale.
-float Int8Scale(const uint8_t* head, int d, float static_scale) { return static_scale > 0.0f ? static_scale : LoadF32(head + d); }
 
 }  // namespace
 
@@ -86,6 +52,7 @@ Status KvCache::Create(const ModelConfig& config, const KvCacheOptions& options,
   if (static_cast<int>(options.type) < 0 || options.type > KvType::kInt4) return InvalidArgument("unknown KV cache type");
   std::unique_ptr<KvCache> kv(new KvCache());
   kv->options_ = options;
+  kv->kernels_ = edgelm_kernels_select();
   kv->layers_.resize(config.layers.size());
   for (int i = 0; i < config.num_layers(); ++i) {
     if (!config.owns_kv(i)) continue;
@@ -96,6 +63,7 @@ Status KvCache::Create(const ModelConfig& config, const KvCacheOptions& options,
     l.k_scale = lc.kv_k_scale;
     l.v_scale = lc.kv_v_scale;
     const size_t d = static_cast<size_t>(lc.head_dim);
+    if (d % 8 != 0) return Unsupported("the KV cache needs head_dim to be a multiple of 8");
     switch (options.type) {
       case KvType::kF32: l.head_bytes = 4 * d; break;
       case KvType::kBF16: l.head_bytes = 2 * d; break;
@@ -198,45 +166,49 @@ void KvCache::Store(int layer, int position, const float* k, const float* v) {
   }
 }
 
-void KvCache::Attend(int layer, int kv_head, int group, const float* q, int first, int last, float* scratch,
-                     float* out) const {
+template <class Visit>
+void KvCache::ForEachRun(int layer, int first, int last, Visit visit) const {
   const Layer& l = layers_[layer];
-  const int d = l.head_dim, n = last - first + 1;
-  const KvType type = options_.type;
-  const bool static_int8 = type == KvType::kInt8 && l.head_bytes == static_cast<size_t>(d);
+  for (int pos = first; pos <= last;) {
+    const int slot = l.ring ? pos % l.capacity : pos;
+    int count = std::min(last - pos + 1, kPageTokens - slot % kPageTokens);
+    if (l.ring) count = std::min(count, l.capacity - slot);
+    visit(pos - first, count, Row(layer, pos));
+    pos += count;
+  }
+}
+
+void KvCache::Attend(int layer, int kv_head, int group, const float* q, int first, int last, float* scores,
+                     float* out) const {
+  static_assert(static_cast<int>(KvType::kF32) == EDGELM_KV_FORMAT_F32 && static_cast<int>(KvType::kBF16) == EDGELM_KV_FORMAT_BF16 &&
+                    static_cast<int>(KvType::kInt8) == EDGELM_KV_FORMAT_I8 && static_cast<int>(KvType::kInt4) == EDGELM_KV_FORMAT_I4,
+                "KvType values index the kernels' record formats");
+  const Layer& l = layers_[layer];
+  const size_t d = static_cast<size_t>(l.head_dim), n = static_cast<size_t>(last - first + 1);
+  const int format = static_cast<int>(options_.type);
+  const bool static_int8 = options_.type == KvType::kInt8 && l.head_bytes == d;
   const size_t k_off = static_cast<size_t>(kv_head) * l.head_bytes;
   const size_t v_off = static_cast<size_t>(l.kv_heads + kv_head) * l.head_bytes;
-  float* scores = scratch;  // [group][n]
-  float* row = scratch + static_cast<size_t>(group) * n;
-  auto int8_scale = [&](const uint8_t* head, float static_scale) {
-    return type == KvType::kInt8 ? Int8Scale(head, d, static_int8 ? static_scale : 0.0f) : 1.0f;
-  };
-  for (int j = 0; j < n; ++j) {
-    const uint8_t* k = Row(layer, first + j) + k_off;
-    const float* key = HeadAsFloat(type, k, d, int8_scale(k, l.k_scale), row);
-    for (int g = 0; g < group; ++g) scores[g * n + j] = edgelm_dot_f32(q + g * d, key, static_cast<size_t>(d));
-  }
+  ForEachRun(layer, first, last, [&](int j, int count, const uint8_t* row) {
+    kernels_->kv_scores[format](static_cast<size_t>(count), d, static_cast<size_t>(group), q, row + k_off, l.row_bytes,
+                                static_int8 ? l.k_scale : 0.0f, scores + j, n);
+  });
   for (int g = 0; g < group; ++g) {
     float* sg = scores + static_cast<size_t>(g) * n;
     const float max_score = *std::max_element(sg, sg + n);
     float total = 0.0f;
-    for (int j = 0; j < n; ++j) {
+    for (size_t j = 0; j < n; ++j) {
       sg[j] = std::exp(sg[j] - max_score);
       total += sg[j];
     }
     const float inv_total = 1.0f / total;
-    for (int j = 0; j < n; ++j) sg[j] *= inv_total;
+    for (size_t j = 0; j < n; ++j) sg[j] *= inv_total;
   }
   std::fill(out, out + static_cast<size_t>(group) * d, 0.0f);
-  for (int j = 0; j < n; ++j) {
-    const uint8_t* v = Row(layer, first + j) + v_off;
-    const float* value = HeadAsFloat(type, v, d, int8_scale(v, l.v_scale), row);
-    for (int g = 0; g < group; ++g) {
-      const float p = scores[g * n + j];
-      float* og = out + g * d;
-      for (int e = 0; e < d; ++e) og[e] += p * value[e];
-    }
-  }
+  ForEachRun(layer, first, last, [&](int j, int count, const uint8_t* row) {
+    kernels_->kv_accumulate[format](static_cast<size_t>(count), d, static_cast<size_t>(group), scores + j, n,
+                                    row + v_off, l.row_bytes, static_int8 ? l.v_scale : 0.0f, out);
+  });
 }
 
 size_t KvCache::bytes_per_token() const {

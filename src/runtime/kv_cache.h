@@ -20,6 +20,8 @@
 #include "common/status.h"
 #include "format/model_config.h"
 
+struct edgelm_kernels;
+
 namespace edgelm {
 
 enum class KvType { kF32 = 0, kBF16 = 1, kInt8 = 2, kInt4 = 3 };
@@ -56,9 +58,9 @@ class KvCache {
 
   // The `group` query heads that share kv head `kv_head` of `layer` (GQA/MQA), over positions
   // [first, last]: out[g][head_dim] = sum_j softmax_j(q[g] . k_j) v_j (scale 1). q and out hold the
-  // group's heads contiguously. Each K/V row is read and dequantized once for the whole group.
-  // `scratch`: at least group * (last-first+1) + 2 * head_dim floats.
-  void Attend(int layer, int kv_head, int group, const float* q, int first, int last, float* scratch,
+  // group's heads contiguously. The kernels (kernels/attention.h) read each K/V row once for the
+  // whole group and dequantize it in registers. `scores`: scratch of group * (last-first+1) floats.
+  void Attend(int layer, int kv_head, int group, const float* q, int first, int last, float* scores,
               float* out) const;
 
   // Bytes of K+V stored per token for `layer` (0 for KV-sharing layers), and in all layers.
@@ -90,8 +92,13 @@ class KvCache {
   uint8_t* WritableRow(int layer, int position);
   const uint8_t* Row(int layer, int position) const;
   void EncodeHead(const float* x, int d, float static_scale, uint8_t* dst) const;
+  // Calls visit(j, count, row) for each run of positions first+j .. first+j+count-1 (within [first,
+  // last]) whose rows are contiguous: one page, no ring wrap-around.
+  template <class Visit>
+  void ForEachRun(int layer, int first, int last, Visit visit) const;
 
   KvCacheOptions options_;
+  const edgelm_kernels* kernels_ = nullptr;
   int length_ = 0;
   std::vector<Layer> layers_;
 };

@@ -1,0 +1,160 @@
+// The kv-attention kernels, written once over an eight-lane float vector type V; each variant file
+// instantiates them with its own V (scalar, AVX2, NEON). Because every variant runs the same
+// operations in the same order, their results are identical (the contract in attention.h).
+//
+// V provides: Zero, LoadF32(const float*), LoadBF16 / LoadI8 / LoadI4(const uint8_t*) (8 values),
+// Mul(V, float), Fma(a, b, acc) = acc + a*b, FmaScalar(float a, V b, V acc), Store(float*, V), and
+// Reduce<G>(const V* acc, float* sums): per vector ((l0+l1)+(l2+l3)) + ((l4+l5)+(l6+l7)).
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "attention.h"
+
+namespace edgelm_kv {
+
+inline float LoadScale(const uint8_t* p) {
+  float f;
+  memcpy(&f, p, 4);
+  return f;
+}
+
+// How each record format yields 8 values from offset e, and the scale of a whole row.
+struct F32Format {
+  template <class V>
+  static V Load(const uint8_t* record, size_t e, size_t) { return V::LoadF32(reinterpret_cast<const float*>(record) + e); }
+  static float RowScale(const uint8_t*, size_t, float) { return 1.0f; }
+  static size_t RecordBytes(size_t d, float) { return 4 * d; }
+};
+struct BF16Format {
+  template <class V>
+  static V Load(const uint8_t* record, size_t e, size_t) { return V::LoadBF16(record + 2 * e); }
+  static float RowScale(const uint8_t*, size_t, float) { return 1.0f; }
+  static size_t RecordBytes(size_t d, float) { return 2 * d; }
+};
+struct I8Format {
+  template <class V>
+  static V Load(const uint8_t* record, size_t e, size_t) { return V::LoadI8(record + e); }
+  static float RowScale(const uint8_t* record, size_t d, float static_scale) {
+    return static_scale > 0.0f ? static_scale : LoadScale(record + d);
+  }
+  static size_t RecordBytes(size_t d, float static_scale) { return d + (static_scale > 0.0f ? 0 : 4); }
+};
+struct I4Format {
+  template <class V>
+  static V Load(const uint8_t* record, size_t e, size_t d) {
+    return V::Mul(V::LoadI4(record + e / 2), LoadScale(record + d / 2 + 4 * (e / 32)));
+  }
+  static float RowScale(const uint8_t*, size_t, float) { return 1.0f; }
+  static size_t RecordBytes(size_t d, float) { return d / 2 + 4 * (d / 32); }
+};
+
+// Asks for `count` records from `rows` on: the value pass visits many rows per column, a pattern the
+// hardware prefetchers miss when the cache comes from DRAM.
+template <class Format>
+void PrefetchRecords(const uint8_t* rows, size_t count, size_t row_stride, size_t d, float static_scale) {
+  const size_t bytes = Format::RecordBytes(d, static_scale);
+  for (size_t j = 0; j < count; ++j)
+    for (size_t b = 0; b < bytes; b += 64) __builtin_prefetch(rows + j * row_stride + b);
+}
+
+template <class V, class Format, int G>
+void ScoresTile(size_t n, size_t d, const float* q, const uint8_t* rows, size_t row_stride, float static_scale,
+                float* scores, size_t scores_stride) {
+  for (size_t j = 0; j < n; ++j) {
+    const uint8_t* record = rows + j * row_stride;
+    V acc[G];
+    for (int g = 0; g < G; ++g) acc[g] = V::Zero();
+    for (size_t e = 0; e < d; e += 8) {
+      const V k = Format::template Load<V>(record, e, d);
+      for (int g = 0; g < G; ++g) acc[g] = V::Fma(V::LoadF32(q + g * d + e), k, acc[g]);
+    }
+    float sums[G];
+    V::template Reduce<G>(acc, sums);
+    const float scale = Format::RowScale(record, d, static_scale);
+    for (int g = 0; g < G; ++g) scores[g * scores_stride + j] = sums[g] * scale;
+  }
+}
+
+template <class V, class Format, int G>
+void AccumulateTile(size_t n, size_t d, const float* p, size_t p_stride, const uint8_t* rows, size_t row_stride,
+                    float static_scale, float* out) {
+  // Rows in blocks small enough to stay in L1 while every 8-value column of out passes over them.
+  constexpr size_t kBlock = 16;
+  float weight[kBlock][G];
+  for (size_t j0 = 0; j0 < n; j0 += kBlock) {
+    const size_t count = n - j0 < kBlock ? n - j0 : kBlock;
+    if (j0 + kBlock < n)
+      PrefetchRecords<Format>(rows + (j0 + kBlock) * row_stride, n - j0 - kBlock < kBlock ? n - j0 - kBlock : kBlock,
+                              row_stride, d, static_scale);
+    for (size_t j = 0; j < count; ++j) {
+      const float scale = Format::RowScale(rows + (j0 + j) * row_stride, d, static_scale);
+      for (int g = 0; g < G; ++g) weight[j][g] = p[g * p_stride + j0 + j] * scale;
+    }
+    for (size_t e = 0; e < d; e += 8) {
+      V acc[G];
+      for (int g = 0; g < G; ++g) acc[g] = V::LoadF32(out + g * d + e);
+      for (size_t j = 0; j < count; ++j) {
+        const V v = Format::template Load<V>(rows + (j0 + j) * row_stride, e, d);
+        for (int g = 0; g < G; ++g) acc[g] = V::FmaScalar(weight[j][g], v, acc[g]);
+      }
+      for (int g = 0; g < G; ++g) V::Store(out + g * d + e, acc[g]);
+    }
+  }
+}
+
+// Query heads in tiles of up to 8 (one accumulator register per head).
+template <class V, class Format>
+void Scores(size_t n, size_t d, size_t group, const float* q, const uint8_t* rows, size_t row_stride,
+            float static_scale, float* scores, size_t scores_stride) {
+  for (size_t g0 = 0; g0 < group; g0 += 8) {
+    const float* qt = q + g0 * d;
+    float* st = scores + g0 * scores_stride;
+    switch (group - g0 < 8 ? group - g0 : 8) {
+#define EDGELM_KV_TILE(G) \
+  case G: ScoresTile<V, Format, G>(n, d, qt, rows, row_stride, static_scale, st, scores_stride); break;
+      EDGELM_KV_TILE(1) EDGELM_KV_TILE(2) EDGELM_KV_TILE(3) EDGELM_KV_TILE(4)
+      EDGELM_KV_TILE(5) EDGELM_KV_TILE(6) EDGELM_KV_TILE(7) EDGELM_KV_TILE(8)
+#undef EDGELM_KV_TILE
+    }
+  }
+}
+
+template <class V, class Format>
+void Accumulate(size_t n, size_t d, size_t group, const float* p, size_t p_stride, const uint8_t* rows,
+                size_t row_stride, float static_scale, float* out) {
+  for (size_t g0 = 0; g0 < group; g0 += 8) {
+    const float* pt = p + g0 * p_stride;
+    float* ot = out + g0 * d;
+    switch (group - g0 < 8 ? group - g0 : 8) {
+#define EDGELM_KV_TILE(G) \
+  case G: AccumulateTile<V, Format, G>(n, d, pt, p_stride, rows, row_stride, static_scale, ot); break;
+      EDGELM_KV_TILE(1) EDGELM_KV_TILE(2) EDGELM_KV_TILE(3) EDGELM_KV_TILE(4)
+      EDGELM_KV_TILE(5) EDGELM_KV_TILE(6) EDGELM_KV_TILE(7) EDGELM_KV_TILE(8)
+#undef EDGELM_KV_TILE
+    }
+  }
+}
+
+}  // namespace edgelm_kv
+
+// Defines the scores and accumulate kernels of one record format, then all eight of a variant.
+#define EDGELM_DEFINE_KV_FORMAT(variant, V, name, Format)                                                       \
+  extern "C" void f32_kv##name##_scores_##variant(size_t n, size_t d, size_t group, const float* q,            \
+                                                  const uint8_t* rows, size_t row_stride, float static_scale,  \
+                                                  float* scores, size_t scores_stride) {                       \
+    edgelm_kv::Scores<V, Format>(n, d, group, q, rows, row_stride, static_scale, scores, scores_stride);        \
+  }                                                                                                             \
+  extern "C" void f32_kv##name##_accumulate_##variant(size_t n, size_t d, size_t group, const float* p,        \
+                                                      size_t p_stride, const uint8_t* rows, size_t row_stride, \
+                                                      float static_scale, float* out) {                        \
+    edgelm_kv::Accumulate<V, Format>(n, d, group, p, p_stride, rows, row_stride, static_scale, out);           \
+  }
+
+#define EDGELM_DEFINE_KV_ATTENTION(variant, V)                        \
+  EDGELM_DEFINE_KV_FORMAT(variant, V, f32, edgelm_kv::F32Format)      \
+  EDGELM_DEFINE_KV_FORMAT(variant, V, bf16, edgelm_kv::BF16Format)    \
+  EDGELM_DEFINE_KV_FORMAT(variant, V, i8, edgelm_kv::I8Format)        \
+  EDGELM_DEFINE_KV_FORMAT(variant, V, i4, edgelm_kv::I4Format)
