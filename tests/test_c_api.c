@@ -1,6 +1,9 @@
 /* The public C API used from plain C11, with nothing but include/edgelm/edgelm.h: the happy path
- * on the bundled model, and misuse (NULLs, bad paths, invalid UTF-8, bad ids, full context) that
- * must return a status and a message, never crash. Prints "N passed, M failed". */
+ * on the bundled model, and misuse (NULLs, handles of the wrong kind, bad option values, invalid
+ * UTF-8, bad ids, prompts beyond the context, calls after errors and cancels, memory budgets) that
+ * must return a specific status and a message, never crash. Prints "N passed, M failed". */
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -23,6 +26,7 @@ typedef struct {
   size_t bytes;
   int tokens;
   int stop_after;
+  edgelm_session* session; /* for callbacks that cancel */
 } Collected;
 
 static int collect(void* user_data, int32_t token, const char* text, size_t bytes) {
@@ -34,6 +38,30 @@ static int collect(void* user_data, int32_t token, const char* text, size_t byte
     c->text[c->bytes] = '\0';
   }
   return c->stop_after > 0 && c->tokens >= c->stop_after;
+}
+
+/* Sets this thread's message to a known one, which a failing call must replace with its own. */
+static const char* set_known_message(void) {
+  edgelm_model_load(NULL, NULL, NULL);
+  return "edgelm_model_load: model out-pointer is NULL";
+}
+
+/* `call` returns `expected` and leaves a message of its own (not one from an earlier failure). */
+#define CHECK_FAILS(call, expected)                                                                  \
+  do {                                                                                               \
+    const char* known = set_known_message();                                                         \
+    CHECK((call) == (expected) && strcmp(edgelm_last_error(), known) != 0 && edgelm_last_error()[0]); \
+  } while (0)
+
+/* Invalid UTF-8: a lone continuation byte, an overlong '/', a UTF-16 surrogate, a code point past
+ * U+10FFFF, a byte that never occurs, and a character cut off at the end. */
+static const char* const kInvalidUtf8[] = {"a\x80" "b", "\xC0\xAF", "\xED\xA0\x80", "\xF4\x90\x80\x80", "x\xFFy", "ok \xE2\x82"};
+#define N_INVALID_UTF8 (sizeof kInvalidUtf8 / sizeof kInvalidUtf8[0])
+
+/* The long text the context tests append: over a thousand tokens ("a a a ..."). */
+static void fill_long_text(char* text, size_t size) {
+  for (size_t i = 0; i + 1 < size; ++i) text[i] = i % 2 ? ' ' : 'a';
+  text[size - 1] = '\0';
 }
 
 static void test_load_errors(void) {
@@ -49,9 +77,61 @@ static void test_load_errors(void) {
   edgelm_model_options_init(&opts);
   opts.num_threads = -3;
   CHECK(edgelm_model_load(EDGELM_MODEL_PATH, &opts, &model) == EDGELM_INVALID_ARGUMENT);
+  const int32_t bad_threads[] = {-1, 1025, INT32_MAX, INT32_MIN};
+  for (size_t i = 0; i < sizeof bad_threads / sizeof bad_threads[0]; ++i) {
+    opts.num_threads = bad_threads[i];
+    CHECK_FAILS(edgelm_model_load(EDGELM_MODEL_PATH, &opts, &model), EDGELM_INVALID_ARGUMENT);
+    CHECK(model == NULL);
+  }
+  opts.num_threads = 0; /* one per core */
+  CHECK(edgelm_model_load(EDGELM_MODEL_PATH, &opts, &model) == EDGELM_OK && model != NULL);
+  edgelm_model_free(model);
+  edgelm_model_options too_big;
+  edgelm_model_options_init(&too_big);
+  too_big.struct_size = sizeof too_big + 8; /* from a newer header than the library */
+  CHECK_FAILS(edgelm_model_load(EDGELM_MODEL_PATH, &too_big, &model), EDGELM_INVALID_ARGUMENT);
   edgelm_model_free(NULL);
   edgelm_session_free(NULL);
   CHECK(strcmp(edgelm_status_string(EDGELM_CONTEXT_FULL), "context full") == 0);
+  CHECK(strcmp(edgelm_status_string((edgelm_status)99), "unknown status") == 0);
+}
+
+/* max_memory_bytes of the model: refused before loading when too small, with both sizes named;
+ * ignored when the caller's struct predates the field. */
+static void test_model_memory_budget(void) {
+  edgelm_model* model = (edgelm_model*)1;
+  edgelm_model_options opts;
+  edgelm_model_options_init(&opts);
+  CHECK(opts.max_memory_bytes == 0);
+  opts.max_memory_bytes = 1000000; /* 1 MB: brown-tiny's weights alone are larger */
+  CHECK(edgelm_model_load(EDGELM_MODEL_PATH, &opts, &model) == EDGELM_OUT_OF_MEMORY && model == NULL);
+  const char* message = edgelm_last_error();
+  CHECK(strstr(message, "max_memory_bytes budget of 1.00 MB") != NULL);
+  CHECK(strstr(message, " needs ") != NULL && strstr(message, "resident weights") != NULL);
+  CHECK(strstr(message, EDGELM_MODEL_PATH) != NULL);
+
+  opts.max_memory_bytes = 1000000000; /* 1 GB */
+  CHECK(edgelm_model_load(EDGELM_MODEL_PATH, &opts, &model) == EDGELM_OK && model != NULL);
+  edgelm_model_info info;
+  edgelm_model_info_init(&info);
+  CHECK(edgelm_model_get_info(model, &info) == EDGELM_OK);
+  edgelm_model_free(model);
+
+  /* Half the weights one decode step reads (all but the PLE table) fails too, with populate as well:
+   * the check comes before any page is faulted in. */
+  opts.max_memory_bytes = info.weight_bytes_per_token / 2;
+  CHECK_FAILS(edgelm_model_load(EDGELM_MODEL_PATH, &opts, &model), EDGELM_OUT_OF_MEMORY);
+  opts.populate = 1;
+  CHECK_FAILS(edgelm_model_load(EDGELM_MODEL_PATH, &opts, &model), EDGELM_OUT_OF_MEMORY);
+  opts.max_memory_bytes = 0;
+  CHECK(edgelm_model_load(EDGELM_MODEL_PATH, &opts, &model) == EDGELM_OK);
+  edgelm_model_free(model);
+
+  /* A caller compiled before max_memory_bytes existed: whatever follows its struct is not read. */
+  opts.max_memory_bytes = 1;
+  opts.struct_size = (uint32_t)offsetof(edgelm_model_options, max_memory_bytes);
+  CHECK(edgelm_model_load(EDGELM_MODEL_PATH, &opts, &model) == EDGELM_OK);
+  edgelm_model_free(model);
 }
 
 static void test_model(const edgelm_model* model) {
@@ -77,8 +157,27 @@ static void test_model(const edgelm_model* model) {
   CHECK(edgelm_detokenize(model, ids, n, out, 3, &out_bytes) == EDGELM_BUFFER_TOO_SMALL);
   const char invalid[] = {'a', (char)0xC3, (char)0x28, 0};
   CHECK(edgelm_tokenize(model, invalid, 3, 0, 0, ids, 64, &n) == EDGELM_INVALID_ARGUMENT);
+  for (size_t i = 0; i < N_INVALID_UTF8; ++i)
+    CHECK_FAILS(edgelm_tokenize(model, kInvalidUtf8[i], strlen(kInvalidUtf8[i]), 0, 0, ids, 64, &n),
+                     EDGELM_INVALID_ARGUMENT);
+  /* text_bytes, not a NUL, ends the text: a cut that splits a character is invalid too. */
+  const char* euro = "\xE2\x82\xAC";
+  CHECK(edgelm_tokenize(model, euro, 2, 0, 0, ids, 64, &n) == EDGELM_INVALID_ARGUMENT);
+  CHECK(edgelm_tokenize(model, euro, 3, 0, 0, ids, 64, &n) == EDGELM_OK);
+  CHECK(edgelm_tokenize(model, NULL, 0, 0, 0, ids, 64, &n) == EDGELM_OK && n == 0);
+  CHECK_FAILS(edgelm_tokenize(model, NULL, 5, 0, 0, ids, 64, &n), EDGELM_INVALID_ARGUMENT);
+  CHECK_FAILS(edgelm_tokenize(model, text, 3, 0, 0, ids, 64, NULL), EDGELM_INVALID_ARGUMENT);
+  CHECK_FAILS(edgelm_tokenize(model, text, 3, 0, 0, NULL, 64, &n), EDGELM_INVALID_ARGUMENT);
+  /* After all those errors the model works as before. */
+  size_t again = 0;
+  int32_t ids_again[64];
+  CHECK(edgelm_tokenize(model, text, strlen(text), 1, 0, ids_again, 64, &again) == EDGELM_OK);
+  CHECK(again == needed && ids_again[0] == 2);
   const int32_t bad_ids[] = {5, 99999};
   CHECK(edgelm_detokenize(model, bad_ids, 2, out, sizeof out, &out_bytes) == EDGELM_OUT_OF_RANGE);
+  const int32_t negative_id[] = {-1};
+  CHECK_FAILS(edgelm_detokenize(model, negative_id, 1, out, sizeof out, &out_bytes), EDGELM_OUT_OF_RANGE);
+  CHECK_FAILS(edgelm_detokenize(model, NULL, 2, out, sizeof out, &out_bytes), EDGELM_INVALID_ARGUMENT);
   CHECK(edgelm_tokenize(NULL, text, 3, 0, 0, ids, 64, &n) == EDGELM_INVALID_ARGUMENT);
   CHECK(edgelm_model_get_info(NULL, &info) == EDGELM_INVALID_ARGUMENT);
 }
@@ -100,7 +199,7 @@ static void test_session(const edgelm_model* model) {
 
   CHECK(edgelm_session_append_text(s, "The city of", 0) == EDGELM_OK);
   const size_t prompt = edgelm_session_token_count(s);
-  Collected first = {{0}, 0, 0, 0};
+  Collected first = {{0}, 0, 0, 0, NULL};
   CHECK(edgelm_session_generate(s, &gen, collect, &first) == EDGELM_OK);
   CHECK(first.tokens == 8 && first.bytes > 0);
   CHECK(edgelm_session_token_count(s) == prompt + 8);
@@ -113,7 +212,7 @@ static void test_session(const edgelm_model* model) {
 
   /* Rewinding to the prompt and regenerating greedily reproduces the same text. */
   CHECK(edgelm_session_rewind(s, prompt) == EDGELM_OK);
-  Collected again = {{0}, 0, 0, 0};
+  Collected again = {{0}, 0, 0, 0, NULL};
   CHECK(edgelm_session_generate(s, &gen, collect, &again) == EDGELM_OK);
   CHECK(strcmp(first.text, again.text) == 0);
   CHECK(edgelm_session_rewind(s, 1000) == EDGELM_OUT_OF_RANGE);
@@ -121,7 +220,7 @@ static void test_session(const edgelm_model* model) {
   /* The callback can stop generation; the token it saw is kept. */
   CHECK(edgelm_session_reset(s) == EDGELM_OK && edgelm_session_token_count(s) == 0);
   CHECK(edgelm_session_append_text(s, "The city of", 0) == EDGELM_OK);
-  Collected stopped = {{0}, 0, 0, 2};
+  Collected stopped = {{0}, 0, 0, 2, NULL};
   CHECK(edgelm_session_generate(s, &gen, collect, &stopped) == EDGELM_OK);
   CHECK(stopped.tokens == 2 && edgelm_session_token_count(s) == prompt + 2);
 
@@ -155,12 +254,263 @@ static void test_session(const edgelm_model* model) {
   CHECK(edgelm_session_generate(s, &gen, NULL, NULL) == EDGELM_CONTEXT_FULL);
   CHECK(edgelm_session_token_count(s) == 64);
   edgelm_session_free(s);
-
-  so.context_length = 0;
-  CHECK(edgelm_session_create(model, &so, &s) == EDGELM_INVALID_ARGUMENT && s == NULL);
-  so.context_length = 1 << 30;
-  CHECK(edgelm_session_create(model, &so, &s) == EDGELM_INVALID_ARGUMENT);
   CHECK(edgelm_session_create(NULL, NULL, &s) == EDGELM_INVALID_ARGUMENT);
+}
+
+/* Every out-of-range session option is refused with a message, and nothing is created. */
+static void test_session_options(const edgelm_model* model) {
+  edgelm_model_info info;
+  edgelm_model_info_init(&info);
+  CHECK(edgelm_model_get_info(model, &info) == EDGELM_OK);
+  edgelm_session_options so;
+  edgelm_session* s = (edgelm_session*)1;
+  const int32_t bad_contexts[] = {0, -1, INT32_MIN, INT32_MAX, 1 << 30};
+  for (size_t i = 0; i < sizeof bad_contexts / sizeof bad_contexts[0]; ++i) {
+    edgelm_session_options_init(&so);
+    so.context_length = bad_contexts[i];
+    CHECK_FAILS(edgelm_session_create(model, &so, &s), EDGELM_INVALID_ARGUMENT);
+    CHECK(s == NULL);
+  }
+  edgelm_session_options_init(&so);
+  so.context_length = info.max_context; /* the largest allowed */
+  CHECK(edgelm_session_create(model, &so, &s) == EDGELM_OK);
+  edgelm_session_free(s);
+  so.context_length = info.max_context + 1;
+  CHECK_FAILS(edgelm_session_create(model, &so, &s), EDGELM_INVALID_ARGUMENT);
+
+  const int32_t bad_chunks[] = {0, -5, INT32_MAX};
+  for (size_t i = 0; i < sizeof bad_chunks / sizeof bad_chunks[0]; ++i) {
+    edgelm_session_options_init(&so);
+    so.prefill_chunk = bad_chunks[i];
+    CHECK_FAILS(edgelm_session_create(model, &so, &s), EDGELM_INVALID_ARGUMENT);
+    CHECK(s == NULL);
+  }
+  edgelm_session_options_init(&so);
+  so.kv_type = 4;
+  CHECK_FAILS(edgelm_session_create(model, &so, &s), EDGELM_INVALID_ARGUMENT);
+  so.kv_type = -1;
+  CHECK_FAILS(edgelm_session_create(model, &so, &s), EDGELM_INVALID_ARGUMENT);
+  edgelm_session_options_init(&so);
+  so.overflow = 3;
+  CHECK_FAILS(edgelm_session_create(model, &so, &s), EDGELM_INVALID_ARGUMENT);
+  edgelm_session_options_init(&so);
+  so.sink_tokens = -1;
+  CHECK_FAILS(edgelm_session_create(model, &so, &s), EDGELM_INVALID_ARGUMENT);
+  edgelm_session_options unset = {0};
+  CHECK_FAILS(edgelm_session_create(model, &unset, &s), EDGELM_INVALID_ARGUMENT);
+  CHECK_FAILS(edgelm_session_create(model, NULL, NULL), EDGELM_INVALID_ARGUMENT);
+}
+
+/* max_memory_bytes of a session: the KV cache at the full context plus scratch, checked up front. */
+static void test_session_memory_budget(const edgelm_model* model) {
+  edgelm_session_options so;
+  edgelm_session_options_init(&so);
+  CHECK(so.max_memory_bytes == 0);
+  so.context_length = 2048;
+  so.max_memory_bytes = 100000; /* 0.1 MB */
+  edgelm_session* s = (edgelm_session*)1;
+  CHECK(edgelm_session_create(model, &so, &s) == EDGELM_OUT_OF_MEMORY && s == NULL);
+  const char* message = edgelm_last_error();
+  CHECK(strstr(message, "a session of 2048 tokens needs ") != NULL);
+  CHECK(strstr(message, "MB KV cache (int8)") != NULL && strstr(message, "MB scratch") != NULL);
+  CHECK(strstr(message, "max_memory_bytes budget of 0.10 MB") != NULL);
+
+  /* The KV cache grows with the context and with wider types: a budget that fits a short int4 cache
+   * does not fit a long f32 one. */
+  so.max_memory_bytes = 100000000; /* 100 MB */
+  CHECK(edgelm_session_create(model, &so, &s) == EDGELM_OK && s != NULL);
+  CHECK(edgelm_session_append_text(s, "The jury", 0) == EDGELM_OK);
+  edgelm_generate_options gen;
+  edgelm_generate_options_init(&gen);
+  gen.max_tokens = 2;
+  CHECK(edgelm_session_generate(s, &gen, NULL, NULL) == EDGELM_OK);
+  edgelm_session_free(s);
+  so.context_length = 64;
+  so.kv_type = EDGELM_KV_INT4;
+  so.max_memory_bytes = 2000000; /* 2 MB */
+  CHECK(edgelm_session_create(model, &so, &s) == EDGELM_OK);
+  edgelm_session_free(s);
+  so.context_length = 2048;
+  so.kv_type = EDGELM_KV_F32;
+  CHECK_FAILS(edgelm_session_create(model, &so, &s), EDGELM_OUT_OF_MEMORY);
+  CHECK(s == NULL);
+
+  /* A caller compiled before max_memory_bytes existed: the field is not read. */
+  so.max_memory_bytes = 1;
+  so.struct_size = (uint32_t)offsetof(edgelm_session_options, max_memory_bytes);
+  CHECK(edgelm_session_create(model, &so, &s) == EDGELM_OK);
+  edgelm_session_free(s);
+}
+
+static int cancel_after_two(void* user_data, int32_t token, const char* text, size_t bytes) {
+  Collected* c = (Collected*)user_data;
+  collect(c, token, text, bytes);
+  if (c->tokens == 2) edgelm_session_cancel(c->session);
+  return 0;
+}
+
+/* Failed calls leave the session as it was, and it keeps working after errors and cancels. */
+static void test_session_after_errors(const edgelm_model* model) {
+  edgelm_session* s = NULL;
+  CHECK(edgelm_session_create(model, NULL, &s) == EDGELM_OK);
+  edgelm_generate_options gen;
+  edgelm_generate_options_init(&gen);
+  gen.max_tokens = 4;
+  gen.sampling.temperature = 0.0f;
+
+  for (size_t i = 0; i < N_INVALID_UTF8; ++i) {
+    CHECK_FAILS(edgelm_session_append_text(s, kInvalidUtf8[i], 0), EDGELM_INVALID_ARGUMENT);
+    CHECK(strcmp(edgelm_session_error(s), edgelm_last_error()) == 0);
+    CHECK_FAILS(edgelm_session_append_text(s, kInvalidUtf8[i], 1), EDGELM_INVALID_ARGUMENT);
+    CHECK_FAILS(edgelm_session_append_message(s, "user", kInvalidUtf8[i]), EDGELM_INVALID_ARGUMENT);
+    CHECK_FAILS(edgelm_session_append_message(s, kInvalidUtf8[i], "hi"), EDGELM_INVALID_ARGUMENT);
+  }
+  CHECK(edgelm_session_token_count(s) == 0);
+  CHECK_FAILS(edgelm_session_append_message(s, NULL, "hi"), EDGELM_INVALID_ARGUMENT);
+  CHECK_FAILS(edgelm_session_append_message(s, "user", NULL), EDGELM_INVALID_ARGUMENT);
+  CHECK_FAILS(edgelm_session_append_tokens(s, NULL, 3), EDGELM_INVALID_ARGUMENT);
+  CHECK(edgelm_session_append_tokens(s, NULL, 0) == EDGELM_OK);
+  const int32_t negative[] = {2, -1};
+  CHECK_FAILS(edgelm_session_append_tokens(s, negative, 2), EDGELM_OUT_OF_RANGE);
+  CHECK_FAILS(edgelm_session_generate(s, &gen, NULL, NULL), EDGELM_INVALID_ARGUMENT); /* still empty */
+  CHECK(edgelm_session_token_count(s) == 0);
+
+  CHECK(edgelm_session_append_message(s, "user", "Where is the city?") == EDGELM_OK);
+  const size_t prompt = edgelm_session_token_count(s);
+  CHECK_FAILS(edgelm_session_rewind(s, prompt + 1), EDGELM_OUT_OF_RANGE);
+  gen.max_tokens = -1;
+  CHECK_FAILS(edgelm_session_generate(s, &gen, NULL, NULL), EDGELM_INVALID_ARGUMENT);
+  gen.max_tokens = 4;
+  gen.sampling.top_p = 2.0f;
+  CHECK_FAILS(edgelm_session_generate(s, &gen, NULL, NULL), EDGELM_INVALID_ARGUMENT);
+  gen.sampling.top_p = 1.0f;
+  CHECK(edgelm_session_token_count(s) == prompt);
+  CHECK_FAILS(edgelm_session_save(s, NULL), EDGELM_INVALID_ARGUMENT);
+  CHECK_FAILS(edgelm_session_load(s, NULL), EDGELM_INVALID_ARGUMENT);
+  edgelm_stats unset = {0};
+  CHECK_FAILS(edgelm_session_get_stats(s, &unset), EDGELM_INVALID_ARGUMENT);
+  CHECK_FAILS(edgelm_session_get_stats(s, NULL), EDGELM_INVALID_ARGUMENT);
+
+  /* After all of that, generation works, greedily the same as on a fresh session. */
+  Collected after_errors = {{0}, 0, 0, 0, NULL};
+  CHECK(edgelm_session_generate(s, &gen, collect, &after_errors) == EDGELM_OK && after_errors.tokens > 0);
+  edgelm_session* fresh = NULL;
+  CHECK(edgelm_session_create(model, NULL, &fresh) == EDGELM_OK);
+  CHECK(edgelm_session_append_message(fresh, "user", "Where is the city?") == EDGELM_OK);
+  Collected clean = {{0}, 0, 0, 0, NULL};
+  CHECK(edgelm_session_generate(fresh, &gen, collect, &clean) == EDGELM_OK);
+  CHECK(strcmp(after_errors.text, clean.text) == 0);
+  edgelm_session_free(fresh);
+
+  /* A cancel from inside generate (here: the callback) stops it after the tokens already
+   * delivered; the next generate runs normally, and so does one after a cancelled prefill. */
+  CHECK(edgelm_session_reset(s) == EDGELM_OK);
+  CHECK(edgelm_session_append_text(s, "The city of", 0) == EDGELM_OK);
+  const size_t text_prompt = edgelm_session_token_count(s);
+  gen.max_tokens = 8;
+  gen.ignore_stop = 1;
+  Collected cancelled = {{0}, 0, 0, 0, s};
+  CHECK_FAILS(edgelm_session_generate(s, &gen, cancel_after_two, &cancelled), EDGELM_CANCELLED);
+  CHECK(cancelled.tokens == 2 && edgelm_session_token_count(s) == text_prompt + 2);
+  CHECK(strlen(edgelm_session_error(s)) > 0);
+  Collected resumed = {{0}, 0, 0, 0, NULL};
+  CHECK(edgelm_session_generate(s, &gen, collect, &resumed) == EDGELM_OK && resumed.tokens == 8);
+  CHECK(edgelm_session_token_count(s) == text_prompt + 10);
+  CHECK(edgelm_session_append_text(s, " And the", 0) == EDGELM_OK);
+  const size_t pending = edgelm_session_token_count(s);
+  edgelm_session_cancel(s);
+  edgelm_session_cancel(s); /* twice is the same as once */
+  CHECK_FAILS(edgelm_session_generate(s, &gen, NULL, NULL), EDGELM_CANCELLED);
+  CHECK(edgelm_session_token_count(s) == pending);
+  CHECK(edgelm_session_generate(s, &gen, NULL, NULL) == EDGELM_OK);
+  CHECK(edgelm_session_token_count(s) == pending + 8);
+  edgelm_session_free(s);
+}
+
+/* A prompt longer than the context is refused whole under every overflow policy; the dropping
+ * policies keep a conversation that outgrows the context going. */
+static void test_overflow_policies(const edgelm_model* model) {
+  static char long_text[4096];
+  fill_long_text(long_text, sizeof long_text);
+  const int policies[] = {EDGELM_OVERFLOW_ERROR, EDGELM_OVERFLOW_DROP_OLDEST_TURNS, EDGELM_OVERFLOW_KEEP_SINK_AND_RECENT};
+  edgelm_generate_options gen;
+  edgelm_generate_options_init(&gen);
+  gen.sampling.temperature = 0.0f;
+  gen.ignore_stop = 1;
+  for (size_t p = 0; p < sizeof policies / sizeof policies[0]; ++p) {
+    edgelm_session_options so;
+    edgelm_session_options_init(&so);
+    so.context_length = 64;
+    so.prefill_chunk = 16;
+    so.overflow = policies[p];
+    edgelm_session* s = NULL;
+    CHECK(edgelm_session_create(model, &so, &s) == EDGELM_OK);
+    CHECK_FAILS(edgelm_session_append_text(s, long_text, 0), EDGELM_CONTEXT_FULL);
+    CHECK_FAILS(edgelm_session_append_message(s, "user", long_text), EDGELM_CONTEXT_FULL);
+    CHECK(edgelm_session_token_count(s) == 0);
+    /* Exchanges of a user turn and an 8-token reply, until they outgrow the 64-token context. */
+    edgelm_status last = EDGELM_OK;
+    for (int turn = 0; turn < 8 && last == EDGELM_OK; ++turn) {
+      last = edgelm_session_append_message(s, "user", "The jury said the city of Atlanta was fine.");
+      gen.max_tokens = 8;
+      if (last == EDGELM_OK) last = edgelm_session_generate(s, &gen, NULL, NULL);
+      CHECK(edgelm_session_token_count(s) <= 64);
+    }
+    if (policies[p] == EDGELM_OVERFLOW_ERROR) CHECK(last == EDGELM_CONTEXT_FULL && strlen(edgelm_session_error(s)) > 0);
+    else CHECK(last == EDGELM_OK);
+    /* Past the context in one generate call. */
+    gen.max_tokens = 100;
+    const edgelm_status long_generate = edgelm_session_generate(s, &gen, NULL, NULL);
+    if (policies[p] == EDGELM_OVERFLOW_KEEP_SINK_AND_RECENT) CHECK(long_generate == EDGELM_OK);
+    else CHECK(long_generate == EDGELM_CONTEXT_FULL && strlen(edgelm_session_error(s)) > 0);
+    CHECK(edgelm_session_token_count(s) <= 64);
+    edgelm_session_free(s);
+  }
+}
+
+/* A handle of one kind passed as the other is rejected (and ignored by _free), not misread. */
+static void test_handle_kinds(edgelm_model* model) {
+  edgelm_session* s = NULL;
+  CHECK(edgelm_session_create(model, NULL, &s) == EDGELM_OK);
+  edgelm_model* session_as_model = (edgelm_model*)s;
+  edgelm_session* model_as_session = (edgelm_session*)model;
+  edgelm_model_info info;
+  edgelm_model_info_init(&info);
+  int32_t ids[8];
+  size_t n = 0;
+  char text[16];
+  CHECK_FAILS(edgelm_model_get_info(session_as_model, &info), EDGELM_INVALID_ARGUMENT);
+  CHECK_FAILS(edgelm_tokenize(session_as_model, "a", 1, 0, 0, ids, 8, &n), EDGELM_INVALID_ARGUMENT);
+  CHECK_FAILS(edgelm_detokenize(session_as_model, ids, 0, text, sizeof text, &n), EDGELM_INVALID_ARGUMENT);
+  edgelm_session* other = (edgelm_session*)1;
+  CHECK_FAILS(edgelm_session_create(session_as_model, NULL, &other), EDGELM_INVALID_ARGUMENT);
+  CHECK(other == NULL);
+  CHECK_FAILS(edgelm_session_append_text(model_as_session, "a", 0), EDGELM_INVALID_ARGUMENT);
+  CHECK_FAILS(edgelm_session_append_message(model_as_session, "user", "a"), EDGELM_INVALID_ARGUMENT);
+  CHECK_FAILS(edgelm_session_append_tokens(model_as_session, ids, 0), EDGELM_INVALID_ARGUMENT);
+  CHECK_FAILS(edgelm_session_generate(model_as_session, NULL, NULL, NULL), EDGELM_INVALID_ARGUMENT);
+  CHECK_FAILS(edgelm_session_fork(model_as_session, &other), EDGELM_INVALID_ARGUMENT);
+  CHECK(other == NULL);
+  CHECK_FAILS(edgelm_session_save(model_as_session, "x.session"), EDGELM_INVALID_ARGUMENT);
+  CHECK_FAILS(edgelm_session_load(model_as_session, "x.session"), EDGELM_INVALID_ARGUMENT);
+  CHECK_FAILS(edgelm_session_reset(model_as_session), EDGELM_INVALID_ARGUMENT);
+  CHECK_FAILS(edgelm_session_rewind(model_as_session, 0), EDGELM_INVALID_ARGUMENT);
+  edgelm_stats stats;
+  edgelm_stats_init(&stats);
+  CHECK_FAILS(edgelm_session_get_stats(model_as_session, &stats), EDGELM_INVALID_ARGUMENT);
+  CHECK(edgelm_session_token_count(model_as_session) == 0);
+  CHECK(strcmp(edgelm_session_error(model_as_session), "") == 0);
+  edgelm_session_cancel(model_as_session);
+  /* Wrong-kind frees are no-ops: both objects still work afterwards. */
+  edgelm_model_free(session_as_model);
+  edgelm_session_free(model_as_session);
+  CHECK(edgelm_model_get_info(model, &info) == EDGELM_OK);
+  CHECK(edgelm_session_append_text(s, "The jury", 0) == EDGELM_OK);
+  edgelm_generate_options gen;
+  edgelm_generate_options_init(&gen);
+  gen.max_tokens = 2;
+  CHECK(edgelm_session_generate(s, &gen, NULL, NULL) == EDGELM_OK);
+  edgelm_session_free(s);
 }
 
 static void test_fork_and_state(const edgelm_model* model) {
@@ -173,7 +523,7 @@ static void test_fork_and_state(const edgelm_model* model) {
   gen.sampling.temperature = 0.0f;
   edgelm_session* fork = NULL;
   CHECK(edgelm_session_fork(base, &fork) == EDGELM_OK && fork != NULL);
-  Collected a = {{0}, 0, 0, 0}, b = {{0}, 0, 0, 0}, c = {{0}, 0, 0, 0};
+  Collected a = {{0}, 0, 0, 0, NULL}, b = {{0}, 0, 0, 0, NULL}, c = {{0}, 0, 0, 0, NULL};
   CHECK(edgelm_session_generate(base, &gen, collect, &a) == EDGELM_OK);
   CHECK(edgelm_session_generate(fork, &gen, collect, &b) == EDGELM_OK);
   CHECK(strcmp(a.text, b.text) == 0);
@@ -184,7 +534,7 @@ static void test_fork_and_state(const edgelm_model* model) {
   CHECK(edgelm_session_create(model, NULL, &restored) == EDGELM_OK);
   CHECK(edgelm_session_load(restored, path) == EDGELM_OK);
   CHECK(edgelm_session_token_count(restored) == edgelm_session_token_count(fork));
-  Collected more_fork = {{0}, 0, 0, 0};
+  Collected more_fork = {{0}, 0, 0, 0, NULL};
   CHECK(edgelm_session_generate(fork, &gen, collect, &more_fork) == EDGELM_OK);
   CHECK(edgelm_session_generate(restored, &gen, collect, &c) == EDGELM_OK);
   CHECK(strcmp(c.text, more_fork.text) == 0);
@@ -214,6 +564,7 @@ static void test_chat(const edgelm_model* model) {
 
 int main(void) {
   test_load_errors();
+  test_model_memory_budget();
   edgelm_model* model = NULL;
   edgelm_status st = edgelm_model_load(EDGELM_MODEL_PATH, NULL, &model);
   CHECK(st == EDGELM_OK);
@@ -222,6 +573,11 @@ int main(void) {
   } else {
     test_model(model);
     test_session(model);
+    test_session_options(model);
+    test_session_memory_budget(model);
+    test_session_after_errors(model);
+    test_overflow_policies(model);
+    test_handle_kinds(model);
     test_fork_and_state(model);
     test_chat(model);
     edgelm_model_free(model);

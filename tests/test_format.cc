@@ -31,7 +31,7 @@ std::string ConvertOrFail(const std::string& input, const std::string& format) {
 
 std::unique_ptr<ModelFile> Open(const std::string& path, Status* s) {
   std::unique_ptr<ModelFile> f;
-  *s = ModelFile::Open(path, ModelFileOptions{}, &f);
+  *s = ModelFile::Open(path, &f);
   return f;
 }
 

@@ -39,6 +39,7 @@ static void usage(FILE* out) {
           "  -c, --context N         context length in tokens (default 2048)\n"
           "  --temp T --top-k K --top-p P --min-p P --repeat-penalty R --presence-penalty R --seed S\n"
           "  -t, --threads N         compute threads (0 = all cores)\n"
+          "  --max-memory MB         refuse a model, or a session, that needs more than MB megabytes\n"
           "REPL commands: /reset  /stats  /quit\n");
 }
 
@@ -96,6 +97,7 @@ int main(int argc, char** argv) {
   const char* prompt = NULL;
   const char* system_text = NULL;
   int one_shot = 0, chat = 0, threads = 0;
+  uint64_t max_memory_bytes = 0;
   edgelm_session_options sopt;
   edgelm_session_options_init(&sopt);
   sopt.context_length = 2048;
@@ -121,6 +123,7 @@ int main(int argc, char** argv) {
     else if (!strcmp(a, "-n") || !strcmp(a, "--max-tokens")) gen.max_tokens = atoi(NEXT());
     else if (!strcmp(a, "-c") || !strcmp(a, "--context")) sopt.context_length = atoi(NEXT());
     else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) threads = atoi(NEXT());
+    else if (!strcmp(a, "--max-memory")) max_memory_bytes = (uint64_t)(strtod(NEXT(), NULL) * 1e6);
     else if (!strcmp(a, "--temp")) gen.sampling.temperature = strtof(NEXT(), NULL);
     else if (!strcmp(a, "--top-k")) gen.sampling.top_k = atoi(NEXT());
     else if (!strcmp(a, "--top-p")) gen.sampling.top_p = strtof(NEXT(), NULL);
@@ -135,6 +138,8 @@ int main(int argc, char** argv) {
   edgelm_model_options mopt;
   edgelm_model_options_init(&mopt);
   mopt.num_threads = threads;
+  mopt.max_memory_bytes = max_memory_bytes;
+  sopt.max_memory_bytes = max_memory_bytes;
   edgelm_model* model = NULL;
   edgelm_status st = edgelm_model_load(model_path, &mopt, &model);
   if (st != EDGELM_OK) {

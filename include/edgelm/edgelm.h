@@ -16,7 +16,8 @@
  *   - Ownership: objects returned through an out pointer are owned by the caller and freed with their
  *     _free function. Freeing NULL is a no-op. A model must outlive its sessions. Using a freed handle
  *     is undefined behaviour. Strings passed in are borrowed for the call; strings returned are owned
- *     by the library.
+ *     by the library. A handle of the wrong kind (a session passed as a model) is rejected with
+ *     EDGELM_INVALID_ARGUMENT, and ignored by _free.
  *   - Option structs start with struct_size; fill them with the _init function first, so that code
  *     compiled against this header keeps working with later versions that add fields.
  *   - Units: lengths in tokens unless named _bytes; times in milliseconds; text is UTF-8.
@@ -69,6 +70,11 @@ typedef struct edgelm_model_options {
   uint32_t struct_size;
   int32_t num_threads; /* threads for the compute kernels; 0 = one per core */
   int32_t populate;    /* 1 = fault every page in at load (slower load, no first-token page faults) */
+  /* Memory budget in bytes; 0 = no limit. The load fails with EDGELM_OUT_OF_MEMORY, before the
+   * weights are touched, if the model needs more: the weights decoding keeps resident (all but the
+   * per-layer embedding table, which stays on flash and is read one row per token) plus the heap the
+   * model holds (tokenizer). Sessions have their own budget. */
+  uint64_t max_memory_bytes;
 } edgelm_model_options;
 
 EDGELM_API void edgelm_model_options_init(edgelm_model_options* options);
@@ -134,6 +140,10 @@ typedef struct edgelm_session_options {
   int32_t kv_type;        /* edgelm_kv_type; default EDGELM_KV_INT8 */
   int32_t overflow;       /* edgelm_overflow; default EDGELM_OVERFLOW_ERROR */
   int32_t sink_tokens;    /* tokens kept at the start by EDGELM_OVERFLOW_KEEP_SINK_AND_RECENT; default 4 */
+  /* Memory budget in bytes; 0 = no limit. Creation fails with EDGELM_OUT_OF_MEMORY, before the cache
+   * is allocated, if the KV cache at the full context_length (for this kv_type) plus the session's
+   * scratch buffers (sized by prefill_chunk and context_length) would need more. */
+  uint64_t max_memory_bytes;
 } edgelm_session_options;
 
 EDGELM_API void edgelm_session_options_init(edgelm_session_options* options);

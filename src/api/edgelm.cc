@@ -5,14 +5,22 @@
 #include <memory>
 #include <new>
 #include <string>
+#include <type_traits>
 
 #include "format/model_file.h"
 #include "model/gemma4.h"
+#include "model/gemma4_tensors.h"
 #include "runtime/chat_template.h"
+#include "runtime/memory_budget.h"
 #include "runtime/session.h"
 #include "runtime/tokenizer.h"
 
+// Every handle starts with a tag naming its kind, so that a session passed as a model (or the
+// reverse) is rejected instead of misread.
+enum class HandleTag : uint32_t { kModel = 0x4d4c4445, kSession = 0x534c4445 };
+
 struct edgelm_model {
+  const HandleTag tag = HandleTag::kModel;
   std::shared_ptr<const edgelm::ModelFile> file;
   std::unique_ptr<edgelm::Gemma4Model> model;
   std::unique_ptr<edgelm::Tokenizer> tokenizer;    // null when the file has none
@@ -21,9 +29,14 @@ struct edgelm_model {
 };
 
 struct edgelm_session {
+  const HandleTag tag = HandleTag::kSession;
   std::unique_ptr<edgelm::Session> session;
   mutable std::string error;  // set by const calls too (fork, save)
 };
+
+// Standard layout puts the tag first, where HasTag reads it.
+static_assert(std::is_standard_layout_v<edgelm_model> && std::is_standard_layout_v<edgelm_session>,
+              "handles must start with their tag");
 
 namespace {
 
@@ -57,6 +70,16 @@ edgelm_status Guard(const edgelm_session* session, Body body) {
   }
 }
 
+// Reads the tag as bytes: `handle` may point to the other kind of object.
+bool HasTag(const void* handle, HandleTag tag) {
+  if (!handle) return false;
+  HandleTag found;
+  std::memcpy(&found, handle, sizeof found);
+  return found == tag;
+}
+bool IsModel(const edgelm_model* model) { return HasTag(model, HandleTag::kModel); }
+bool IsSession(const edgelm_session* session) { return HasTag(session, HandleTag::kSession); }
+
 template <typename T>
 bool SizeOk(const T* options) {
   return options->struct_size >= sizeof(uint32_t) && options->struct_size <= sizeof(T);
@@ -68,6 +91,29 @@ bool SizeOk(const T* options) {
                                  sizeof((options)->member)                                    \
        ? (options)->member                                                                    \
        : (fallback))
+
+// Refuses a model that needs more than `budget` bytes (0 = no limit): the weights decoding keeps
+// resident, as edgelm-inspect --estimate counts them, plus the tokenizer's heap.
+edgelm::Status CheckModelMemory(const edgelm::ModelFile& file, uint64_t budget) {
+  if (budget == 0) return edgelm::Status::Ok();
+  edgelm::WeightBytes weights;
+  const edgelm::Status summed = edgelm::SumWeightBytes(
+      edgelm::Gemma4TensorManifest(file.config()),
+      [&file](const edgelm::TensorInfo& t, edgelm::DType* dtype) {
+        const edgelm::TensorView* stored = file.FindTensor(t.name);
+        if (stored) *dtype = stored->dtype;
+        return stored != nullptr;  // a missing tensor is reported when the graph binds
+      },
+      &weights);
+  if (!summed.ok()) return edgelm::Status(summed.code(), file.path() + ": " + summed.message());
+  const edgelm::TokenizerData* tokenizer = file.tokenizer();
+  const uint64_t heap = tokenizer ? tokenizer->HeapBytes() + edgelm::Tokenizer::EstimateHeapBytes(*tokenizer) : 0;
+  return edgelm::CheckMemoryBudget(file.path(), weights.resident() + heap,
+                                   edgelm::Megabytes(weights.resident()) + " resident weights + " +
+                                       edgelm::Megabytes(heap) + " tokenizer; the " +
+                                       edgelm::Megabytes(weights.ple_table) + " PLE table stays on flash",
+                                   budget);
+}
 
 }  // namespace
 
@@ -112,11 +158,13 @@ edgelm_status edgelm_model_load(const char* path, const edgelm_model_options* op
     if (!SizeOk(options)) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_model_load: options.struct_size is not set");
     const int threads = EDGELM_FIELD_OR(options, num_threads, 0);
     if (threads < 0 || threads > 1024) return Fail(EDGELM_INVALID_ARGUMENT, "num_threads must be in [0, 1024]");
-    edgelm::ModelFileOptions file_options;
-    file_options.populate = EDGELM_FIELD_OR(options, populate, 0) != 0;
+    // Mapped lazily: only the header and metadata are read until the budget check passed.
     std::unique_ptr<edgelm::ModelFile> file;
-    edgelm_status st = Report(edgelm::ModelFile::Open(path, file_options, &file));
+    edgelm_status st = Report(edgelm::ModelFile::Open(path, &file));
     if (st != EDGELM_OK) return st;
+    st = Report(CheckModelMemory(*file, EDGELM_FIELD_OR(options, max_memory_bytes, uint64_t{0})));
+    if (st != EDGELM_OK) return st;
+    if (EDGELM_FIELD_OR(options, populate, 0) != 0) file->Populate();
     auto m = std::make_unique<edgelm_model>();
     m->file = std::move(file);
     st = Report(edgelm::Gemma4Model::Create(m->file, &m->model, threads));
@@ -136,7 +184,9 @@ edgelm_status edgelm_model_load(const char* path, const edgelm_model_options* op
   });
 }
 
-void edgelm_model_free(edgelm_model* model) { delete model; }
+void edgelm_model_free(edgelm_model* model) {
+  if (IsModel(model)) delete model;
+}
 
 void edgelm_model_info_init(edgelm_model_info* info) {
   if (!info) return;
@@ -145,7 +195,7 @@ void edgelm_model_info_init(edgelm_model_info* info) {
 }
 
 edgelm_status edgelm_model_get_info(const edgelm_model* model, edgelm_model_info* info) {
-  if (!model || !info) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_model_get_info: NULL argument");
+  if (!IsModel(model) || !info) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_model_get_info: NULL argument or not a model");
   if (!SizeOk(info)) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_model_get_info: info.struct_size is not set");
   const edgelm::ModelConfig& c = model->model->config();
   edgelm_model_info full;
@@ -167,8 +217,8 @@ edgelm_status edgelm_model_get_info(const edgelm_model* model, edgelm_model_info
 edgelm_status edgelm_tokenize(const edgelm_model* model, const char* text, size_t text_bytes, int add_bos,
                               int parse_special, int32_t* tokens, size_t capacity, size_t* n_tokens) {
   return Guard(nullptr, [&]() -> edgelm_status {
-    if (!model || (!text && text_bytes > 0) || !n_tokens || (!tokens && capacity > 0))
-      return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_tokenize: NULL argument");
+    if (!IsModel(model) || (!text && text_bytes > 0) || !n_tokens || (!tokens && capacity > 0))
+      return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_tokenize: NULL argument or not a model");
     if (!model->tokenizer) return Fail(EDGELM_UNSUPPORTED, "this model has no tokenizer");
     edgelm::EncodeOptions options;
     options.add_bos = add_bos != 0;
@@ -186,8 +236,8 @@ edgelm_status edgelm_tokenize(const edgelm_model* model, const char* text, size_
 edgelm_status edgelm_detokenize(const edgelm_model* model, const int32_t* tokens, size_t n_tokens, char* text,
                                 size_t capacity, size_t* text_bytes) {
   return Guard(nullptr, [&]() -> edgelm_status {
-    if (!model || (!tokens && n_tokens > 0) || !text_bytes || (!text && capacity > 0))
-      return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_detokenize: NULL argument");
+    if (!IsModel(model) || (!tokens && n_tokens > 0) || !text_bytes || (!text && capacity > 0))
+      return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_detokenize: NULL argument or not a model");
     if (!model->tokenizer) return Fail(EDGELM_UNSUPPORTED, "this model has no tokenizer");
     std::string out;
     const edgelm_status st =
@@ -216,7 +266,7 @@ edgelm_status edgelm_session_create(const edgelm_model* model, const edgelm_sess
   return Guard(nullptr, [&]() -> edgelm_status {
     if (!out) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_create: session out-pointer is NULL");
     *out = nullptr;
-    if (!model) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_create: model is NULL");
+    if (!IsModel(model)) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_create: model is NULL or not a model");
     edgelm_session_options defaults;
     edgelm_session_options_init(&defaults);
     if (!options) options = &defaults;
@@ -234,6 +284,7 @@ edgelm_status edgelm_session_create(const edgelm_model* model, const edgelm_sess
     so.overflow = static_cast<edgelm::OverflowPolicy>(overflow);
     so.sink_tokens = EDGELM_FIELD_OR(options, sink_tokens, defaults.sink_tokens);
     if (so.sink_tokens < 0) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_create: sink_tokens must not be negative");
+    so.max_memory_bytes = EDGELM_FIELD_OR(options, max_memory_bytes, defaults.max_memory_bytes);
     auto s = std::make_unique<edgelm_session>();
     const edgelm_status st = Report(edgelm::Session::Create(*model->model, model->tokenizer.get(), model->chat.get(), so, &s->session));
     if (st != EDGELM_OK) return st;
@@ -242,12 +293,14 @@ edgelm_status edgelm_session_create(const edgelm_model* model, const edgelm_sess
   });
 }
 
-void edgelm_session_free(edgelm_session* session) { delete session; }
+void edgelm_session_free(edgelm_session* session) {
+  if (IsSession(session)) delete session;
+}
 
-const char* edgelm_session_error(const edgelm_session* session) { return session ? session->error.c_str() : ""; }
+const char* edgelm_session_error(const edgelm_session* session) { return IsSession(session) ? session->error.c_str() : ""; }
 
 edgelm_status edgelm_session_append_message(edgelm_session* session, const char* role, const char* content) {
-  if (!session) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_append_message: session is NULL");
+  if (!IsSession(session)) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_append_message: session is NULL or not a session");
   return Guard(session, [&]() -> edgelm_status {
     if (!role || !content) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_append_message: NULL role or content", session);
     return Report(session->session->AppendMessage(edgelm::ChatMessage{role, content}), session);
@@ -255,7 +308,7 @@ edgelm_status edgelm_session_append_message(edgelm_session* session, const char*
 }
 
 edgelm_status edgelm_session_append_text(edgelm_session* session, const char* text, int parse_special) {
-  if (!session) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_append_text: session is NULL");
+  if (!IsSession(session)) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_append_text: session is NULL or not a session");
   return Guard(session, [&]() -> edgelm_status {
     if (!text) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_append_text: text is NULL", session);
     return Report(session->session->AppendText(text, parse_special != 0), session);
@@ -263,7 +316,7 @@ edgelm_status edgelm_session_append_text(edgelm_session* session, const char* te
 }
 
 edgelm_status edgelm_session_append_tokens(edgelm_session* session, const int32_t* tokens, size_t n_tokens) {
-  if (!session) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_append_tokens: session is NULL");
+  if (!IsSession(session)) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_append_tokens: session is NULL or not a session");
   return Guard(session, [&]() -> edgelm_status {
     if (!tokens && n_tokens > 0) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_append_tokens: tokens is NULL", session);
     std::vector<int> ids(tokens, tokens + n_tokens);
@@ -296,7 +349,7 @@ void edgelm_generate_options_init(edgelm_generate_options* options) {
 
 edgelm_status edgelm_session_generate(edgelm_session* session, const edgelm_generate_options* options,
                                       edgelm_token_callback callback, void* user_data) {
-  if (!session) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_generate: session is NULL");
+  if (!IsSession(session)) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_generate: session is NULL or not a session");
   return Guard(session, [&]() -> edgelm_status {
     edgelm_generate_options defaults;
     edgelm_generate_options_init(&defaults);
@@ -325,13 +378,13 @@ edgelm_status edgelm_session_generate(edgelm_session* session, const edgelm_gene
 }
 
 void edgelm_session_cancel(edgelm_session* session) {
-  if (session) session->session->Cancel();
+  if (IsSession(session)) session->session->Cancel();
 }
 
 edgelm_status edgelm_session_fork(const edgelm_session* session, edgelm_session** fork) {
   if (!fork) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_fork: fork out-pointer is NULL");
   *fork = nullptr;
-  if (!session) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_fork: session is NULL");
+  if (!IsSession(session)) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_fork: session is NULL or not a session");
   return Guard(session, [&]() -> edgelm_status {
     auto f = std::make_unique<edgelm_session>();
     const edgelm_status st = Report(session->session->Fork(&f->session), session);
@@ -341,28 +394,30 @@ edgelm_status edgelm_session_fork(const edgelm_session* session, edgelm_session*
 }
 
 edgelm_status edgelm_session_save(const edgelm_session* session, const char* path) {
-  if (!session || !path) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_save: NULL argument", session);
+  if (!IsSession(session)) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_save: session is NULL or not a session");
+  if (!path) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_save: path is NULL", session);
   return Guard(session, [&] { return Report(session->session->Save(path), session); });
 }
 
 edgelm_status edgelm_session_load(edgelm_session* session, const char* path) {
-  if (!session || !path) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_load: NULL argument", session);
+  if (!IsSession(session)) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_load: session is NULL or not a session");
+  if (!path) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_load: path is NULL", session);
   return Guard(session, [&] { return Report(session->session->Load(path), session); });
 }
 
 edgelm_status edgelm_session_reset(edgelm_session* session) {
-  if (!session) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_reset: session is NULL");
+  if (!IsSession(session)) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_reset: session is NULL or not a session");
   session->session->Reset();
   return EDGELM_OK;
 }
 
 edgelm_status edgelm_session_rewind(edgelm_session* session, size_t n_tokens) {
-  if (!session) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_rewind: session is NULL");
+  if (!IsSession(session)) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_rewind: session is NULL or not a session");
   return Report(session->session->Rewind(n_tokens), session);
 }
 
 size_t edgelm_session_token_count(const edgelm_session* session) {
-  return session ? session->session->tokens().size() : 0;
+  return IsSession(session) ? session->session->tokens().size() : 0;
 }
 
 void edgelm_stats_init(edgelm_stats* stats) {
@@ -372,7 +427,7 @@ void edgelm_stats_init(edgelm_stats* stats) {
 }
 
 edgelm_status edgelm_session_get_stats(const edgelm_session* session, edgelm_stats* stats) {
-  if (!session || !stats) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_get_stats: NULL argument");
+  if (!IsSession(session) || !stats) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_get_stats: NULL argument or not a session");
   if (!SizeOk(stats)) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_get_stats: stats.struct_size is not set");
   const edgelm::SessionStats& s = session->session->stats();
   edgelm_stats full;

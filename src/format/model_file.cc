@@ -31,10 +31,10 @@ ModelFile::~ModelFile() {
   if (fd_ >= 0) close(fd_);
 }
 
-Status ModelFile::Open(const std::string& path, const ModelFileOptions& options, std::unique_ptr<ModelFile>* out) {
+Status ModelFile::Open(const std::string& path, std::unique_ptr<ModelFile>* out) {
   std::unique_ptr<ModelFile> f(new ModelFile());
   f->path_ = path;
-  Status s = f->Map(options);
+  Status s = f->Map();
   if (s.ok()) s = f->ParseHeader();
   if (s.ok()) s = f->ParseMetadata();
   if (!s.ok()) return Status(s.code(), path + ": " + s.message());
@@ -42,7 +42,7 @@ Status ModelFile::Open(const std::string& path, const ModelFileOptions& options,
   return Status::Ok();
 }
 
-Status ModelFile::Map(const ModelFileOptions& options) {
+Status ModelFile::Map() {
   fd_ = open(path_.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd_ < 0) {
     return errno == ENOENT ? NotFound("no such file") : IoError(std::string("cannot open: ") + std::strerror(errno));
@@ -52,16 +52,21 @@ Status ModelFile::Map(const ModelFileOptions& options) {
   if (!S_ISREG(st.st_mode)) return InvalidArgument("not a regular file");
   if (st.st_size < static_cast<off_t>(kHeaderSize)) return CorruptModel("file too small to be an edgelm model (" + std::to_string(st.st_size) + " bytes)");
   size_ = static_cast<uint64_t>(st.st_size);
-  int flags = MAP_SHARED;
-#ifdef MAP_POPULATE
-  if (options.populate) flags |= MAP_POPULATE;
-#endif
-  void* p = mmap(nullptr, size_, PROT_READ, flags, fd_, 0);
+  void* p = mmap(nullptr, size_, PROT_READ, MAP_SHARED, fd_, 0);
   if (p == MAP_FAILED) {
     return Status(StatusCode::kOutOfMemory, std::string("mmap failed: ") + std::strerror(errno));
   }
   base_ = static_cast<const uint8_t*>(p);
   return Status::Ok();
+}
+
+void ModelFile::Populate() const {
+  madvise(const_cast<uint8_t*>(base_), size_, MADV_WILLNEED);  // read ahead while we touch the pages
+  const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  uint8_t touched = 0;
+  for (uint64_t offset = 0; offset < size_; offset += page) touched ^= base_[offset];
+  volatile uint8_t keep = touched;  // the reads must happen
+  (void)keep;
 }
 
 Status ModelFile::ParseHeader() {

@@ -14,10 +14,6 @@
 
 namespace edgelm {
 
-struct ModelFileOptions {
-  bool populate = false;  // pre-fault every page (MAP_POPULATE); otherwise pages load on first touch
-};
-
 class ModelFile {
  public:
   ~ModelFile();
@@ -26,7 +22,7 @@ class ModelFile {
 
   // Maps and validates `path`: header, metadata checksum, flatbuffer verifier, architecture, tokenizer
   // and every tensor's range, size and scales. Errors name the file and the problem.
-  static Status Open(const std::string& path, const ModelFileOptions& options, std::unique_ptr<ModelFile>* out);
+  static Status Open(const std::string& path, std::unique_ptr<ModelFile>* out);
 
   const std::string& path() const { return path_; }
   const FileHeader& header() const { return header_; }
@@ -37,10 +33,13 @@ class ModelFile {
   const std::vector<TensorView>& tensors() const { return tensors_; }
   const TensorView* FindTensor(const std::string& name) const;
   uint64_t file_size() const { return size_; }
+  // Faults every page of the mapping in now (slower load, no page faults during the first tokens).
+  // Separate from Open so that a caller can check the memory the model needs first.
+  void Populate() const;
 
  private:
   ModelFile() = default;
-  Status Map(const ModelFileOptions& options);
+  Status Map();
   Status ParseHeader();
   Status ParseMetadata();
   Status ParseTensor(const schema::Tensor& t, TensorView* view) const;

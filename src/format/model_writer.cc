@@ -46,7 +46,7 @@ class TempFile {
     while (size > 0) {
       ssize_t n = ::write(fd_, p, size);
       if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return IoError("write to " + tmp_ + " failed: " + std::strerror(errno));
+      if (n <= 0) return IoError("cannot write " + final_ + ": " + std::strerror(errno));
       p += n;
       size -= static_cast<size_t>(n);
     }

@@ -29,6 +29,13 @@ Status TokenizerData::Validate() const {
   return Status::Ok();
 }
 
+uint64_t TokenizerData::HeapBytes() const {
+  uint64_t bytes = pieces.size() * sizeof(std::string) + types.size() * sizeof(PieceType) +
+                   merges.size() * sizeof(merges[0]) + stop_ids.size() * sizeof(int) + chat_template.size();
+  for (const std::string& piece : pieces) bytes += piece.size();
+  return bytes;
+}
+
 Status TokenizerFromSchema(const schema::Tokenizer& t, TokenizerData* out) {
   TokenizerData d;
   if (!t.pieces() || !t.types()) return CorruptModel("tokenizer without pieces");

@@ -1,6 +1,7 @@
 // The tokenizer as stored in a model file: pieces, piece types and BPE merges in rank order.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -29,6 +30,8 @@ struct TokenizerData {
 
   // Ids in range, merge results present in the vocabulary, byte pieces contiguous.
   Status Validate() const;
+  // Heap bytes this object holds (an upper bound: short pieces live inside their string object).
+  uint64_t HeapBytes() const;
 };
 
 Status TokenizerFromSchema(const schema::Tokenizer& t, TokenizerData* out);

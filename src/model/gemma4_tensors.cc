@@ -58,4 +58,25 @@ std::vector<TensorInfo> Gemma4TensorManifest(const ModelConfig& c) {
   return out;
 }
 
+Status SumWeightBytes(const std::vector<TensorInfo>& manifest,
+                      const std::function<bool(const TensorInfo&, DType*)>& dtype_of, WeightBytes* out) {
+  WeightBytes sum;
+  for (const TensorInfo& t : manifest) {
+    DType dtype;
+    if (!dtype_of(t, &dtype)) continue;
+    uint64_t bytes = 0;
+    const Status s = TensorBytes(dtype, t.shape, &bytes);
+    if (!s.ok()) return Status(s.code(), "tensor '" + t.name + "': " + s.message());
+    if (dtype == DType::I8 || dtype == DType::I4 || dtype == DType::I2) {
+      const int64_t rows = t.shape.size() == 2 ? t.shape[0] : 1;
+      bytes += static_cast<uint64_t>(rows) * sizeof(float);
+    }
+    sum.file += bytes;
+    sum.by_role[t.role] += bytes;
+    if (t.role == TensorRole::kPleTable) sum.ple_table += bytes;
+  }
+  *out = std::move(sum);
+  return Status::Ok();
+}
+
 }  // namespace edgelm

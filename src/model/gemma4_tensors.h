@@ -3,10 +3,14 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
+#include "common/status.h"
 #include "format/model_config.h"
+#include "format/tensor.h"
 
 namespace edgelm {
 
@@ -32,5 +36,20 @@ struct TensorInfo {
 std::vector<TensorInfo> Gemma4TensorManifest(const ModelConfig& config);
 
 const char* TensorRoleName(TensorRole role);
+
+// Bytes of a model's weights as stored: codes plus one f32 scale per row for integer codes.
+struct WeightBytes {
+  uint64_t file = 0;       // every tensor
+  uint64_t ple_table = 0;  // the PLE table: stays on flash, gathered one row per token
+  std::map<TensorRole, uint64_t> by_role;
+  // What decoding keeps touching, so what stays resident: everything but the PLE table.
+  uint64_t resident() const { return file - ple_table; }
+};
+
+// Sums the tensors of `manifest`, each stored as the dtype `dtype_of` gives it (`dtype_of` returns
+// false for a tensor that is absent; it is not counted). Fails, naming the tensor, on a shape the
+// dtype cannot hold. Used by `edgelm-inspect --estimate` and by the load-time memory budget.
+Status SumWeightBytes(const std::vector<TensorInfo>& manifest,
+                      const std::function<bool(const TensorInfo&, DType*)>& dtype_of, WeightBytes* out);
 
 }  // namespace edgelm

@@ -31,6 +31,9 @@ struct SessionOptions {
   KvType kv_type = KvType::kInt8;
   OverflowPolicy overflow = OverflowPolicy::kError;
   int sink_tokens = 4;        // kept at the start by kKeepSinkAndRecent
+  // Refuse (kOutOfMemory) a session whose KV cache at the full context plus scratch would exceed
+  // this many bytes; 0 = no limit.
+  uint64_t max_memory_bytes = 0;
 };
 
 struct GenerateParams {

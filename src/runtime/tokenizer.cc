@@ -67,6 +67,13 @@ size_t AppendValidUtf8(std::string_view bytes, bool end_of_stream, std::string* 
 
 uint32_t HashPiece(std::string_view piece) { return static_cast<uint32_t>(std::hash<std::string_view>()(piece)); }
 
+// Size of the open-addressing piece index: a power of two, at least twice the vocabulary.
+size_t PieceIndexSlots(size_t pieces) {
+  size_t slots = 1;
+  while (slots < 2 * pieces) slots <<= 1;
+  return slots;
+}
+
 // Pieces that plain-text BPE may produce. Control, byte and unknown pieces come only from atomic matches,
 // byte fallback or the caller, so user text can never forge a turn marker.
 bool IsBpeType(PieceType type) { return type == PieceType::Normal || type == PieceType::UserDefined; }
@@ -97,9 +104,16 @@ Status Tokenizer::Create(const TokenizerData& data, std::unique_ptr<Tokenizer>* 
   return Status::Ok();
 }
 
+uint64_t Tokenizer::EstimateHeapBytes(const TokenizerData& data) {
+  // Copies of data's pieces and types (all it holds but the merge list), the piece index, and a merge
+  // table of at most one entry per merge.
+  return data.HeapBytes() - data.merges.size() * sizeof(data.merges[0]) +
+         PieceIndexSlots(data.pieces.size()) * sizeof(IndexSlot) + (data.pieces.size() + 1) * sizeof(uint32_t) +
+         data.merges.size() * sizeof(Merge);
+}
+
 void Tokenizer::BuildPieceIndex() {
-  size_t slots = 1;
-  while (slots < 2 * pieces_.size()) slots <<= 1;
+  const size_t slots = PieceIndexSlots(pieces_.size());
   const size_t mask = slots - 1;
   piece_index_.assign(slots, IndexSlot{0, -1});
   for (int id = 0; id < vocab_size(); ++id) {

@@ -36,6 +36,8 @@ class Tokenizer {
   // Copies what it needs from `data` (which may be freed afterwards). Fails on invalid data: merges whose
   // result is not a piece, or a vocabulary with neither byte fallback nor an unknown piece.
   static Status Create(const TokenizerData& data, std::unique_ptr<Tokenizer>* out);
+  // Heap bytes Create(data) will hold (pieces, piece index, merge table), estimated before building.
+  static uint64_t EstimateHeapBytes(const TokenizerData& data);
 
   // Replaces *ids (not appends) with the tokens of `text`, which must be valid UTF-8 (else kInvalidArgument
   // naming the byte offset). O(n log n) in the text length.

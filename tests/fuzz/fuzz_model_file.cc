@@ -12,7 +12,7 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string path = edgelm::fuzz::WriteTemp("model", data, size);
   std::unique_ptr<edgelm::ModelFile> file;
-  if (!edgelm::ModelFile::Open(path, edgelm::ModelFileOptions{}, &file).ok()) return 0;
+  if (!edgelm::ModelFile::Open(path, &file).ok()) return 0;
   std::shared_ptr<const edgelm::ModelFile> shared(std::move(file));
   std::unique_ptr<edgelm::Gemma4Model> model;
   if (!edgelm::Gemma4Model::Create(shared, &model).ok()) return 0;

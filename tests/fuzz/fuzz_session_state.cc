@@ -16,7 +16,7 @@ const Loaded& TheModel() {
   static Loaded loaded = [] {
     Loaded l;
     std::unique_ptr<edgelm::ModelFile> file;
-    if (!edgelm::ModelFile::Open(EDGELM_MODEL_PATH, edgelm::ModelFileOptions{}, &file).ok()) __builtin_trap();
+    if (!edgelm::ModelFile::Open(EDGELM_MODEL_PATH, &file).ok()) __builtin_trap();
     l.file = std::move(file);
     if (!edgelm::Gemma4Model::Create(l.file, &l.model).ok()) __builtin_trap();
     return l;

@@ -12,7 +12,7 @@ const edgelm::Tokenizer& TheTokenizer() {
   static std::unique_ptr<edgelm::Tokenizer> tokenizer = [] {
     std::unique_ptr<edgelm::ModelFile> file;
     std::unique_ptr<edgelm::Tokenizer> t;
-    if (!edgelm::ModelFile::Open(EDGELM_MODEL_PATH, edgelm::ModelFileOptions{}, &file).ok() ||
+    if (!edgelm::ModelFile::Open(EDGELM_MODEL_PATH, &file).ok() ||
         !edgelm::Tokenizer::Create(*file->tokenizer(), &t).ok())
       __builtin_trap();
     return t;

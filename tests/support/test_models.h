@@ -49,7 +49,7 @@ inline std::string Converted(const std::string& input, const std::string& format
 
 inline std::shared_ptr<const ModelFile> OpenFile(const std::string& path, Status* status) {
   std::unique_ptr<ModelFile> f;
-  *status = ModelFile::Open(path, ModelFileOptions{}, &f);
+  *status = ModelFile::Open(path, &f);
   return std::shared_ptr<const ModelFile>(std::move(f));
 }
 

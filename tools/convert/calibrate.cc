@@ -41,7 +41,7 @@ Status CalibrateStaticScales(const std::string& float_model, const std::string& 
   std::stringstream ss;
   ss << in.rdbuf();
   std::unique_ptr<ModelFile> file;
-  EDGELM_RETURN_IF_ERROR(ModelFile::Open(float_model, ModelFileOptions{}, &file));
+  EDGELM_RETURN_IF_ERROR(ModelFile::Open(float_model, &file));
   std::shared_ptr<const ModelFile> shared(std::move(file));
   if (!shared->tokenizer()) return InvalidArgument("calibration needs a tokenizer in the checkpoint");
   std::unique_ptr<Tokenizer> tokenizer;

@@ -1,7 +1,9 @@
 // edgelm-convert: Hugging Face / QAT checkpoints (or synthetic weights) -> .edgelm.
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <string>
 
 #include "common/progress.h"
@@ -33,6 +35,9 @@ void Usage(FILE* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Past a file-size limit, write() then fails with EFBIG and the partial output is removed, instead
+  // of the process being killed with it left behind.
+  std::signal(SIGXFSZ, SIG_IGN);
   edgelm::ConvertOptions o;
   bool quiet = false;
   for (int i = 0; i < argc; ++i) o.command_line += (i ? " " : "") + std::string(argv[i]);
@@ -72,7 +77,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   edgelm::ProgressBar bar("writing " + o.output, !quiet);
-  const edgelm::Status s = edgelm::Convert(o, [&bar](uint64_t done, uint64_t total) { bar.Update(done, total); });
+  edgelm::Status s;
+  try {
+    s = edgelm::Convert(o, [&bar](uint64_t done, uint64_t total) { bar.Update(done, total); });
+  } catch (const std::exception& e) {  // caught so that unwinding removes the partial output
+    s = edgelm::Status(edgelm::StatusCode::kInternal, e.what());
+  }
   bar.Finish();
   if (!s.ok()) {
     std::fprintf(stderr, "edgelm-convert: %s\n", s.message().c_str());

@@ -13,6 +13,7 @@
 #include "format/model_file.h"
 #include "model/gemma4_tensors.h"
 #include "runtime/kv_cache.h"
+#include "runtime/memory_budget.h"
 
 namespace edgelm {
 namespace {
@@ -68,7 +69,7 @@ void PrintArchitecture(const ModelConfig& c) {
 
 int InspectFile(const std::string& path, bool as_json) {
   std::unique_ptr<ModelFile> file;
-  const Status s = ModelFile::Open(path, ModelFileOptions{}, &file);
+  const Status s = ModelFile::Open(path, &file);
   if (!s.ok()) {
     std::fprintf(stderr, "edgelm-inspect: %s\n", s.message().c_str());
     return 1;
@@ -149,22 +150,18 @@ int Estimate(const std::string& config_path, bool as_json) {
   for (const char* format : {"f32", "bf16", "q4_0", "mobile", "mobile-int4"}) {
     Recipe recipe;
     (void)Recipe::Create(format, {}, &recipe);
-    uint64_t total = 0, ple_table = 0;
-    std::map<std::string, uint64_t> by_role;
-    for (const TensorInfo& t : manifest) {
-      const TensorEncoding e = recipe.Choose(t);
-      uint64_t bytes = 0;
-      s = TensorBytes(e.dtype, t.shape, &bytes);
-      if (!s.ok()) {
-        std::fprintf(stderr, "edgelm-inspect: %s: %s\n", t.name.c_str(), s.message().c_str());
-        return 1;
-      }
-      if (e.dtype == DType::I8 || e.dtype == DType::I4 || e.dtype == DType::I2) bytes += static_cast<uint64_t>(t.shape[0]) * 4;
-      total += bytes;
-      by_role[TensorRoleName(t.role)] += bytes;
-      if (t.role == TensorRole::kPleTable) ple_table += bytes;
+    WeightBytes weights;
+    s = SumWeightBytes(manifest, [&recipe](const TensorInfo& t, DType* dtype) {
+      *dtype = recipe.Choose(t).dtype;
+      return true;
+    }, &weights);
+    if (!s.ok()) {
+      std::fprintf(stderr, "edgelm-inspect: %s\n", s.message().c_str());
+      return 1;
     }
-    out.push_back({{"format", format}, {"file_bytes", total}, {"resident_bytes_without_ple_table", total - ple_table},
+    std::map<std::string, uint64_t> by_role;
+    for (const auto& [role, bytes] : weights.by_role) by_role[TensorRoleName(role)] = bytes;
+    out.push_back({{"format", format}, {"file_bytes", weights.file}, {"resident_bytes_without_ple_table", weights.resident()},
                    {"bytes_by_role", by_role}});
   }
   if (as_json) {
@@ -189,7 +186,7 @@ int KvReport(const std::string& source, int context, const std::string& type_nam
     s = ParseHfConfigFile(source, &c, nullptr);
   } else {
     std::unique_ptr<ModelFile> file;
-    s = ModelFile::Open(source, ModelFileOptions{}, &file);
+    s = ModelFile::Open(source, &file);
     if (s.ok()) c = file->config();
   }
   KvType type;
@@ -209,7 +206,7 @@ int KvReport(const std::string& source, int context, const std::string& type_nam
     const LayerConfig& l = c.layers[i];
     per_token += kv->row_bytes(i);
     codes_per_token += static_cast<uint64_t>(2.0 * l.num_kv_heads * l.head_dim * code_bytes);
-    const uint64_t held = static_cast<uint64_t>(std::min(context, kv->capacity(i))) * kv->row_bytes(i);
+    const uint64_t held = KvLayerBytesAtFullContext(*kv, i);
     total += held;
     (l.sliding_window > 0 ? sliding_total : full_total) += held;
   }

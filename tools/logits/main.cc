@@ -43,7 +43,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::unique_ptr<edgelm::ModelFile> file;
-  if (s.ok()) s = edgelm::ModelFile::Open(model_path, edgelm::ModelFileOptions{}, &file);
+  if (s.ok()) s = edgelm::ModelFile::Open(model_path, &file);
   std::shared_ptr<const edgelm::ModelFile> shared(std::move(file));
   std::unique_ptr<edgelm::Gemma4Model> model;
   std::unique_ptr<edgelm::Session> session;

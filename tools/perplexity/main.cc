@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
   if (!text.empty() && text.back() == '\n') text.pop_back();  // the stream is the paragraphs joined by "\n"
 
   std::unique_ptr<edgelm::ModelFile> file;
-  edgelm::Status s = edgelm::ModelFile::Open(model_path, edgelm::ModelFileOptions{}, &file);
+  edgelm::Status s = edgelm::ModelFile::Open(model_path, &file);
   std::shared_ptr<const edgelm::ModelFile> shared(std::move(file));
   std::unique_ptr<edgelm::Gemma4Model> model;
   std::unique_ptr<edgelm::Tokenizer> tokenizer;
