@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/npy.h"
+#include "model/activations.h"
 #include "support/test_models.h"
 
 namespace edgelm {
@@ -225,6 +226,44 @@ TEST_CASE("bad tokens and context overflow are errors, not crashes") {
   REQUIRE(r.model->Forward(many.data(), 8, LogitsMode::kNone, r.kv.get(), r.ws.get(), nullptr).ok());
   CHECK(r.model->Forward(many.data(), 3, LogitsMode::kLast, r.kv.get(), r.ws.get(), logits.data()).code() == StatusCode::kContextFull);
   CHECK(r.kv->length() == 8);
+}
+
+TEST_CASE("tanh_float is within 2 ulps of tanh, and the activations built on it match double precision") {
+  int worst_ulps = 0;
+  for (uint32_t bits = 0; bits < 0x41200000u; bits += 101) {  // [0, 10]: every 101st float
+    float x;
+    std::memcpy(&x, &bits, 4);
+    const float want = static_cast<float>(std::tanh(static_cast<double>(x)));
+    for (const float sign : {1.0f, -1.0f}) {
+      const float got = tanh_float(sign * x);
+      int32_t got_bits, want_bits;
+      const float signed_want = sign * want;
+      std::memcpy(&got_bits, &got, 4);
+      std::memcpy(&want_bits, &signed_want, 4);
+      worst_ulps = std::max(worst_ulps, std::abs(got_bits - want_bits));
+    }
+  }
+  CHECK(worst_ulps <= 2);
+  CHECK(tanh_float(9.1f) == 1.0f);
+  CHECK(tanh_float(50.0f) == 1.0f);
+  CHECK(tanh_float(-1e30f) == -1.0f);
+  CHECK(std::isnan(tanh_float(NAN)));
+
+  std::vector<float> gate, up, out(4001), logits;
+  for (int i = 0; i <= 4000; ++i) {
+    gate.push_back(0.005f * static_cast<float>(i - 2000));  // [-10, 10]
+    up.push_back(1.0f + 0.001f * static_cast<float>(i));
+    logits.push_back(0.05f * static_cast<float>(i - 2000));  // [-100, 100]
+  }
+  GeluTanhMul(gate.data(), up.data(), gate.size(), out.data());
+  SoftCap(logits.data(), logits.size(), 30.0f);
+  for (size_t i = 0; i < gate.size(); ++i) {
+    const double x = gate[i];
+    const double gelu = 0.5 * x * (1.0 + std::tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
+    // Absolute slack where 1 + tanh cancels (x << 0): float32 cannot do better there.
+    CHECK(out[i] == Approx(gelu * up[i]).epsilon(1e-6).margin(5e-6));
+    CHECK(logits[i] == Approx(30.0 * std::tanh(0.05 * (static_cast<double>(i) - 2000) / 30.0)).epsilon(1e-6));
+  }
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "model/activations.h"
 #include "model/gemma4_tensors.h"
 
 namespace edgelm {
@@ -55,11 +56,6 @@ void RmsNorm(const float* x, const float* w, int n, float eps, float* out) {
 
 void RmsNormRows(const float* x, const TensorView* w, int rows, int n, float eps, float* out) {
   for (int r = 0; r < rows; ++r) RmsNorm(x + static_cast<size_t>(r) * n, w ? F32(w) : nullptr, n, eps, out + static_cast<size_t>(r) * n);
-}
-
-float GeluTanh(float x) {
-  const float kSqrt2OverPi = 0.7978845608028654f;
-  return 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * (x + 0.044715f * x * x * x)));
 }
 
 // Rotate-half RoPE on one head vector of size d with precomputed cos/sin of its d/2 pairs.
@@ -311,7 +307,7 @@ Status Gemma4Model::Forward(const int* tokens, int count, LogitsMode mode, KvCac
     float* up = Grow(ws->up, static_cast<size_t>(rows) * I);
     linear(lw.gate_proj, normed, gate);
     linear(lw.up_proj, normed, up);
-    for (size_t e = 0; e < static_cast<size_t>(rows) * I; ++e) gate[e] = GeluTanh(gate[e]) * up[e];
+    GeluTanhMul(gate, up, static_cast<size_t>(rows) * I, gate);
     linear(lw.down_proj, gate, branch);
     if (observer) observer->OnMlpOutput(i, branch, rows);
     RmsNormRows(branch, lw.post_ffn_norm, rows, H, eps, branch);
@@ -320,10 +316,8 @@ Status Gemma4Model::Forward(const int* tokens, int count, LogitsMode mode, KvCac
     if (P > 0) {
       float* g = Grow(ws->ple, static_cast<size_t>(rows) * P);
       linear(lw.ple_gate, x, g);
-      for (int r = 0; r < rows; ++r) {
-        const float* pl = pli + (static_cast<size_t>(first_row + r) * L + i) * P;
-        for (int e = 0; e < P; ++e) g[r * P + e] = GeluTanh(g[r * P + e]) * pl[e];
-      }
+      for (int r = 0; r < rows; ++r)
+        GeluTanhMul(g + r * P, pli + (static_cast<size_t>(first_row + r) * L + i) * P, static_cast<size_t>(P), g + r * P);
       linear(lw.ple_projection, g, branch);
       RmsNormRows(branch, lw.post_ple_norm, rows, H, eps, branch);
       for (size_t e = 0; e < static_cast<size_t>(rows) * H; ++e) x[e] += branch[e];
@@ -342,8 +336,7 @@ Status Gemma4Model::Forward(const int* tokens, int count, LogitsMode mode, KvCac
   if (observer) observer->OnHidden(L + 1, head_in, out_rows);
   Linear(*embed_, head_in, out_rows, logits, &ws->linear, pool_);
   const float cap = c.final_logit_softcap;
-  if (cap > 0.0f)
-    for (size_t e = 0; e < static_cast<size_t>(out_rows) * c.vocab_size; ++e) logits[e] = cap * std::tanh(logits[e] / cap);
+  if (cap > 0.0f) SoftCap(logits, static_cast<size_t>(out_rows) * c.vocab_size, cap);
   return Status::Ok();
 }
 
