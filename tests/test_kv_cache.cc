@@ -18,11 +18,11 @@ using testing::SharedPath;
 
 struct Fixture {
   std::unique_ptr<Gemma4Model> model;
-  Fixture() {
+  explicit Fixture(int num_threads = 1) {
     Status s;
     const std::string path = testing::Converted(SharedPath("fixtures/gemma4-tiny-e2b"), "f32", &s);
     REQUIRE(s.ok());
-    model = testing::LoadModel(path, &s);
+    model = testing::LoadModel(path, &s, num_threads);
     INFO(s.message());
     REQUIRE(s.ok());
   }
@@ -87,6 +87,22 @@ TEST_CASE("chunked prefill past 4x the sliding window matches a full forward") {
     auto s = f.NewSession(KvType::kF32, chunk);
     INFO("chunk " << chunk);
     CHECK(MaxDiff(Feed(*s, tokens, f.vocab()), f.Reference(tokens)) <= kExact);
+  }
+}
+
+TEST_CASE("decode over long contexts merges attention spans exactly, with any thread count") {
+  // One-token steps split each full-attention row into spans of 256 keys, one per task; chunks of
+  // many rows attend whole rows. Both must agree, and 1 and 2 threads must give identical logits.
+  Fixture one, two(2);
+  const std::vector<int> tokens = Tokens(600, 10);
+  const std::vector<float> reference = one.Reference(tokens);
+  std::vector<float> single_thread;
+  for (Fixture* f : {&one, &two}) {
+    auto s = f->NewSession(KvType::kF32, 1, 640);
+    const std::vector<float> logits = Feed(*s, tokens, f->vocab());
+    CHECK(MaxDiff(logits, reference) <= kExact);
+    if (single_thread.empty()) single_thread = logits;
+    else CHECK(logits == single_thread);
   }
 }
 

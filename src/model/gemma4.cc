@@ -29,8 +29,26 @@ struct Gemma4Model::LayerWeights {
   const TensorView* layer_scalar = nullptr;
 };
 
+namespace {
+
+// Attention work: the query heads of a row (from q_offset) that share KV head kv_head, over key positions
+// [first, last]. Its output goes straight to the attention output (kWholeRow), or, for one span of a
+// split row, to attention_spans at `span_offset` until the spans are merged.
+struct AttentionItem {
+  size_t q_offset, span_offset;
+  int kv_head, first, last;
+};
+constexpr size_t kWholeRow = ~size_t{0};
+// Decode (one row) splits each row's keys into spans of this many positions, so every thread has work.
+// The spans depend only on the positions, never on the thread count, and so do the results.
+constexpr int kAttentionSpan = 256;
+
+}  // namespace
+
 struct Workspace {
   std::vector<float> x, normed, q, k, v, attn, branch, gate, up, ple, pli, scores, cos, sin, head_in;
+  std::vector<float> attention_spans, attention_stats;
+  std::vector<AttentionItem> attention_items;
   LinearScratch linear;
 };
 
@@ -93,6 +111,66 @@ Status Expect(const ModelFile& f, const TensorInfo& info, const TensorView** out
     return CorruptModel("norm tensor '" + info.name + "' cannot quantize activations");
   *out = t;
   return Status::Ok();
+}
+
+struct AttentionJob {
+  const KvCache* kv;
+  int layer, group, d;
+  const float* q;
+  float* out;          // [rows][q_dim]
+  float* spans;        // unnormalized outputs of split rows' spans
+  float* stats;        // per item: group score maxima, then group exp sums
+  float* scores;       // per task: scores_per_task floats
+  size_t scores_per_task;
+  const AttentionItem* items;
+  size_t count, tasks;
+};
+
+// Task t runs items t, t + tasks, ...: interleaving balances the rows of a causal prefill chunk, whose
+// key counts grow with the position.
+void AttendItems(void* context, size_t task) {
+  const AttentionJob& job = *static_cast<const AttentionJob*>(context);
+  float* scores = job.scores + task * job.scores_per_task;
+  for (size_t i = task; i < job.count; i += job.tasks) {
+    const AttentionItem& it = job.items[i];
+    float* out = it.span_offset == kWholeRow ? job.out + it.q_offset : job.spans + it.span_offset;
+    float* stats = job.stats + i * 2 * job.group;
+    job.kv->Attend(job.layer, it.kv_head, job.group, job.q + it.q_offset, it.first, it.last, scores, out, stats,
+                   stats + job.group);
+  }
+}
+
+// Normalizes whole rows; merges the spans of split rows (each rescaled to the largest maximum score)
+// in position order.
+void MergeAttentionSpans(const AttentionJob& job) {
+  const size_t d = static_cast<size_t>(job.d), G = static_cast<size_t>(job.group);
+  for (size_t i = 0; i < job.count;) {
+    const AttentionItem& head = job.items[i];
+    size_t end = i + 1;
+    while (end < job.count && job.items[end].q_offset == head.q_offset) ++end;
+    float* out = job.out + head.q_offset;
+    for (size_t g = 0; g < G; ++g) {
+      float* og = out + g * d;
+      if (head.span_offset == kWholeRow) {
+        const float inv_sum = 1.0f / job.stats[i * 2 * G + G + g];
+        for (size_t e = 0; e < d; ++e) og[e] *= inv_sum;
+        continue;
+      }
+      float max_score = -INFINITY;
+      for (size_t k = i; k < end; ++k) max_score = std::max(max_score, job.stats[k * 2 * G + g]);
+      float total = 0.0f;
+      std::fill(og, og + d, 0.0f);
+      for (size_t k = i; k < end; ++k) {
+        const float weight = std::exp(job.stats[k * 2 * G + g] - max_score);
+        total += weight * job.stats[k * 2 * G + G + g];
+        const float* span = job.spans + job.items[k].span_offset + g * d;
+        for (size_t e = 0; e < d; ++e) og[e] += weight * span[e];
+      }
+      const float inv_total = 1.0f / total;
+      for (size_t e = 0; e < d; ++e) og[e] *= inv_total;
+    }
+    i = end;
+  }
 }
 
 }  // namespace
@@ -211,16 +289,30 @@ void Gemma4Model::Attention(int layer, int rows, int first_pos, KvCache* kv, Wor
 
   // Scale 1.0: the q/k norm weights carry the temperature.
   const int window = lc.sliding_window;
-  float* out = Grow(ws->attn, static_cast<size_t>(rows) * q_dim);
+  std::vector<AttentionItem>& items = ws->attention_items;
+  items.clear();
+  size_t split_floats = 0, longest = 0;
   for (int r = 0; r < rows; ++r) {
-    const int pos = first_pos + r;
-    const int first_key = window > 0 ? std::max(0, pos - window + 1) : 0;
-    float* scores = Grow(ws->scores, static_cast<size_t>(group) * (pos - first_key + 1));
+    const int pos = first_pos + r, first_key = window > 0 ? std::max(0, pos - window + 1) : 0;
+    const int span = rows == 1 ? kAttentionSpan : pos - first_key + 1;
     for (int kvh = 0; kvh < n_kv; ++kvh) {
-      const size_t off = static_cast<size_t>(r) * q_dim + static_cast<size_t>(kvh) * group * d;
-      kv->Attend(lc.kv_source, kvh, group, q + off, first_key, pos, scores, out + off);
+      const size_t q_off = static_cast<size_t>(r) * q_dim + static_cast<size_t>(kvh) * group * d;
+      const bool whole = pos - first_key + 1 <= span;
+      for (int first = first_key; first <= pos; first += span) {
+        const int last = std::min(pos, first + span - 1);
+        items.push_back({q_off, whole ? kWholeRow : split_floats, kvh, first, last});
+        if (!whole) split_floats += static_cast<size_t>(group) * d;
+        longest = std::max(longest, static_cast<size_t>(last - first + 1));
+      }
     }
   }
+  const size_t tasks = std::min(items.size(), pool_ ? pthreadpool_get_threads_count(pool_) : size_t{1});
+  const size_t scores_per_task = static_cast<size_t>(group) * longest;
+  AttentionJob job{kv, lc.kv_source, group, d, q, Grow(ws->attn, static_cast<size_t>(rows) * q_dim),
+                   Grow(ws->attention_spans, split_floats), Grow(ws->attention_stats, items.size() * 2 * group),
+                   Grow(ws->scores, tasks * scores_per_task), scores_per_task, items.data(), items.size(), tasks};
+  pthreadpool_parallelize_1d(pool_, AttendItems, &job, tasks, 0);
+  MergeAttentionSpans(job);
 }
 
 Status Gemma4Model::Forward(const int* tokens, int count, LogitsMode mode, KvCache* kv, Workspace* ws, float* logits,

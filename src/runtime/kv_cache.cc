@@ -179,7 +179,7 @@ void KvCache::ForEachRun(int layer, int first, int last, Visit visit) const {
 }
 
 void KvCache::Attend(int layer, int kv_head, int group, const float* q, int first, int last, float* scores,
-                     float* out) const {
+                     float* out, float* max_score, float* sum) const {
   static_assert(static_cast<int>(KvType::kF32) == EDGELM_KV_FORMAT_F32 && static_cast<int>(KvType::kBF16) == EDGELM_KV_FORMAT_BF16 &&
                     static_cast<int>(KvType::kInt8) == EDGELM_KV_FORMAT_I8 && static_cast<int>(KvType::kInt4) == EDGELM_KV_FORMAT_I4,
                 "KvType values index the kernels' record formats");
@@ -195,14 +195,13 @@ void KvCache::Attend(int layer, int kv_head, int group, const float* q, int firs
   });
   for (int g = 0; g < group; ++g) {
     float* sg = scores + static_cast<size_t>(g) * n;
-    const float max_score = *std::max_element(sg, sg + n);
+    max_score[g] = *std::max_element(sg, sg + n);
     float total = 0.0f;
     for (size_t j = 0; j < n; ++j) {
-      sg[j] = std::exp(sg[j] - max_score);
+      sg[j] = std::exp(sg[j] - max_score[g]);
       total += sg[j];
     }
-    const float inv_total = 1.0f / total;
-    for (size_t j = 0; j < n; ++j) sg[j] *= inv_total;
+    sum[g] = total;
   }
   std::fill(out, out + static_cast<size_t>(group) * d, 0.0f);
   ForEachRun(layer, first, last, [&](int j, int count, const uint8_t* row) {

@@ -57,11 +57,14 @@ class KvCache {
   void Store(int layer, int position, const float* k, const float* v);
 
   // The `group` query heads that share kv head `kv_head` of `layer` (GQA/MQA), over positions
-  // [first, last]: out[g][head_dim] = sum_j softmax_j(q[g] . k_j) v_j (scale 1). q and out hold the
-  // group's heads contiguously. The kernels (kernels/attention.h) read each K/V row once for the
-  // whole group and dequantize it in registers. `scores`: scratch of group * (last-first+1) floats.
-  void Attend(int layer, int kv_head, int group, const float* q, int first, int last, float* scores,
-              float* out) const;
+  // [first, last], unnormalized so that spans of positions can be merged (flash-decoding):
+  //   max_score[g] = max_j s_gj,  sum[g] = sum_j exp(s_gj - max_score[g]),
+  //   out[g][head_dim] = sum_j exp(s_gj - max_score[g]) v_j,  with s_gj = q[g] . k_j (scale 1).
+  // q and out hold the group's heads contiguously. The kernels (kernels/attention.h) read each K/V
+  // row once for the whole group and dequantize it in registers. `scores`: scratch of
+  // group * (last-first+1) floats.
+  void Attend(int layer, int kv_head, int group, const float* q, int first, int last, float* scores, float* out,
+              float* max_score, float* sum) const;
 
   // Bytes of K+V stored per token for `layer` (0 for KV-sharing layers), and in all layers.
   size_t row_bytes(int layer) const { return layers_[layer].row_bytes; }

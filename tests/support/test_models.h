@@ -53,10 +53,10 @@ inline std::shared_ptr<const ModelFile> OpenFile(const std::string& path, Status
   return std::shared_ptr<const ModelFile>(std::move(f));
 }
 
-inline std::unique_ptr<Gemma4Model> LoadModel(const std::string& path, Status* status) {
+inline std::unique_ptr<Gemma4Model> LoadModel(const std::string& path, Status* status, int num_threads = 1) {
   std::shared_ptr<const ModelFile> f = OpenFile(path, status);
   std::unique_ptr<Gemma4Model> m;
-  if (status->ok()) *status = Gemma4Model::Create(f, &m);
+  if (status->ok()) *status = Gemma4Model::Create(f, &m, num_threads);
   return m;
 }
 
