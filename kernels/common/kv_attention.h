@@ -51,8 +51,8 @@ struct I4Format {
   static size_t RecordBytes(size_t d, float) { return d / 2 + 4 * (d / 32); }
 };
 
-// Asks for `count` records from `rows` on: the value pass visits many rows per column, a pattern the
-// hardware prefetchers miss when the cache comes from DRAM.
+// Asks for `count` records from `rows` on. Decode streams the cache from DRAM (the weights evict it
+// every token), and K and V records interleave, a pattern the hardware prefetchers follow poorly.
 template <class Format>
 void PrefetchRecords(const uint8_t* rows, size_t count, size_t row_stride, size_t d, float static_scale) {
   const size_t bytes = Format::RecordBytes(d, static_scale);
@@ -63,8 +63,10 @@ void PrefetchRecords(const uint8_t* rows, size_t count, size_t row_stride, size_
 template <class V, class Format, int G>
 void ScoresTile(size_t n, size_t d, const float* q, const uint8_t* rows, size_t row_stride, float static_scale,
                 float* scores, size_t scores_stride) {
+  constexpr size_t kPrefetchRows = 8;  // about 4 KB ahead at head_dim 512
   for (size_t j = 0; j < n; ++j) {
     const uint8_t* record = rows + j * row_stride;
+    if (j + kPrefetchRows < n) PrefetchRecords<Format>(record + kPrefetchRows * row_stride, 1, row_stride, d, static_scale);
     V acc[G];
     for (int g = 0; g < G; ++g) acc[g] = V::Zero();
     for (size_t e = 0; e < d; e += 8) {
