@@ -5,7 +5,7 @@
 # (only between <!-- bench:begin --> and <!-- bench:end -->) with plots in docs/img/.
 #
 # usage: benchmarks/run_all.sh [options]
-#   --e2b-formats "mobile q4_0 bf16"  E2B formats to synthesize and measure
+#   --e2b-formats "mobile mobile-int4 q4_0 bf16"  E2B formats to synthesize and measure
 #   --e4b-formats "mobile"            E4B formats ("" for none)
 #   --threads 1,2                     thread counts
 #   --prefill 128                     prompt lengths, tokens
@@ -26,7 +26,7 @@ doc=$repo/docs/performance.md
 images=$repo/docs/img
 configs=$repo/../shared/docs
 
-e2b_formats="mobile q4_0 bf16"
+e2b_formats="mobile mobile-int4 q4_0 bf16"
 e4b_formats="mobile"
 threads=1,2
 prefill=128
@@ -129,7 +129,7 @@ memory_table() {
   printf '|---|--:|--:|--:|--:|--:|--:|--:|--:|\n'
   jq -r -s --argjson published "$published_sizes" \
     --slurpfile e2b "$results/estimate-e2b.json" --slurpfile e4b "$results/estimate-e4b.json" "$jq_helpers"'
-    .[] | name as $name | ($name | split("-")) as [$variant, $format]
+    .[] | name as $name | ($name | split("-")) as $parts | $parts[0] as $variant | ($parts[1:] | join("-")) as $format
     | ({e2b: $e2b[0], e4b: $e4b[0]}[$variant][] | select(.format == $format)) as $estimate
     | decode_rss as $after
     | "| \($name) | \($published[$variant][$format] | published_text) | \(.model.file_bytes | gb) "
@@ -144,7 +144,7 @@ verdict_table() {
   jq -r -s "$jq_helpers"'
     def verdict($ok): if $ok then "met" else "**missed**" end;
     def missing($what): "| \($what) | not measured | - |";
-    run("e2b-mobile") as $mobile | run("e2b-q4_0") as $q4 | run("e2b-bf16") as $bf16
+    run("e2b-mobile") as $mobile | run("e2b-mobile-int4") as $int4 | run("e2b-q4_0") as $q4 | run("e2b-bf16") as $bf16
     | (if $mobile then
          ($mobile.tests[] | select(.kind == "decode" and .n_depth == 0)
           | "| E2B mobile decode >= 80% of the bandwidth roofline at depth 0, \(.n_threads) thread(s) "
@@ -157,6 +157,10 @@ verdict_table() {
             + "| \(.warm_first_token_ms.median | round) ms (load alone \(.warm_load_ms.median | round) ms) "
             + "| \(verdict(.warm_first_token_ms.median < 1000)) |")
        else missing("E2B mobile") end),
+      (if $int4 then
+         "| E2B mobile-int4 peak RSS <= 1.0 GB (context \($int4.settings.context_length)) "
+         + "| \($int4.memory.peak_rss_bytes | gb) GB | \(verdict($int4.memory.peak_rss_bytes <= 1e9)) |"
+       else missing("E2B mobile-int4 peak RSS <= 1.0 GB") end),
       (if $q4 then
          "| E2B q4_0 peak RSS <= 3.2 GB | \($q4.memory.peak_rss_bytes | gb) GB "
          + "| \(verdict($q4.memory.peak_rss_bytes <= 3.2e9)) |"
@@ -219,9 +223,9 @@ plot_memory() {
   local data=$1/memory.dat
   shift
   jq -r -s --argjson published "$published_sizes" --slurpfile estimate "$results/estimate-e2b.json" "$jq_helpers"'
-    . as $runs | ["bf16", "q4_0", "mobile"][] as $format
+    . as $runs | ["bf16", "q4_0", "mobile", "mobile-int4"][] as $format
     | ($estimate[0][] | select(.format == $format)) as $e | ($runs | run("e2b-\($format)")) as $run
-    | [$format, $published.e2b[$format].all, ($published.e2b[$format].text_only // "?"),
+    | [$format, ($published.e2b[$format].all // "?"), ($published.e2b[$format].text_only // "?"),
        ($e.file_bytes | gb), ($e.resident_bytes_without_ple_table | gb),
        (if $run then ($run.memory.peak_rss_bytes | gb) else "?" end),
        (if $run then ($run | decode_rss.rss_bytes | gb) else "?" end)] | @tsv' "$@" > "$data"
@@ -289,8 +293,8 @@ EOF
       | "\nThe E2B mobile recipe of this converter keeps \($mobile.resident_bytes_without_ple_table | gb) GB of "
         + "weights outside the PLE table (edgelm-inspect --estimate); every decode step reads them all, so "
         + "the RSS of a decoding process cannot be under 1.0 GB; "
-        + "the published 0.84 GB text-only figure implies a lower-bit recipe (mobile-int4 here: "
-        + "\($int4.resident_bytes_without_ple_table | gb) GB)."' "$results/estimate-e2b.json"
+        + "the published 0.84 GB text-only figure implies a lower-bit recipe: mobile-int4 here, "
+        + "\($int4.resident_bytes_without_ple_table | gb) GB of resident weights, measured in the row above."' "$results/estimate-e2b.json"
     cat <<EOF
 
 ### Speed
@@ -380,7 +384,7 @@ main() {
     local format
     for format in $e2b_formats; do
       case $format in
-        mobile | q4_0) measure e2b "$format" "$depths" ;;
+        mobile | mobile-int4 | q4_0) measure e2b "$format" "$depths" ;;
         *) measure e2b "$format" "$extra_depths" ;;
       esac
     done
