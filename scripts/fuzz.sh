@@ -20,25 +20,32 @@ seed_corpus() {  # $1 target, $2 corpus dir
   local dir="$2" bt="$shared/models/brown-tiny"
   mkdir -p "$dir"
   case "$1" in
-    fuzz_model_file)
-      "$build/tools/edgelm-convert" --synthesize "$shared/fixtures/gemma4-tiny-e2b/config.json" -f q4_0 -o "$dir/tiny-q4_0.edgelm" -q
-      "$build/tools/edgelm-convert" --synthesize "$shared/fixtures/gemma4-tiny-e2b/config.json" -f mobile -o "$dir/tiny-mobile.edgelm" -q ;;
+    fuzz_model_file)  # the tiny fixture's architecture at a quarter of its widths: seeds of 0.3-0.8 MB
+      local config="$build/fuzz-seed-config.json" format
+      sed -E -e 's/"(vocab_size|vocab_size_per_layer_input)": 2048/"\1": 256/' -e 's/"(hidden_size|intermediate_size)": (128|256)/"\1": 64/' \
+        -e 's/"head_dim": 64/"head_dim": 32/' -e 's/"head_dim": 128/"head_dim": 64/' \
+        -e 's/"num_attention_heads": 4/"num_attention_heads": 2/' -e 's/"num_key_value_heads": 2/"num_key_value_heads": 1/' \
+        "$shared/fixtures/gemma4-tiny-e2b/config.json" > "$config"
+      for format in q4_0 mobile bf16; do
+        "$build/tools/edgelm-convert" --synthesize "$config" -f "$format" -o "$dir/tiny-$format.edgelm" -q
+      done ;;
     fuzz_tokenizer) head -c 4096 "$bt/text/valid.txt" > "$dir/valid.txt"; printf '<|turn>user\n\xf0\x9f\x98\x80<turn|>' > "$dir/turn.txt" ;;
     fuzz_converter_inputs)
       { printf '\0'; cat "$bt/float/config.json"; } > "$dir/config"
       { printf '\1'; cat "$bt/float/tokenizer.json"; } > "$dir/tokenizer-json"
       { printf '\2'; cat "$bt/float/tokenizer.model"; } > "$dir/tokenizer-model"
       { printf '\3'; head -c 65536 "$shared/fixtures/gemma4-tiny-e2b/model.safetensors"; } > "$dir/safetensors" ;;
-    fuzz_session_state) ;;  # starts empty: the state magic is found by the fuzzer's comparison tracing
+    fuzz_session_state) EDGELM_FUZZ_WRITE_SEED="$dir/state" "$build/tests/fuzz/fuzz_session_state" ;;
   esac
 }
 
 mkdir -p "$build/crashes"
+max_len=1048576
 for t in "${targets[@]}"; do
   corpus="$build/corpus/$t"
   [ -d "$corpus" ] || seed_corpus "$t" "$corpus"
   echo "[fuzz] $t for ${seconds}s"
-  "$build/tests/fuzz/$t" "$corpus" -max_total_time="$seconds" -max_len=1048576 -timeout=20 -rss_limit_mb=4096 \
-    -artifact_prefix="$build/crashes/$t-" -print_final_stats=1 2>&1 | grep -E "^(stat::|#[0-9]+ +DONE|==|SUMMARY)" || true
+  "$build/tests/fuzz/$t" "$corpus" -max_total_time="$seconds" -max_len="$max_len" -timeout=20 -rss_limit_mb=4096 \
+    -artifact_prefix="$build/crashes/$t-" -print_final_stats=1 2>&1 | grep -E "^(stat::|#[0-9]+[[:space:]]+(INITED|DONE)|==|SUMMARY)" || true
   if compgen -G "$build/crashes/$t-*" >/dev/null; then echo "[fuzz] $t: crash artifacts in $build/crashes" >&2; exit 1; fi
 done

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# test.sh — run every test: the Release build's ctest suite, then the format-validation, tokenizer
-# and C API tests under AddressSanitizer + UndefinedBehaviorSanitizer and the threading tests under
+# test.sh — run every test: the Release build's ctest suite, then the format-validation, tokenizer,
+# C API and activation tests under AddressSanitizer + UndefinedBehaviorSanitizer and the threading tests under
 # ThreadSanitizer. Assumes scripts/setup.sh ran.
 #   scripts/test.sh            (env: BUILD_DIR=build, ASAN_BUILD_DIR=build-asan, SKIP_SANITIZERS=1 to skip)
 set -euo pipefail
@@ -15,8 +15,8 @@ if [ "${SKIP_SANITIZERS:-0}" != 1 ]; then
   # Untrusted input paths (model files, tokenizer, C API misuse) under ASan + UBSan.
   asan="${ASAN_BUILD_DIR:-build-asan}"
   cmake -S . -B "$asan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDGELM_SANITIZE=address,undefined >/dev/null
-  cmake --build "$asan" --parallel "$jobs" --target test_format test_tokenizer test_c_api
-  ctest --test-dir "$asan" --output-on-failure --parallel "$jobs" -R '^(test_format:|test_tokenizer:|test_c_api$)'
+  cmake --build "$asan" --parallel "$jobs" --target test_format test_tokenizer test_c_api test_gemma4
+  ctest --test-dir "$asan" --output-on-failure --parallel "$jobs" -R '^(test_format:|test_tokenizer:|test_c_api$|test_gemma4:tanh)'
   # Sessions sharing one model across threads, and cancellation, under ThreadSanitizer.
   tsan="${TSAN_BUILD_DIR:-build-tsan}"
   cmake -S . -B "$tsan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDGELM_SANITIZE=thread >/dev/null

@@ -19,7 +19,7 @@ static inline float Tanh(float x) {
   const float n = (y * 1.44269504f + 12582912.0f) - 12582912.0f;  // round to nearest: 1.5 * 2^23
   const float r = (y - n * 0.693145751953125f) - n * 1.428606765330187e-6f;
   const float er = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720 + r * (1.0f / 5040)))))));
-  const int32_t exponent_bits = (static_cast<int32_t>(n) + 127) << 23;
+  const int32_t exponent_bits = (static_cast<int32_t>(n > 0.0f ? n : 0.0f) + 127) << 23;  // NaN x: no UB, 2^0
   float two_n;
   std::memcpy(&two_n, &exponent_bits, sizeof two_n);
   const float large = 1.0f - 2.0f / (er * two_n + 1.0f);

@@ -1,4 +1,4 @@
-// libFuzzer target: arbitrary bytes as a .edgelm file -> open, validate, bind the Gemma 4 graph and,
+// libFuzzer target: arbitrary bytes as a .edgelm file (checksum repaired) -> open, validate, bind the Gemma 4 graph and,
 // when that succeeds, run one token through it. Must never crash, hang or read out of bounds.
 #include <unistd.h>
 
@@ -10,7 +10,8 @@
 #include "model/gemma4.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const std::string path = edgelm::fuzz::WriteTemp("model", data, size);
+  const std::vector<uint8_t> file_bytes = edgelm::fuzz::RepairModelFile(data, size);
+  const std::string path = edgelm::fuzz::WriteTemp("model", file_bytes.data(), file_bytes.size());
   std::unique_ptr<edgelm::ModelFile> file;
   if (!edgelm::ModelFile::Open(path, &file).ok()) return 0;
   std::shared_ptr<const edgelm::ModelFile> shared(std::move(file));

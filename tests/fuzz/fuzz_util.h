@@ -5,7 +5,11 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <string>
+#include <vector>
+
+#include "format/container.h"
 
 namespace edgelm::fuzz {
 
@@ -18,6 +22,39 @@ inline std::string WriteTemp(const char* tag, const uint8_t* data, size_t size) 
     std::fclose(f);
   }
   return path;
+}
+
+// Random mutations almost never keep a checksum right, and a bad checksum stops an input at the first
+// check. The targets repair checksums (the checks themselves are tested in tests/test_format.cc and
+// tests/test_kv_cache.cc) so that mutations reach the validation behind them.
+
+// A .edgelm file with the header's metadata checksum and file size made to match the bytes.
+inline std::vector<uint8_t> RepairModelFile(const uint8_t* data, size_t size) {
+  std::vector<uint8_t> bytes(data, data + size);
+  if (size < sizeof(FileHeader)) return bytes;
+  FileHeader h;
+  std::memcpy(&h, bytes.data(), sizeof h);
+  h.file_size = size;
+  if (h.metadata_offset <= size && h.metadata_size <= size - h.metadata_offset)
+    h.metadata_checksum = Fnv1a64(bytes.data() + h.metadata_offset, h.metadata_size);
+  std::memcpy(bytes.data(), &h, sizeof h);
+  return bytes;
+}
+
+// A session state (24-byte header, token ids, then the KV section) with the KV section's trailing
+// checksum made to match.
+inline std::vector<uint8_t> RepairSessionState(const uint8_t* data, size_t size) {
+  std::vector<uint8_t> bytes(data, data + size);
+  constexpr size_t kHeaderBytes = 24;
+  if (size < kHeaderBytes) return bytes;
+  uint64_t tokens;
+  std::memcpy(&tokens, bytes.data() + 16, 8);
+  if (tokens > size / 4) return bytes;
+  const size_t kv_start = kHeaderBytes + 4 * tokens;
+  if (kv_start + 8 > size) return bytes;
+  const uint64_t hash = Fnv1a64(bytes.data() + kv_start, size - 8 - kv_start);
+  std::memcpy(bytes.data() + size - 8, &hash, 8);
+  return bytes;
 }
 
 }  // namespace edgelm::fuzz
