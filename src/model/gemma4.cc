@@ -291,7 +291,7 @@ void Gemma4Model::Attention(int layer, int rows, int first_pos, KvCache* kv, Wor
   const int window = lc.sliding_window;
   std::vector<AttentionItem>& items = ws->attention_items;
   items.clear();
-  size_t split_floats = 0, longest = 0;
+  size_t split_floats = 0, longest = 0, keys = 0;
   for (int r = 0; r < rows; ++r) {
     const int pos = first_pos + r, first_key = window > 0 ? std::max(0, pos - window + 1) : 0;
     const int span = rows == 1 ? kAttentionSpan : pos - first_key + 1;
@@ -303,15 +303,18 @@ void Gemma4Model::Attention(int layer, int rows, int first_pos, KvCache* kv, Wor
         items.push_back({q_off, whole ? kWholeRow : split_floats, kvh, first, last});
         if (!whole) split_floats += static_cast<size_t>(group) * d;
         longest = std::max(longest, static_cast<size_t>(last - first + 1));
+        keys += static_cast<size_t>(last - first + 1);
       }
     }
   }
-  const size_t tasks = std::min(items.size(), pool_ ? pthreadpool_get_threads_count(pool_) : size_t{1});
+  const size_t macs = 2 * keys * static_cast<size_t>(group) * d;  // QK and PV
+  pthreadpool_t pool = macs >= kMinParallelMacs ? pool_ : nullptr;
+  const size_t tasks = std::min(items.size(), pool ? pthreadpool_get_threads_count(pool) : size_t{1});
   const size_t scores_per_task = static_cast<size_t>(group) * longest;
   AttentionJob job{kv, lc.kv_source, group, d, q, Grow(ws->attn, static_cast<size_t>(rows) * q_dim),
                    Grow(ws->attention_spans, split_floats), Grow(ws->attention_stats, items.size() * 2 * group),
                    Grow(ws->scores, tasks * scores_per_task), scores_per_task, items.data(), items.size(), tasks};
-  pthreadpool_parallelize_1d(pool_, AttendItems, &job, tasks, 0);
+  pthreadpool_parallelize_1d(pool, AttendItems, &job, tasks, 0);
   MergeAttentionSpans(job);
 }
 

@@ -6,8 +6,6 @@ namespace edgelm {
 namespace {
 
 constexpr size_t kChannelsPerTask = 32;
-// Below this many multiply-adds a fork/join costs more than it saves.
-constexpr size_t kMinParallelMacs = size_t{1} << 21;
 
 void RunChannels(void* context, size_t n0, size_t count) {
   const GemmCall& c = *static_cast<const GemmCall*>(context);

@@ -13,6 +13,9 @@
 
 namespace edgelm {
 
+// Below this many multiply-adds a fork/join over the thread pool costs more than it saves.
+constexpr size_t kMinParallelMacs = size_t{1} << 21;
+
 struct LinearScratch {
   std::vector<int8_t> x_q;      // quantized activations
   std::vector<float> x_scale;   // per token
