@@ -2,7 +2,9 @@
 // errors (never crashes) for corrupt, truncated or hostile files.
 #include <catch2/catch.hpp>
 
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -286,6 +288,57 @@ TEST_CASE("random metadata corruption with a recomputed checksum never crashes")
     rejected += !LoadStatus(path).ok();  // loading must return; either verdict is fine
   }
   CHECK(rejected > 0);
+}
+
+// Sanitizers reserve terabytes of address space for their shadow memory: an address-space limit
+// would stop them, not the mmap under test.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define EDGELM_UNDER_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define EDGELM_UNDER_SANITIZER 1
+#endif
+#endif
+
+// Bytes of address space this process maps now (VmSize in /proc/self/status).
+uint64_t MappedBytes() {
+  std::ifstream status("/proc/self/status");
+  std::string key;
+  while (status >> key) {
+    if (key == "VmSize:") {
+      uint64_t kib = 0;
+      status >> kib;
+      return kib * 1024;
+    }
+    status.ignore(1 << 16, '\n');
+  }
+  return 0;
+}
+
+TEST_CASE("a failed mmap is reported as out of memory, not a crash") {
+#ifdef EDGELM_UNDER_SANITIZER
+  WARN("skipped under a sanitizer");
+#else
+  const std::string model = std::string(EDGELM_SOURCE_DIR) + "/models/brown-tiny-mobile.edgelm";
+  REQUIRE(MappedBytes() > 0);
+  // In a child: the address space is capped 2 MB above what is mapped, below the 6 MB model.
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    const uint64_t cap = MappedBytes() + (2u << 20);
+    const rlimit limit{cap, cap};
+    if (setrlimit(RLIMIT_AS, &limit) != 0) _exit(2);
+    std::unique_ptr<ModelFile> file;
+    const Status s = ModelFile::Open(model, &file);
+    const bool reported = s.code() == StatusCode::kOutOfMemory && s.message().find("mmap failed") != std::string::npos &&
+                          s.message().find(model) != std::string::npos;
+    _exit(reported ? 0 : 1);
+  }
+  int status = 0;
+  REQUIRE(waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+#endif
 }
 
 }  // namespace
