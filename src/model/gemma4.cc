@@ -244,6 +244,22 @@ uint64_t Gemma4Model::decode_weight_bytes() const {
   return bytes;
 }
 
+uint64_t Gemma4Model::attention_scratch_bytes(int chunk, int context) const {
+  const ModelConfig& c = config();
+  const uint64_t tasks = pool_ ? pthreadpool_get_threads_count(pool_) : 1;
+  const uint64_t spans = static_cast<uint64_t>(context + kAttentionSpan - 1) / kAttentionSpan;
+  uint64_t bytes = 0;
+  for (const LayerConfig& l : c.layers) {
+    const uint64_t group = static_cast<uint64_t>(c.num_heads / l.num_kv_heads), kv_heads = l.num_kv_heads;
+    const uint64_t items = std::max<uint64_t>(static_cast<uint64_t>(chunk), spans) * kv_heads;
+    const uint64_t floats = tasks * group * static_cast<uint64_t>(context)    // scores
+                            + kv_heads * spans * group * l.head_dim          // decode spans
+                            + items * 2 * group;                             // maxima and sums
+    bytes = std::max(bytes, floats * sizeof(float) + items * sizeof(AttentionItem));
+  }
+  return bytes;
+}
+
 void Gemma4Model::Attention(int layer, int rows, int first_pos, KvCache* kv, Workspace* ws) const {
   const ModelConfig& c = config();
   const LayerConfig& lc = c.layers[layer];

@@ -49,6 +49,9 @@ class Gemma4Model {
   const ModelFile& file() const { return *file_; }
   // Bytes of weights one decode step reads (everything but the PLE table, plus one PLE row).
   uint64_t decode_weight_bytes() const;
+  // Bytes of attention scratch a workspace grows to for chunks of up to `chunk` tokens over `context`
+  // positions: each task's scores, decode spans and their statistics, and the work items.
+  uint64_t attention_scratch_bytes(int chunk, int context) const;
 
   static WorkspacePtr NewWorkspace();
 

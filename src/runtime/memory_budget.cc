@@ -15,14 +15,14 @@ uint64_t KvBytesAtFullContext(const ModelConfig& config, const KvCache& kv) {
   return bytes;
 }
 
-uint64_t SessionScratchBytes(const ModelConfig& c, int chunk, int context) {
-  uint64_t head_dim = 0, q_dim = 0, kv_dim = 0, mlp = 0, group = 0;
+uint64_t SessionScratchBytes(const Gemma4Model& model, int chunk, int context) {
+  const ModelConfig& c = model.config();
+  uint64_t head_dim = 0, q_dim = 0, kv_dim = 0, mlp = 0;
   for (const LayerConfig& l : c.layers) {
     head_dim = std::max<uint64_t>(head_dim, l.head_dim);
     q_dim = std::max<uint64_t>(q_dim, static_cast<uint64_t>(c.num_heads) * l.head_dim);
     kv_dim = std::max<uint64_t>(kv_dim, static_cast<uint64_t>(l.num_kv_heads) * l.head_dim);
     mlp = std::max<uint64_t>(mlp, l.intermediate_size);
-    group = std::max<uint64_t>(group, c.num_heads / l.num_kv_heads);
   }
   const uint64_t rows = static_cast<uint64_t>(chunk), H = c.hidden_size;
   const uint64_t ple_width = static_cast<uint64_t>(c.num_layers()) * c.ple_dim;
@@ -34,10 +34,10 @@ uint64_t SessionScratchBytes(const ModelConfig& c, int chunk, int context) {
                                   + head_dim       // RoPE cos and sin
                                   + 1)             // per-token activation scales
                           + std::max(ple_width, rows * c.ple_dim)                   // PLE table row / gate
-                          + group * static_cast<uint64_t>(context) + 2 * head_dim  // attention scores
                           + static_cast<uint64_t>(c.vocab_size);                    // logits
   const uint64_t widest_input = std::max({H, q_dim, mlp, static_cast<uint64_t>(c.ple_dim)});
-  return floats * sizeof(float) + rows * widest_input;  // + int8 linear inputs
+  return floats * sizeof(float) + rows * widest_input  // + int8 linear inputs
+         + model.attention_scratch_bytes(chunk, context);
 }
 
 std::string Megabytes(uint64_t bytes) {

@@ -7,6 +7,7 @@
 
 #include "common/status.h"
 #include "format/model_config.h"
+#include "model/gemma4.h"
 #include "runtime/kv_cache.h"
 
 namespace edgelm {
@@ -20,7 +21,7 @@ uint64_t KvBytesAtFullContext(const ModelConfig& config, const KvCache& kv);
 // Scratch one session grows to while running chunks of up to `chunk` tokens over a context of
 // `context` tokens: activations, attention scores, quantized linear inputs and the logits. An upper
 // bound of the buffers Gemma4Model::Forward grows (every layer's widest shape at once).
-uint64_t SessionScratchBytes(const ModelConfig& config, int chunk, int context);
+uint64_t SessionScratchBytes(const Gemma4Model& model, int chunk, int context);
 
 // "12.3 MB" (10^6 bytes, as file sizes are shown).
 std::string Megabytes(uint64_t bytes);

@@ -30,7 +30,7 @@ Status Session::Create(const Gemma4Model& model, const Tokenizer* tokenizer, con
       KvCache::Create(model.config(), KvCacheOptions{options.context_length, s->options_.prefill_chunk, options.kv_type}, &s->kv_));
   // The cache allocates its pages as the conversation grows: check its full size before any of it.
   const uint64_t kv_bytes = KvBytesAtFullContext(model.config(), *s->kv_);
-  const uint64_t scratch_bytes = SessionScratchBytes(model.config(), s->options_.prefill_chunk, options.context_length);
+  const uint64_t scratch_bytes = SessionScratchBytes(model, s->options_.prefill_chunk, options.context_length);
   EDGELM_RETURN_IF_ERROR(CheckMemoryBudget(
       "a session of " + std::to_string(options.context_length) + " tokens", kv_bytes + scratch_bytes,
       Megabytes(kv_bytes) + " KV cache (" + KvTypeName(options.kv_type) + ") + " + Megabytes(scratch_bytes) + " scratch",
