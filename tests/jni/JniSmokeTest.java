@@ -9,6 +9,7 @@ import java.nio.charset.StandardCharsets;
 public final class JniSmokeTest {
   private static final int OK = 0;
   private static final int NOT_FOUND = 2;
+  private static final int OUT_OF_MEMORY = 6;
   private static final int CANCELLED = 8;
   private static final NativeBridge bridge = NativeBridge.INSTANCE;
 
@@ -37,14 +38,19 @@ public final class JniSmokeTest {
     expect(text(bridge.version()).matches("\\d+\\.\\d+\\.\\d+"), "version is MAJOR.MINOR.PATCH");
 
     long[] handle = new long[1];
-    int status = bridge.modelLoad(utf8("/nonexistent/model.edgelm"), 1, handle);
+    int status = bridge.modelLoad(utf8("/nonexistent/model.edgelm"), 1, 0, handle);
     expect(status == NOT_FOUND && handle[0] == 0, "a missing file is NOT_FOUND");
     expect(text(bridge.lastError()).contains("nonexistent"), "the message names the file");
     expect(text(bridge.statusName(status)).length() > 0, "statuses have names");
 
-    expect(bridge.modelLoad(utf8(args[0]), 1, handle) == OK, "the model loads");
+    expect(bridge.modelLoad(utf8(args[0]), 1, 1 << 20, handle) == OUT_OF_MEMORY && handle[0] == 0,
+           "a 1 MB budget refuses the model");
+    expect(text(bridge.lastError()).contains("max_memory_bytes"), "the message names the budget");
+    expect(bridge.modelLoad(utf8(args[0]), 1, 0, handle) == OK, "the model loads");
     long model = handle[0];
-    expect(bridge.sessionCreate(model, 512, handle) == OK, "a session opens");
+    expect(bridge.sessionCreate(model, 512, 1 << 10, handle) == OUT_OF_MEMORY && handle[0] == 0,
+           "a 1 KB budget refuses the session");
+    expect(bridge.sessionCreate(model, 512, 0, handle) == OK, "a session opens");
     long session = handle[0];
 
     // Text outside the BMP: JNI's modified UTF-8 would turn it into invalid UTF-8 for the C API.

@@ -76,10 +76,11 @@ JNIEXPORT jbyteArray JNICALL Java_dev_edgelm_NativeBridge_lastError(JNIEnv* env,
 }
 
 JNIEXPORT jint JNICALL Java_dev_edgelm_NativeBridge_modelLoad(JNIEnv* env, jobject, jbyteArray path, jint threads,
-                                                              jlongArray model_out) {
+                                                              jlong max_memory_bytes, jlongArray model_out) {
   edgelm_model_options options;
   edgelm_model_options_init(&options);
   options.num_threads = threads;
+  options.max_memory_bytes = static_cast<uint64_t>(max_memory_bytes);  // Kotlin checked >= 0
   edgelm_model* model = nullptr;
   const edgelm_status status = edgelm_model_load(ToCString(env, path).c_str(), &options, &model);
   StoreHandle(env, model_out, model);
@@ -91,10 +92,12 @@ JNIEXPORT void JNICALL Java_dev_edgelm_NativeBridge_modelFree(JNIEnv*, jobject, 
 }
 
 JNIEXPORT jint JNICALL Java_dev_edgelm_NativeBridge_sessionCreate(JNIEnv* env, jobject, jlong model,
-                                                                  jint context_length, jlongArray session_out) {
+                                                                  jint context_length, jlong max_memory_bytes,
+                                                                  jlongArray session_out) {
   edgelm_session_options options;
   edgelm_session_options_init(&options);
   if (context_length > 0) options.context_length = context_length;
+  options.max_memory_bytes = static_cast<uint64_t>(max_memory_bytes);  // Kotlin checked >= 0
   edgelm_session* session = nullptr;
   const edgelm_status status = edgelm_session_create(FromHandle<edgelm_model>(model), &options, &session);
   StoreHandle(env, session_out, session);

@@ -45,19 +45,32 @@ class Edgelm private constructor(private var handle: Long) : AutoCloseable {
         val version: String
             get() = NativeBridge.version().decodeToString()
 
-        /** Opens and validates the model file at [path]; [threads] compute threads, 0 = one per core. */
-        fun load(path: String, threads: Int = 0): Edgelm {
+        /**
+         * Opens and validates the model file at [path]; [threads] compute threads, 0 = one per core.
+         * [maxMemoryBytes]: refuse a model whose resident weights and tokenizer need more, 0 = no limit.
+         */
+        fun load(path: String, threads: Int = 0, maxMemoryBytes: Long = 0): Edgelm {
+            require(maxMemoryBytes >= 0) { "maxMemoryBytes must not be negative" }
             val modelOut = LongArray(1)
-            throwIfFailed(NativeBridge.modelLoad(path.toCString(), threads, modelOut)) { NativeBridge.lastError() }
+            throwIfFailed(NativeBridge.modelLoad(path.toCString(), threads, maxMemoryBytes, modelOut)) {
+                NativeBridge.lastError()
+            }
             return Edgelm(modelOut[0])
         }
     }
 
-    /** Starts a conversation; [contextLength] in tokens, 0 = the library's default (4096). */
-    fun newSession(contextLength: Int = 0): Session = synchronized(lock) {
+    /**
+     * Starts a conversation; [contextLength] in tokens, 0 = the library's default (4096).
+     * [maxMemoryBytes]: refuse a session whose KV cache at the full context and scratch need more,
+     * 0 = no limit.
+     */
+    fun newSession(contextLength: Int = 0, maxMemoryBytes: Long = 0): Session = synchronized(lock) {
+        require(maxMemoryBytes >= 0) { "maxMemoryBytes must not be negative" }
         check(handle != 0L) { "the model is closed" }
         val sessionOut = LongArray(1)
-        throwIfFailed(NativeBridge.sessionCreate(handle, contextLength, sessionOut)) { NativeBridge.lastError() }
+        throwIfFailed(NativeBridge.sessionCreate(handle, contextLength, maxMemoryBytes, sessionOut)) {
+            NativeBridge.lastError()
+        }
         openSessions++
         Session(this, sessionOut[0])
     }
@@ -213,9 +226,9 @@ internal object NativeBridge {
     external fun version(): ByteArray
     external fun statusName(status: Int): ByteArray
     external fun lastError(): ByteArray
-    external fun modelLoad(path: ByteArray, threads: Int, modelOut: LongArray): Int
+    external fun modelLoad(path: ByteArray, threads: Int, maxMemoryBytes: Long, modelOut: LongArray): Int
     external fun modelFree(model: Long)
-    external fun sessionCreate(model: Long, contextLength: Int, sessionOut: LongArray): Int
+    external fun sessionCreate(model: Long, contextLength: Int, maxMemoryBytes: Long, sessionOut: LongArray): Int
     external fun sessionFree(session: Long)
     external fun sessionError(session: Long): ByteArray
     external fun sessionAppendMessage(session: Long, role: ByteArray, content: ByteArray): Int
