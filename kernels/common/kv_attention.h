@@ -9,15 +9,17 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <string.h>
 
 #include "attention.h"
+
+// Compiler headers only (scripts/check-mobile-kernels.sh compiles the NEON file freestanding):
+// __builtin_memcpy instead of <string.h>.
 
 namespace edgelm_kv {
 
 inline float LoadScale(const uint8_t* p) {
   float f;
-  memcpy(&f, p, 4);
+  __builtin_memcpy(&f, p, 4);
   return f;
 }
 

@@ -20,7 +20,7 @@ struct Avx2Vec {
   // Four bytes to every lane, then lane l keeps nibble l: shift right by 4l, mask, sign-extend.
   static Avx2Vec LoadI4(const uint8_t* p) {
     int32_t word;
-    memcpy(&word, p, 4);
+    __builtin_memcpy(&word, p, 4);
     const __m256i shifted = _mm256_srlv_epi32(_mm256_set1_epi32(word), _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28));
     const __m256i nibbles = _mm256_and_si256(shifted, _mm256_set1_epi32(0xf));
     const __m256i eight = _mm256_set1_epi32(8);

@@ -23,7 +23,7 @@ struct NeonVec {
   // Low and high nibbles of four bytes, interleaved back into value order, then sign-extended.
   static NeonVec LoadI4(const uint8_t* p) {
     uint32_t word;
-    memcpy(&word, p, 4);
+    __builtin_memcpy(&word, p, 4);
     const uint8x8_t bytes = vreinterpret_u8_u32(vdup_n_u32(word));
     const uint8x8_t values = vzip_u8(vand_u8(bytes, vdup_n_u8(0xf)), vshr_n_u8(bytes, 4)).val[0];
     const int8x8_t signed_values = vsub_s8(vreinterpret_s8_u8(veor_u8(values, vdup_n_u8(8))), vdup_n_s8(8));

@@ -18,7 +18,7 @@ struct ScalarVec {
     ScalarVec v;
     for (int l = 0; l < 8; ++l) {
       const uint32_t bits = static_cast<uint32_t>(p[2 * l] | (p[2 * l + 1] << 8)) << 16;
-      memcpy(&v.lane[l], &bits, 4);
+      __builtin_memcpy(&v.lane[l], &bits, 4);
     }
     return v;
   }
