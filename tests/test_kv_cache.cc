@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iterator>
+#include <limits>
 
 #include "support/test_models.h"
 #include "runtime/session.h"
@@ -206,6 +207,18 @@ TEST_CASE("only KV owners allocate; sliding layers stay within their ring") {
     (c.layers[i].sliding_window > 0 ? sliding_bytes : full_bytes) += row * (c.layers[i].sliding_window > 0 ? 23 : 768);
   }
   CHECK(s->kv_bytes() == sliding_bytes + full_bytes);
+}
+
+TEST_CASE("a sliding window near INT_MAX sizes the cache without overflow") {
+  // Found by fuzz_model_file: window + chunk - 1 overflowed int for a hostile sliding_window.
+  Fixture f;
+  ModelConfig c = f.model->config();
+  for (LayerConfig& l : c.layers)
+    if (l.sliding_window > 0) l.sliding_window = std::numeric_limits<int>::max();
+  std::unique_ptr<KvCache> kv;
+  REQUIRE(KvCache::Create(c, KvCacheOptions{64, 16, KvType::kInt8}, &kv).ok());
+  for (int i = 0; i < c.num_layers(); ++i)
+    if (c.owns_kv(i)) CHECK(kv->capacity(i) == 64);  // no ring: the whole context
 }
 
 TEST_CASE("overflow policies keep generating instead of failing") {

@@ -77,7 +77,8 @@ Status KvCache::Create(const ModelConfig& config, const KvCacheOptions& options,
     l.row_bytes = (2 * static_cast<size_t>(l.kv_heads) * l.head_bytes + 3) / 4 * 4;
     const int window = lc.sliding_window;
     // A chunk of C tokens at positions p..p+C-1 needs keys from p-W+1: W + C - 1 distinct slots.
-    l.ring = window > 0 && window + options.max_chunk - 1 < options.context_length;
+    // In 64 bits: a hostile file may declare a window near INT_MAX (found by fuzz_model_file).
+    l.ring = window > 0 && static_cast<int64_t>(window) + options.max_chunk - 1 < options.context_length;
     l.capacity = l.ring ? window + options.max_chunk - 1 : options.context_length;
     l.pages.resize(static_cast<size_t>((l.capacity + kPageTokens - 1) / kPageTokens));
   }
