@@ -109,37 +109,38 @@ void AccumulateTile(size_t n, size_t d, const float* p, size_t p_stride, const u
   }
 }
 
-// Query heads in tiles of up to 8 (one accumulator register per head).
+// A head count as a type, so a generic lambda can use it as a template argument.
+template <int G>
+struct Heads {
+  static constexpr int value = G;
+};
+
+// Query heads in tiles of up to 8 (one accumulator register per head): calls tile(Heads<G>(), g0)
+// for heads g0 .. g0 + G - 1.
+template <int G = 8, class Tile>
+void ForEachHeadTile(size_t group, size_t g0, Tile tile) {
+  if constexpr (G > 0) {
+    for (; group - g0 >= static_cast<size_t>(G); g0 += G) tile(Heads<G>(), g0);
+    if (g0 < group) ForEachHeadTile<G - 1>(group, g0, tile);
+  }
+}
+
 template <class V, class Format>
 void Scores(size_t n, size_t d, size_t group, const float* q, const uint8_t* rows, size_t row_stride,
             float static_scale, float* scores, size_t scores_stride) {
-  for (size_t g0 = 0; g0 < group; g0 += 8) {
-    const float* qt = q + g0 * d;
-    float* st = scores + g0 * scores_stride;
-    switch (group - g0 < 8 ? group - g0 : 8) {
-#define EDGELM_KV_TILE(G) \
-  case G: ScoresTile<V, Format, G>(n, d, qt, rows, row_stride, static_scale, st, scores_stride); break;
-      EDGELM_KV_TILE(1) EDGELM_KV_TILE(2) EDGELM_KV_TILE(3) EDGELM_KV_TILE(4)
-      EDGELM_KV_TILE(5) EDGELM_KV_TILE(6) EDGELM_KV_TILE(7) EDGELM_KV_TILE(8)
-#undef EDGELM_KV_TILE
-    }
-  }
+  ForEachHeadTile(group, 0, [&](auto heads, size_t g0) {
+    ScoresTile<V, Format, decltype(heads)::value>(n, d, q + g0 * d, rows, row_stride, static_scale,
+                                                   scores + g0 * scores_stride, scores_stride);
+  });
 }
 
 template <class V, class Format>
 void Accumulate(size_t n, size_t d, size_t group, const float* p, size_t p_stride, const uint8_t* rows,
                 size_t row_stride, float static_scale, float* out) {
-  for (size_t g0 = 0; g0 < group; g0 += 8) {
-    const float* pt = p + g0 * p_stride;
-    float* ot = out + g0 * d;
-    switch (group - g0 < 8 ? group - g0 : 8) {
-#define EDGELM_KV_TILE(G) \
-  case G: AccumulateTile<V, Format, G>(n, d, pt, p_stride, rows, row_stride, static_scale, ot); break;
-      EDGELM_KV_TILE(1) EDGELM_KV_TILE(2) EDGELM_KV_TILE(3) EDGELM_KV_TILE(4)
-      EDGELM_KV_TILE(5) EDGELM_KV_TILE(6) EDGELM_KV_TILE(7) EDGELM_KV_TILE(8)
-#undef EDGELM_KV_TILE
-    }
-  }
+  ForEachHeadTile(group, 0, [&](auto heads, size_t g0) {
+    AccumulateTile<V, Format, decltype(heads)::value>(n, d, p + g0 * p_stride, p_stride, rows, row_stride,
+                                                      static_scale, out + g0 * d);
+  });
 }
 
 }  // namespace edgelm_kv
