@@ -33,6 +33,10 @@
 //              "ttft_ms": spread,                                         // prefill only
 //              "roofline_t_s": float, "roofline_fraction": float,         // decode only: bandwidth of
 //                                                    // n_threads / weight_bytes_per_token, and t_s / it
+//              "samples_read_bytes_per_s": [float],  // decode only: bandwidth of n_threads paired with
+//                                                    // each repetition (mean of probes just before and after)
+//              "paired_roofline_fraction": spread,   // decode only: each repetition's t/s over its paired
+//                                                    // roofline; steady where the machine's bandwidth drifts
 //              "rss_bytes": int, "pss_bytes": int, "pss_anon_bytes": int, "pss_file_bytes": int,
 //              "kv_bytes": int}],                    // decode only: process memory after the test
 //   "memory": {"peak_rss_bytes": int,                // getrusage over the whole run
@@ -72,6 +76,7 @@ using SessionPtr = std::unique_ptr<edgelm_session, decltype(&edgelm_session_free
 constexpr int kPrefillChunk = 128;             // tokens per prefill step
 constexpr int kMinContextLength = 4096;        // the context the memory targets are stated for
 constexpr int kBandwidthRuns = 5;              // best of this many passes over the buffer
+constexpr int kPairedBandwidthRuns = 3;        // the same, for the probes paired with decode repetitions
 constexpr double kBytesPerGB = 1e9;            // tables use decimal GB / MB, like the published sizes
 constexpr double kBytesPerMB = 1e6;
 
@@ -254,18 +259,29 @@ ordered_json MeasurePrefill(const BenchOptions& o, edgelm_session* session, int 
   return test;
 }
 
+// Best read rate of `threads` threads over `runs` passes of the probe, bytes/s.
+double ProbeBandwidth(edgelm_bench::ChildReadBandwidthProbe* probe, int threads, int runs) {
+  const double bytes_per_s = probe->BestBytesPerSecond(threads, runs);
+  if (bytes_per_s <= 0) Die("the memory bandwidth probe failed");
+  return bytes_per_s;
+}
+
 // tgN @ dD: prefill D random tokens (one when D is 0), then decode N tokens greedily. Repetitions
-// rewind to the prefilled context, so only the first one pays for the prefill.
-ordered_json MeasureDecode(const BenchOptions& o, edgelm_session* session, int vocab_size, int threads, int depth) {
+// rewind to the prefilled context, so only the first one pays for the prefill. The bandwidth probe
+// runs between repetitions: each one's roofline is the mean of the probes on either side of it.
+ordered_json MeasureDecode(const BenchOptions& o, edgelm_session* session, const edgelm_model_info& info,
+                           edgelm_bench::ChildReadBandwidthProbe* probe, int threads, int depth) {
   std::string name = "tg" + std::to_string(o.n_gen);
   if (depth > 0) name += " @ d" + std::to_string(depth);
   std::fprintf(stderr, "  %s, %d threads\n", name.c_str(), threads);
-  const std::vector<int32_t> context = RandomTokens(static_cast<size_t>(std::max(depth, 1)), vocab_size, o.seed);
+  const std::vector<int32_t> context =
+      RandomTokens(static_cast<size_t>(std::max(depth, 1)), info.vocab_size, o.seed);
   CheckSessionCall(edgelm_session_reset(session), session, "edgelm_session_reset");
   AppendTokens(session, context);
-  std::vector<double> tokens_per_s;
+  std::vector<double> tokens_per_s, bytes_per_s, roofline_fractions;
   edgelm_stats stats;
   edgelm_stats_init(&stats);
+  double probe_before = ProbeBandwidth(probe, threads, kPairedBandwidthRuns);
   for (int rep = 0; rep < o.reps; ++rep) {
     if (rep > 0) CheckSessionCall(edgelm_session_rewind(session, context.size()), session, "edgelm_session_rewind");
     // The first sampled token comes from the prefill's logits: n_gen decode steps need n_gen + 1 tokens.
@@ -273,10 +289,17 @@ ordered_json MeasureDecode(const BenchOptions& o, edgelm_session* session, int v
     if (stats.generated_tokens != o.n_gen + 1)
       Die(name + " generated " + std::to_string(stats.generated_tokens) + " tokens");
     tokens_per_s.push_back(stats.decode_tokens_per_s);
+    const double probe_after = ProbeBandwidth(probe, threads, kPairedBandwidthRuns);
+    bytes_per_s.push_back((probe_before + probe_after) / 2);
+    roofline_fractions.push_back(tokens_per_s.back() * static_cast<double>(info.weight_bytes_per_token) /
+                                 bytes_per_s.back());
+    probe_before = probe_after;
   }
   ordered_json test = TestHeader("decode", name, threads, 0, o.n_gen, depth);
   test["t_s"] = Spread(tokens_per_s);
   test["samples_t_s"] = tokens_per_s;
+  test["samples_read_bytes_per_s"] = bytes_per_s;
+  test["paired_roofline_fraction"] = Spread(roofline_fractions);
   edgelm_bench::ProcessMemory memory;
   if (edgelm_bench::ReadProcessMemory(&memory)) {
     test["rss_bytes"] = memory.rss_bytes;
@@ -324,17 +347,18 @@ std::string BaseName(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
-// Best read rate per entry of `threads`, bytes/s. The probe runs in a child process so that its
-// buffer never shows in this process's peak RSS.
-std::vector<double> ReadBandwidth(const BenchOptions& o, const std::vector<int>& threads, const char* when) {
+// Best read rate per entry of `threads`, bytes/s.
+std::vector<double> ReadBandwidth(edgelm_bench::ChildReadBandwidthProbe* probe, const std::vector<int>& threads,
+                                  const char* when) {
   std::fprintf(stderr, "edgelm-bench: memory read bandwidth, %s\n", when);
   std::vector<double> bytes_per_s;
-  if (!edgelm_bench::MeasureReadBandwidthInChild(o.bandwidth_bytes, threads, kBandwidthRuns, &bytes_per_s))
-    Die("the memory bandwidth probe failed");
+  for (int t : threads) bytes_per_s.push_back(ProbeBandwidth(probe, t, kBandwidthRuns));
   return bytes_per_s;
 }
 
 ordered_json RunBenchmark(const BenchOptions& o) {
+  // First: it forks, and the models below start threads.
+  edgelm_bench::ChildReadBandwidthProbe probe(o.bandwidth_bytes);
   ordered_json run;
   run["schema"] = "edgelm-bench/1";
   run["edgelm_version"] = edgelm_version();
@@ -362,7 +386,7 @@ ordered_json RunBenchmark(const BenchOptions& o) {
   bandwidth_threads.push_back(1);
   std::sort(bandwidth_threads.begin(), bandwidth_threads.end());
   bandwidth_threads.erase(std::unique(bandwidth_threads.begin(), bandwidth_threads.end()), bandwidth_threads.end());
-  const std::vector<double> bandwidth_before = ReadBandwidth(o, bandwidth_threads, "before the tests");
+  const std::vector<double> bandwidth_before = ReadBandwidth(&probe, bandwidth_threads, "before the tests");
 
   ordered_json startup = ordered_json::array(), tests = ordered_json::array();
   uint64_t kv_bytes = 0;
@@ -374,13 +398,13 @@ ordered_json RunBenchmark(const BenchOptions& o) {
     for (int length : o.prefill_lengths)
       tests.push_back(MeasurePrefill(o, session.get(), info.vocab_size, threads, length));
     for (int depth : o.decode_depths) {
-      tests.push_back(MeasureDecode(o, session.get(), info.vocab_size, threads, depth));
+      tests.push_back(MeasureDecode(o, session.get(), info, &probe, threads, depth));
       kv_bytes = std::max(kv_bytes, tests.back()["kv_bytes"].get<uint64_t>());
     }
   }
   const uint64_t peak_rss_bytes = edgelm_bench::PeakRssBytes();
 
-  const std::vector<double> bandwidth_after = ReadBandwidth(o, bandwidth_threads, "after the tests");
+  const std::vector<double> bandwidth_after = ReadBandwidth(&probe, bandwidth_threads, "after the tests");
   ordered_json bandwidth = ordered_json::array();
   for (size_t i = 0; i < bandwidth_threads.size(); ++i) {
     const int threads = bandwidth_threads[i];
@@ -414,12 +438,12 @@ std::string Gigabytes(const ordered_json& bytes) { return Format("%.2f", bytes.g
 
 void PrintSpeedTable(const std::vector<ordered_json>& runs) {
   std::printf("| model | recipe | size GB | threads | test | t/s | min t/s | max t/s | TTFT ms | roofline t/s "
-              "| of roofline |\n"
-              "|---|---|--:|--:|---|--:|--:|--:|--:|--:|--:|\n");
+              "| of roofline | of paired roofline |\n"
+              "|---|---|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|\n");
   for (const ordered_json& run : runs)
     for (const ordered_json& test : run["tests"]) {
       const bool decode = test["kind"] == "decode";
-      std::printf("| %s | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s |\n",
+      std::printf("| %s | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n",
                   run["model"]["file"].get<std::string>().c_str(), run["model"]["recipe"].get<std::string>().c_str(),
                   Gigabytes(run["model"]["file_bytes"]).c_str(), test["n_threads"].get<int>(),
                   test["name"].get<std::string>().c_str(), Format("%.2f", test["t_s"]["median"]).c_str(),
@@ -428,6 +452,9 @@ void PrintSpeedTable(const std::vector<ordered_json>& runs) {
                   decode && test.contains("roofline_t_s") ? Format("%.2f", test["roofline_t_s"]).c_str() : "",
                   decode && test.contains("roofline_fraction")
                       ? Format("%.1f%%", 100 * test["roofline_fraction"].get<double>()).c_str()
+                      : "",
+                  decode && test.contains("paired_roofline_fraction")
+                      ? Format("%.1f%%", 100 * test["paired_roofline_fraction"]["median"].get<double>()).c_str()
                       : "");
     }
 }
@@ -511,10 +538,13 @@ void PrintTables(const std::vector<ordered_json>& runs) {
 // Every number worth comparing, keyed by a name that is the same in both runs when the test is.
 std::vector<std::pair<std::string, double>> Metrics(const ordered_json& run) {
   std::vector<std::pair<std::string, double>> metrics;
-  for (const ordered_json& test : run["tests"])
-    metrics.emplace_back(test["name"].get<std::string>() + ", " + std::to_string(test["n_threads"].get<int>()) +
-                             " threads, t/s",
-                         test["t_s"]["median"].get<double>());
+  for (const ordered_json& test : run["tests"]) {
+    const std::string name = test["name"].get<std::string>() + ", " + std::to_string(test["n_threads"].get<int>()) +
+                             " threads";
+    metrics.emplace_back(name + ", t/s", test["t_s"]["median"].get<double>());
+    if (test.contains("paired_roofline_fraction"))
+      metrics.emplace_back(name + ", of paired roofline", test["paired_roofline_fraction"]["median"].get<double>());
+  }
   for (const ordered_json& load : run["startup"])
     for (const char* key : {"warm_load_ms", "warm_first_token_ms", "cold_load_ms", "cold_first_token_ms"})
       if (load.contains(key))

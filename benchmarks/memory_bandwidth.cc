@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -49,43 +50,88 @@ double ReadBandwidthProbe::BestBytesPerSecond(int threads, int runs) const {
   return best;
 }
 
-bool MeasureReadBandwidthInChild(size_t buffer_bytes, const std::vector<int>& threads, int runs,
-                                 std::vector<double>* bytes_per_s) {
-  int pipe_fds[2];
-  if (pipe(pipe_fds) != 0) return false;
-  const pid_t child = fork();
-  if (child < 0) {
-    close(pipe_fds[0]);
-    close(pipe_fds[1]);
-    return false;
+namespace {
+
+// Reads exactly `bytes` unless the other end closed; false then.
+bool ReadFully(int fd, void* out, size_t bytes) {
+  char* p = static_cast<char*>(out);
+  while (bytes > 0) {
+    const ssize_t n = read(fd, p, bytes);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    p += n;
+    bytes -= static_cast<size_t>(n);
   }
-  if (child == 0) {
-    close(pipe_fds[0]);
-    const ReadBandwidthProbe probe(buffer_bytes);
-    for (int t : threads) {
-      const double rate = probe.BestBytesPerSecond(t, runs);
-      if (write(pipe_fds[1], &rate, sizeof rate) != static_cast<ssize_t>(sizeof rate)) _exit(1);
+  return true;
+}
+
+bool WriteFully(int fd, const void* data, size_t bytes) {
+  const char* p = static_cast<const char*>(data);
+  while (bytes > 0) {
+    const ssize_t n = write(fd, p, bytes);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    p += n;
+    bytes -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// The child's loop: answers requests until the parent closes its end.
+[[noreturn]] void ServeProbe(size_t buffer_bytes, int request_fd, int reply_fd) {
+  const ReadBandwidthProbe probe(buffer_bytes);
+  int request[2];
+  while (ReadFully(request_fd, request, sizeof request)) {
+    const double rate = probe.BestBytesPerSecond(request[0], request[1]);
+    if (!WriteFully(reply_fd, &rate, sizeof rate)) _exit(1);
+  }
+  _exit(0);
+}
+
+}  // namespace
+
+ChildReadBandwidthProbe::ChildReadBandwidthProbe(size_t buffer_bytes) {
+  signal(SIGPIPE, SIG_IGN);  // a dead child must show as a failed write, not end this process
+  int requests[2], replies[2];
+  if (pipe(requests) != 0) return;
+  if (pipe(replies) != 0) {
+    close(requests[0]);
+    close(requests[1]);
+    return;
+  }
+  child_ = fork();
+  if (child_ == 0) {
+    close(requests[1]);
+    close(replies[0]);
+    ServeProbe(buffer_bytes, requests[0], replies[1]);
+  }
+  close(requests[0]);
+  close(replies[1]);
+  if (child_ < 0) {
+    close(requests[1]);
+    close(replies[0]);
+    return;
+  }
+  request_fd_ = requests[1];
+  reply_fd_ = replies[0];
+}
+
+ChildReadBandwidthProbe::~ChildReadBandwidthProbe() {
+  if (request_fd_ >= 0) close(request_fd_);
+  if (reply_fd_ >= 0) close(reply_fd_);
+  if (child_ > 0) {
+    while (waitpid(child_, nullptr, 0) < 0 && errno == EINTR) {
     }
-    _exit(0);
   }
-  close(pipe_fds[1]);
-  bytes_per_s->assign(threads.size(), 0.0);
-  char* out = reinterpret_cast<char*>(bytes_per_s->data());
-  const size_t wanted = threads.size() * sizeof(double);
-  size_t received = 0;
-  while (received < wanted) {
-    const ssize_t n = read(pipe_fds[0], out + received, wanted - received);
-    if (n > 0) received += static_cast<size_t>(n);
-    else if (n < 0 && errno == EINTR) continue;
-    else break;
-  }
-  close(pipe_fds[0]);
-  int status = 0;
-  pid_t waited;
-  do {
-    waited = waitpid(child, &status, 0);
-  } while (waited < 0 && errno == EINTR);
-  return waited == child && received == wanted && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+double ChildReadBandwidthProbe::BestBytesPerSecond(int threads, int runs) {
+  const int request[2] = {threads, runs};
+  double rate = 0.0;
+  if (request_fd_ < 0 || !WriteFully(request_fd_, request, sizeof request) ||
+      !ReadFully(reply_fd_, &rate, sizeof rate))
+    return 0.0;
+  return rate;
 }
 
 }  // namespace edgelm_bench

@@ -2,6 +2,8 @@
 #ifndef EDGELM_BENCHMARKS_MEMORY_BANDWIDTH_H_
 #define EDGELM_BENCHMARKS_MEMORY_BANDWIDTH_H_
 
+#include <sys/types.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -23,11 +25,27 @@ class ReadBandwidthProbe {
   std::vector<uint64_t> words_;
 };
 
-// Runs a ReadBandwidthProbe in a forked child process, so its buffer never counts in this process's
-// memory (peak RSS). Fills (*bytes_per_s)[i] with the best rate of `threads[i]` threads over `runs`
-// passes, in bytes/s. False if the child could not run or report.
-bool MeasureReadBandwidthInChild(size_t buffer_bytes, const std::vector<int>& threads, int runs,
-                                 std::vector<double>* bytes_per_s);
+// A ReadBandwidthProbe in a forked child process that lives as long as this object. Its buffer never
+// counts in this process's memory (peak RSS), and it is ready at any time, so a measurement can sit
+// right beside each timed repetition: on a shared machine whose bandwidth drifts, only such paired
+// measurements give a meaningful fraction of the roofline. Construct it before this process starts
+// threads (it forks). Not thread-safe.
+class ChildReadBandwidthProbe {
+ public:
+  explicit ChildReadBandwidthProbe(size_t buffer_bytes);
+  ~ChildReadBandwidthProbe();  // ends and reaps the child
+  ChildReadBandwidthProbe(const ChildReadBandwidthProbe&) = delete;
+  ChildReadBandwidthProbe& operator=(const ChildReadBandwidthProbe&) = delete;
+
+  // The child's ReadBandwidthProbe::BestBytesPerSecond, bytes/s; 0 if the child failed (could not
+  // fork, allocate or answer).
+  double BestBytesPerSecond(int threads, int runs);
+
+ private:
+  pid_t child_ = -1;
+  int request_fd_ = -1;  // to the child: {threads, runs} as two ints
+  int reply_fd_ = -1;    // from the child: one double per request
+};
 
 }  // namespace edgelm_bench
 

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# bench_smoke.sh EDGELM_BENCH MODEL WORK_DIR: edgelm-bench on a small model, every kind of test, with
+# the bandwidth probe paired with the decode repetitions; then the saved JSON must re-print through
+# --table with a measured value in every cell that should have one, and compare equal to itself.
+# Speed itself is never checked here (docs/performance.md): only that each number was measured.
+set -euo pipefail
+if [ $# -ne 3 ]; then
+  echo "usage: $0 EDGELM_BENCH MODEL WORK_DIR" >&2
+  exit 2
+fi
+bench=$1
+model=$2
+work=$3
+rm -rf "$work"
+mkdir -p "$work"
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+"$bench" "$model" --prefill 16 --depths 0,32 --n-gen 4 --threads 1,2 --reps 2 --bandwidth-mib 16 \
+  --json "$work/run.json" > "$work/stdout.txt"
+cat "$work/stdout.txt"
+"$bench" --table "$work/run.json" > "$work/table.txt"
+cmp -s "$work/stdout.txt" "$work/table.txt" || fail "--table does not re-print the run's tables"
+
+# The speed table: pp16 and tg4 / tg4 @ d32 at 1 and 2 threads; t/s, and for decode both roofline
+# fractions, positive numbers.
+awk -F'|' '
+  $6 ~ /^ (pp16|tg4|tg4 @ d32) $/ {
+    rows++
+    if ($7 + 0 <= 0) { print "no t/s in: " $0; bad = 1 }
+    if ($6 ~ /tg/ && ($12 + 0 <= 0 || $13 + 0 <= 0)) { print "no roofline fraction in: " $0; bad = 1 }
+  }
+  END { if (rows != 6) { print rows + 0 " speed rows, expected 6"; bad = 1 } exit bad }' "$work/table.txt" ||
+  fail "incomplete speed table"
+
+"$bench" --compare "$work/run.json" "$work/run.json" > "$work/compare.txt"
+grep -q "| tg4 @ d32, 2 threads, of paired roofline |" "$work/compare.txt" || fail "--compare lacks the paired roofline"
+awk -F'|' '$5 ~ /[0-9]/ && $5 + 0 != 1 { print "ratio of a run to itself is not 1: " $0; bad = 1 } END { exit bad }' \
+  "$work/compare.txt" || fail "--compare of a run with itself"
+echo "bench_smoke: OK"
