@@ -48,11 +48,14 @@ public final class Model: @unchecked Sendable {  // immutable after load; the C 
     public static var version: String { String(cString: edgelm_version()) }
 
     /// Opens and validates the model file at `path`; `threads` compute threads, 0 = one per core.
-    public init(path: String, threads: Int32 = 0) throws {
+    /// `maxMemoryBytes`: refuse (statusName EDGELM_OUT_OF_MEMORY) a model whose resident weights and
+    /// tokenizer need more, before touching the weights; 0 = no limit.
+    public init(path: String, threads: Int32 = 0, maxMemoryBytes: UInt64 = 0) throws {
         try rejectNul(path)
         var options = edgelm_model_options()
         edgelm_model_options_init(&options)
         options.num_threads = threads
+        options.max_memory_bytes = maxMemoryBytes
         var model: OpaquePointer?
         try throwIfFailed(edgelm_model_load(path, &options, &model)) { String(cString: edgelm_last_error()) }
         handle = model!
@@ -70,10 +73,13 @@ public final class Session: @unchecked Sendable {  // its locks serialize every 
     private var generating = false     // guarded by cancelLock
 
     /// Starts a conversation with `model`; `contextLength` in tokens, 0 = the library's default (4096).
-    public init(model: Model, contextLength: Int32 = 0) throws {
+    /// `maxMemoryBytes`: refuse (EDGELM_OUT_OF_MEMORY) a session whose KV cache at the full context and
+    /// scratch buffers need more, before allocating them; 0 = no limit.
+    public init(model: Model, contextLength: Int32 = 0, maxMemoryBytes: UInt64 = 0) throws {
         var options = edgelm_session_options()
         edgelm_session_options_init(&options)
         if contextLength > 0 { options.context_length = contextLength }
+        options.max_memory_bytes = maxMemoryBytes
         var session: OpaquePointer?
         try throwIfFailed(edgelm_session_create(model.handle, &options, &session)) {
             String(cString: edgelm_last_error())
