@@ -4,7 +4,8 @@
 // the size of a decode matrix). Decode (M = 1) cycles through enough copies of each matrix that
 // the weights come from DRAM, as in a real decode step; prefill (M = 128) reuses one copy.
 // Output channels are split over a pthreadpool in tiles of 32, as src/model/linear.cc does. The
-// decode attention kernels (kv-attention) run at E2B's head shapes over f32, int8 and int4 K/V.
+// decode attention kernels (kv-attention) run at E2B's head shapes over f32, int8 and int4 K/V, and the
+// activation quantization (qs8_quantize) over rows of E2B's hidden size.
 //
 //   edgelm-kernel-bench [--json] [--repeat N] [--min-time SECONDS] [--filter SUBSTRING] [--quick]
 //
@@ -215,7 +216,7 @@ struct Bench {
   }
 
   void Record(Result r, size_t thread_index) {
-    if (r.M == 1) r.bandwidth_fraction = r.gbps() * 1e9 / read_bandwidth[thread_index];
+    if (r.M == 1 && r.ops == 0) r.bandwidth_fraction = r.gbps() * 1e9 / read_bandwidth[thread_index];
     if (!options.json) Print(r);
     results.push_back(r);
   }
@@ -285,6 +286,26 @@ struct Bench {
         }
       }
     }
+  }
+
+  // Activation quantization of M rows of E2B's hidden size, as Linear does before every integer GEMM,
+  // from cache-resident activations. Reported as N = 1; GB/s counts the floats read.
+  void RunQuantize() {
+    if (std::string("qs8_quantize").find(options.filter) == std::string::npos) return;
+    const edgelm_kernels* variants[16];
+    const size_t count = std::min<size_t>(edgelm_kernels_available(variants, 16), 16);
+    const size_t K = 1536;
+    std::vector<int8_t> codes(kTokenCounts[std::size(kTokenCounts) - 1] * K);
+    for (size_t M : kTokenCounts)
+      for (size_t v = 0; v < count; ++v) {
+        const Timing s = SecondsPerCall(options, [&](size_t) {
+          for (size_t m = 0; m < M; ++m) variants[v]->qs8_quantize(K, x.data() + m * K, 0.02f, codes.data() + m * K);
+        });
+        Result r{"qs8_quantize", variants[v]->name, M, 1, K, 1, s.median_seconds, s.best_seconds, s.cpu_seconds,
+                 4.0 * static_cast<double>(M * K)};
+        r.ops = static_cast<double>(M * K);
+        Record(r, 0);
+      }
   }
 
   // XNNPACK's qc8 1x1 convolution (through XnnpackQc8Linear) and qs8 fully-connected at the qc8w shapes.
@@ -411,7 +432,7 @@ struct Bench {
   }
   static void Print(const Result& r) {
     char fraction[16] = "";
-    if (r.M == 1) std::snprintf(fraction, sizeof(fraction), "%.0f%%", 100 * r.bandwidth_fraction);
+    if (r.bandwidth_fraction > 0) std::snprintf(fraction, sizeof(fraction), "%.0f%%", 100 * r.bandwidth_fraction);
     std::printf("%-20s %-11s %4zu %7zu %6zu %3zu %9.3f %9.3f %9.3f %8.1f %8.2f %5s\n", r.kernel.c_str(),
                 r.variant.c_str(), r.M, r.N, r.K, r.threads, r.median_seconds * 1e3, r.seconds * 1e3,
                 r.cpu_seconds * 1e3, r.gops(), r.gbps(), fraction);
@@ -429,7 +450,7 @@ struct Bench {
                           {"threads", r.threads}, {"median_seconds", r.median_seconds}, {"best_seconds", r.seconds},
                           {"cpu_seconds", r.cpu_seconds},
                           {"gops", r.gops()}, {"gbps", r.gbps()}};
-      if (r.M == 1) j["bandwidth_fraction"] = r.bandwidth_fraction;
+      if (r.bandwidth_fraction > 0) j["bandwidth_fraction"] = r.bandwidth_fraction;
       out["results"].push_back(j);
     }
     out["xnnpack"] = xnnpack_notes;
@@ -471,6 +492,7 @@ int main(int argc, char** argv) {
   bench.RunKernels();
   bench.RunAttention();
   bench.RunXnnpack();
+  bench.RunQuantize();
   if (options.json) std::printf("%s\n", bench.Json().dump(2).c_str());
   return 0;
 }

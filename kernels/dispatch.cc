@@ -38,6 +38,7 @@ const edgelm_kernels kScalar = {"scalar",
                                 f32_bf16w_gemm_scalar,
                                 f32_f16w_gemm_scalar,
                                 f32_q4_0w_gemm_scalar,
+                                qs8_quantize_scalar,
                                 KV_ATTENTION_KERNELS(scalar)};
 
 // Candidate variants, weakest first; `supported` is evaluated at run time.
@@ -57,6 +58,7 @@ const edgelm_kernels kAvx2 = {"avx2",
                               f32_bf16w_gemm_avx2,
                               f32_f16w_gemm_avx2,
                               f32_q4_0w_gemm_avx2,
+                              qs8_quantize_avx2,
                               KV_ATTENTION_KERNELS(avx2)};
 
 // Float weights gain nothing from VNNI: those keep the AVX2 kernels.
@@ -68,6 +70,7 @@ const edgelm_kernels kAvx512Vnni = {"avx512vnni",
                                     f32_bf16w_gemm_avx2,
                                     f32_f16w_gemm_avx2,
                                     f32_q4_0w_gemm_avx2,
+                                    qs8_quantize_avx2,
                                     KV_ATTENTION_KERNELS(avx2)};
 
 bool HasAvx2() { return cpuinfo_has_x86_avx2() && cpuinfo_has_x86_fma3() && cpuinfo_has_x86_f16c(); }
@@ -87,6 +90,7 @@ const edgelm_kernels kNeon = {"neon",
                               f32_bf16w_gemm_neon,
                               f32_f16w_gemm_neon,
                               f32_q4_0w_gemm_neon,
+                              qs8_quantize_neon,
                               KV_ATTENTION_KERNELS(neon)};
 
 // Float weights gain nothing from SDOT/SMMLA: those keep the NEON kernels.
@@ -98,6 +102,7 @@ const edgelm_kernels kNeonDot = {"neondot",
                                  f32_bf16w_gemm_neon,
                                  f32_f16w_gemm_neon,
                                  f32_q4_0w_gemm_neon,
+                                 qs8_quantize_neon,
                                  KV_ATTENTION_KERNELS(neon)};
 
 const edgelm_kernels kI8mm = {"i8mm",
@@ -108,6 +113,7 @@ const edgelm_kernels kI8mm = {"i8mm",
                               f32_bf16w_gemm_neon,
                               f32_f16w_gemm_neon,
                               f32_q4_0w_gemm_neon,
+                              qs8_quantize_neon,
                               KV_ATTENTION_KERNELS(neon)};
 
 bool HasNeonDot() { return cpuinfo_has_arm_neon_dot(); }

@@ -43,6 +43,7 @@ void f32_q4_0w_gemm_scalar(size_t M, size_t N, size_t K, const float* x, size_t 
 // --- activation quantization -----------------------------------------------------------------------
 // q[k] = clamp(round_half_even(x[k] / scale), -127, 127).
 void qs8_quantize_scalar(size_t K, const float* x, float scale, int8_t* q);
+typedef void (*qs8_quantize_fn)(size_t K, const float* x, float scale, int8_t* q);
 // Dynamic per-token scale: max|x| / 127 (1 for an all-zero row, which then quantizes to zeros).
 float qs8_dynamic_scale_scalar(size_t K, const float* x);
 

@@ -42,6 +42,8 @@ void f32_f16w_gemm_neon(size_t M, size_t N, size_t K, const float* x, size_t x_s
 void f32_q4_0w_gemm_neon(size_t M, size_t N, size_t K, const float* x, size_t x_stride, const uint8_t* w,
                          size_t w_row_bytes, float* y, size_t y_stride);
 
+void qs8_quantize_neon(size_t K, const float* x, float scale, int8_t* q);
+
 #ifdef __cplusplus
 }
 #endif

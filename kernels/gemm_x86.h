@@ -26,6 +26,7 @@ void f32_f16w_gemm_avx2(size_t M, size_t N, size_t K, const float* x, size_t x_s
                         size_t w_row_bytes, float* y, size_t y_stride);
 void f32_q4_0w_gemm_avx2(size_t M, size_t N, size_t K, const float* x, size_t x_stride, const uint8_t* w,
                          size_t w_row_bytes, float* y, size_t y_stride);
+void qs8_quantize_avx2(size_t K, const float* x, float scale, int8_t* q);
 
 // AVX-512 F/BW/VL + VNNI (vpdpbusd).
 void qs8_qc8w_gemm_avx512vnni(size_t M, size_t N, size_t K, const int8_t* x, size_t x_stride, const uint8_t* w,

@@ -212,6 +212,48 @@ TEST_CASE("variants: the scalar reference comes first, then what this CPU runs")
     for (const IntKernel& k : kIntKernels) CHECK(v.*k.fn != nullptr);
     for (const FloatKernel& k : kFloatKernels) CHECK(v.*k.fn != nullptr);
     for (int f = 0; f < EDGELM_KV_FORMAT_COUNT; ++f) CHECK((v.kv_scores[f] != nullptr && v.kv_accumulate[f] != nullptr));
+    CHECK(v.qs8_quantize != nullptr);
+  }
+}
+
+TEST_CASE("qs8_quantize: the scalar reference rounds x / scale half to even and clamps to +-127") {
+  const float x[] = {0.0f, -0.0f, 0.5f, 1.5f, 2.5f, -2.5f, 0.49999997f, 126.5f, 127.5f, -127.5f, 1e30f,
+                     -1e30f, INFINITY, -INFINITY, NAN, 1e-40f};
+  const int8_t want[] = {0, 0, 0, 2, 2, -2, 0, 126, 127, -127, 127, -127, 127, -127, -127, 0};
+  int8_t got[sizeof x / sizeof x[0]];
+  qs8_quantize_scalar(sizeof x / sizeof x[0], x, 1.0f, got);
+  for (size_t i = 0; i < sizeof x / sizeof x[0]; ++i) CHECK(int{got[i]} == int{want[i]});
+  // Division, not multiplication by 1 / scale: 0.3 / 0.1 rounds to 3, 0.3 * (1 / 0.1f) may not.
+  const float tenths[] = {0.3f, 0.7f, -0.9f};
+  int8_t q[3];
+  qs8_quantize_scalar(3, tenths, 0.1f, q);
+  for (int i = 0; i < 3; ++i) CHECK(int{q[i]} == static_cast<int>(std::nearbyint(tenths[i] / 0.1f)));
+}
+
+TEST_CASE("qs8_quantize variants equal the scalar reference bit for bit") {
+  const std::vector<edgelm_kernels> variants = Variants();
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> value(-200.0f, 200.0f);
+  const float specials[] = {NAN, INFINITY, -INFINITY, 0.5f, -0.5f, 1.5f, 126.5f, -127.5f, 1e-40f, -0.0f};
+  for (size_t K : kRaggedK) {
+    std::vector<float> x(K);
+    for (float& v : x) v = value(rng);
+    // Exact halves (ties), specials and out-of-range values at random positions.
+    for (size_t i = 0; i < K; i += 3) x[i] = std::round(x[i]) + 0.5f;
+    for (size_t i = 0; i < K; i += 7) x[i] = specials[(i / 7) % (sizeof specials / sizeof specials[0])];
+    for (const float scale : {1.0f, 0.0314961f, 3.7f}) {
+      std::vector<int8_t> want(K), got(K);
+      variants.front().qs8_quantize(K, x.data(), scale, want.data());
+      for (size_t v = 1; v < variants.size(); ++v) {
+        variants[v].qs8_quantize(K, x.data(), scale, got.data());
+        for (size_t i = 0; i < K; ++i) {
+          if (got[i] == want[i]) continue;
+          FAIL_CHECK(variants[v].name << " qs8_quantize K=" << K << " scale=" << scale << " at " << i << " (x = "
+                                      << x[i] << "): " << int{got[i]} << " != " << int{want[i]});
+          break;
+        }
+      }
+    }
   }
 }
 

@@ -58,7 +58,7 @@ void Linear(const TensorView& w, const float* x, int M, float* y, LinearScratch*
     // Integer weights without a static scale (e.g. the tied head) quantize each token dynamically.
     const float scale = w.activation == ActivationQuant::StaticInt8 ? w.input_scale : qs8_dynamic_scale_scalar(K, xm);
     s->x_scale[m] = scale;
-    qs8_quantize_scalar(K, xm, scale, s->x_q.data() + static_cast<size_t>(m) * K);
+    kernels.qs8_quantize(K, xm, scale, s->x_q.data() + static_cast<size_t>(m) * K);
   }
   call.qs8 = w.dtype == DType::I8 ? kernels.qs8_qc8w_gemm
            : w.dtype == DType::I4 ? kernels.qs8_qc4w_gemm
