@@ -1,12 +1,13 @@
 // Register-tiled AVX2/FMA driver shared by the float-activation kernels (gemm.h's f32_gemm_fn). A
 // weight-format policy P supplies:
 //   kCodes, kChunkBytes               weights per chunk (a multiple of 8) and their packed bytes
-//   Codes Decode(const uint8_t*)      one chunk of one row as float vectors, exactly the scalar values
-//   __m256 Accumulate(__m256, const Codes&, const float* x_chunk)
+//   Codes Decode(const uint8_t*)      one chunk of one row, decoded once for all the tile's token rows
+//   __m256 Accumulate(__m256, const Codes&, const float* x_chunk)   adds the chunk's dot products
 //   kRaggedK, float DecodeOne(const uint8_t* row, size_t k)   whether K % kCodes may be nonzero, and
 //                                     the scalar decode for that tail
 //   kMR x kNR prefill tile, kGemvNR for M == 1 (16 ymm: accumulators + one row's codes + temporaries)
-// Results differ from the scalar reference only by summation order.
+// Results differ from the scalar reference only in rounding: the summation order, and (Q4_0) where the
+// block scale multiplies.
 // `static`/anonymous for the reason given in qs8_gemm_tiles.h.
 #pragma once
 
