@@ -52,11 +52,12 @@ double ReadBandwidthProbe::BestBytesPerSecond(int threads, int runs) const {
 
 namespace {
 
-// Reads exactly `bytes` unless the other end closed; false then.
-bool ReadFully(int fd, void* out, size_t bytes) {
-  char* p = static_cast<char*>(out);
+// Moves exactly `bytes` through `io` (read or write), retrying short transfers and EINTR; false on an
+// error or a closed other end.
+template <typename Io, typename Byte>
+bool TransferFully(Io io, int fd, Byte* p, size_t bytes) {
   while (bytes > 0) {
-    const ssize_t n = read(fd, p, bytes);
+    const ssize_t n = io(fd, p, bytes);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return false;
     p += n;
@@ -65,16 +66,10 @@ bool ReadFully(int fd, void* out, size_t bytes) {
   return true;
 }
 
+bool ReadFully(int fd, void* out, size_t bytes) { return TransferFully(read, fd, static_cast<char*>(out), bytes); }
+
 bool WriteFully(int fd, const void* data, size_t bytes) {
-  const char* p = static_cast<const char*>(data);
-  while (bytes > 0) {
-    const ssize_t n = write(fd, p, bytes);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    p += n;
-    bytes -= static_cast<size_t>(n);
-  }
-  return true;
+  return TransferFully(write, fd, static_cast<const char*>(data), bytes);
 }
 
 // The child's loop: answers requests until the parent closes its end.
