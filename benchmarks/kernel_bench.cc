@@ -35,6 +35,7 @@
 
 #include "dispatch.h"
 #include "format/tensor.h"
+#include "memory_bandwidth.h"
 #include "model/linear.h"
 #include "model/xnnpack_linear.h"
 #include "process_memory.h"
@@ -158,13 +159,9 @@ struct ReadSlice {
   uint64_t sink[64];
 };
 
-void SumWords(void* context, size_t part) {
+void SumSlicePart(void* context, size_t part) {
   ReadSlice& s = *static_cast<ReadSlice*>(context);
-  const uint64_t* p = s.words + part * s.words_per_part;
-  uint64_t lanes[8] = {};  // independent adds: the loop waits on loads, not on one dependency chain
-  for (size_t i = 0; i < s.words_per_part; i += 8)
-    for (int l = 0; l < 8; ++l) lanes[l] += p[i + l];
-  s.sink[part] = lanes[0] + lanes[1] + lanes[2] + lanes[3] + lanes[4] + lanes[5] + lanes[6] + lanes[7];
+  s.sink[part] = edgelm_bench::SumWords(s.words + part * s.words_per_part, s.words_per_part);
 }
 
 struct Pools {
@@ -209,7 +206,7 @@ struct Bench {
       ReadSlice slice{nullptr, kBandwidthSliceBytes / sizeof(uint64_t) / 64, {}};
       const Timing s = SecondsPerCall(options, [&](size_t i) {
         slice.words = reinterpret_cast<const uint64_t*>(weights.data() + (i % slices) * kBandwidthSliceBytes);
-        pthreadpool_parallelize_1d(pools.get(t), SumWords, &slice, 64, 0);
+        pthreadpool_parallelize_1d(pools.get(t), SumSlicePart, &slice, 64, 0);
       });
       read_bandwidth[t] = kBandwidthSliceBytes / s.best_seconds;
     }

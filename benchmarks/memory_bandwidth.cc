@@ -4,8 +4,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <csignal>
 #include <atomic>
+#include <csignal>
 #include <cerrno>
 #include <chrono>
 #include <thread>
@@ -13,23 +13,40 @@
 namespace edgelm_bench {
 namespace {
 
-// Eight independent accumulators keep the adds off one dependency chain, so the loop is limited by
-// loads from memory, not by add latency (and the compiler can vectorize it).
-uint64_t SumWords(const uint64_t* words, size_t count) {
-  uint64_t acc[8] = {};
+// Independent accumulators keep the adds off one dependency chain, so the loop is limited by loads
+// from memory, not by add latency; the compiler vectorizes it.
+template <int kLanes>
+inline uint64_t SumWordsWith(const uint64_t* words, size_t count) {
+  uint64_t acc[kLanes] = {};
   size_t i = 0;
-  for (; i + 8 <= count; i += 8)
-    for (int lane = 0; lane < 8; ++lane) acc[lane] += words[i + lane];
+  for (; i + kLanes <= count; i += kLanes)
+    for (int lane = 0; lane < kLanes; ++lane) acc[lane] += words[i + lane];
   for (; i < count; ++i) acc[0] += words[i];
   uint64_t total = 0;
   for (uint64_t a : acc) total += a;
   return total;
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+// 32-byte loads: one core reads 10-15 % more per second than with baseline x86-64's 16-byte ones
+// (measured on the benchmark machine), and a roofline must not be an underestimate.
+__attribute__((target("avx2"))) uint64_t SumWordsAvx2(const uint64_t* words, size_t count) {
+  return SumWordsWith<16>(words, count);
+}
+#endif
+
 // The sums land here so the compiler cannot drop them as unused.
 std::atomic<uint64_t> g_checksum_sink{0};
 
 }  // namespace
+
+uint64_t SumWords(const uint64_t* words, size_t count) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  if (avx2) return SumWordsAvx2(words, count);
+#endif
+  return SumWordsWith<8>(words, count);
+}
 
 ReadBandwidthProbe::ReadBandwidthProbe(size_t buffer_bytes) : words_(buffer_bytes / sizeof(uint64_t)) {
   for (size_t i = 0; i < words_.size(); ++i) words_[i] = i;

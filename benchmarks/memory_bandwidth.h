@@ -10,6 +10,10 @@
 
 namespace edgelm_bench {
 
+// The sum of words[0, count): a read loop as fast as this CPU's widest loads make it (AVX2 where
+// available), the measure of the memory read bandwidth.
+uint64_t SumWords(const uint64_t* words, size_t count);
+
 // A STREAM-like read loop: threads sum disjoint slices of one buffer, far larger than any cache.
 class ReadBandwidthProbe {
  public:
