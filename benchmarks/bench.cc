@@ -598,7 +598,8 @@ void Usage(FILE* out) {
       "  -r, --reps R            repetitions; tables show the median and min/max (default 3)\n"
       "  -c, --context N         session context length, tokens (default: fits every test, >= 4096)\n"
       "  --seed S                seed of the random prompt tokens (default 1)\n"
-      "  --bandwidth-mib M       buffer of the memory read bandwidth probe, MiB (default 1024)\n"
+      "  --bandwidth-mib M       buffer of the memory read bandwidth probe, MiB (default 1024), held by a\n"
+      "                          child process for the whole run (lower it on a phone)\n"
       "  --no-cold               skip the cold (page cache dropped) load measurement\n"
       "  --json FILE             also write the results as JSON (schema: top of benchmarks/bench.cc)\n");
 }
