@@ -5,9 +5,9 @@
 
 #include <algorithm>
 #include <atomic>
-#include <csignal>
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <thread>
 
 namespace edgelm_bench {
@@ -37,37 +37,6 @@ __attribute__((target("avx2"))) uint64_t SumWordsAvx2(const uint64_t* words, siz
 
 // The sums land here so the compiler cannot drop them as unused.
 std::atomic<uint64_t> g_checksum_sink{0};
-
-}  // namespace
-
-uint64_t SumWords(const uint64_t* words, size_t count) {
-#if defined(__x86_64__) && defined(__GNUC__)
-  static const bool avx2 = __builtin_cpu_supports("avx2");
-  if (avx2) return SumWordsAvx2(words, count);
-#endif
-  return SumWordsWith<8>(words, count);
-}
-
-ReadBandwidthProbe::ReadBandwidthProbe(size_t buffer_bytes) : words_(buffer_bytes / sizeof(uint64_t)) {
-  for (size_t i = 0; i < words_.size(); ++i) words_[i] = i;
-}
-
-double ReadBandwidthProbe::BestBytesPerSecond(int threads, int runs) const {
-  const size_t per_thread = words_.size() / static_cast<size_t>(threads);
-  double best = 0.0;
-  for (int run = 0; run < runs; ++run) {
-    std::vector<std::thread> workers;
-    const auto start = std::chrono::steady_clock::now();
-    for (int t = 0; t < threads; ++t)
-      workers.emplace_back([&, t] { g_checksum_sink += SumWords(words_.data() + t * per_thread, per_thread); });
-    for (std::thread& w : workers) w.join();
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    best = std::max(best, static_cast<double>(per_thread * threads * sizeof(uint64_t)) / seconds);
-  }
-  return best;
-}
-
-namespace {
 
 // Moves exactly `bytes` through `io` (read or write), retrying short transfers and EINTR; false on an
 // error or a closed other end.
@@ -101,6 +70,33 @@ bool WriteFully(int fd, const void* data, size_t bytes) {
 }
 
 }  // namespace
+
+uint64_t SumWords(const uint64_t* words, size_t count) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  if (avx2) return SumWordsAvx2(words, count);
+#endif
+  return SumWordsWith<8>(words, count);
+}
+
+ReadBandwidthProbe::ReadBandwidthProbe(size_t buffer_bytes) : words_(buffer_bytes / sizeof(uint64_t)) {
+  for (size_t i = 0; i < words_.size(); ++i) words_[i] = i;
+}
+
+double ReadBandwidthProbe::BestBytesPerSecond(int threads, int runs) const {
+  const size_t per_thread = words_.size() / static_cast<size_t>(threads);
+  double best = 0.0;
+  for (int run = 0; run < runs; ++run) {
+    std::vector<std::thread> workers;
+    const auto start = std::chrono::steady_clock::now();
+    for (int t = 0; t < threads; ++t)
+      workers.emplace_back([&, t] { g_checksum_sink += SumWords(words_.data() + t * per_thread, per_thread); });
+    for (std::thread& w : workers) w.join();
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    best = std::max(best, static_cast<double>(per_thread * threads * sizeof(uint64_t)) / seconds);
+  }
+  return best;
+}
 
 ChildReadBandwidthProbe::ChildReadBandwidthProbe(size_t buffer_bytes) {
   signal(SIGPIPE, SIG_IGN);  // a dead child must show as a failed write, not end this process
