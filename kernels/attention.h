@@ -39,22 +39,30 @@ typedef void (*f32_kv_accumulate_fn)(size_t n, size_t d, size_t group, const flo
                                      const uint8_t* rows, size_t row_stride, float static_scale, float* out);
 
 #define EDGELM_DECLARE_KV_ATTENTION(variant)                                                                   \
-  void f32_kvf32_scores_##variant(size_t, size_t, size_t, const float*, const uint8_t*, size_t, float, float*, \
-                                  size_t);                                                                     \
-  void f32_kvbf16_scores_##variant(size_t, size_t, size_t, const float*, const uint8_t*, size_t, float,        \
-                                   float*, size_t);                                                            \
-  void f32_kvi8_scores_##variant(size_t, size_t, size_t, const float*, const uint8_t*, size_t, float, float*,  \
-                                 size_t);                                                                      \
-  void f32_kvi4_scores_##variant(size_t, size_t, size_t, const float*, const uint8_t*, size_t, float, float*,  \
-                                 size_t);                                                                      \
-  void f32_kvf32_accumulate_##variant(size_t, size_t, size_t, const float*, size_t, const uint8_t*, size_t,    \
-                                      float, float*);                                                          \
-  void f32_kvbf16_accumulate_##variant(size_t, size_t, size_t, const float*, size_t, const uint8_t*, size_t,   \
-                                       float, float*);                                                         \
-  void f32_kvi8_accumulate_##variant(size_t, size_t, size_t, const float*, size_t, const uint8_t*, size_t,     \
-                                     float, float*);                                                           \
-  void f32_kvi4_accumulate_##variant(size_t, size_t, size_t, const float*, size_t, const uint8_t*, size_t,     \
-                                     float, float*);
+  void edgelm_f32_kvf32_scores_##variant(size_t n, size_t d, size_t group, const float* q,                     \
+                                         const uint8_t* rows, size_t row_stride, float static_scale,           \
+                                         float* scores, size_t scores_stride);                                 \
+  void edgelm_f32_kvbf16_scores_##variant(size_t n, size_t d, size_t group, const float* q,                    \
+                                          const uint8_t* rows, size_t row_stride, float static_scale,          \
+                                          float* scores, size_t scores_stride);                                \
+  void edgelm_f32_kvi8_scores_##variant(size_t n, size_t d, size_t group, const float* q, const uint8_t* rows, \
+                                        size_t row_stride, float static_scale, float* scores,                  \
+                                        size_t scores_stride);                                                 \
+  void edgelm_f32_kvi4_scores_##variant(size_t n, size_t d, size_t group, const float* q, const uint8_t* rows, \
+                                        size_t row_stride, float static_scale, float* scores,                  \
+                                        size_t scores_stride);                                                 \
+  void edgelm_f32_kvf32_accumulate_##variant(size_t n, size_t d, size_t group, const float* p,                 \
+                                             size_t p_stride, const uint8_t* rows, size_t row_stride,          \
+                                             float static_scale, float* out);                                  \
+  void edgelm_f32_kvbf16_accumulate_##variant(size_t n, size_t d, size_t group, const float* p,                \
+                                              size_t p_stride, const uint8_t* rows, size_t row_stride,         \
+                                              float static_scale, float* out);                                 \
+  void edgelm_f32_kvi8_accumulate_##variant(size_t n, size_t d, size_t group, const float* p, size_t p_stride, \
+                                            const uint8_t* rows, size_t row_stride, float static_scale,        \
+                                            float* out);                                                       \
+  void edgelm_f32_kvi4_accumulate_##variant(size_t n, size_t d, size_t group, const float* p, size_t p_stride, \
+                                            const uint8_t* rows, size_t row_stride, float static_scale,        \
+                                            float* out);
 
 EDGELM_DECLARE_KV_ATTENTION(scalar)
 #if defined(__x86_64__) || defined(_M_X64)

@@ -6,12 +6,7 @@
 
 #include <cpuinfo.h>
 
-#if defined(__x86_64__) || defined(_M_X64)
-#include "gemm_x86.h"
-#endif
-
 #if defined(__aarch64__)
-#include "gemm_neon.h"
 #if defined(__APPLE__)
 #include <sys/sysctl.h>
 #elif defined(__linux__)  // Linux and Android
@@ -25,20 +20,21 @@
 namespace {
 
 // The scores and accumulate kernels of every KV record format, in edgelm_kv_format order.
-#define KV_ATTENTION_KERNELS(variant)                                                                              \
-  {f32_kvf32_scores_##variant, f32_kvbf16_scores_##variant, f32_kvi8_scores_##variant, f32_kvi4_scores_##variant}, \
-  {f32_kvf32_accumulate_##variant, f32_kvbf16_accumulate_##variant, f32_kvi8_accumulate_##variant,                \
-   f32_kvi4_accumulate_##variant}
+#define KV_ATTENTION_KERNELS(variant)                                                                       \
+  {edgelm_f32_kvf32_scores_##variant, edgelm_f32_kvbf16_scores_##variant, edgelm_f32_kvi8_scores_##variant, \
+   edgelm_f32_kvi4_scores_##variant},                                                                       \
+  {edgelm_f32_kvf32_accumulate_##variant, edgelm_f32_kvbf16_accumulate_##variant,                           \
+   edgelm_f32_kvi8_accumulate_##variant, edgelm_f32_kvi4_accumulate_##variant}
 
 const edgelm_kernels kScalar = {"scalar",
-                                qs8_qc8w_gemm_scalar,
-                                qs8_qc4w_gemm_scalar,
-                                qs8_qc2w_gemm_scalar,
-                                f32_f32w_gemm_scalar,
-                                f32_bf16w_gemm_scalar,
-                                f32_f16w_gemm_scalar,
-                                f32_q4_0w_gemm_scalar,
-                                qs8_quantize_scalar,
+                                edgelm_qs8_qc8w_gemm_scalar,
+                                edgelm_qs8_qc4w_gemm_scalar,
+                                edgelm_qs8_qc2w_gemm_scalar,
+                                edgelm_f32_f32w_gemm_scalar,
+                                edgelm_f32_bf16w_gemm_scalar,
+                                edgelm_f32_f16w_gemm_scalar,
+                                edgelm_f32_q4_0w_gemm_scalar,
+                                edgelm_qs8_quantize_scalar,
                                 KV_ATTENTION_KERNELS(scalar)};
 
 // Candidate variants, weakest first; `supported` is evaluated at run time.
@@ -51,26 +47,26 @@ bool Always() { return true; }
 
 #if defined(__x86_64__) || defined(_M_X64)
 const edgelm_kernels kAvx2 = {"avx2",
-                              qs8_qc8w_gemm_avx2,
-                              qs8_qc4w_gemm_avx2,
-                              qs8_qc2w_gemm_avx2,
-                              f32_f32w_gemm_avx2,
-                              f32_bf16w_gemm_avx2,
-                              f32_f16w_gemm_avx2,
-                              f32_q4_0w_gemm_avx2,
-                              qs8_quantize_avx2,
+                              edgelm_qs8_qc8w_gemm_avx2,
+                              edgelm_qs8_qc4w_gemm_avx2,
+                              edgelm_qs8_qc2w_gemm_avx2,
+                              edgelm_f32_f32w_gemm_avx2,
+                              edgelm_f32_bf16w_gemm_avx2,
+                              edgelm_f32_f16w_gemm_avx2,
+                              edgelm_f32_q4_0w_gemm_avx2,
+                              edgelm_qs8_quantize_avx2,
                               KV_ATTENTION_KERNELS(avx2)};
 
 // Float weights gain nothing from VNNI: those keep the AVX2 kernels.
 const edgelm_kernels kAvx512Vnni = {"avx512vnni",
-                                    qs8_qc8w_gemm_avx512vnni,
-                                    qs8_qc4w_gemm_avx512vnni,
-                                    qs8_qc2w_gemm_avx512vnni,
-                                    f32_f32w_gemm_avx2,
-                                    f32_bf16w_gemm_avx2,
-                                    f32_f16w_gemm_avx2,
-                                    f32_q4_0w_gemm_avx2,
-                                    qs8_quantize_avx2,
+                                    edgelm_qs8_qc8w_gemm_avx512vnni,
+                                    edgelm_qs8_qc4w_gemm_avx512vnni,
+                                    edgelm_qs8_qc2w_gemm_avx512vnni,
+                                    edgelm_f32_f32w_gemm_avx2,
+                                    edgelm_f32_bf16w_gemm_avx2,
+                                    edgelm_f32_f16w_gemm_avx2,
+                                    edgelm_f32_q4_0w_gemm_avx2,
+                                    edgelm_qs8_quantize_avx2,
                                     KV_ATTENTION_KERNELS(avx2)};
 
 bool HasAvx2() { return cpuinfo_has_x86_avx2() && cpuinfo_has_x86_fma3() && cpuinfo_has_x86_f16c(); }
@@ -83,37 +79,37 @@ bool HasAvx512Vnni() {
 
 #if defined(__aarch64__)
 const edgelm_kernels kNeon = {"neon",
-                              qs8_qc8w_gemm_neon,
-                              qs8_qc4w_gemm_neon,
-                              qs8_qc2w_gemm_neon,
-                              f32_f32w_gemm_neon,
-                              f32_bf16w_gemm_neon,
-                              f32_f16w_gemm_neon,
-                              f32_q4_0w_gemm_neon,
-                              qs8_quantize_neon,
+                              edgelm_qs8_qc8w_gemm_neon,
+                              edgelm_qs8_qc4w_gemm_neon,
+                              edgelm_qs8_qc2w_gemm_neon,
+                              edgelm_f32_f32w_gemm_neon,
+                              edgelm_f32_bf16w_gemm_neon,
+                              edgelm_f32_f16w_gemm_neon,
+                              edgelm_f32_q4_0w_gemm_neon,
+                              edgelm_qs8_quantize_neon,
                               KV_ATTENTION_KERNELS(neon)};
 
 // Float weights gain nothing from SDOT/SMMLA: those keep the NEON kernels.
 const edgelm_kernels kNeonDot = {"neondot",
-                                 qs8_qc8w_gemm_neondot,
-                                 qs8_qc4w_gemm_neondot,
-                                 qs8_qc2w_gemm_neondot,
-                                 f32_f32w_gemm_neon,
-                                 f32_bf16w_gemm_neon,
-                                 f32_f16w_gemm_neon,
-                                 f32_q4_0w_gemm_neon,
-                                 qs8_quantize_neon,
+                                 edgelm_qs8_qc8w_gemm_neondot,
+                                 edgelm_qs8_qc4w_gemm_neondot,
+                                 edgelm_qs8_qc2w_gemm_neondot,
+                                 edgelm_f32_f32w_gemm_neon,
+                                 edgelm_f32_bf16w_gemm_neon,
+                                 edgelm_f32_f16w_gemm_neon,
+                                 edgelm_f32_q4_0w_gemm_neon,
+                                 edgelm_qs8_quantize_neon,
                                  KV_ATTENTION_KERNELS(neon)};
 
 const edgelm_kernels kI8mm = {"i8mm",
-                              qs8_qc8w_gemm_i8mm,
-                              qs8_qc4w_gemm_i8mm,
-                              qs8_qc2w_gemm_i8mm,
-                              f32_f32w_gemm_neon,
-                              f32_bf16w_gemm_neon,
-                              f32_f16w_gemm_neon,
-                              f32_q4_0w_gemm_neon,
-                              qs8_quantize_neon,
+                              edgelm_qs8_qc8w_gemm_i8mm,
+                              edgelm_qs8_qc4w_gemm_i8mm,
+                              edgelm_qs8_qc2w_gemm_i8mm,
+                              edgelm_f32_f32w_gemm_neon,
+                              edgelm_f32_bf16w_gemm_neon,
+                              edgelm_f32_f16w_gemm_neon,
+                              edgelm_f32_q4_0w_gemm_neon,
+                              edgelm_qs8_quantize_neon,
                               KV_ATTENTION_KERNELS(neon)};
 
 bool HasNeonDot() { return cpuinfo_has_arm_neon_dot(); }
@@ -157,6 +153,9 @@ size_t Available(const edgelm_kernels** out, size_t capacity) {
   return n;
 }
 
+// Why EDGELM_KERNELS was not honoured, for edgelm_kernels_selection_warning(); written once, by Select().
+char g_selection_warning[160];
+
 const edgelm_kernels* Select() {
   const edgelm_kernels* all[16];
   const size_t n = Available(all, 16);
@@ -164,7 +163,8 @@ const edgelm_kernels* Select() {
   const char* forced = std::getenv("EDGELM_KERNELS");
   if (!forced || !*forced) return best;
   if (const edgelm_kernels* k = edgelm_kernels_find(forced)) return k;
-  std::fprintf(stderr, "edgelm: EDGELM_KERNELS=%s is unknown or unsupported on this CPU; using %s\n", forced, best->name);
+  std::snprintf(g_selection_warning, sizeof g_selection_warning,
+                "EDGELM_KERNELS=%.64s is unknown or unsupported on this CPU; using %s", forced, best->name);
   return best;
 }
 
@@ -185,6 +185,11 @@ const edgelm_kernels* edgelm_kernels_find(const char* name) {
 const edgelm_kernels* edgelm_kernels_select(void) {
   static const edgelm_kernels* selected = Select();  // thread-safe static initialization
   return selected;
+}
+
+const char* edgelm_kernels_selection_warning(void) {
+  edgelm_kernels_select();  // the warning is written before the selection is published
+  return g_selection_warning[0] ? g_selection_warning : nullptr;
 }
 
 }  // extern "C"

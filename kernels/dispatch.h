@@ -1,12 +1,16 @@
-// Run-time kernel selection. Each variant is a full table: functions a variant does not specialize
-// point at the scalar reference. Selection uses cpuinfo (plus hwcaps for i8mm, which cpuinfo 2022
-// cannot report); EDGELM_KERNELS=<name> forces a variant, e.g. for tests of every path.
+// Run-time kernel selection. Each variant is a full table (no NULL entries): a variant that does not
+// specialize a function reuses the lesser SIMD variant's kernel it builds on. avx512vnni has only integer
+// GEMMs of its own (float GEMMs, quantization and kv-attention are avx2's); neondot and i8mm likewise
+// reuse neon's. Every avx2 and neon entry is its own kernel, and the scalar table holds the references.
+// Selection uses cpuinfo (plus hwcaps for i8mm, which cpuinfo 2022 cannot report); EDGELM_KERNELS=<name>
+// forces a variant, e.g. for tests of every path. Nothing here prints.
 #pragma once
 
 #include <stddef.h>
 
 #include "attention.h"
 #include "gemm.h"
+#include "quantize.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -26,9 +30,19 @@ typedef struct edgelm_kernels {
   f32_kv_accumulate_fn kv_accumulate[EDGELM_KV_FORMAT_COUNT];
 } edgelm_kernels;
 
-// The best variant this CPU runs, or the one EDGELM_KERNELS names (falls back to the best one, with
-// a message on stderr, if that variant is unknown or unsupported here). Thread-safe; never NULL.
+// The best variant this CPU runs, or the one EDGELM_KERNELS names (falls back to the best one if that
+// variant is unknown or unsupported here: see edgelm_kernels_selection_warning). The choice is made once
+// per process. Thread-safe; never NULL.
 const edgelm_kernels* edgelm_kernels_select(void);
+
+// NULL if EDGELM_KERNELS was honoured or not set; otherwise a static string saying which variant was
+// asked for and which one edgelm_kernels_select() uses instead (for the caller to log). Thread-safe.
+const char* edgelm_kernels_selection_warning(void);
+
+// 1 if a kernel could not get its per-thread scratch memory (out of memory) since the last call, which
+// clears the flag; else 0. Such a kernel wrote zeros to its outputs instead of a result, so a caller
+// checks this after a computation and reports it as out of memory. Process-wide and thread-safe.
+int edgelm_kernels_take_scratch_failure(void);
 
 // Every variant this CPU can run, best last; returns how many (at most `capacity` are written).
 size_t edgelm_kernels_available(const edgelm_kernels** out, size_t capacity);

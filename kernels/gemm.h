@@ -1,7 +1,20 @@
-// Matrix-multiply microkernels. Every kernel computes, for m < M and n < N,
+// Matrix-multiply microkernels (kernels in qs8-qcxw-gemm/ and fxw-gemm/). Every kernel computes, for
+// m < M and n < N,
 //   y[m*y_stride + n] = f(sum_k x[m, k] * w[n, k])
 // with the weights stored row-major [N][K] in the .edgelm file's packed layout (read in place, never
-// copied). Scalar references live beside each SIMD variant and define the exact results.
+// copied). Strides are in elements of x and y; w_row_bytes in bytes. The scalar references define the
+// exact results; every variant is declared here, by macro, one line per variant.
+// A kernel that needs per-thread scratch memory (simd/scratch.h: the scalar references and the x86
+// integer kernels) and cannot get it writes zeros to y, and edgelm_kernels_take_scratch_failure()
+// (dispatch.h) reports it: out of memory never aborts and never leaves y undefined.
+//
+// Variant suffixes name what the CPU needs (call them only through dispatch.h, which checks it):
+//   _scalar      nothing: the references (baseline compiler flags)
+//   _avx2        x86-64 AVX2 + FMA + F16C
+//   _avx512vnni  x86-64 AVX-512 F/BW/VL + VNNI (vpdpbusd); integer kernels only
+//   _neon        ARMv8.0 Advanced SIMD (every aarch64 CPU)
+//   _neondot     SDOT (ARMv8.2 dotprod); integer kernels only
+//   _i8mm        SMMLA and SDOT (i8mm + dotprod); integer kernels only
 #pragma once
 
 #include <stddef.h>
@@ -11,41 +24,59 @@
 extern "C" {
 #endif
 
-// --- int8 activations x packed integer weights (per-output-channel scales) -------------------------
+// --- int8 activations x packed integer weights (per-output-channel scales): qs8-qcxw-gemm/ ----------
 // x: int8 [M][x_stride]; w: packed rows of `w_row_bytes`; codes are I8 (one per byte), I4 (two per byte,
-// even k in the low nibble) or I2 (four per byte, k%4 in bits 2*(k%4)).
-// y[m][n] = (float)acc * w_scale[n] * x_scale[m]  (x_scale per token: static scales repeat one value).
+// even k in the low nibble) or I2 (four per byte, k%4 in bits 2*(k%4)), two's complement.
+// y[m][n] = (float)acc * w_scale[n] * x_scale[m], acc the exact int32 sum_k x[m][k] * code[n][k]
+// (x_scale per token: static scales repeat one value).
+// Every variant's result equals the scalar reference bit for bit, provided activations lie in
+// [-127, 127] (edgelm_qs8_quantize_*'s range: the AVX2 and NEON int8 kernels move signs between operands
+// or sum pairs of products in int16) and K * 255 * 127 < 2^31 (K < 66,000).
 typedef void (*qs8_qcxw_gemm_fn)(size_t M, size_t N, size_t K, const int8_t* x, size_t x_stride,
                                  const uint8_t* w, size_t w_row_bytes, const float* w_scale,
                                  const float* x_scale, float* y, size_t y_stride);
 
-void qs8_qc8w_gemm_scalar(size_t M, size_t N, size_t K, const int8_t* x, size_t x_stride, const uint8_t* w,
-                          size_t w_row_bytes, const float* w_scale, const float* x_scale, float* y, size_t y_stride);
-void qs8_qc4w_gemm_scalar(size_t M, size_t N, size_t K, const int8_t* x, size_t x_stride, const uint8_t* w,
-                          size_t w_row_bytes, const float* w_scale, const float* x_scale, float* y, size_t y_stride);
-void qs8_qc2w_gemm_scalar(size_t M, size_t N, size_t K, const int8_t* x, size_t x_stride, const uint8_t* w,
-                          size_t w_row_bytes, const float* w_scale, const float* x_scale, float* y, size_t y_stride);
+#define EDGELM_DECLARE_QS8_QCXW_GEMM(variant)                                                                  \
+  void edgelm_qs8_qc8w_gemm_##variant(size_t M, size_t N, size_t K, const int8_t* x, size_t x_stride,          \
+                                      const uint8_t* w, size_t w_row_bytes, const float* w_scale,              \
+                                      const float* x_scale, float* y, size_t y_stride);                        \
+  void edgelm_qs8_qc4w_gemm_##variant(size_t M, size_t N, size_t K, const int8_t* x, size_t x_stride,          \
+                                      const uint8_t* w, size_t w_row_bytes, const float* w_scale,              \
+                                      const float* x_scale, float* y, size_t y_stride);                        \
+  void edgelm_qs8_qc2w_gemm_##variant(size_t M, size_t N, size_t K, const int8_t* x, size_t x_stride,          \
+                                      const uint8_t* w, size_t w_row_bytes, const float* w_scale,              \
+                                      const float* x_scale, float* y, size_t y_stride);
 
-// --- float activations x float-ish weights -------------------------------------------------------
-// x: f32 [M][x_stride]; w rows of `w_row_bytes` in f32, bf16, f16 or Q4_0 (llama.cpp blocks of 32).
+// --- float activations x float-ish weights: fxw-gemm/ ------------------------------------------------
+// x: f32 [M][x_stride]; w rows of `w_row_bytes` in f32, bf16, f16 or Q4_0 (llama.cpp blocks of 32:
+// an f16 scale d, then 16 bytes of 4-bit codes q, value (q - 8) * d). y[m][n] = sum_k x[m][k] * w[n][k]
+// in float; variants may sum in another order, so they agree with the reference within rounding.
 typedef void (*f32_gemm_fn)(size_t M, size_t N, size_t K, const float* x, size_t x_stride, const uint8_t* w,
                             size_t w_row_bytes, float* y, size_t y_stride);
 
-void f32_f32w_gemm_scalar(size_t M, size_t N, size_t K, const float* x, size_t x_stride, const uint8_t* w,
-                          size_t w_row_bytes, float* y, size_t y_stride);
-void f32_bf16w_gemm_scalar(size_t M, size_t N, size_t K, const float* x, size_t x_stride, const uint8_t* w,
-                           size_t w_row_bytes, float* y, size_t y_stride);
-void f32_f16w_gemm_scalar(size_t M, size_t N, size_t K, const float* x, size_t x_stride, const uint8_t* w,
-                          size_t w_row_bytes, float* y, size_t y_stride);
-void f32_q4_0w_gemm_scalar(size_t M, size_t N, size_t K, const float* x, size_t x_stride, const uint8_t* w,
-                           size_t w_row_bytes, float* y, size_t y_stride);
+#define EDGELM_DECLARE_F32_FXW_GEMM(variant)                                                                   \
+  void edgelm_f32_f32w_gemm_##variant(size_t M, size_t N, size_t K, const float* x, size_t x_stride,           \
+                                      const uint8_t* w, size_t w_row_bytes, float* y, size_t y_stride);        \
+  void edgelm_f32_bf16w_gemm_##variant(size_t M, size_t N, size_t K, const float* x, size_t x_stride,          \
+                                       const uint8_t* w, size_t w_row_bytes, float* y, size_t y_stride);       \
+  void edgelm_f32_f16w_gemm_##variant(size_t M, size_t N, size_t K, const float* x, size_t x_stride,           \
+                                      const uint8_t* w, size_t w_row_bytes, float* y, size_t y_stride);        \
+  void edgelm_f32_q4_0w_gemm_##variant(size_t M, size_t N, size_t K, const float* x, size_t x_stride,          \
+                                       const uint8_t* w, size_t w_row_bytes, float* y, size_t y_stride);
 
-// --- activation quantization -----------------------------------------------------------------------
-// q[k] = clamp(round_half_even(x[k] / scale), -127, 127).
-void qs8_quantize_scalar(size_t K, const float* x, float scale, int8_t* q);
-typedef void (*qs8_quantize_fn)(size_t K, const float* x, float scale, int8_t* q);
-// Dynamic per-token scale: max|x| / 127 (1 for an all-zero row, which then quantizes to zeros).
-float qs8_dynamic_scale_scalar(size_t K, const float* x);
+EDGELM_DECLARE_QS8_QCXW_GEMM(scalar)
+EDGELM_DECLARE_F32_FXW_GEMM(scalar)
+#if defined(__x86_64__) || defined(_M_X64)
+EDGELM_DECLARE_QS8_QCXW_GEMM(avx2)
+EDGELM_DECLARE_F32_FXW_GEMM(avx2)
+EDGELM_DECLARE_QS8_QCXW_GEMM(avx512vnni)
+#endif
+#if defined(__aarch64__)
+EDGELM_DECLARE_QS8_QCXW_GEMM(neon)
+EDGELM_DECLARE_F32_FXW_GEMM(neon)
+EDGELM_DECLARE_QS8_QCXW_GEMM(neondot)
+EDGELM_DECLARE_QS8_QCXW_GEMM(i8mm)
+#endif
 
 #ifdef __cplusplus
 }

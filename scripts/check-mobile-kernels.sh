@@ -10,22 +10,29 @@ clangxx="${CLANGXX:-clang++}"
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 
-# The per-file feature flags of kernels/CMakeLists.txt, keyed by the file name's variant suffix.
-march_for() {
-  case "$1" in
-    *_i8mm.cc) echo armv8.2-a+dotprod+i8mm ;;
-    *_neondot.cc) echo armv8.2-a+dotprod ;;
-    *) echo armv8-a ;;
-  esac
+# The per-file feature flags the build uses, read from kernels/isa_flags.cmake (keyed by the file name's
+# variant suffix); neon files have none there and get the ARMv8.0 baseline.
+flags_for() {
+  local variant flags
+  variant="$(basename "$1" .cc)" && variant="${variant##*_}"
+  [ "$variant" = neon ] && { echo -march=armv8-a; return; }
+  flags="$(sed -n "s/^set(EDGELM_ISA_FLAGS_$variant \(.*\))\$/\1/p" kernels/isa_flags.cmake)"
+  if [ -z "$flags" ]; then
+    echo "check-mobile-kernels: no EDGELM_ISA_FLAGS_$variant in kernels/isa_flags.cmake for $1" >&2
+    return 1
+  fi
+  echo "$flags"
 }
 
 files=(kernels/*/*_neon.cc kernels/*/*_neondot.cc kernels/*/*_i8mm.cc)
 compile_for() {
-  local target="$1" f
+  local target="$1" f flags
   mkdir -p "$out/$target"
   for f in "${files[@]}"; do
+    flags="$(flags_for "$f")"
+    # shellcheck disable=SC2086  # $flags is a list of options
     "$clangxx" --target="$target" -std=c++17 -ffreestanding -nostdlibinc -O2 -Wall -Wextra -Werror -Ikernels \
-      -march="$(march_for "$f")" -c "$f" -o "$out/$target/$(basename "$f" .cc).o"
+      $flags -c "$f" -o "$out/$target/$(basename "$f" .cc).o"
   done
 }
 

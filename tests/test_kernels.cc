@@ -1,9 +1,14 @@
-// Every kernel variant this CPU runs (plus, where SIMDe is installed, the AVX-512 VNNI sources built
-// with portable intrinsics) against the scalar references: integer and kv-attention kernels bit for
-// bit, float GEMM kernels within 1e-5 of sum_k |x_k * w_k| (only the summation order may differ).
+// The scalar references against independent double-precision computations (integer GEMMs from
+// dequantized weights, kv-attention from decoded records), then every kernel variant this CPU runs (plus,
+// where SIMDe is installed, the AVX-512 VNNI sources built with portable intrinsics) against the scalar
+// references: integer and kv-attention kernels bit for bit, float GEMM kernels within 1e-5 of
+// sum_k |x_k * w_k| (only the summation order may differ). On a CPU with no SIMD variant the
+// comparisons report "SKIPPED:" (ctest counts them as skipped, see tests/CMakeLists.txt).
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
@@ -11,15 +16,11 @@
 
 #include "dispatch.h"
 #include "format/tensor.h"
+#include "simd/scratch.h"
 
 #ifdef EDGELM_HAVE_AVX512VNNI_SIMDE
 extern "C" {
-void qs8_qc8w_gemm_avx512vnni_simde(size_t, size_t, size_t, const int8_t*, size_t, const uint8_t*, size_t,
-                                    const float*, const float*, float*, size_t);
-void qs8_qc4w_gemm_avx512vnni_simde(size_t, size_t, size_t, const int8_t*, size_t, const uint8_t*, size_t,
-                                    const float*, const float*, float*, size_t);
-void qs8_qc2w_gemm_avx512vnni_simde(size_t, size_t, size_t, const int8_t*, size_t, const uint8_t*, size_t,
-                                    const float*, const float*, float*, size_t);
+EDGELM_DECLARE_QS8_QCXW_GEMM(avx512vnni_simde)
 }
 #endif
 
@@ -33,14 +34,24 @@ std::vector<edgelm_kernels> Variants() {
   std::vector<edgelm_kernels> out;
   for (size_t i = 0; i < n && i < 16; ++i) out.push_back(*all[i]);
 #ifdef EDGELM_HAVE_AVX512VNNI_SIMDE
+  // Built with the AVX2 flags (SIMDe implements AVX-512 with AVX2): only where AVX2 runs.
+  if (!edgelm_kernels_find("avx2")) return out;
   edgelm_kernels emulated = out.front();
   emulated.name = "avx512vnni (SIMDe)";
-  emulated.qs8_qc8w_gemm = qs8_qc8w_gemm_avx512vnni_simde;
-  emulated.qs8_qc4w_gemm = qs8_qc4w_gemm_avx512vnni_simde;
-  emulated.qs8_qc2w_gemm = qs8_qc2w_gemm_avx512vnni_simde;
+  emulated.qs8_qc8w_gemm = edgelm_qs8_qc8w_gemm_avx512vnni_simde;
+  emulated.qs8_qc4w_gemm = edgelm_qs8_qc4w_gemm_avx512vnni_simde;
+  emulated.qs8_qc2w_gemm = edgelm_qs8_qc2w_gemm_avx512vnni_simde;
   out.push_back(emulated);
 #endif
   return out;
+}
+
+// True if `variants` holds something to compare with the scalar reference; otherwise says SKIPPED
+// (which ctest reports as a skipped test) so that a pass with no assertions cannot look like coverage.
+bool HasSimdVariants(const std::vector<edgelm_kernels>& variants) {
+  if (variants.size() > 1) return true;
+  WARN("SKIPPED: this CPU runs only the scalar kernels; there is no SIMD variant to compare");
+  return false;
 }
 
 struct IntKernel {
@@ -221,17 +232,173 @@ TEST_CASE("qs8_quantize: the scalar reference rounds x / scale half to even and 
                      -1e30f, INFINITY, -INFINITY, NAN, 1e-40f};
   const int8_t want[] = {0, 0, 0, 2, 2, -2, 0, 126, 127, -127, 127, -127, 127, -127, -127, 0};
   int8_t got[sizeof x / sizeof x[0]];
-  qs8_quantize_scalar(sizeof x / sizeof x[0], x, 1.0f, got);
+  edgelm_qs8_quantize_scalar(sizeof x / sizeof x[0], x, 1.0f, got);
   for (size_t i = 0; i < sizeof x / sizeof x[0]; ++i) CHECK(int{got[i]} == int{want[i]});
   // Division, not multiplication by 1 / scale: 0.3 / 0.1 rounds to 3, 0.3 * (1 / 0.1f) may not.
   const float tenths[] = {0.3f, 0.7f, -0.9f};
   int8_t q[3];
-  qs8_quantize_scalar(3, tenths, 0.1f, q);
+  edgelm_qs8_quantize_scalar(3, tenths, 0.1f, q);
   for (int i = 0; i < 3; ++i) CHECK(int{q[i]} == static_cast<int>(std::nearbyint(tenths[i] / 0.1f)));
+}
+
+// --- the scalar integer GEMMs against an independent reference -----------------------------------
+// XNNPACK's GemmMicrokernelTester idea: weights unpacked by DequantizeRow (the format's own decoder,
+// not the kernels'), then a plain double-precision dot product, y_ref = x_scale[m] * sum_k x[m][k] *
+// w_deq[n][k]. The scalar kernels sum int32 exactly and round only in the two final float products
+// (and DequantizeRow rounds code * w_scale to float), so the bound is tight: 1e-6 of the magnitude
+// x_scale[m] * sum_k |x[m][k] * w_deq[n][k]|, ten times the worst case of those roundings. A wrong
+// code, sign, stride or K tail changes a result by at least x_scale * w_scale, far above it for the
+// shapes here.
+void CheckIntAgainstDouble(const IntKernel& kernel, const Problem& p, qs8_qcxw_gemm_fn fn) {
+  const std::vector<float> got = Run(fn, p);
+  TensorView view;
+  view.dtype = kernel.dtype;
+  view.shape = {static_cast<int64_t>(p.N), static_cast<int64_t>(p.K)};
+  view.data = p.w.data();
+  view.size = p.w.size();
+  view.scales = p.w_scale.data();
+  std::vector<float> row(p.K);
+  for (size_t n = 0; n < p.N; ++n) {
+    DequantizeRow(view, static_cast<int64_t>(n), row.data());
+    for (size_t m = 0; m < p.M; ++m) {
+      double dot = 0, magnitude = 0;
+      for (size_t k = 0; k < p.K; ++k) {
+        const double product = static_cast<double>(p.x_q[m * p.x_stride + k]) * row[k];
+        dot += product;
+        magnitude += std::fabs(product);
+      }
+      const double want = p.x_scale[m] * dot, bound = 1e-6 * p.x_scale[m] * magnitude;
+      const double y = got[m * p.N + n];
+      if (std::fabs(y - want) <= bound) continue;
+      FAIL_CHECK(kernel.name << "_scalar M=" << p.M << " N=" << p.N << " K=" << p.K << " at [" << m << "][" << n
+                             << "]: " << y << ", want " << want << " (bound " << bound << ")");
+      return;
+    }
+  }
+}
+
+TEST_CASE("integer scalar kernels match a double-precision reference from dequantized weights") {
+  const edgelm_kernels scalar = Variants().front();
+  std::mt19937 rng(7);
+  for (const IntKernel& k : kIntKernels) {
+    // Every ragged edge once with a small K range, then random shapes.
+    for (size_t M : {size_t{1}, size_t{2}, size_t{5}})
+      for (size_t N : kRaggedN)
+        for (size_t K : kRaggedK) CheckIntAgainstDouble(k, MakeProblem(k.dtype, k.bits, M, N, K, rng), scalar.*k.fn);
+    std::uniform_int_distribution<size_t> m_dist(1, 20), n_dist(1, 80), k_dist(1, 1100);
+    for (int i = 0; i < 60; ++i) {
+      const size_t M = m_dist(rng), N = n_dist(rng), K = k_dist(rng);
+      CheckIntAgainstDouble(k, MakeProblem(k.dtype, k.bits, M, N, K, rng), scalar.*k.fn);
+    }
+    // Extreme codes and activations: the most negative code, and the largest sums K allows here.
+    const int lowest = -(1 << (k.bits - 1)), highest = (1 << (k.bits - 1)) - 1;
+    for (int x : {-127, 127})
+      for (int code : {lowest, highest}) {
+        INFO("x=" << x << " code=" << code);
+        CheckIntAgainstDouble(k, MakeProblem(k.dtype, k.bits, 3, 5, 12288, rng, Fill{false, x, code}), scalar.*k.fn);
+      }
+  }
+}
+
+// --- out of memory ----------------------------------------------------------------------------------
+
+// Restores the scratch limit however the test ends.
+struct ScratchLimit {
+  explicit ScratchLimit(size_t bytes) { edgelm_scratch_set_limit_for_testing(bytes); }
+  ~ScratchLimit() { edgelm_scratch_set_limit_for_testing(SIZE_MAX); }
+};
+
+TEST_CASE("a kernel that cannot get scratch memory writes zeros and raises the scratch-failure flag") {
+  const std::vector<edgelm_kernels> variants = Variants();
+  std::mt19937 rng(8);
+  edgelm_kernels_take_scratch_failure();  // clear anything earlier tests left
+  REQUIRE(edgelm_kernels_take_scratch_failure() == 0);
+
+  SECTION("edgelm_scratch itself") {
+    {
+      const ScratchLimit limit(4096);
+      CHECK(edgelm_scratch(4096) != nullptr);
+      CHECK(edgelm_kernels_take_scratch_failure() == 0);
+      CHECK(edgelm_scratch(4097) == nullptr);
+      CHECK(edgelm_kernels_take_scratch_failure() == 1);
+      CHECK(edgelm_kernels_take_scratch_failure() == 0);  // taking it cleared it
+    }
+    void* p = edgelm_scratch(1 << 20);
+    REQUIRE(p != nullptr);
+    CHECK(reinterpret_cast<uintptr_t>(p) % 64 == 0);
+    CHECK(edgelm_scratch(SIZE_MAX) == nullptr);  // too large to round up: fails without the test limit
+    CHECK(edgelm_kernels_take_scratch_failure() == 1);
+    CHECK(edgelm_scratch(1 << 20) == p);  // the thread's buffer survived the failure
+  }
+
+  SECTION("every integer and float GEMM variant that uses scratch") {
+    // The scalar references and the x86 integer kernels use scratch; NEON kernels keep their state in
+    // registers and on the stack. Each kernel either fails cleanly (zeros, flag) or computes the result.
+    size_t failed = 0;
+    for (const edgelm_kernels& v : variants) {
+      for (const IntKernel& k : kIntKernels) {
+        const Problem p = MakeProblem(k.dtype, k.bits, 5, 17, 300, rng);
+        const std::vector<float> want = Run(variants.front().*k.fn, p);
+        std::vector<float> got;
+        {
+          const ScratchLimit limit(0);
+          got = Run(v.*k.fn, p);
+        }
+        INFO(v.name << " " << k.name);
+        if (edgelm_kernels_take_scratch_failure()) {
+          ++failed;
+          CHECK(got == std::vector<float>(got.size(), 0.0f));
+        } else {
+          CHECK(got == want);
+        }
+      }
+      for (const FloatKernel& k : kFloatKernels) {
+        const Problem p = MakeProblem(k.dtype, 0, 3, 9, 256, rng);
+        std::vector<float> got;
+        {
+          const ScratchLimit limit(0);
+          got = Run(v.*k.fn, p);
+        }
+        INFO(v.name << " " << k.name);
+        if (edgelm_kernels_take_scratch_failure()) {
+          ++failed;
+          CHECK(got == std::vector<float>(got.size(), 0.0f));
+        } else {
+          CHECK(std::isfinite(got.front()));
+        }
+      }
+    }
+    // At least the scalar references (three integer, four float) depend on scratch.
+    CHECK(failed >= 7);
+    // With the limit gone, the same kernels work again and nothing is reported.
+    for (const edgelm_kernels& v : variants) {
+      const Problem p = MakeProblem(DType::I8, 8, 2, 3, 64, rng);
+      CHECK(Run(v.qs8_qc8w_gemm, p) == Run(variants.front().qs8_qc8w_gemm, p));
+    }
+    CHECK(edgelm_kernels_take_scratch_failure() == 0);
+  }
+}
+
+TEST_CASE("kernel selection prints nothing and reports an EDGELM_KERNELS it could not honour") {
+  const edgelm_kernels* selected = edgelm_kernels_select();
+  REQUIRE(selected != nullptr);
+  const char* forced = std::getenv("EDGELM_KERNELS");
+  const char* warning = edgelm_kernels_selection_warning();
+  if (forced == nullptr || *forced == '\0') {
+    CHECK(warning == nullptr);
+  } else if (const edgelm_kernels* k = edgelm_kernels_find(forced)) {
+    CHECK(warning == nullptr);
+    CHECK(selected == k);
+  } else {
+    REQUIRE(warning != nullptr);
+    CHECK(std::string(warning).find(forced) != std::string::npos);
+    CHECK(std::string(warning).find(selected->name) != std::string::npos);
+  }
 }
 
 TEST_CASE("qs8_quantize variants equal the scalar reference bit for bit") {
   const std::vector<edgelm_kernels> variants = Variants();
+  if (!HasSimdVariants(variants)) return;
   std::mt19937 rng(5);
   std::uniform_real_distribution<float> value(-200.0f, 200.0f);
   const float specials[] = {NAN, INFINITY, -INFINITY, 0.5f, -0.5f, 1.5f, 126.5f, -127.5f, 1e-40f, -0.0f};
@@ -259,6 +426,7 @@ TEST_CASE("qs8_quantize variants equal the scalar reference bit for bit") {
 
 TEST_CASE("integer kernels equal the scalar reference bit for bit on ragged shapes") {
   const std::vector<edgelm_kernels> variants = Variants();
+  if (!HasSimdVariants(variants)) return;
   std::mt19937 rng(1);
   for (const IntKernel& k : kIntKernels)
     for (size_t M : kRaggedM)
@@ -268,6 +436,7 @@ TEST_CASE("integer kernels equal the scalar reference bit for bit on ragged shap
 
 TEST_CASE("integer kernels equal the scalar reference at extreme codes") {
   const std::vector<edgelm_kernels> variants = Variants();
+  if (!HasSimdVariants(variants)) return;
   std::mt19937 rng(2);
   for (const IntKernel& k : kIntKernels) {
     const int lowest = -(1 << (k.bits - 1)), highest = (1 << (k.bits - 1)) - 1;
@@ -282,6 +451,7 @@ TEST_CASE("integer kernels equal the scalar reference at extreme codes") {
 
 TEST_CASE("float kernels match the scalar reference on ragged shapes") {
   const std::vector<edgelm_kernels> variants = Variants();
+  if (!HasSimdVariants(variants)) return;
   std::mt19937 rng(3);
   for (const FloatKernel& k : kFloatKernels)
     for (size_t M : kRaggedM)
@@ -295,6 +465,7 @@ TEST_CASE("float kernels match the scalar reference on ragged shapes") {
 
 TEST_CASE("every kernel matches the scalar reference at Gemma 4 E2B shapes") {
   const std::vector<edgelm_kernels> variants = Variants();
+  if (!HasSimdVariants(variants)) return;
   std::mt19937 rng(4);
   const size_t shapes[][2] = {{2048, 1536}, {1536, 2048}, {6144, 1536}, {1536, 6144}};  // N x K
   for (size_t M : {size_t{1}, size_t{16}})
@@ -429,6 +600,7 @@ TEST_CASE("kv-attention kernels: the scalar reference decodes every record forma
 
 TEST_CASE("kv-attention kernels equal the scalar reference bit for bit on ragged shapes") {
   const std::vector<edgelm_kernels> variants = Variants();
+  if (!HasSimdVariants(variants)) return;
   std::mt19937 rng(6);
   for (int format = 0; format < EDGELM_KV_FORMAT_COUNT; ++format)
     for (size_t n : {size_t{1}, size_t{2}, size_t{15}, size_t{16}, size_t{17}, size_t{100}})

@@ -1,8 +1,8 @@
 // f32 x bf16 weights GEMM with AVX2/FMA: a bf16 is the top half of an f32, so widening is a shift.
 #include <string.h>
 
-#include "common/f32_gemm_avx2.h"
-#include "gemm_x86.h"
+#include "gemm.h"
+#include "simd/f32_gemm_avx2.h"
 
 namespace {
 
@@ -22,7 +22,7 @@ struct Bf16wAvx2 : F32Lanes8 {
 
 }  // namespace
 
-extern "C" void f32_bf16w_gemm_avx2(size_t M, size_t N, size_t K, const float* x, size_t x_stride, const uint8_t* w,
-                                    size_t w_row_bytes, float* y, size_t y_stride) {
+extern "C" void edgelm_f32_bf16w_gemm_avx2(size_t M, size_t N, size_t K, const float* x, size_t x_stride,
+                                           const uint8_t* w, size_t w_row_bytes, float* y, size_t y_stride) {
   F32Gemm<Bf16wAvx2>(M, N, K, x, x_stride, w, w_row_bytes, y, y_stride);
 }

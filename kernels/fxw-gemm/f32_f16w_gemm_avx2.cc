@@ -1,6 +1,6 @@
 // f32 x f16 weights GEMM with AVX2/FMA; F16C widens (exactly, like the scalar reference).
-#include "common/f32_gemm_avx2.h"
-#include "gemm_x86.h"
+#include "gemm.h"
+#include "simd/f32_gemm_avx2.h"
 
 namespace {
 
@@ -14,7 +14,7 @@ struct F16wAvx2 : F32Lanes8 {
 
 }  // namespace
 
-extern "C" void f32_f16w_gemm_avx2(size_t M, size_t N, size_t K, const float* x, size_t x_stride, const uint8_t* w,
-                                   size_t w_row_bytes, float* y, size_t y_stride) {
+extern "C" void edgelm_f32_f16w_gemm_avx2(size_t M, size_t N, size_t K, const float* x, size_t x_stride,
+                                          const uint8_t* w, size_t w_row_bytes, float* y, size_t y_stride) {
   F32Gemm<F16wAvx2>(M, N, K, x, x_stride, w, w_row_bytes, y, y_stride);
 }

@@ -1,6 +1,6 @@
 // f32 activations x f32 weights with NEON FMA.
-#include "common/neon_f32_gemm.h"
-#include "gemm_neon.h"
+#include "gemm.h"
+#include "simd/neon_f32_gemm.h"
 
 namespace {
 
@@ -16,7 +16,7 @@ struct F32Weights {
 
 }  // namespace
 
-void f32_f32w_gemm_neon(size_t M, size_t N, size_t K, const float* x, size_t x_stride, const uint8_t* w,
-                        size_t w_row_bytes, float* y, size_t y_stride) {
+void edgelm_f32_f32w_gemm_neon(size_t M, size_t N, size_t K, const float* x, size_t x_stride, const uint8_t* w,
+                               size_t w_row_bytes, float* y, size_t y_stride) {
   F32Gemm<F32Weights>({M, N, K, x, x_stride, w, w_row_bytes, y, y_stride});
 }

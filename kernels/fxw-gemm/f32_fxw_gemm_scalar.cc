@@ -1,11 +1,11 @@
 // Scalar references for float-activation GEMM over f32 / bf16 / f16 / Q4_0 weights: dequantize one
-// weight row to f32, then dot it with every token row.
+// weight row to f32 (in the per-thread scratch, simd/scratch.h), then dot it with every token row.
 #include <cmath>
 #include <cstring>
-#include <vector>
 
-#include "common/dot.h"
 #include "gemm.h"
+#include "simd/dot.h"
+#include "simd/scratch.h"
 
 namespace {
 
@@ -30,9 +30,11 @@ float Half(uint16_t h) {
 template <typename DecodeRow>
 void Gemm(size_t M, size_t N, size_t K, const float* x, size_t x_stride, const uint8_t* w, size_t w_row_bytes,
           float* y, size_t y_stride, DecodeRow decode) {
-  thread_local std::vector<float> buffer;
-  buffer.resize(K);
-  float* row = buffer.data();  // one TLS lookup per call, not per element
+  float* row = static_cast<float*>(edgelm_scratch(K * sizeof(float)));  // one TLS lookup per call
+  if (!row) {  // out of memory, recorded by edgelm_scratch: zeros instead of a result
+    for (size_t m = 0; m < M; ++m) std::memset(y + m * y_stride, 0, N * sizeof(float));
+    return;
+  }
   for (size_t n = 0; n < N; ++n) {
     decode(w + n * w_row_bytes, K, row);
     for (size_t m = 0; m < M; ++m) {
@@ -45,28 +47,28 @@ void Gemm(size_t M, size_t N, size_t K, const float* x, size_t x_stride, const u
 
 extern "C" {
 
-void f32_f32w_gemm_scalar(size_t M, size_t N, size_t K, const float* x, size_t x_stride, const uint8_t* w,
-                          size_t w_row_bytes, float* y, size_t y_stride) {
+void edgelm_f32_f32w_gemm_scalar(size_t M, size_t N, size_t K, const float* x, size_t x_stride, const uint8_t* w,
+                                 size_t w_row_bytes, float* y, size_t y_stride) {
   Gemm(M, N, K, x, x_stride, w, w_row_bytes, y, y_stride,
        [](const uint8_t* p, size_t k, float* out) { std::memcpy(out, p, k * sizeof(float)); });
 }
 
-void f32_bf16w_gemm_scalar(size_t M, size_t N, size_t K, const float* x, size_t x_stride, const uint8_t* w,
-                           size_t w_row_bytes, float* y, size_t y_stride) {
+void edgelm_f32_bf16w_gemm_scalar(size_t M, size_t N, size_t K, const float* x, size_t x_stride, const uint8_t* w,
+                                  size_t w_row_bytes, float* y, size_t y_stride) {
   Gemm(M, N, K, x, x_stride, w, w_row_bytes, y, y_stride, [](const uint8_t* p, size_t k, float* out) {
     for (size_t i = 0; i < k; ++i) out[i] = Bf16(Load16(p + 2 * i));
   });
 }
 
-void f32_f16w_gemm_scalar(size_t M, size_t N, size_t K, const float* x, size_t x_stride, const uint8_t* w,
-                          size_t w_row_bytes, float* y, size_t y_stride) {
+void edgelm_f32_f16w_gemm_scalar(size_t M, size_t N, size_t K, const float* x, size_t x_stride, const uint8_t* w,
+                                 size_t w_row_bytes, float* y, size_t y_stride) {
   Gemm(M, N, K, x, x_stride, w, w_row_bytes, y, y_stride, [](const uint8_t* p, size_t k, float* out) {
     for (size_t i = 0; i < k; ++i) out[i] = Half(Load16(p + 2 * i));
   });
 }
 
-void f32_q4_0w_gemm_scalar(size_t M, size_t N, size_t K, const float* x, size_t x_stride, const uint8_t* w,
-                           size_t w_row_bytes, float* y, size_t y_stride) {
+void edgelm_f32_q4_0w_gemm_scalar(size_t M, size_t N, size_t K, const float* x, size_t x_stride, const uint8_t* w,
+                                  size_t w_row_bytes, float* y, size_t y_stride) {
   Gemm(M, N, K, x, x_stride, w, w_row_bytes, y, y_stride, [](const uint8_t* p, size_t k, float* out) {
     for (size_t b = 0; b < k / 32; ++b) {
       const uint8_t* blk = p + b * 18;

@@ -3,8 +3,8 @@
 // every weight as in the scalar reference: fewer conversions and multiplies per weight, and the
 // accumulator waits on one FMA per block instead of four, which bounded decode at a third of the
 // memory bandwidth. Only the rounding differs (within tests/test_kernels.cc's float bound).
-#include "common/f32_gemm_avx2.h"
-#include "gemm_x86.h"
+#include "gemm.h"
+#include "simd/f32_gemm_avx2.h"
 
 namespace {
 
@@ -36,7 +36,7 @@ struct Q4_0wAvx2 {
 
 }  // namespace
 
-extern "C" void f32_q4_0w_gemm_avx2(size_t M, size_t N, size_t K, const float* x, size_t x_stride, const uint8_t* w,
-                                    size_t w_row_bytes, float* y, size_t y_stride) {
+extern "C" void edgelm_f32_q4_0w_gemm_avx2(size_t M, size_t N, size_t K, const float* x, size_t x_stride,
+                                           const uint8_t* w, size_t w_row_bytes, float* y, size_t y_stride) {
   F32Gemm<Q4_0wAvx2>(M, N, K, x, x_stride, w, w_row_bytes, y, y_stride);
 }

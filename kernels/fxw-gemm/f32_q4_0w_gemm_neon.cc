@@ -1,8 +1,8 @@
 // f32 activations x Q4_0 weights with NEON FMA. A Q4_0 block holds 32 weights in 18 bytes: an f16
 // scale d, then 16 bytes whose low nibbles are weights 0-15 and high nibbles weights 16-31, each
 // w = d * (nibble - 8). K is a multiple of 32 (rows hold whole blocks).
-#include "common/neon_f32_gemm.h"
-#include "gemm_neon.h"
+#include "gemm.h"
+#include "simd/neon_f32_gemm.h"
 
 namespace {
 
@@ -30,7 +30,7 @@ struct Q4_0Weights {
 
 }  // namespace
 
-void f32_q4_0w_gemm_neon(size_t M, size_t N, size_t K, const float* x, size_t x_stride, const uint8_t* w,
-                         size_t w_row_bytes, float* y, size_t y_stride) {
+void edgelm_f32_q4_0w_gemm_neon(size_t M, size_t N, size_t K, const float* x, size_t x_stride, const uint8_t* w,
+                                size_t w_row_bytes, float* y, size_t y_stride) {
   F32Gemm<Q4_0Weights>({M, N, K, x, x_stride, w, w_row_bytes, y, y_stride});
 }

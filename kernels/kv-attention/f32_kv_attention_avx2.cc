@@ -1,7 +1,7 @@
 // AVX2 + FMA kv-attention kernels: one __m256 per eight lanes; compiled with -mavx2 -mfma.
 #include <immintrin.h>
 
-#include "common/kv_attention.h"
+#include "simd/kv_attention.h"
 
 namespace {
 

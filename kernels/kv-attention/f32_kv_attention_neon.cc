@@ -1,7 +1,7 @@
 // NEON kv-attention kernels: two float32x4_t per eight lanes (ARMv8.0, every aarch64 CPU).
 #include <arm_neon.h>
 
-#include "common/kv_attention.h"
+#include "simd/kv_attention.h"
 
 namespace {
 

@@ -1,7 +1,7 @@
 // Scalar reference of the kv-attention kernels: eight lanes in a plain array, std::fma per lane.
 #include <cmath>
 
-#include "common/kv_attention.h"
+#include "simd/kv_attention.h"
 
 namespace {
 

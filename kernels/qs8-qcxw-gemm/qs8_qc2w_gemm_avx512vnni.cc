@@ -1,8 +1,8 @@
 // qs8 x qc2w GEMM with AVX-512 VNNI: crumbs biased to c + 2 in [0, 3]; crumb j of every byte (k = 4b + j)
 // is isolated with one shift and a mask, matching the driver's activation repacking. The four products
 // go to two accumulator chains so consecutive vpdpbusd do not wait on each other.
-#include "common/qs8_gemm_avx512vnni.h"
-#include "gemm_x86.h"
+#include "gemm.h"
+#include "simd/qs8_gemm_avx512vnni.h"
 
 namespace {
 
@@ -29,8 +29,8 @@ struct Qc2wAvx512Vnni : Qs8Avx512Vnni {
 
 }  // namespace
 
-extern "C" void qs8_qc2w_gemm_avx512vnni(size_t M, size_t N, size_t K, const int8_t* x, size_t x_stride,
-                                         const uint8_t* w, size_t w_row_bytes, const float* w_scale,
-                                         const float* x_scale, float* y, size_t y_stride) {
+extern "C" void edgelm_qs8_qc2w_gemm_avx512vnni(size_t M, size_t N, size_t K, const int8_t* x, size_t x_stride,
+                                                const uint8_t* w, size_t w_row_bytes, const float* w_scale,
+                                                const float* x_scale, float* y, size_t y_stride) {
   Qs8Gemm<Qc2wAvx512Vnni>(M, N, K, x, x_stride, w, w_row_bytes, w_scale, x_scale, y, y_stride);
 }

@@ -1,7 +1,7 @@
 // qs8 x qc4w GEMM with AVX-512 VNNI: nibbles biased to q + 8 in [0, 15]; low nibbles hold even k, high
 // nibbles odd k, matching the driver's activation repacking.
-#include "common/qs8_gemm_avx512vnni.h"
-#include "gemm_x86.h"
+#include "gemm.h"
+#include "simd/qs8_gemm_avx512vnni.h"
 
 namespace {
 
@@ -24,8 +24,8 @@ struct Qc4wAvx512Vnni : Qs8Avx512Vnni {
 
 }  // namespace
 
-extern "C" void qs8_qc4w_gemm_avx512vnni(size_t M, size_t N, size_t K, const int8_t* x, size_t x_stride,
-                                         const uint8_t* w, size_t w_row_bytes, const float* w_scale,
-                                         const float* x_scale, float* y, size_t y_stride) {
+extern "C" void edgelm_qs8_qc4w_gemm_avx512vnni(size_t M, size_t N, size_t K, const int8_t* x, size_t x_stride,
+                                                const uint8_t* w, size_t w_row_bytes, const float* w_scale,
+                                                const float* x_scale, float* y, size_t y_stride) {
   Qs8Gemm<Qc4wAvx512Vnni>(M, N, K, x, x_stride, w, w_row_bytes, w_scale, x_scale, y, y_stride);
 }

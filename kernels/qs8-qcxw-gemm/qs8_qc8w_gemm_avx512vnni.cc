@@ -1,6 +1,6 @@
 // qs8 x qc8w GEMM with AVX-512 VNNI: w ^ 0x80 = w + 128 is the unsigned operand of vpdpbusd.
-#include "common/qs8_gemm_avx512vnni.h"
-#include "gemm_x86.h"
+#include "gemm.h"
+#include "simd/qs8_gemm_avx512vnni.h"
 
 namespace {
 
@@ -16,8 +16,8 @@ struct Qc8wAvx512Vnni : Qs8Avx512Vnni {
 
 }  // namespace
 
-extern "C" void qs8_qc8w_gemm_avx512vnni(size_t M, size_t N, size_t K, const int8_t* x, size_t x_stride,
-                                         const uint8_t* w, size_t w_row_bytes, const float* w_scale,
-                                         const float* x_scale, float* y, size_t y_stride) {
+extern "C" void edgelm_qs8_qc8w_gemm_avx512vnni(size_t M, size_t N, size_t K, const int8_t* x, size_t x_stride,
+                                                const uint8_t* w, size_t w_row_bytes, const float* w_scale,
+                                                const float* x_scale, float* y, size_t y_stride) {
   Qs8Gemm<Qc8wAvx512Vnni>(M, N, K, x, x_stride, w, w_row_bytes, w_scale, x_scale, y, y_stride);
 }

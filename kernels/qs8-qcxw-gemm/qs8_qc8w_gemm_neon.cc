@@ -1,9 +1,10 @@
 // int8 activations x 8-bit weights, plain ARMv8.0 NEON: widening multiplies into int16, then
 // pairwise adds into int32. Needs activations in [-127, 127] (two products of -128 overflow int16).
-#include "common/neon_qs8_gemm.h"
-#include "gemm_neon.h"
+#include "gemm.h"
+#include "simd/neon_qs8_gemm.h"
 
-void qs8_qc8w_gemm_neon(size_t M, size_t N, size_t K, const int8_t* x, size_t x_stride, const uint8_t* w,
-                        size_t w_row_bytes, const float* w_scale, const float* x_scale, float* y, size_t y_stride) {
+void edgelm_qs8_qc8w_gemm_neon(size_t M, size_t N, size_t K, const int8_t* x, size_t x_stride, const uint8_t* w,
+                               size_t w_row_bytes, const float* w_scale, const float* x_scale, float* y,
+                               size_t y_stride) {
   Qs8DotGemm<I8Codes, MullEngine>({M, N, K, x, x_stride, w, w_row_bytes, w_scale, x_scale, y, y_stride});
 }

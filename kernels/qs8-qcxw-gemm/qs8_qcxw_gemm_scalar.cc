@@ -1,8 +1,10 @@
 // Scalar references for int8-activation x {int8, int4, int2}-weight GEMM: decode one weight row once,
-// then reuse it for every token row (the decode cost is amortized over M).
-#include <vector>
+// then reuse it for every token row (the decode cost is amortized over M). The decoded row lives in
+// the per-thread scratch (simd/scratch.h), so every variant fails the same way when memory runs out.
+#include <cstring>
 
 #include "gemm.h"
+#include "simd/scratch.h"
 
 namespace {
 
@@ -20,9 +22,11 @@ inline int8_t DecodeCode(const uint8_t* row, size_t k) {
 template <int kBits>
 void Gemm(size_t M, size_t N, size_t K, const int8_t* x, size_t x_stride, const uint8_t* w, size_t w_row_bytes,
           const float* w_scale, const float* x_scale, float* y, size_t y_stride) {
-  thread_local std::vector<int8_t> buffer;
-  buffer.resize(K);
-  int8_t* decoded = buffer.data();  // one TLS lookup per call, not per element
+  int8_t* decoded = static_cast<int8_t*>(edgelm_scratch(K));  // one TLS lookup per call, not per element
+  if (!decoded) {  // out of memory, recorded by edgelm_scratch: zeros, as the SIMD variants write
+    for (size_t m = 0; m < M; ++m) std::memset(y + m * y_stride, 0, N * sizeof(float));
+    return;
+  }
   for (size_t n = 0; n < N; ++n) {
     const uint8_t* row = w + n * w_row_bytes;
     for (size_t k = 0; k < K; ++k) decoded[k] = DecodeCode<kBits>(row, k);
@@ -39,18 +43,21 @@ void Gemm(size_t M, size_t N, size_t K, const int8_t* x, size_t x_stride, const 
 
 extern "C" {
 
-void qs8_qc8w_gemm_scalar(size_t M, size_t N, size_t K, const int8_t* x, size_t x_stride, const uint8_t* w,
-                          size_t w_row_bytes, const float* w_scale, const float* x_scale, float* y, size_t y_stride) {
+void edgelm_qs8_qc8w_gemm_scalar(size_t M, size_t N, size_t K, const int8_t* x, size_t x_stride, const uint8_t* w,
+                                 size_t w_row_bytes, const float* w_scale, const float* x_scale, float* y,
+                                 size_t y_stride) {
   Gemm<8>(M, N, K, x, x_stride, w, w_row_bytes, w_scale, x_scale, y, y_stride);
 }
 
-void qs8_qc4w_gemm_scalar(size_t M, size_t N, size_t K, const int8_t* x, size_t x_stride, const uint8_t* w,
-                          size_t w_row_bytes, const float* w_scale, const float* x_scale, float* y, size_t y_stride) {
+void edgelm_qs8_qc4w_gemm_scalar(size_t M, size_t N, size_t K, const int8_t* x, size_t x_stride, const uint8_t* w,
+                                 size_t w_row_bytes, const float* w_scale, const float* x_scale, float* y,
+                                 size_t y_stride) {
   Gemm<4>(M, N, K, x, x_stride, w, w_row_bytes, w_scale, x_scale, y, y_stride);
 }
 
-void qs8_qc2w_gemm_scalar(size_t M, size_t N, size_t K, const int8_t* x, size_t x_stride, const uint8_t* w,
-                          size_t w_row_bytes, const float* w_scale, const float* x_scale, float* y, size_t y_stride) {
+void edgelm_qs8_qc2w_gemm_scalar(size_t M, size_t N, size_t K, const int8_t* x, size_t x_stride, const uint8_t* w,
+                                 size_t w_row_bytes, const float* w_scale, const float* x_scale, float* y,
+                                 size_t y_stride) {
   Gemm<2>(M, N, K, x, x_stride, w, w_row_bytes, w_scale, x_scale, y, y_stride);
 }
 

@@ -2,9 +2,9 @@
 // reference, so the codes are bit-identical (NaN included: maxps returns its second operand, -127).
 #include <immintrin.h>
 
-#include "gemm_x86.h"
+#include "quantize.h"
 
-extern "C" void qs8_quantize_avx2(size_t K, const float* x, float scale, int8_t* q) {
+extern "C" void edgelm_qs8_quantize_avx2(size_t K, const float* x, float scale, int8_t* q) {
   const __m256 divisor = _mm256_set1_ps(scale);
   const __m256 low = _mm256_set1_ps(-127.0f), high = _mm256_set1_ps(127.0f);
   // packs interleaves the 128-bit lanes: codes 0-3 8-11 16-19 24-27 | 4-7 12-15 20-23 28-31.
@@ -21,5 +21,5 @@ extern "C" void qs8_quantize_avx2(size_t K, const float* x, float scale, int8_t*
     const __m256i packed = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(lo, hi), lane_order);
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + k), packed);
   }
-  if (k < K) qs8_quantize_scalar(K - k, x + k, scale, q + k);
+  if (k < K) edgelm_qs8_quantize_scalar(K - k, x + k, scale, q + k);
 }

@@ -3,8 +3,7 @@
 // reference's std::max does.
 #include <arm_neon.h>
 
-#include "gemm.h"
-#include "gemm_neon.h"
+#include "quantize.h"
 
 namespace {
 
@@ -15,7 +14,7 @@ int32x4_t Codes(const float* p, float32x4_t divisor) {
 
 }  // namespace
 
-extern "C" void qs8_quantize_neon(size_t K, const float* x, float scale, int8_t* q) {
+extern "C" void edgelm_qs8_quantize_neon(size_t K, const float* x, float scale, int8_t* q) {
   const float32x4_t divisor = vdupq_n_f32(scale);
   size_t k = 0;
   for (; k + 16 <= K; k += 16) {
@@ -23,5 +22,5 @@ extern "C" void qs8_quantize_neon(size_t K, const float* x, float scale, int8_t*
     const int16x8_t hi = vcombine_s16(vmovn_s32(Codes(x + k + 8, divisor)), vmovn_s32(Codes(x + k + 12, divisor)));
     vst1q_s8(q + k, vcombine_s8(vmovn_s16(lo), vmovn_s16(hi)));
   }
-  if (k < K) qs8_quantize_scalar(K - k, x + k, scale, q + k);
+  if (k < K) edgelm_qs8_quantize_scalar(K - k, x + k, scale, q + k);
 }

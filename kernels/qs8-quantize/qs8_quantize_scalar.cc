@@ -2,11 +2,11 @@
 #include <algorithm>
 #include <cmath>
 
-#include "gemm.h"
+#include "quantize.h"
 
 extern "C" {
 
-void qs8_quantize_scalar(size_t K, const float* x, float scale, int8_t* q) {
+void edgelm_qs8_quantize_scalar(size_t K, const float* x, float scale, int8_t* q) {
   for (size_t k = 0; k < K; ++k) {
     // Division, not multiplication by the inverse: the QAT reference rounds x / scale.
     const float v = std::nearbyint(x[k] / scale);
@@ -14,7 +14,7 @@ void qs8_quantize_scalar(size_t K, const float* x, float scale, int8_t* q) {
   }
 }
 
-float qs8_dynamic_scale_scalar(size_t K, const float* x) {
+float edgelm_qs8_dynamic_scale_scalar(size_t K, const float* x) {
   float amax = 0.0f;
   for (size_t k = 0; k < K; ++k) amax = std::max(amax, std::fabs(x[k]));
   return amax > 0.0f ? amax / 127.0f : 1.0f;

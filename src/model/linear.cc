@@ -56,7 +56,7 @@ void Linear(const TensorView& w, const float* x, int M, float* y, LinearScratch*
   for (int m = 0; m < M; ++m) {
     const float* xm = x + static_cast<size_t>(m) * K;
     // Integer weights without a static scale (e.g. the tied head) quantize each token dynamically.
-    const float scale = w.activation == ActivationQuant::StaticInt8 ? w.input_scale : qs8_dynamic_scale_scalar(K, xm);
+    const float scale = w.activation == ActivationQuant::StaticInt8 ? w.input_scale : edgelm_qs8_dynamic_scale_scalar(K, xm);
     s->x_scale[m] = scale;
     kernels.qs8_quantize(K, xm, scale, s->x_q.data() + static_cast<size_t>(m) * K);
   }

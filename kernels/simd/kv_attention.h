@@ -14,8 +14,12 @@
 
 // Compiler headers only (scripts/check-mobile-kernels.sh compiles the NEON file freestanding):
 // __builtin_memcpy instead of <string.h>.
-
-namespace edgelm_kv {
+//
+// Everything here has internal linkage (an anonymous namespace): each including file is built for a
+// different ISA, and a shared out-of-line copy (a weak symbol kept once by the linker) could run AVX2
+// code in the scalar fallback.
+namespace {
+namespace kv {
 
 inline float LoadScale(const uint8_t* p) {
   float f;
@@ -143,23 +147,26 @@ void Accumulate(size_t n, size_t d, size_t group, const float* p, size_t p_strid
   });
 }
 
-}  // namespace edgelm_kv
+}  // namespace kv
+}  // namespace
 
 // Defines the scores and accumulate kernels of one record format, then all eight of a variant.
-#define EDGELM_DEFINE_KV_FORMAT(variant, V, name, Format)                                                       \
-  extern "C" void f32_kv##name##_scores_##variant(size_t n, size_t d, size_t group, const float* q,            \
-                                                  const uint8_t* rows, size_t row_stride, float static_scale,  \
-                                                  float* scores, size_t scores_stride) {                       \
-    edgelm_kv::Scores<V, Format>(n, d, group, q, rows, row_stride, static_scale, scores, scores_stride);        \
-  }                                                                                                             \
-  extern "C" void f32_kv##name##_accumulate_##variant(size_t n, size_t d, size_t group, const float* p,        \
-                                                      size_t p_stride, const uint8_t* rows, size_t row_stride, \
-                                                      float static_scale, float* out) {                        \
-    edgelm_kv::Accumulate<V, Format>(n, d, group, p, p_stride, rows, row_stride, static_scale, out);           \
+#define EDGELM_DEFINE_KV_FORMAT(variant, V, name, Format)                                                     \
+  extern "C" void edgelm_f32_kv##name##_scores_##variant(size_t n, size_t d, size_t group, const float* q,    \
+                                                         const uint8_t* rows, size_t row_stride,              \
+                                                         float static_scale, float* scores,                   \
+                                                         size_t scores_stride) {                              \
+    kv::Scores<V, Format>(n, d, group, q, rows, row_stride, static_scale, scores, scores_stride);             \
+  }                                                                                                           \
+  extern "C" void edgelm_f32_kv##name##_accumulate_##variant(size_t n, size_t d, size_t group, const float* p, \
+                                                             size_t p_stride, const uint8_t* rows,            \
+                                                             size_t row_stride, float static_scale,           \
+                                                             float* out) {                                    \
+    kv::Accumulate<V, Format>(n, d, group, p, p_stride, rows, row_stride, static_scale, out);                 \
   }
 
-#define EDGELM_DEFINE_KV_ATTENTION(variant, V)                        \
-  EDGELM_DEFINE_KV_FORMAT(variant, V, f32, edgelm_kv::F32Format)      \
-  EDGELM_DEFINE_KV_FORMAT(variant, V, bf16, edgelm_kv::BF16Format)    \
-  EDGELM_DEFINE_KV_FORMAT(variant, V, i8, edgelm_kv::I8Format)        \
-  EDGELM_DEFINE_KV_FORMAT(variant, V, i4, edgelm_kv::I4Format)
+#define EDGELM_DEFINE_KV_ATTENTION(variant, V)               \
+  EDGELM_DEFINE_KV_FORMAT(variant, V, f32, kv::F32Format)   \
+  EDGELM_DEFINE_KV_FORMAT(variant, V, bf16, kv::BF16Format) \
+  EDGELM_DEFINE_KV_FORMAT(variant, V, i8, kv::I8Format)     \
+  EDGELM_DEFINE_KV_FORMAT(variant, V, i4, kv::I4Format)

@@ -22,7 +22,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "common/scratch.h"
+#include "simd/scratch.h"
 
 namespace {
 
@@ -149,6 +149,10 @@ void Qs8Gemm(size_t M, size_t N, size_t K, const int8_t* x, size_t x_stride, con
   // x_sum first: it keeps the packed rows 64-byte aligned.
   const size_t sum_bytes = (M * sizeof(int32_t) + 63) / 64 * 64;
   uint8_t* scratch = static_cast<uint8_t*>(edgelm_scratch(sum_bytes + M * packed_stride));
+  if (!scratch) {  // out of memory, recorded by edgelm_scratch: zeros, never a partial result
+    for (size_t m = 0; m < M; ++m) memset(y + m * y_stride, 0, N * sizeof(float));
+    return;
+  }
   int32_t* x_sum = reinterpret_cast<int32_t*>(scratch);
   int8_t* packed = reinterpret_cast<int8_t*>(scratch + sum_bytes);
   PackActivations<P>(M, K, x, x_stride, chunks, packed, x_sum);

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/neon_gemm.h"
+#include "simd/neon_gemm.h"
 
 namespace {  // internal linkage: see neon_gemm.h
 

@@ -5,8 +5,8 @@
 
 #include <immintrin.h>
 
-#include "common/qs8_gemm_tiles.h"
-#include "common/qs8_interleave_avx2.h"
+#include "simd/qs8_gemm_tiles.h"
+#include "simd/qs8_interleave_avx2.h"
 
 namespace {
 

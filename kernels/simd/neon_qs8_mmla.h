@@ -5,7 +5,7 @@
 
 #include <arm_neon.h>
 
-#include "common/neon_qs8_gemm.h"
+#include "simd/neon_qs8_gemm.h"
 
 #if !defined(__ARM_FEATURE_MATMUL_INT8) || !defined(__ARM_FEATURE_DOTPROD)
 #error "neon_qs8_mmla.h needs -march=...+dotprod+i8mm"
