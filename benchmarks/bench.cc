@@ -170,7 +170,7 @@ edgelm_stats Generate(edgelm_session* session, int max_tokens) {
   edgelm_generate_options_init(&options);
   options.max_tokens = max_tokens;
   options.ignore_stop = 1;
-  options.sampling.temperature = 0.0f;
+  options.temperature = 0.0f;
   CheckSessionCall(edgelm_session_generate(session, &options, nullptr, nullptr), session, "edgelm_session_generate");
   edgelm_stats stats;
   edgelm_stats_init(&stats);

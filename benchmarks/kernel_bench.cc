@@ -37,7 +37,7 @@
 #include "format/tensor.h"
 #include "memory_bandwidth.h"
 #include "model/linear.h"
-#include "model/xnnpack_linear.h"
+#include "xnnpack_linear.h"
 #include "process_memory.h"
 
 namespace {

@@ -201,7 +201,7 @@ static void test_session(const edgelm_model* model) {
   edgelm_generate_options gen;
   edgelm_generate_options_init(&gen);
   gen.max_tokens = 8;
-  gen.sampling.temperature = 0.0f;
+  gen.temperature = 0.0f;
   CHECK(edgelm_session_generate(s, &gen, NULL, NULL) == EDGELM_INVALID_ARGUMENT); /* nothing appended */
   CHECK(strlen(edgelm_session_error(s)) > 0);
 
@@ -246,9 +246,9 @@ static void test_session(const edgelm_model* model) {
   CHECK(edgelm_session_append_text(NULL, "x", 0) == EDGELM_INVALID_ARGUMENT);
   edgelm_generate_options uninitialized = {0};
   CHECK(edgelm_session_generate(s, &uninitialized, NULL, NULL) == EDGELM_INVALID_ARGUMENT);
-  gen.sampling.temperature = -1.0f;
+  gen.temperature = -1.0f;
   CHECK(edgelm_session_generate(s, &gen, NULL, NULL) == EDGELM_INVALID_ARGUMENT);
-  gen.sampling.temperature = 0.0f;
+  gen.temperature = 0.0f;
 
   /* A prompt longer than the context is refused whole, and generation stops at a full context. */
   char long_text[2048];
@@ -360,7 +360,7 @@ static void test_session_after_errors(const edgelm_model* model) {
   edgelm_generate_options gen;
   edgelm_generate_options_init(&gen);
   gen.max_tokens = 4;
-  gen.sampling.temperature = 0.0f;
+  gen.temperature = 0.0f;
 
   for (size_t i = 0; i < N_INVALID_UTF8; ++i) {
     CHECK_FAILS(edgelm_session_append_text(s, kInvalidUtf8[i], 0), EDGELM_INVALID_ARGUMENT);
@@ -385,12 +385,12 @@ static void test_session_after_errors(const edgelm_model* model) {
   gen.max_tokens = -1;
   CHECK_FAILS(edgelm_session_generate(s, &gen, NULL, NULL), EDGELM_INVALID_ARGUMENT);
   gen.max_tokens = 4;
-  gen.sampling.top_p = 2.0f;
+  gen.top_p = 2.0f;
   CHECK_FAILS(edgelm_session_generate(s, &gen, NULL, NULL), EDGELM_INVALID_ARGUMENT);
-  gen.sampling.top_p = 1.0f;
+  gen.top_p = 1.0f;
   CHECK(edgelm_session_token_count(s) == prompt);
-  CHECK_FAILS(edgelm_session_save(s, NULL), EDGELM_INVALID_ARGUMENT);
-  CHECK_FAILS(edgelm_session_load(s, NULL), EDGELM_INVALID_ARGUMENT);
+  CHECK_FAILS(edgelm_session_save_file(s, NULL), EDGELM_INVALID_ARGUMENT);
+  CHECK_FAILS(edgelm_session_restore_file(s, NULL), EDGELM_INVALID_ARGUMENT);
   edgelm_stats unset = {0};
   CHECK_FAILS(edgelm_session_get_stats(s, &unset), EDGELM_INVALID_ARGUMENT);
   CHECK_FAILS(edgelm_session_get_stats(s, NULL), EDGELM_INVALID_ARGUMENT);
@@ -439,7 +439,7 @@ static void test_overflow_policies(const edgelm_model* model) {
   const int policies[] = {EDGELM_OVERFLOW_ERROR, EDGELM_OVERFLOW_DROP_OLDEST_TURNS, EDGELM_OVERFLOW_KEEP_SINK_AND_RECENT};
   edgelm_generate_options gen;
   edgelm_generate_options_init(&gen);
-  gen.sampling.temperature = 0.0f;
+  gen.temperature = 0.0f;
   gen.ignore_stop = 1;
   for (size_t p = 0; p < sizeof policies / sizeof policies[0]; ++p) {
     edgelm_session_options so;
@@ -495,8 +495,8 @@ static void test_handle_kinds(edgelm_model* model) {
   CHECK_FAILS(edgelm_session_generate(model_as_session, NULL, NULL, NULL), EDGELM_INVALID_ARGUMENT);
   CHECK_FAILS(edgelm_session_fork(model_as_session, &other), EDGELM_INVALID_ARGUMENT);
   CHECK(other == NULL);
-  CHECK_FAILS(edgelm_session_save(model_as_session, "x.session"), EDGELM_INVALID_ARGUMENT);
-  CHECK_FAILS(edgelm_session_load(model_as_session, "x.session"), EDGELM_INVALID_ARGUMENT);
+  CHECK_FAILS(edgelm_session_save_file(model_as_session, "x.session"), EDGELM_INVALID_ARGUMENT);
+  CHECK_FAILS(edgelm_session_restore_file(model_as_session, "x.session"), EDGELM_INVALID_ARGUMENT);
   CHECK_FAILS(edgelm_session_reset(model_as_session), EDGELM_INVALID_ARGUMENT);
   CHECK_FAILS(edgelm_session_rewind(model_as_session, 0), EDGELM_INVALID_ARGUMENT);
   edgelm_stats stats;
@@ -524,7 +524,7 @@ static void test_fork_and_state(const edgelm_model* model) {
   edgelm_generate_options gen;
   edgelm_generate_options_init(&gen);
   gen.max_tokens = 6;
-  gen.sampling.temperature = 0.0f;
+  gen.temperature = 0.0f;
   edgelm_session* fork = NULL;
   CHECK(edgelm_session_fork(base, &fork) == EDGELM_OK && fork != NULL);
   Collected a = {{0}, 0, 0, 0, NULL}, b = {{0}, 0, 0, 0, NULL}, c = {{0}, 0, 0, 0, NULL};
@@ -533,17 +533,17 @@ static void test_fork_and_state(const edgelm_model* model) {
   CHECK(strcmp(a.text, b.text) == 0);
 
   const char* path = "test_c_api.session";
-  CHECK(edgelm_session_save(fork, path) == EDGELM_OK);
+  CHECK(edgelm_session_save_file(fork, path) == EDGELM_OK);
   edgelm_session* restored = NULL;
   CHECK(edgelm_session_create(model, NULL, &restored) == EDGELM_OK);
-  CHECK(edgelm_session_load(restored, path) == EDGELM_OK);
+  CHECK(edgelm_session_restore_file(restored, path) == EDGELM_OK);
   CHECK(edgelm_session_token_count(restored) == edgelm_session_token_count(fork));
   Collected more_fork = {{0}, 0, 0, 0, NULL};
   CHECK(edgelm_session_generate(fork, &gen, collect, &more_fork) == EDGELM_OK);
   CHECK(edgelm_session_generate(restored, &gen, collect, &c) == EDGELM_OK);
   CHECK(strcmp(c.text, more_fork.text) == 0);
-  CHECK(edgelm_session_load(restored, "no-such-file.session") == EDGELM_NOT_FOUND);
-  CHECK(edgelm_session_load(restored, EDGELM_MODEL_PATH) == EDGELM_CORRUPT_MODEL);
+  CHECK(edgelm_session_restore_file(restored, "no-such-file.session") == EDGELM_NOT_FOUND);
+  CHECK(edgelm_session_restore_file(restored, EDGELM_MODEL_PATH) == EDGELM_CORRUPT_MODEL);
   remove(path);
   edgelm_session* none = (edgelm_session*)1;
   CHECK(edgelm_session_fork(NULL, &none) == EDGELM_INVALID_ARGUMENT && none == NULL);
@@ -559,7 +559,7 @@ static void test_chat(const edgelm_model* model) {
   edgelm_generate_options gen;
   edgelm_generate_options_init(&gen);
   gen.max_tokens = 4;
-  gen.sampling.seed = 7;
+  gen.seed = 7;
   CHECK(edgelm_session_generate(s, &gen, NULL, NULL) == EDGELM_OK);
   CHECK(edgelm_session_append_message(s, "user", "And then?") == EDGELM_OK);
   CHECK(edgelm_session_generate(s, &gen, NULL, NULL) == EDGELM_OK);

@@ -41,15 +41,17 @@ float MaxAbsDiff(const float* a, const float* b, size_t n) {
 }
 
 struct Runner {
-  std::unique_ptr<Gemma4Model> model;
+  std::unique_ptr<LoadedModel> loaded;
+  const Gemma4Model* model = nullptr;
   std::unique_ptr<KvCache> kv;
-  WorkspacePtr ws = Gemma4Model::NewWorkspace();
+  WorkspacePtr ws = Gemma4Model::NewWorkspace(nullptr);
 
   explicit Runner(const std::string& path, int chunk = 64, int context = 256) {
     Status s;
-    model = testing::LoadModel(path, &s);
+    loaded = testing::LoadModel(path, &s);
     INFO(s.message());
     REQUIRE(s.ok());
+    model = &loaded->model();
     REQUIRE(KvCache::Create(model->config(), KvCacheOptions{context, chunk, KvType::kF32}, &kv).ok());
   }
   int vocab() const { return model->config().vocab_size; }

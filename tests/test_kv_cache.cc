@@ -18,7 +18,7 @@ namespace {
 using testing::SharedPath;
 
 struct Fixture {
-  std::unique_ptr<Gemma4Model> model;
+  std::unique_ptr<LoadedModel> model;
   explicit Fixture(int num_threads = 1) {
     Status s;
     const std::string path = testing::Converted(SharedPath("fixtures/gemma4-tiny-e2b"), "f32", &s);
@@ -37,7 +37,7 @@ struct Fixture {
     o.kv_type = kv;
     o.overflow = overflow;
     std::unique_ptr<Session> s;
-    REQUIRE(Session::Create(*model, nullptr, nullptr, o, &s).ok());
+    REQUIRE(Session::Create(model->model(), nullptr, nullptr, o, &s).ok());
     return s;
   }
 
@@ -46,7 +46,7 @@ struct Fixture {
     auto s = NewSession(KvType::kF32, static_cast<int>(tokens.size()), static_cast<int>(tokens.size()));
     REQUIRE(s->AppendTokens(tokens.data(), tokens.size()).ok());
     std::vector<float> all;
-    REQUIRE(s->Evaluate(&all).ok());
+    REQUIRE(testing::EvaluateAll(*s, vocab(), &all).ok());
     return std::vector<float>(all.end() - vocab(), all.end());
   }
 };
@@ -55,7 +55,7 @@ struct Fixture {
 std::vector<float> Feed(Session& s, const std::vector<int>& tokens, int vocab) {
   REQUIRE(s.AppendTokens(tokens.data(), tokens.size()).ok());
   std::vector<float> all;
-  const Status st = s.Evaluate(&all);
+  const Status st = testing::EvaluateAll(s, vocab, &all);
   INFO(st.message());
   REQUIRE(st.ok());
   return std::vector<float>(all.end() - vocab, all.end());
@@ -139,9 +139,9 @@ TEST_CASE("save and restore continue exactly, and bad state files are rejected")
   const std::string path = testing::TempDir() + "/session.state";
   auto s = f.NewSession();
   Feed(*s, first, f.vocab());
-  REQUIRE(s->Save(path).ok());
+  REQUIRE(s->SaveFile(path).ok());
   auto restored = f.NewSession();
-  REQUIRE(restored->Load(path).ok());
+  REQUIRE(restored->RestoreFile(path).ok());
   CHECK(restored->tokens() == s->tokens());
   CHECK(MaxDiff(Feed(*restored, next, f.vocab()), f.Reference(Concat(first, next))) <= kExact);
 
@@ -156,15 +156,31 @@ TEST_CASE("save and restore continue exactly, and bad state files are rejected")
     write(std::vector<char>(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(cut)));
     auto t = f.NewSession();
     INFO("cut at " << cut);
-    CHECK(!t->Load(bad_path).ok());
+    CHECK(!t->RestoreFile(bad_path).ok());
     CHECK(t->tokens().empty());  // a failed load leaves the session as it was
   }
   std::vector<char> flipped = good;
   flipped[good.size() - 100] ^= 0x10;  // inside the KV rows: caught by the checksum
   write(flipped);
-  CHECK(f.NewSession()->Load(bad_path).code() == StatusCode::kCorruptModel);
-  CHECK(f.NewSession(KvType::kInt8)->Load(path).code() == StatusCode::kInvalidArgument);  // other KV type
-  CHECK(f.NewSession()->Load(testing::TempDir() + "/missing.state").code() == StatusCode::kNotFound);
+  CHECK(f.NewSession()->RestoreFile(bad_path).code() == StatusCode::kCorruptModel);
+  std::vector<char> history_flipped = good;
+  history_flipped[24] ^= 0x01;  // the first token id (after the 24-byte header): under the checksum too
+  write(history_flipped);
+  CHECK(f.NewSession()->RestoreFile(bad_path).code() == StatusCode::kCorruptModel);
+  CHECK(f.NewSession(KvType::kInt8)->RestoreFile(path).code() == StatusCode::kInvalidArgument);  // other KV type
+  CHECK(f.NewSession()->RestoreFile(testing::TempDir() + "/missing.state").code() == StatusCode::kNotFound);
+
+  // The same state through memory: the size query, then bytes equal to the file's.
+  size_t bytes = 0;
+  CHECK(s->SaveState(nullptr, 0, &bytes).code() == StatusCode::kBufferTooSmall);
+  CHECK(bytes == good.size());
+  std::vector<char> buffer(bytes);
+  REQUIRE(s->SaveState(buffer.data(), buffer.size(), &bytes).ok());
+  CHECK(buffer == good);
+  auto from_memory = f.NewSession();
+  REQUIRE(from_memory->RestoreState(buffer.data(), buffer.size()).ok());
+  CHECK(from_memory->tokens() == s->tokens());
+  CHECK(from_memory->RestoreState(buffer.data(), buffer.size() - 1).code() == StatusCode::kCorruptModel);
 }
 
 TEST_CASE("int8 and int4 KV stay close to f32 KV") {

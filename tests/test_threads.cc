@@ -33,7 +33,7 @@ std::string Greedy(edgelm_model* model, const char* prompt) {
   edgelm_generate_options gen;
   edgelm_generate_options_init(&gen);
   gen.max_tokens = 24;
-  gen.sampling.temperature = 0.0f;
+  gen.temperature = 0.0f;
   std::string out;
   if (edgelm_session_append_text(s, prompt, 0) != EDGELM_OK || edgelm_session_generate(s, &gen, AppendText, &out) != EDGELM_OK)
     out = std::string("error: ") + edgelm_session_error(s);

@@ -104,9 +104,9 @@ int main(int argc, char** argv) {
   edgelm_generate_options gen;
   edgelm_generate_options_init(&gen);
   gen.max_tokens = 128;
-  gen.sampling.temperature = 0.8f;
-  gen.sampling.top_p = 0.95f;
-  gen.sampling.repetition_penalty = 1.1f;
+  gen.temperature = 0.8f;
+  gen.top_p = 0.95f;
+  gen.repetition_penalty = 1.1f;
 
   for (int i = 1; i < argc; ++i) {
     const char* a = argv[i];
@@ -124,13 +124,13 @@ int main(int argc, char** argv) {
     else if (!strcmp(a, "-c") || !strcmp(a, "--context")) sopt.context_length = atoi(NEXT());
     else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) threads = atoi(NEXT());
     else if (!strcmp(a, "--max-memory")) max_memory_bytes = (uint64_t)(strtod(NEXT(), NULL) * 1e6);
-    else if (!strcmp(a, "--temp")) gen.sampling.temperature = strtof(NEXT(), NULL);
-    else if (!strcmp(a, "--top-k")) gen.sampling.top_k = atoi(NEXT());
-    else if (!strcmp(a, "--top-p")) gen.sampling.top_p = strtof(NEXT(), NULL);
-    else if (!strcmp(a, "--min-p")) gen.sampling.min_p = strtof(NEXT(), NULL);
-    else if (!strcmp(a, "--repeat-penalty")) gen.sampling.repetition_penalty = strtof(NEXT(), NULL);
-    else if (!strcmp(a, "--presence-penalty")) gen.sampling.presence_penalty = strtof(NEXT(), NULL);
-    else if (!strcmp(a, "--seed")) gen.sampling.seed = strtoull(NEXT(), NULL, 10);
+    else if (!strcmp(a, "--temp")) gen.temperature = strtof(NEXT(), NULL);
+    else if (!strcmp(a, "--top-k")) gen.top_k = atoi(NEXT());
+    else if (!strcmp(a, "--top-p")) gen.top_p = strtof(NEXT(), NULL);
+    else if (!strcmp(a, "--min-p")) gen.min_p = strtof(NEXT(), NULL);
+    else if (!strcmp(a, "--repeat-penalty")) gen.repetition_penalty = strtof(NEXT(), NULL);
+    else if (!strcmp(a, "--presence-penalty")) gen.presence_penalty = strtof(NEXT(), NULL);
+    else if (!strcmp(a, "--seed")) gen.seed = strtoull(NEXT(), NULL, 10);
     else { fprintf(stderr, "edgelm-chat: unknown option %s\n", a); usage(stderr); return 2; }
 #undef NEXT
   }

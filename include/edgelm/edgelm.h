@@ -3,10 +3,15 @@
  *
  * Objects
  *   edgelm_model    an opened .edgelm file: weights memory-mapped read-only, tokenizer, chat template.
- *                   Immutable after load: any number of threads may use one model at once, and
- *                   sessions on different threads may share it.
+ *                   Immutable after load: any number of threads may use one model at once.
  *   edgelm_session  one conversation: token history, KV cache, sampler, statistics. Use a session
  *                   from one thread at a time; only edgelm_session_cancel may be called concurrently.
+ *
+ * Threads
+ *   Every session computes on a thread pool of its own (edgelm_session_options.num_threads), so
+ *   sessions used from different threads never wait for each other. A session created with
+ *   share_model_threads = 1 uses the model's pool instead (edgelm_model_options.num_threads): fewer
+ *   threads in the process, but the sessions sharing it take turns, one forward pass at a time.
  *
  * Conventions
  *   - Every fallible call returns an edgelm_status. EDGELM_OK is 0.
@@ -14,14 +19,19 @@
  *     object); edgelm_session_error() that of the session's last failed call. Both stay valid until
  *     the next call on that thread / session.
  *   - Ownership: objects returned through an out pointer are owned by the caller and freed with their
- *     _free function. Freeing NULL is a no-op. A model must outlive its sessions. Using a freed handle
- *     is undefined behaviour. Strings passed in are borrowed for the call; strings returned are owned
- *     by the library. A handle of the wrong kind (a session passed as a model) is rejected with
- *     EDGELM_INVALID_ARGUMENT, and ignored by _free.
- *   - Option structs start with struct_size; fill them with the _init function first, so that code
- *     compiled against this header keeps working with later versions that add fields.
+ *     _free function. Freeing NULL is a no-op. Sessions keep their model alive: a model may be freed
+ *     before its sessions (its memory goes with the last of them). Strings passed in are borrowed for
+ *     the call; strings returned are owned by the library. A handle of the wrong kind (a session
+ *     passed as a model) is rejected with EDGELM_INVALID_ARGUMENT and ignored by _free. Freed handles
+ *     are poisoned, so that a double free or use after free is usually rejected the same way, but it
+ *     remains undefined behaviour.
+ *   - Versioned structs start with struct_size; fill them with their _init function first. Input
+ *     structs from code compiled against an older, shorter version are accepted (fields past the
+ *     caller's struct_size take their defaults); output structs are filled up to the caller's
+ *     struct_size. No struct is nested in another, so each can grow at its end.
  *   - Units: lengths in tokens unless named _bytes; times in milliseconds; text is UTF-8.
- *   - No C++ exceptions cross this boundary.
+ *   - No C++ exceptions cross this boundary; allocation failure is EDGELM_OUT_OF_MEMORY.
+ *   - The library writes nothing to stdout or stderr: see edgelm_set_log_callback.
  */
 #ifndef EDGELM_EDGELM_H_
 #define EDGELM_EDGELM_H_
@@ -29,10 +39,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#if defined(_WIN32)
-#define EDGELM_API __declspec(dllexport)
-#else
+/* The version of this header; CMake's project version is read from these three lines. */
+#define EDGELM_VERSION_MAJOR 1
+#define EDGELM_VERSION_MINOR 0
+#define EDGELM_VERSION_PATCH 0
+/* One number that orders versions: MAJOR * 1000000 + MINOR * 1000 + PATCH. */
+#define EDGELM_VERSION_NUMBER (EDGELM_VERSION_MAJOR * 1000000 + EDGELM_VERSION_MINOR * 1000 + EDGELM_VERSION_PATCH)
+
+/* ELF/Mach-O only (edgelm is POSIX): the library is built with hidden visibility and EDGELM_BUILD,
+ * and exports exactly the functions marked here; consumers, shared or static, need no macro. */
+#if defined(EDGELM_BUILD) && defined(__GNUC__)
 #define EDGELM_API __attribute__((visibility("default")))
+#else
+#define EDGELM_API
 #endif
 
 #ifdef __cplusplus
@@ -57,18 +76,38 @@ typedef enum edgelm_status {
 typedef struct edgelm_model edgelm_model;
 typedef struct edgelm_session edgelm_session;
 
-/* "MAJOR.MINOR.PATCH" of the library. */
+/* "MAJOR.MINOR.PATCH" of the library that is running (may differ from EDGELM_VERSION_* when a newer
+ * shared library is loaded by an older program). */
 EDGELM_API const char* edgelm_version(void);
+/* EDGELM_VERSION_NUMBER of the library that is running. */
+EDGELM_API int32_t edgelm_version_number(void);
 /* A static English name of `status`. */
 EDGELM_API const char* edgelm_status_string(edgelm_status status);
 /* Message of this thread's last failed call ("" if none). */
 EDGELM_API const char* edgelm_last_error(void);
 
+typedef enum edgelm_log_level {
+  EDGELM_LOG_DEBUG = 0, /* every failed call's message */
+  EDGELM_LOG_INFO = 1,  /* model loads: file, recipe, kernel variant, threads */
+  EDGELM_LOG_WARN = 2,  /* something was not as asked, e.g. an unsupported EDGELM_KERNELS variant */
+  EDGELM_LOG_ERROR = 3
+} edgelm_log_level;
+
+/* Receives one message (UTF-8, NUL-terminated, valid for the call only). May be called from any
+ * thread that is inside an edgelm call, concurrently; it must not call edgelm functions. */
+typedef void (*edgelm_log_callback)(void* user_data, edgelm_log_level level, const char* message);
+
+/* Routes the library's messages at `min_level` and above to `callback` for the whole process; NULL
+ * (the default) drops them. Thread-safe; a call in flight on another thread may still use the
+ * previous callback. */
+EDGELM_API void edgelm_set_log_callback(edgelm_log_callback callback, void* user_data, edgelm_log_level min_level);
+
 /* ---- Model ----------------------------------------------------------------------------------- */
 
 typedef struct edgelm_model_options {
   uint32_t struct_size;
-  int32_t num_threads; /* threads for the compute kernels; 0 = one per core */
+  int32_t num_threads; /* compute threads of the model's pool and the default of every session's own
+                          pool; 0 = one per core */
   int32_t populate;    /* 1 = fault every page in at load (slower load, no first-token page faults) */
   /* Memory budget in bytes; 0 = no limit. The load fails with EDGELM_OUT_OF_MEMORY, before the
    * weights are touched, if the model needs more: the weights decoding keeps resident (all but the
@@ -96,6 +135,16 @@ typedef struct edgelm_model_info {
   int32_t has_tokenizer;       /* 0: only token-id calls work */
   uint64_t file_bytes;
   uint64_t weight_bytes_per_token; /* weight bytes one decode step reads (PLE table: one row) */
+  /* Special tokens, -1 where the vocabulary has none. */
+  int32_t bos_token;
+  int32_t eos_token;
+  int32_t turn_start_token;    /* "<|turn>" */
+  int32_t turn_end_token;      /* "<turn|>" */
+  /* Tokens that end a generation (eos, "<turn|>", ...): n_stop_tokens ids owned by the model. */
+  const int32_t* stop_tokens;
+  int32_t n_stop_tokens;
+  const char* chat_template;   /* built-in template name ("gemma4"), "" without one; owned by the model */
+  int32_t default_context_length; /* edgelm_session_options_init's context_length for this build */
 } edgelm_model_info;
 
 EDGELM_API void edgelm_model_info_init(edgelm_model_info* info);
@@ -144,6 +193,8 @@ typedef struct edgelm_session_options {
    * is allocated, if the KV cache at the full context_length (for this kv_type) plus the session's
    * scratch buffers (sized by prefill_chunk and context_length) would need more. */
   uint64_t max_memory_bytes;
+  int32_t num_threads;         /* threads of the session's own pool; 0 = the model's num_threads */
+  int32_t share_model_threads; /* 1 = compute on the model's pool instead (see "Threads" above) */
 } edgelm_session_options;
 
 EDGELM_API void edgelm_session_options_init(edgelm_session_options* options);
@@ -162,30 +213,29 @@ EDGELM_API edgelm_status edgelm_session_append_text(edgelm_session* session, con
 EDGELM_API edgelm_status edgelm_session_append_tokens(edgelm_session* session, const int32_t* tokens,
                                                       size_t n_tokens);
 
-typedef struct edgelm_sampling {
-  uint32_t struct_size;
-  float temperature;        /* 0 = greedy */
-  int32_t top_k;            /* 0 = off */
-  float top_p;              /* 1 = off */
-  float min_p;              /* 0 = off */
-  float repetition_penalty; /* 1 = off */
-  float presence_penalty;   /* 0 = off */
-  int32_t penalty_last_n;   /* recent tokens the penalties see */
-  uint64_t seed;            /* same seed, same model and inputs -> same output, on every platform */
-} edgelm_sampling;
-
-EDGELM_API void edgelm_sampling_init(edgelm_sampling* sampling);
-
 /* Called once per generated token with the text it completes: `text` holds only whole UTF-8
  * characters (bytes of a character split over tokens arrive with its last token), and is not
- * NUL-terminated. Return nonzero to stop generating (the token is kept). */
+ * NUL-terminated. Return nonzero to stop generating (the token is kept). Control tokens (turn
+ * markers, eos) arrive with empty text. If the generation ends inside a character (its last bytes
+ * were never generated), one final call with token = -1 delivers U+FFFD for it; its return value is
+ * ignored. */
 typedef int (*edgelm_token_callback)(void* user_data, int32_t token, const char* text, size_t text_bytes);
 
 typedef struct edgelm_generate_options {
   uint32_t struct_size;
-  int32_t max_tokens;      /* default 256 */
-  int32_t ignore_stop;     /* 1 = do not stop on end-of-turn / eos tokens */
-  edgelm_sampling sampling;
+  int32_t max_tokens;         /* default 256 */
+  int32_t ignore_stop;        /* 1 = do not stop on the model's stop tokens */
+  /* Sampling. The defaults are edgelm_generate_options_init's. */
+  float temperature;          /* 0 = greedy */
+  int32_t top_k;              /* 0 = off */
+  float top_p;                /* 1 = off */
+  float min_p;                /* 0 = off */
+  float repetition_penalty;   /* 1 = off */
+  float presence_penalty;     /* 0 = off */
+  int32_t penalty_last_n;     /* recent tokens the penalties see */
+  /* The same seed, model, options and inputs give the same output on the same CPU kind and kernel
+   * variant (any thread count); other CPUs may round logits differently in the last bits. */
+  uint64_t seed;
 } edgelm_generate_options;
 
 EDGELM_API void edgelm_generate_options_init(edgelm_generate_options* options);
@@ -202,30 +252,64 @@ EDGELM_API edgelm_status edgelm_session_generate(edgelm_session* session, const 
  * Safe from any thread. */
 EDGELM_API void edgelm_session_cancel(edgelm_session* session);
 
+/* Processes every pending token (as generate's prefill does) and writes raw logits (after the
+ * model's soft-cap, before sampling): with all_positions = 0 the last token's vocab_size logits,
+ * with all_positions = 1 one row of vocab_size per token that was pending, in order. With nothing
+ * pending and all_positions = 0, the last token's logits are written again. *n_logits receives the
+ * float count; EDGELM_BUFFER_TOO_SMALL, with nothing processed, if it exceeds capacity. */
+EDGELM_API edgelm_status edgelm_session_evaluate(edgelm_session* session, int all_positions, float* logits,
+                                                 size_t capacity, size_t* n_logits);
+
+/* Scores a continuation: appends tokens[0 .. n_tokens) to the history and gives the natural-log
+ * probability the model assigns each of them after everything before it (token_logprobs, n_tokens
+ * floats, may be NULL) and their sum (*logprob_sum, may be NULL). The history must not be empty
+ * (start it with the BOS token). The tokens stay in the history; edgelm_session_rewind removes them.
+ * Memory stays O(prefill_chunk x vocab_size) whatever n_tokens is. */
+EDGELM_API edgelm_status edgelm_session_score(edgelm_session* session, const int32_t* tokens, size_t n_tokens,
+                                              float* token_logprobs, double* logprob_sum);
+
 /* A new session with the same history whose KV cache shares memory copy-on-write with `session`:
  * prefill a system prompt once, fork per conversation. Free it with edgelm_session_free. */
 EDGELM_API edgelm_status edgelm_session_fork(const edgelm_session* session, edgelm_session** fork);
-/* Writes history and KV cache to `path` (atomically: a temporary file, then renamed). */
-EDGELM_API edgelm_status edgelm_session_save(const edgelm_session* session, const char* path);
-/* Replaces the session's state with one saved by edgelm_session_save with the same model and
- * session options. A corrupt or mismatched file leaves the session unchanged. */
-EDGELM_API edgelm_status edgelm_session_load(edgelm_session* session, const char* path);
+
+/* Session state: history, chat state and KV cache, under one checksum, tied to the model file and
+ * the session options it was saved with (context_length, prefill_chunk, kv_type). Restoring a
+ * corrupt or mismatched state fails and leaves the session unchanged. */
+/* Writes the state to `path` atomically (a temporary file, synced, then renamed over `path`). */
+EDGELM_API edgelm_status edgelm_session_save_file(const edgelm_session* session, const char* path);
+EDGELM_API edgelm_status edgelm_session_restore_file(edgelm_session* session, const char* path);
+/* The same in memory, for sandboxed or encrypted storage. *state_bytes receives the size of the
+ * state; EDGELM_BUFFER_TOO_SMALL, with nothing written, if it exceeds capacity (pass NULL and 0 to
+ * ask for the size). */
+EDGELM_API edgelm_status edgelm_session_save_state(const edgelm_session* session, void* buffer, size_t capacity,
+                                                   size_t* state_bytes);
+EDGELM_API edgelm_status edgelm_session_restore_state(edgelm_session* session, const void* buffer,
+                                                      size_t state_bytes);
+
+/* For an app's low-memory signal: frees what the session can rebuild (its scratch buffers, KV pages
+ * past the current length, the kernels' per-thread scratch of its pool) and drops from memory the
+ * mapped pages of the per-layer embedding table, which every session reads one row per token from
+ * the file. The conversation is kept; the next call re-grows what it needs. *released_bytes (may be
+ * NULL) receives the bytes given back (heap freed + mapped bytes dropped). */
+EDGELM_API edgelm_status edgelm_session_release_memory(edgelm_session* session, uint64_t* released_bytes);
 
 /* Forgets the whole conversation (keeps the session's memory). */
 EDGELM_API edgelm_status edgelm_session_reset(edgelm_session* session);
 /* Keeps the first n_tokens of the history and drops the rest. */
 EDGELM_API edgelm_status edgelm_session_rewind(edgelm_session* session, size_t n_tokens);
-/* Tokens in the history (processed or pending). */
+/* Tokens in the history (processed or pending); 0 for NULL or a handle that is not a session. */
 EDGELM_API size_t edgelm_session_token_count(const edgelm_session* session);
 
 typedef struct edgelm_stats {
   uint32_t struct_size;
-  int64_t prompt_tokens;          /* prefilled by the last generate */
-  int64_t generated_tokens;       /* by the last generate */
+  /* Of the last generate call: */
+  int64_t prompt_tokens;          /* prefilled */
+  int64_t generated_tokens;
   double prefill_tokens_per_s;
   double decode_tokens_per_s;
   double time_to_first_token_ms;  /* from the generate call to the first sampled token */
-  uint64_t kv_bytes;              /* KV cache memory of this session */
+  /* Of the session now: */
+  uint64_t kv_bytes;              /* KV cache memory held */
   int64_t context_tokens;         /* tokens in the history */
 } edgelm_stats;
 

@@ -1,4 +1,6 @@
-// The C API: thin, exception-free wrappers over the C++ runtime.
+// The C API: argument checks and conversions over the runtime (runtime/loaded_model.h,
+// runtime/session.h). Every entry point that can throw runs its body inside Guard (noexcept), so no
+// C++ exception crosses the boundary; the others only read fields or delete.
 #include "edgelm/edgelm.h"
 
 #include <cstring>
@@ -7,29 +9,22 @@
 #include <string>
 #include <type_traits>
 
-#include "format/model_file.h"
-#include "model/gemma4.h"
-#include "model/gemma4_tensors.h"
-#include "runtime/chat_template.h"
-#include "runtime/memory_budget.h"
+#include "common/log.h"
+#include "runtime/loaded_model.h"
 #include "runtime/session.h"
-#include "runtime/tokenizer.h"
 
 // Every handle starts with a tag naming its kind, so that a session passed as a model (or the
-// reverse) is rejected instead of misread.
-enum class HandleTag : uint32_t { kModel = 0x4d4c4445, kSession = 0x534c4445 };
+// reverse) is rejected instead of misread. Freeing poisons the tag.
+enum class HandleTag : uint32_t { kModel = 0x4d4c4445, kSession = 0x534c4445, kFreed = 0x44454552 };
 
 struct edgelm_model {
-  const HandleTag tag = HandleTag::kModel;
-  std::shared_ptr<const edgelm::ModelFile> file;
-  std::unique_ptr<edgelm::Gemma4Model> model;
-  std::unique_ptr<edgelm::Tokenizer> tokenizer;    // null when the file has none
-  std::unique_ptr<edgelm::ChatTemplate> chat;      // null without a chat template
-  std::string recipe;
+  HandleTag tag = HandleTag::kModel;
+  std::shared_ptr<const edgelm::LoadedModel> loaded;
 };
 
 struct edgelm_session {
-  const HandleTag tag = HandleTag::kSession;
+  HandleTag tag = HandleTag::kSession;
+  std::shared_ptr<const edgelm::LoadedModel> loaded;  // keeps the model alive (edgelm_model_free may come first)
   std::unique_ptr<edgelm::Session> session;
   mutable std::string error;  // set by const calls too (fork, save)
 };
@@ -37,6 +32,33 @@ struct edgelm_session {
 // Standard layout puts the tag first, where HasTag reads it.
 static_assert(std::is_standard_layout_v<edgelm_model> && std::is_standard_layout_v<edgelm_session>,
               "handles must start with their tag");
+
+// The C enums and their C++ twins share values.
+#define EDGELM_SAME_VALUE(c_value, cpp_value) static_assert(static_cast<int>(c_value) == static_cast<int>(cpp_value), #c_value)
+EDGELM_SAME_VALUE(EDGELM_OK, edgelm::StatusCode::kOk);
+EDGELM_SAME_VALUE(EDGELM_INVALID_ARGUMENT, edgelm::StatusCode::kInvalidArgument);
+EDGELM_SAME_VALUE(EDGELM_NOT_FOUND, edgelm::StatusCode::kNotFound);
+EDGELM_SAME_VALUE(EDGELM_IO_ERROR, edgelm::StatusCode::kIoError);
+EDGELM_SAME_VALUE(EDGELM_CORRUPT_MODEL, edgelm::StatusCode::kCorruptModel);
+EDGELM_SAME_VALUE(EDGELM_UNSUPPORTED, edgelm::StatusCode::kUnsupported);
+EDGELM_SAME_VALUE(EDGELM_OUT_OF_MEMORY, edgelm::StatusCode::kOutOfMemory);
+EDGELM_SAME_VALUE(EDGELM_OUT_OF_RANGE, edgelm::StatusCode::kOutOfRange);
+EDGELM_SAME_VALUE(EDGELM_CANCELLED, edgelm::StatusCode::kCancelled);
+EDGELM_SAME_VALUE(EDGELM_CONTEXT_FULL, edgelm::StatusCode::kContextFull);
+EDGELM_SAME_VALUE(EDGELM_INTERNAL, edgelm::StatusCode::kInternal);
+EDGELM_SAME_VALUE(EDGELM_BUFFER_TOO_SMALL, edgelm::StatusCode::kBufferTooSmall);
+EDGELM_SAME_VALUE(EDGELM_KV_F32, edgelm::KvType::kF32);
+EDGELM_SAME_VALUE(EDGELM_KV_BF16, edgelm::KvType::kBF16);
+EDGELM_SAME_VALUE(EDGELM_KV_INT8, edgelm::KvType::kInt8);
+EDGELM_SAME_VALUE(EDGELM_KV_INT4, edgelm::KvType::kInt4);
+EDGELM_SAME_VALUE(EDGELM_OVERFLOW_ERROR, edgelm::OverflowPolicy::kError);
+EDGELM_SAME_VALUE(EDGELM_OVERFLOW_DROP_OLDEST_TURNS, edgelm::OverflowPolicy::kDropOldestTurns);
+EDGELM_SAME_VALUE(EDGELM_OVERFLOW_KEEP_SINK_AND_RECENT, edgelm::OverflowPolicy::kKeepSinkAndRecent);
+EDGELM_SAME_VALUE(EDGELM_LOG_DEBUG, edgelm::LogLevel::kDebug);
+EDGELM_SAME_VALUE(EDGELM_LOG_INFO, edgelm::LogLevel::kInfo);
+EDGELM_SAME_VALUE(EDGELM_LOG_WARN, edgelm::LogLevel::kWarn);
+EDGELM_SAME_VALUE(EDGELM_LOG_ERROR, edgelm::LogLevel::kError);
+#undef EDGELM_SAME_VALUE
 
 namespace {
 
@@ -49,6 +71,7 @@ edgelm_status Report(const Status& s, const edgelm_session* session = nullptr) {
   if (s.ok()) return EDGELM_OK;
   g_last_error = s.message();
   if (session) session->error = s.message();
+  edgelm::Log(edgelm::LogLevel::kDebug, s.message());
   return static_cast<edgelm_status>(s.code());
 }
 
@@ -56,17 +79,22 @@ edgelm_status Fail(edgelm_status code, const char* message, const edgelm_session
   return Report(Status(static_cast<StatusCode>(code), message), session);
 }
 
-// Runs `body` (returning edgelm_status), turning any C++ exception into a status.
+// Runs `body` (returning edgelm_status), turning any C++ exception into a status. Recording the
+// message can itself throw bad_alloc; then only the status is returned.
 template <typename Body>
-edgelm_status Guard(const edgelm_session* session, Body body) {
+edgelm_status Guard(const edgelm_session* session, Body body) noexcept {
   try {
-    return body();
+    try {
+      return body();
+    } catch (const std::bad_alloc&) {
+      return Fail(EDGELM_OUT_OF_MEMORY, "out of memory", session);
+    } catch (const std::exception& e) {
+      return Report(Status(StatusCode::kInternal, e.what()), session);
+    }
   } catch (const std::bad_alloc&) {
-    return Fail(EDGELM_OUT_OF_MEMORY, "out of memory", session);
-  } catch (const std::exception& e) {
-    return Report(Status(StatusCode::kInternal, e.what()), session);
+    return EDGELM_OUT_OF_MEMORY;
   } catch (...) {
-    return Fail(EDGELM_INTERNAL, "unknown internal error", session);
+    return EDGELM_INTERNAL;
   }
 }
 
@@ -80,46 +108,82 @@ bool HasTag(const void* handle, HandleTag tag) {
 bool IsModel(const edgelm_model* model) { return HasTag(model, HandleTag::kModel); }
 bool IsSession(const edgelm_session* session) { return HasTag(session, HandleTag::kSession); }
 
+// Input structs: any struct_size from the first field's end up to ours (older callers send less).
 template <typename T>
 bool SizeOk(const T* options) {
   return options->struct_size >= sizeof(uint32_t) && options->struct_size <= sizeof(T);
 }
 
-// Reads field `member` of a caller's option struct only if the caller's struct_size covers it.
+// Reads field `member` of a caller's struct only if the caller's struct_size covers it.
 #define EDGELM_FIELD_OR(options, member, fallback)                                             \
   ((options)->struct_size >= offsetof(std::remove_pointer_t<decltype(options)>, member) +     \
                                  sizeof((options)->member)                                    \
        ? (options)->member                                                                    \
        : (fallback))
 
-// Refuses a model that needs more than `budget` bytes (0 = no limit): the weights decoding keeps
-// resident, as edgelm-inspect --estimate counts them, plus the tokenizer's heap.
-edgelm::Status CheckModelMemory(const edgelm::ModelFile& file, uint64_t budget) {
-  if (budget == 0) return edgelm::Status::Ok();
-  edgelm::WeightBytes weights;
-  const edgelm::Status summed = edgelm::SumWeightBytes(
-      edgelm::Gemma4TensorManifest(file.config()),
-      [&file](const edgelm::TensorInfo& t, edgelm::DType* dtype) {
-        const edgelm::TensorView* stored = file.FindTensor(t.name);
-        if (stored) *dtype = stored->dtype;
-        return stored != nullptr;  // a missing tensor is reported when the graph binds
-      },
-      &weights);
-  if (!summed.ok()) return edgelm::Status(summed.code(), file.path() + ": " + summed.message());
-  const edgelm::TokenizerData* tokenizer = file.tokenizer();
-  const uint64_t heap = tokenizer ? tokenizer->HeapBytes() + edgelm::Tokenizer::EstimateHeapBytes(*tokenizer) : 0;
-  return edgelm::CheckMemoryBudget(file.path(), weights.resident() + heap,
-                                   edgelm::Megabytes(weights.resident()) + " resident weights + " +
-                                       edgelm::Megabytes(heap) + " tokenizer; the " +
-                                       edgelm::Megabytes(weights.ple_table) + " PLE table stays on flash",
-                                   budget);
+// Output structs: fills the caller's struct up to its struct_size.
+template <typename T>
+void CopyOut(const T& full, T* out) {
+  std::memcpy(out, &full, out->struct_size);
 }
+
+edgelm_generate_options GenerateDefaults() {
+  const edgelm::GenerateParams d;
+  edgelm_generate_options o{};
+  o.struct_size = sizeof o;
+  o.max_tokens = d.max_tokens;
+  o.ignore_stop = d.ignore_stop;
+  o.temperature = d.sampling.temperature;
+  o.top_k = d.sampling.top_k;
+  o.top_p = d.sampling.top_p;
+  o.min_p = d.sampling.min_p;
+  o.repetition_penalty = d.sampling.repetition_penalty;
+  o.presence_penalty = d.sampling.presence_penalty;
+  o.penalty_last_n = d.sampling.penalty_last_n;
+  o.seed = d.sampling.seed;
+  return o;
+}
+
+edgelm_session_options SessionDefaults() {
+  const edgelm::SessionOptions d;
+  edgelm_session_options o{};
+  o.struct_size = sizeof o;
+  o.context_length = d.context_length;
+  o.prefill_chunk = d.prefill_chunk;
+  o.kv_type = static_cast<int32_t>(d.kv_type);
+  o.overflow = static_cast<int32_t>(d.overflow);
+  o.sink_tokens = d.sink_tokens;
+  o.max_memory_bytes = d.max_memory_bytes;
+  o.num_threads = d.num_threads;
+  o.share_model_threads = d.share_model_threads;
+  return o;
+}
+
+edgelm_model_options ModelDefaults() {
+  const edgelm::LoadOptions d;
+  edgelm_model_options o{};
+  o.struct_size = sizeof o;
+  o.num_threads = d.num_threads;
+  o.populate = d.populate;
+  o.max_memory_bytes = d.max_memory_bytes;
+  return o;
+}
+
+// The checks every session call starts with, inside Guard.
+#define EDGELM_CHECK_SESSION(session, name)                                                       \
+  if (!IsSession(session)) return Fail(EDGELM_INVALID_ARGUMENT, name ": session is NULL or not a session")
 
 }  // namespace
 
 extern "C" {
 
-const char* edgelm_version(void) { return "0.1.0"; }
+const char* edgelm_version(void) {
+#define EDGELM_STRINGIFY(x) #x
+#define EDGELM_VERSION_TEXT(a, b, c) EDGELM_STRINGIFY(a) "." EDGELM_STRINGIFY(b) "." EDGELM_STRINGIFY(c)
+  return EDGELM_VERSION_TEXT(EDGELM_VERSION_MAJOR, EDGELM_VERSION_MINOR, EDGELM_VERSION_PATCH);
+}
+
+int32_t edgelm_version_number(void) { return EDGELM_VERSION_NUMBER; }
 
 const char* edgelm_status_string(edgelm_status status) {
   switch (status) {
@@ -127,7 +191,7 @@ const char* edgelm_status_string(edgelm_status status) {
     case EDGELM_INVALID_ARGUMENT: return "invalid argument";
     case EDGELM_NOT_FOUND: return "not found";
     case EDGELM_IO_ERROR: return "I/O error";
-    case EDGELM_CORRUPT_MODEL: return "corrupt model";
+    case EDGELM_CORRUPT_MODEL: return "corrupt model or state";
     case EDGELM_UNSUPPORTED: return "unsupported";
     case EDGELM_OUT_OF_MEMORY: return "out of memory";
     case EDGELM_OUT_OF_RANGE: return "out of range";
@@ -141,10 +205,20 @@ const char* edgelm_status_string(edgelm_status status) {
 
 const char* edgelm_last_error(void) { return g_last_error.c_str(); }
 
+void edgelm_set_log_callback(edgelm_log_callback callback, void* user_data, edgelm_log_level min_level) {
+  (void)Guard(nullptr, [&]() -> edgelm_status {
+    std::shared_ptr<const edgelm::LogSink> sink;
+    if (callback)
+      sink = std::make_shared<const edgelm::LogSink>([callback, user_data](edgelm::LogLevel level, const char* message) {
+        callback(user_data, static_cast<edgelm_log_level>(level), message);
+      });
+    edgelm::SetLogSink(std::move(sink), static_cast<edgelm::LogLevel>(min_level));
+    return EDGELM_OK;
+  });
+}
+
 void edgelm_model_options_init(edgelm_model_options* options) {
-  if (!options) return;
-  *options = edgelm_model_options{};
-  options->struct_size = sizeof *options;
+  if (options) *options = ModelDefaults();
 }
 
 edgelm_status edgelm_model_load(const char* path, const edgelm_model_options* options, edgelm_model** out) {
@@ -152,40 +226,28 @@ edgelm_status edgelm_model_load(const char* path, const edgelm_model_options* op
     if (!out) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_model_load: model out-pointer is NULL");
     *out = nullptr;
     if (!path) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_model_load: path is NULL");
-    edgelm_model_options defaults;
-    edgelm_model_options_init(&defaults);
+    const edgelm_model_options defaults = ModelDefaults();
     if (!options) options = &defaults;
     if (!SizeOk(options)) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_model_load: options.struct_size is not set");
-    const int threads = EDGELM_FIELD_OR(options, num_threads, 0);
-    if (threads < 0 || threads > 1024) return Fail(EDGELM_INVALID_ARGUMENT, "num_threads must be in [0, 1024]");
-    // Mapped lazily: only the header and metadata are read until the budget check passed.
-    std::unique_ptr<edgelm::ModelFile> file;
-    edgelm_status st = Report(edgelm::ModelFile::Open(path, &file));
+    edgelm::LoadOptions lo;
+    lo.num_threads = EDGELM_FIELD_OR(options, num_threads, defaults.num_threads);
+    if (lo.num_threads < 0 || lo.num_threads > 1024) return Fail(EDGELM_INVALID_ARGUMENT, "num_threads must be in [0, 1024]");
+    lo.populate = EDGELM_FIELD_OR(options, populate, defaults.populate) != 0;
+    lo.max_memory_bytes = EDGELM_FIELD_OR(options, max_memory_bytes, defaults.max_memory_bytes);
+    std::unique_ptr<edgelm::LoadedModel> loaded;
+    const edgelm_status st = Report(edgelm::LoadedModel::Open(path, lo, &loaded));
     if (st != EDGELM_OK) return st;
-    st = Report(CheckModelMemory(*file, EDGELM_FIELD_OR(options, max_memory_bytes, uint64_t{0})));
-    if (st != EDGELM_OK) return st;
-    if (EDGELM_FIELD_OR(options, populate, 0) != 0) file->Populate();
     auto m = std::make_unique<edgelm_model>();
-    m->file = std::move(file);
-    st = Report(edgelm::Gemma4Model::Create(m->file, &m->model, threads));
-    if (st != EDGELM_OK) return st;
-    if (const edgelm::TokenizerData* tok = m->file->tokenizer()) {
-      st = Report(edgelm::Tokenizer::Create(*tok, &m->tokenizer));
-      if (st != EDGELM_OK) return st;
-      if (tok->chat_template == "gemma4") {
-        st = Report(edgelm::ChatTemplate::Create(*m->tokenizer, edgelm::ChatTemplateOptions{}, &m->chat));
-        if (st != EDGELM_OK) return st;
-      }
-    }
-    const auto* q = m->file->metadata().quantization();
-    m->recipe = q && q->recipe() ? q->recipe()->str() : "";
+    m->loaded = std::move(loaded);
     *out = m.release();
     return EDGELM_OK;
   });
 }
 
 void edgelm_model_free(edgelm_model* model) {
-  if (IsModel(model)) delete model;
+  if (!IsModel(model)) return;
+  model->tag = HandleTag::kFreed;
+  delete model;
 }
 
 void edgelm_model_info_init(edgelm_model_info* info) {
@@ -195,23 +257,35 @@ void edgelm_model_info_init(edgelm_model_info* info) {
 }
 
 edgelm_status edgelm_model_get_info(const edgelm_model* model, edgelm_model_info* info) {
-  if (!IsModel(model) || !info) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_model_get_info: NULL argument or not a model");
-  if (!SizeOk(info)) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_model_get_info: info.struct_size is not set");
-  const edgelm::ModelConfig& c = model->model->config();
-  edgelm_model_info full;
-  full.struct_size = info->struct_size;
-  full.family = c.family.c_str();
-  full.recipe = model->recipe.c_str();
-  full.vocab_size = c.vocab_size;
-  full.hidden_size = c.hidden_size;
-  full.num_layers = c.num_layers();
-  full.num_heads = c.num_heads;
-  full.max_context = c.max_position_embeddings;
-  full.has_tokenizer = model->tokenizer != nullptr;
-  full.file_bytes = model->file->file_size();
-  full.weight_bytes_per_token = model->model->decode_weight_bytes();
-  std::memcpy(info, &full, info->struct_size);
-  return EDGELM_OK;
+  return Guard(nullptr, [&]() -> edgelm_status {
+    if (!IsModel(model) || !info) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_model_get_info: NULL argument or not a model");
+    if (!SizeOk(info)) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_model_get_info: info.struct_size is not set");
+    const edgelm::LoadedModel& m = *model->loaded;
+    const edgelm::ModelConfig& c = m.config();
+    const edgelm::Tokenizer* tok = m.tokenizer();
+    edgelm_model_info full{};
+    full.struct_size = info->struct_size;
+    full.family = c.family.c_str();
+    full.recipe = m.recipe().c_str();
+    full.vocab_size = c.vocab_size;
+    full.hidden_size = c.hidden_size;
+    full.num_layers = c.num_layers();
+    full.num_heads = c.num_heads;
+    full.max_context = c.max_position_embeddings;
+    full.has_tokenizer = tok != nullptr;
+    full.file_bytes = m.file().file_size();
+    full.weight_bytes_per_token = m.model().decode_weight_bytes();
+    full.bos_token = tok ? tok->bos_id() : -1;
+    full.eos_token = tok ? tok->eos_id() : -1;
+    full.turn_start_token = tok ? tok->turn_start_id() : -1;
+    full.turn_end_token = tok ? tok->turn_end_id() : -1;
+    full.stop_tokens = m.stop_tokens().data();
+    full.n_stop_tokens = static_cast<int32_t>(m.stop_tokens().size());
+    full.chat_template = m.chat_template_name().c_str();
+    full.default_context_length = SessionDefaults().context_length;
+    CopyOut(full, info);
+    return EDGELM_OK;
+  });
 }
 
 edgelm_status edgelm_tokenize(const edgelm_model* model, const char* text, size_t text_bytes, int add_bos,
@@ -219,12 +293,13 @@ edgelm_status edgelm_tokenize(const edgelm_model* model, const char* text, size_
   return Guard(nullptr, [&]() -> edgelm_status {
     if (!IsModel(model) || (!text && text_bytes > 0) || !n_tokens || (!tokens && capacity > 0))
       return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_tokenize: NULL argument or not a model");
-    if (!model->tokenizer) return Fail(EDGELM_UNSUPPORTED, "this model has no tokenizer");
+    const edgelm::Tokenizer* tokenizer = model->loaded->tokenizer();
+    if (!tokenizer) return Fail(EDGELM_UNSUPPORTED, "this model has no tokenizer");
     edgelm::EncodeOptions options;
     options.add_bos = add_bos != 0;
     options.parse_special = parse_special != 0;
     std::vector<int> ids;
-    const edgelm_status st = Report(model->tokenizer->Encode(std::string_view(text ? text : "", text_bytes), options, &ids));
+    const edgelm_status st = Report(tokenizer->Encode(std::string_view(text ? text : "", text_bytes), options, &ids));
     if (st != EDGELM_OK) return st;
     *n_tokens = ids.size();
     if (ids.size() > capacity) return Fail(EDGELM_BUFFER_TOO_SMALL, "edgelm_tokenize: token buffer too small");
@@ -238,10 +313,11 @@ edgelm_status edgelm_detokenize(const edgelm_model* model, const int32_t* tokens
   return Guard(nullptr, [&]() -> edgelm_status {
     if (!IsModel(model) || (!tokens && n_tokens > 0) || !text_bytes || (!text && capacity > 0))
       return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_detokenize: NULL argument or not a model");
-    if (!model->tokenizer) return Fail(EDGELM_UNSUPPORTED, "this model has no tokenizer");
+    const edgelm::Tokenizer* tokenizer = model->loaded->tokenizer();
+    if (!tokenizer) return Fail(EDGELM_UNSUPPORTED, "this model has no tokenizer");
     std::string out;
     const edgelm_status st =
-        Report(model->tokenizer->Decode(std::vector<int>(tokens, tokens + n_tokens), edgelm::DecodeOptions{}, &out));
+        Report(tokenizer->Decode(std::vector<int>(tokens, tokens + n_tokens), edgelm::DecodeOptions{}, &out));
     if (st != EDGELM_OK) return st;
     *text_bytes = out.size();
     if (out.size() + 1 > capacity) return Fail(EDGELM_BUFFER_TOO_SMALL, "edgelm_detokenize: text buffer too small");
@@ -251,14 +327,7 @@ edgelm_status edgelm_detokenize(const edgelm_model* model, const int32_t* tokens
 }
 
 void edgelm_session_options_init(edgelm_session_options* options) {
-  if (!options) return;
-  *options = edgelm_session_options{};
-  options->struct_size = sizeof *options;
-  options->context_length = 4096;
-  options->prefill_chunk = 128;
-  options->kv_type = EDGELM_KV_INT8;
-  options->overflow = EDGELM_OVERFLOW_ERROR;
-  options->sink_tokens = 4;
+  if (options) *options = SessionDefaults();
 }
 
 edgelm_status edgelm_session_create(const edgelm_model* model, const edgelm_session_options* options,
@@ -267,26 +336,29 @@ edgelm_status edgelm_session_create(const edgelm_model* model, const edgelm_sess
     if (!out) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_create: session out-pointer is NULL");
     *out = nullptr;
     if (!IsModel(model)) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_create: model is NULL or not a model");
-    edgelm_session_options defaults;
-    edgelm_session_options_init(&defaults);
+    const edgelm_session_options defaults = SessionDefaults();
     if (!options) options = &defaults;
     if (!SizeOk(options)) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_create: options.struct_size is not set");
     const int kv_type = EDGELM_FIELD_OR(options, kv_type, defaults.kv_type);
     if (kv_type < EDGELM_KV_F32 || kv_type > EDGELM_KV_INT4)
       return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_create: unknown kv_type");
+    const int overflow = EDGELM_FIELD_OR(options, overflow, defaults.overflow);
+    if (overflow < EDGELM_OVERFLOW_ERROR || overflow > EDGELM_OVERFLOW_KEEP_SINK_AND_RECENT)
+      return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_create: unknown overflow policy");
     edgelm::SessionOptions so;
     so.context_length = EDGELM_FIELD_OR(options, context_length, defaults.context_length);
     so.prefill_chunk = EDGELM_FIELD_OR(options, prefill_chunk, defaults.prefill_chunk);
     so.kv_type = static_cast<edgelm::KvType>(kv_type);
-    const int overflow = EDGELM_FIELD_OR(options, overflow, defaults.overflow);
-    if (overflow < EDGELM_OVERFLOW_ERROR || overflow > EDGELM_OVERFLOW_KEEP_SINK_AND_RECENT)
-      return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_create: unknown overflow policy");
     so.overflow = static_cast<edgelm::OverflowPolicy>(overflow);
     so.sink_tokens = EDGELM_FIELD_OR(options, sink_tokens, defaults.sink_tokens);
     if (so.sink_tokens < 0) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_create: sink_tokens must not be negative");
     so.max_memory_bytes = EDGELM_FIELD_OR(options, max_memory_bytes, defaults.max_memory_bytes);
+    so.num_threads = EDGELM_FIELD_OR(options, num_threads, defaults.num_threads);
+    so.share_model_threads = EDGELM_FIELD_OR(options, share_model_threads, defaults.share_model_threads) != 0;
     auto s = std::make_unique<edgelm_session>();
-    const edgelm_status st = Report(edgelm::Session::Create(*model->model, model->tokenizer.get(), model->chat.get(), so, &s->session));
+    s->loaded = model->loaded;
+    const edgelm::LoadedModel& m = *s->loaded;
+    const edgelm_status st = Report(edgelm::Session::Create(m.model(), m.tokenizer(), m.chat(), so, &s->session));
     if (st != EDGELM_OK) return st;
     *out = s.release();
     return EDGELM_OK;
@@ -294,80 +366,63 @@ edgelm_status edgelm_session_create(const edgelm_model* model, const edgelm_sess
 }
 
 void edgelm_session_free(edgelm_session* session) {
-  if (IsSession(session)) delete session;
+  if (!IsSession(session)) return;
+  session->tag = HandleTag::kFreed;
+  delete session;
 }
 
-const char* edgelm_session_error(const edgelm_session* session) { return IsSession(session) ? session->error.c_str() : ""; }
+const char* edgelm_session_error(const edgelm_session* session) {
+  return IsSession(session) ? session->error.c_str() : "";
+}
 
 edgelm_status edgelm_session_append_message(edgelm_session* session, const char* role, const char* content) {
-  if (!IsSession(session)) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_append_message: session is NULL or not a session");
-  return Guard(session, [&]() -> edgelm_status {
+  return Guard(nullptr, [&]() -> edgelm_status {
+    EDGELM_CHECK_SESSION(session, "edgelm_session_append_message");
     if (!role || !content) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_append_message: NULL role or content", session);
     return Report(session->session->AppendMessage(edgelm::ChatMessage{role, content}), session);
   });
 }
 
 edgelm_status edgelm_session_append_text(edgelm_session* session, const char* text, int parse_special) {
-  if (!IsSession(session)) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_append_text: session is NULL or not a session");
-  return Guard(session, [&]() -> edgelm_status {
+  return Guard(nullptr, [&]() -> edgelm_status {
+    EDGELM_CHECK_SESSION(session, "edgelm_session_append_text");
     if (!text) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_append_text: text is NULL", session);
     return Report(session->session->AppendText(text, parse_special != 0), session);
   });
 }
 
 edgelm_status edgelm_session_append_tokens(edgelm_session* session, const int32_t* tokens, size_t n_tokens) {
-  if (!IsSession(session)) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_append_tokens: session is NULL or not a session");
-  return Guard(session, [&]() -> edgelm_status {
+  return Guard(nullptr, [&]() -> edgelm_status {
+    EDGELM_CHECK_SESSION(session, "edgelm_session_append_tokens");
     if (!tokens && n_tokens > 0) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_append_tokens: tokens is NULL", session);
-    std::vector<int> ids(tokens, tokens + n_tokens);
+    const std::vector<int> ids(tokens, tokens + n_tokens);
     return Report(session->session->AppendTokens(ids.data(), ids.size()), session);
   });
 }
 
-void edgelm_sampling_init(edgelm_sampling* sampling) {
-  if (!sampling) return;
-  const edgelm::SamplerParams d;
-  *sampling = edgelm_sampling{};
-  sampling->struct_size = sizeof *sampling;
-  sampling->temperature = d.temperature;
-  sampling->top_k = d.top_k;
-  sampling->top_p = d.top_p;
-  sampling->min_p = d.min_p;
-  sampling->repetition_penalty = d.repetition_penalty;
-  sampling->presence_penalty = d.presence_penalty;
-  sampling->penalty_last_n = d.penalty_last_n;
-  sampling->seed = d.seed;
-}
-
 void edgelm_generate_options_init(edgelm_generate_options* options) {
-  if (!options) return;
-  *options = edgelm_generate_options{};
-  options->struct_size = sizeof *options;
-  options->max_tokens = 256;
-  edgelm_sampling_init(&options->sampling);
+  if (options) *options = GenerateDefaults();
 }
 
 edgelm_status edgelm_session_generate(edgelm_session* session, const edgelm_generate_options* options,
                                       edgelm_token_callback callback, void* user_data) {
-  if (!IsSession(session)) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_generate: session is NULL or not a session");
-  return Guard(session, [&]() -> edgelm_status {
-    edgelm_generate_options defaults;
-    edgelm_generate_options_init(&defaults);
-    if (!options) options = &defaults;
-    if (options->struct_size != sizeof *options || options->sampling.struct_size != sizeof options->sampling)
-      return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_generate: options not initialized with edgelm_generate_options_init", session);
+  return Guard(nullptr, [&]() -> edgelm_status {
+    EDGELM_CHECK_SESSION(session, "edgelm_session_generate");
+    const edgelm_generate_options d = GenerateDefaults();
+    if (!options) options = &d;
+    if (!SizeOk(options))
+      return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_generate: options.struct_size is not set", session);
     edgelm::GenerateParams p;
-    p.max_tokens = options->max_tokens;
-    p.ignore_stop = options->ignore_stop != 0;
-    const edgelm_sampling& s = options->sampling;
-    p.sampling.temperature = s.temperature;
-    p.sampling.top_k = s.top_k;
-    p.sampling.top_p = s.top_p;
-    p.sampling.min_p = s.min_p;
-    p.sampling.repetition_penalty = s.repetition_penalty;
-    p.sampling.presence_penalty = s.presence_penalty;
-    p.sampling.penalty_last_n = s.penalty_last_n;
-    p.sampling.seed = s.seed;
+    p.max_tokens = EDGELM_FIELD_OR(options, max_tokens, d.max_tokens);
+    p.ignore_stop = EDGELM_FIELD_OR(options, ignore_stop, d.ignore_stop) != 0;
+    p.sampling.temperature = EDGELM_FIELD_OR(options, temperature, d.temperature);
+    p.sampling.top_k = EDGELM_FIELD_OR(options, top_k, d.top_k);
+    p.sampling.top_p = EDGELM_FIELD_OR(options, top_p, d.top_p);
+    p.sampling.min_p = EDGELM_FIELD_OR(options, min_p, d.min_p);
+    p.sampling.repetition_penalty = EDGELM_FIELD_OR(options, repetition_penalty, d.repetition_penalty);
+    p.sampling.presence_penalty = EDGELM_FIELD_OR(options, presence_penalty, d.presence_penalty);
+    p.sampling.penalty_last_n = EDGELM_FIELD_OR(options, penalty_last_n, d.penalty_last_n);
+    p.sampling.seed = EDGELM_FIELD_OR(options, seed, d.seed);
     edgelm::TokenCallback on_token;
     if (callback)
       on_token = [callback, user_data](int token, std::string_view text) {
@@ -381,39 +436,104 @@ void edgelm_session_cancel(edgelm_session* session) {
   if (IsSession(session)) session->session->Cancel();
 }
 
+edgelm_status edgelm_session_evaluate(edgelm_session* session, int all_positions, float* logits, size_t capacity,
+                                      size_t* n_logits) {
+  return Guard(nullptr, [&]() -> edgelm_status {
+    EDGELM_CHECK_SESSION(session, "edgelm_session_evaluate");
+    if (!n_logits || (!logits && capacity > 0))
+      return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_evaluate: NULL n_logits, or NULL logits with a capacity", session);
+    edgelm::Session& s = *session->session;
+    const size_t vocab = static_cast<size_t>(session->loaded->config().vocab_size);
+    const size_t rows = all_positions ? s.pending_tokens() : 1;
+    *n_logits = rows * vocab;
+    if (*n_logits > capacity)
+      return Report(Status(StatusCode::kBufferTooSmall, "edgelm_session_evaluate: " + std::to_string(rows) + " rows of " +
+                                                            std::to_string(vocab) + " logits do not fit " +
+                                                            std::to_string(capacity) + " floats"),
+                    session);
+    return Report(all_positions ? s.Evaluate(logits) : s.EvaluateLast(logits), session);
+  });
+}
+
+edgelm_status edgelm_session_score(edgelm_session* session, const int32_t* tokens, size_t n_tokens,
+                                   float* token_logprobs, double* logprob_sum) {
+  return Guard(nullptr, [&]() -> edgelm_status {
+    EDGELM_CHECK_SESSION(session, "edgelm_session_score");
+    if (!tokens && n_tokens > 0) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_score: tokens is NULL", session);
+    const std::vector<int> ids(tokens, tokens + n_tokens);
+    return Report(session->session->Score(ids.data(), ids.size(), token_logprobs, logprob_sum), session);
+  });
+}
+
 edgelm_status edgelm_session_fork(const edgelm_session* session, edgelm_session** fork) {
-  if (!fork) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_fork: fork out-pointer is NULL");
-  *fork = nullptr;
-  if (!IsSession(session)) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_fork: session is NULL or not a session");
-  return Guard(session, [&]() -> edgelm_status {
+  return Guard(nullptr, [&]() -> edgelm_status {
+    if (!fork) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_fork: fork out-pointer is NULL");
+    *fork = nullptr;
+    EDGELM_CHECK_SESSION(session, "edgelm_session_fork");
     auto f = std::make_unique<edgelm_session>();
+    f->loaded = session->loaded;
     const edgelm_status st = Report(session->session->Fork(&f->session), session);
     if (st == EDGELM_OK) *fork = f.release();
     return st;
   });
 }
 
-edgelm_status edgelm_session_save(const edgelm_session* session, const char* path) {
-  if (!IsSession(session)) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_save: session is NULL or not a session");
-  if (!path) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_save: path is NULL", session);
-  return Guard(session, [&] { return Report(session->session->Save(path), session); });
+edgelm_status edgelm_session_save_file(const edgelm_session* session, const char* path) {
+  return Guard(nullptr, [&]() -> edgelm_status {
+    EDGELM_CHECK_SESSION(session, "edgelm_session_save_file");
+    if (!path) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_save_file: path is NULL", session);
+    return Report(session->session->SaveFile(path), session);
+  });
 }
 
-edgelm_status edgelm_session_load(edgelm_session* session, const char* path) {
-  if (!IsSession(session)) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_load: session is NULL or not a session");
-  if (!path) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_load: path is NULL", session);
-  return Guard(session, [&] { return Report(session->session->Load(path), session); });
+edgelm_status edgelm_session_restore_file(edgelm_session* session, const char* path) {
+  return Guard(nullptr, [&]() -> edgelm_status {
+    EDGELM_CHECK_SESSION(session, "edgelm_session_restore_file");
+    if (!path) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_restore_file: path is NULL", session);
+    return Report(session->session->RestoreFile(path), session);
+  });
+}
+
+edgelm_status edgelm_session_save_state(const edgelm_session* session, void* buffer, size_t capacity,
+                                        size_t* state_bytes) {
+  return Guard(nullptr, [&]() -> edgelm_status {
+    EDGELM_CHECK_SESSION(session, "edgelm_session_save_state");
+    if (!state_bytes || (!buffer && capacity > 0))
+      return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_save_state: NULL state_bytes, or NULL buffer with a capacity", session);
+    return Report(session->session->SaveState(buffer, capacity, state_bytes), session);
+  });
+}
+
+edgelm_status edgelm_session_restore_state(edgelm_session* session, const void* buffer, size_t state_bytes) {
+  return Guard(nullptr, [&]() -> edgelm_status {
+    EDGELM_CHECK_SESSION(session, "edgelm_session_restore_state");
+    if (!buffer && state_bytes > 0) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_restore_state: buffer is NULL", session);
+    return Report(session->session->RestoreState(buffer, state_bytes), session);
+  });
+}
+
+edgelm_status edgelm_session_release_memory(edgelm_session* session, uint64_t* released_bytes) {
+  return Guard(nullptr, [&]() -> edgelm_status {
+    EDGELM_CHECK_SESSION(session, "edgelm_session_release_memory");
+    const uint64_t released = session->session->ReleaseMemory();
+    if (released_bytes) *released_bytes = released;
+    return EDGELM_OK;
+  });
 }
 
 edgelm_status edgelm_session_reset(edgelm_session* session) {
-  if (!IsSession(session)) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_reset: session is NULL or not a session");
-  session->session->Reset();
-  return EDGELM_OK;
+  return Guard(nullptr, [&]() -> edgelm_status {
+    EDGELM_CHECK_SESSION(session, "edgelm_session_reset");
+    session->session->Reset();
+    return EDGELM_OK;
+  });
 }
 
 edgelm_status edgelm_session_rewind(edgelm_session* session, size_t n_tokens) {
-  if (!IsSession(session)) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_rewind: session is NULL or not a session");
-  return Report(session->session->Rewind(n_tokens), session);
+  return Guard(nullptr, [&]() -> edgelm_status {
+    EDGELM_CHECK_SESSION(session, "edgelm_session_rewind");
+    return Report(session->session->Rewind(n_tokens), session);
+  });
 }
 
 size_t edgelm_session_token_count(const edgelm_session* session) {
@@ -427,21 +547,25 @@ void edgelm_stats_init(edgelm_stats* stats) {
 }
 
 edgelm_status edgelm_session_get_stats(const edgelm_session* session, edgelm_stats* stats) {
-  if (!IsSession(session) || !stats) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_get_stats: NULL argument or not a session");
-  if (!SizeOk(stats)) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_get_stats: stats.struct_size is not set");
-  const edgelm::SessionStats& s = session->session->stats();
-  edgelm_stats full;
-  full.struct_size = stats->struct_size;
-  full.prompt_tokens = s.prompt_tokens;
-  full.generated_tokens = s.generated_tokens;
-  full.prefill_tokens_per_s = s.prefill_seconds > 0 ? s.prompt_tokens / s.prefill_seconds : 0.0;
-  // The first token comes from the prefill's logits, so decode speed counts the tokens after it.
-  full.decode_tokens_per_s = s.decode_seconds > 0 && s.generated_tokens > 1 ? (s.generated_tokens - 1) / s.decode_seconds : 0.0;
-  full.time_to_first_token_ms = s.time_to_first_token_seconds * 1000.0;
-  full.kv_bytes = session->session->kv_bytes();
-  full.context_tokens = static_cast<int64_t>(session->session->tokens().size());
-  std::memcpy(stats, &full, stats->struct_size);
-  return EDGELM_OK;
+  return Guard(nullptr, [&]() -> edgelm_status {
+    EDGELM_CHECK_SESSION(session, "edgelm_session_get_stats");
+    if (!stats) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_get_stats: stats is NULL", session);
+    if (!SizeOk(stats)) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_get_stats: stats.struct_size is not set", session);
+    const edgelm::SessionStats& s = session->session->stats();
+    edgelm_stats full{};
+    full.struct_size = stats->struct_size;
+    full.prompt_tokens = s.prompt_tokens;
+    full.generated_tokens = s.generated_tokens;
+    full.prefill_tokens_per_s = s.prefill_seconds > 0 ? s.prompt_tokens / s.prefill_seconds : 0.0;
+    // The first token comes from the prefill's logits, so decode speed counts the tokens after it.
+    full.decode_tokens_per_s =
+        s.decode_seconds > 0 && s.generated_tokens > 1 ? (s.generated_tokens - 1) / s.decode_seconds : 0.0;
+    full.time_to_first_token_ms = s.time_to_first_token_seconds * 1000.0;
+    full.kv_bytes = session->session->kv_bytes();
+    full.context_tokens = static_cast<int64_t>(session->session->tokens().size());
+    CopyOut(full, stats);
+    return EDGELM_OK;
+  });
 }
 
 }  // extern "C"

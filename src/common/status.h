@@ -6,7 +6,7 @@
 
 namespace edgelm {
 
-// Mirrors edgelm_status in include/edgelm/edgelm.h (same numeric values).
+// The values of edgelm_status in include/edgelm/edgelm.h (src/api/edgelm.cc asserts each pair).
 enum class StatusCode : int {
   kOk = 0,
   kInvalidArgument = 1,
@@ -19,6 +19,7 @@ enum class StatusCode : int {
   kCancelled = 8,
   kContextFull = 9,
   kInternal = 10,
+  kBufferTooSmall = 11,
 };
 
 class [[nodiscard]] Status {

@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "common/hash.h"
+
 namespace edgelm {
 
 constexpr uint8_t kFileMagic[8] = {'E', 'D', 'G', 'E', 'L', 'M', 0x1a, 0x0a};
@@ -26,10 +28,6 @@ struct FileHeader {
   uint64_t file_size;
 };
 static_assert(sizeof(FileHeader) == kHeaderSize, "header layout");
-
-constexpr uint64_t kFnv1a64Start = 0xcbf29ce484222325ull;
-// FNV-1a 64 of `data`; pass the previous result as `hash` to continue a running checksum.
-uint64_t Fnv1a64(const uint8_t* data, size_t size, uint64_t hash = kFnv1a64Start);
 
 // The header is stored little-endian; edgelm targets little-endian CPUs only (x86-64, arm64).
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "edgelm needs a little-endian target");

@@ -18,7 +18,7 @@ bool InRange(int v, int lo, int hi) { return v >= lo && v <= hi; }
 }  // namespace
 
 Status ModelConfig::Validate() const {
-  if (family != "gemma4") return Unsupported("architecture family '" + family + "' (expected gemma4)");
+  if (family.empty()) return CorruptModel("architecture without a family name");
   if (!InRange(vocab_size, 1, kMaxVocab)) return CorruptModel("vocab_size out of range");
   if (!InRange(hidden_size, 1, kMaxHidden)) return CorruptModel("hidden_size out of range");
   if (!InRange(num_heads, 1, kMaxHeads)) return CorruptModel("num_heads out of range");
@@ -29,7 +29,6 @@ Status ModelConfig::Validate() const {
     return CorruptModel("final_logit_softcap out of range");
   if (!(std::isfinite(embed_scale) && embed_scale > 0.0f)) return CorruptModel("embed_scale out of range");
   if (!InRange(num_layers(), 1, kMaxLayers)) return CorruptModel("number of layers out of range");
-  bool seen_consumer = false;
   for (int i = 0; i < num_layers(); ++i) {
     const LayerConfig& l = layers[i];
     const std::string where = "layer " + std::to_string(i) + ": ";
@@ -46,9 +45,6 @@ Status ModelConfig::Validate() const {
     if (!(l.rope.factor > 0.0f && std::isfinite(l.rope.factor))) return CorruptModel(where + "bad rope factor");
     if (!(l.kv_k_scale >= 0.0f && l.kv_v_scale >= 0.0f)) return CorruptModel(where + "negative KV scale");
     if (l.kv_source < 0 || l.kv_source > i) return CorruptModel(where + "kv_source must be an earlier layer");
-    // KV-sharing layers form a suffix: prefill skips them for all but the last token.
-    if (seen_consumer && l.kv_source == i) return CorruptModel(where + "KV owner after a KV-sharing layer");
-    seen_consumer |= l.kv_source != i;
     const LayerConfig& src = layers[l.kv_source];
     if (src.kv_source != l.kv_source) return CorruptModel(where + "kv_source is not a KV owner");
     if (src.attention != l.attention || src.head_dim != l.head_dim || src.num_kv_heads != l.num_kv_heads)

@@ -1,5 +1,6 @@
-// The resolved Gemma 4 text architecture as stored in a .edgelm file: every per-layer quantity is
-// explicit, so the runtime never re-derives defaults (head dims, KV sharing, MLP widths).
+// The resolved decoder architecture as stored in a .edgelm file: every per-layer quantity is
+// explicit, so the runtime never re-derives defaults (head dims, KV sharing, MLP widths). The format
+// checks bounds and consistency; the family's own rules live with its graph (model/gemma4.h).
 #pragma once
 
 #include <cstdint>
@@ -49,7 +50,8 @@ struct ModelConfig {
   int num_layers() const { return static_cast<int>(layers.size()); }
   bool owns_kv(int layer) const { return layers[layer].kv_source == layer; }
 
-  // Bounds and cross-layer consistency (KV sources, head mapping). Called on every load.
+  // Bounds and cross-layer consistency (KV sources, head mapping): what makes the file safe to
+  // index. Called on every load.
   Status Validate() const;
 };
 

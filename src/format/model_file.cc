@@ -11,14 +11,6 @@
 
 namespace edgelm {
 
-uint64_t Fnv1a64(const uint8_t* data, size_t size, uint64_t hash) {
-  for (size_t i = 0; i < size; ++i) {
-    hash ^= data[i];
-    hash *= 0x100000001b3ull;
-  }
-  return hash;
-}
-
 namespace {
 
 // a + b <= limit without overflow.
@@ -67,6 +59,21 @@ void ModelFile::Populate() const {
   for (uint64_t offset = 0; offset < size_; offset += page) touched ^= base_[offset];
   volatile uint8_t keep = touched;  // the reads must happen
   (void)keep;
+}
+
+uint64_t ModelFile::DropFromMemory(const TensorView& tensor) const {
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(tensor.data) + page - 1) / page * page;
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(tensor.data) + tensor.size) / page * page;
+  if (end <= begin) return 0;
+  void* start = reinterpret_cast<void*>(begin);
+  const size_t length = end - begin;
+  std::vector<unsigned char> resident(length / page);
+  uint64_t dropped = 0;
+  if (mincore(start, length, resident.data()) == 0)
+    for (unsigned char r : resident) dropped += (r & 1) ? page : 0;
+  if (madvise(start, length, MADV_DONTNEED) != 0) return 0;
+  return dropped;
 }
 
 Status ModelFile::ParseHeader() {
@@ -153,6 +160,11 @@ Status ModelFile::ParseTensor(const schema::Tensor& t, TensorView* view) const {
   if (view->activation == ActivationQuant::StaticInt8 && !(std::isfinite(view->input_scale) && view->input_scale > 0.0f))
     return CorruptModel("static activation scale must be positive");
   return Status::Ok();
+}
+
+std::string ModelFile::recipe() const {
+  const auto* q = metadata_->quantization();
+  return q && q->recipe() ? q->recipe()->str() : "";
 }
 
 const TensorView* ModelFile::FindTensor(const std::string& name) const {

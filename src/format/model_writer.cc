@@ -1,5 +1,7 @@
 #include "format/model_writer.h"
 
+#include "edgelm/edgelm.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -82,7 +84,11 @@ struct Placement {
 
 }  // namespace
 
-const char* ConverterVersion() { return "edgelm-convert 0.1.0"; }
+#define EDGELM_STRINGIFY(x) #x
+#define EDGELM_VERSION_TEXT(a, b, c) EDGELM_STRINGIFY(a) "." EDGELM_STRINGIFY(b) "." EDGELM_STRINGIFY(c)
+const char* ConverterVersion() {
+  return "edgelm-convert " EDGELM_VERSION_TEXT(EDGELM_VERSION_MAJOR, EDGELM_VERSION_MINOR, EDGELM_VERSION_PATCH);
+}
 
 Status WriteModelFile(const std::string& path, const ModelMetadata& meta, const std::vector<TensorSpec>& tensors,
                       const WriteProgress& progress) {

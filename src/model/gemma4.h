@@ -1,4 +1,4 @@
-// The Gemma 4 text decoder (spec: docs in ../shared/docs/gemma4_arch.md §3): one graph for every
+// The Gemma 4 text decoder (docs/design.md points to the architecture notes): one graph for every
 // weight format. Residual stream, norm statistics and softmax are f32.
 #pragma once
 
@@ -7,8 +7,9 @@
 
 #include "common/status.h"
 #include "format/model_file.h"
+#include "model/kv_cache.h"
 #include "model/linear.h"
-#include "runtime/kv_cache.h"
+#include "model/thread_pool.h"
 
 namespace edgelm {
 
@@ -31,29 +32,46 @@ enum class LogitsMode {
   kAll,   // logits of every token
 };
 
-// Reusable buffers of one session; sized by the largest chunk seen.
+// Reusable buffers of one session, sized by the largest chunk seen, and the thread pool its forward
+// passes run on (borrowed).
 struct Workspace;
 struct WorkspaceDeleter {
   void operator()(Workspace* ws) const;
 };
 using WorkspacePtr = std::unique_ptr<Workspace, WorkspaceDeleter>;
 
+// The Gemma 4 rules a config must follow beyond the format's bounds: the family, and KV-sharing
+// layers forming a suffix of the stack (Forward skips them for all but the last prefill token).
+Status CheckGemma4Config(const ModelConfig& config);
+
 class Gemma4Model {
  public:
   ~Gemma4Model();
-  // Binds every tensor of the manifest and checks shapes and dtypes against the architecture.
-  // `num_threads`: compute threads (0 = one per core, 1 = the calling thread only).
+  // Checks the config, binds every tensor of the manifest and checks shapes and dtypes against the
+  // architecture. `num_threads` sizes the model's shared pool (0 = one per core, 1 = the calling
+  // thread only).
   static Status Create(std::shared_ptr<const ModelFile> file, std::unique_ptr<Gemma4Model>* out, int num_threads = 1);
 
   const ModelConfig& config() const { return file_->config(); }
   const ModelFile& file() const { return *file_; }
+  // Threads of the shared pool, resolved (0 became the core count).
+  int num_threads() const { return shared_pool_->threads(); }
+  // The pool shared by every workspace that asks for it (pthreadpool runs one job at a time, so
+  // its users take turns). Null when num_threads is 1.
+  pthreadpool_t shared_pool() const { return shared_pool_->get(); }
   // Bytes of weights one decode step reads (everything but the PLE table, plus one PLE row).
   uint64_t decode_weight_bytes() const;
-  // Bytes of attention scratch a workspace grows to for chunks of up to `chunk` tokens over `context`
-  // positions: each task's scores, decode spans and their statistics, and the work items.
-  uint64_t attention_scratch_bytes(int chunk, int context) const;
+  // The PLE table, gathered one row per token (null without PLE).
+  const TensorView* ple_table() const { return ple_table_; }
 
-  static WorkspacePtr NewWorkspace();
+  // A workspace whose forward passes run on `pool` (null = the calling thread); the pool must
+  // outlive it.
+  static WorkspacePtr NewWorkspace(pthreadpool_t pool);
+  // Bytes a workspace grows to for chunks of up to `chunk` tokens over `context` positions on
+  // `threads` threads: activations, attention scratch, quantized linear inputs and logits.
+  uint64_t WorkspaceBytes(int chunk, int context, int threads) const;
+  // Frees a workspace's buffers (they grow again on the next Forward); returns the bytes freed.
+  static size_t ReleaseWorkspace(Workspace* ws);
 
   // Runs `count` tokens at positions kv->length() ... and appends their K/V. `logits` receives
   // [count][vocab] (kAll) or [vocab] (kLast). count must not exceed kv->max_chunk().
@@ -64,10 +82,16 @@ class Gemma4Model {
   struct LayerWeights;
   Gemma4Model() = default;
   Status Bind();
+  // The steps of Forward, in order; `rows` tokens from `first_row` of the chunk are live.
+  void Embed(const int* tokens, int count, Workspace* ws, ForwardObserver* observer) const;
+  void PerLayerInputs(const int* tokens, int count, Workspace* ws, ForwardObserver* observer) const;
   void Attention(int layer, int rows, int first_pos, KvCache* kv, Workspace* ws) const;
+  void DecoderLayer(int layer, int rows, int first_row, int first_pos, KvCache* kv, Workspace* ws,
+                    ForwardObserver* observer) const;
+  void Head(int rows, int out_rows, Workspace* ws, float* logits, ForwardObserver* observer) const;
 
   std::shared_ptr<const ModelFile> file_;
-  pthreadpool_t pool_ = nullptr;  // shared by every session; pthreadpool serializes concurrent jobs
+  std::unique_ptr<ThreadPool> shared_pool_;
   const TensorView* embed_ = nullptr;
   const TensorView* ple_table_ = nullptr;
   const TensorView* ple_projection_ = nullptr;

@@ -17,43 +17,48 @@ const char* TensorRoleName(TensorRole role) {
 
 std::vector<TensorInfo> Gemma4TensorManifest(const ModelConfig& c) {
   const int64_t H = c.hidden_size, P = c.ple_dim, L = c.num_layers();
+  using S = TensorSlot;
+  using R = TensorRole;
   std::vector<TensorInfo> out;
-  auto add = [&out](std::string name, std::vector<int64_t> shape, TensorRole role, int layer = -1,
-                    bool consumer = false) {
-    out.push_back(TensorInfo{std::move(name), std::move(shape), role, layer, consumer});
+  auto add = [&out](std::string name, std::vector<int64_t> shape, R role, S slot, int layer = -1, bool consumer = false) {
+    out.push_back(TensorInfo{std::move(name), std::move(shape), role, slot, layer, consumer});
   };
-  add("embed_tokens.weight", {c.vocab_size, H}, TensorRole::kEmbedding);
+  add("embed_tokens.weight", {c.vocab_size, H}, R::kEmbedding, S::kEmbed);
   if (P > 0) {
-    add("embed_tokens_per_layer.weight", {c.ple_vocab_size, L * P}, TensorRole::kPleTable);
-    add("per_layer_model_projection.weight", {L * P, H}, TensorRole::kPleProjection);
-    add("per_layer_projection_norm.weight", {P}, TensorRole::kNorm);
+    add("embed_tokens_per_layer.weight", {c.ple_vocab_size, L * P}, R::kPleTable, S::kPleTable);
+    add("per_layer_model_projection.weight", {L * P, H}, R::kPleProjection, S::kPleProjection);
+    add("per_layer_projection_norm.weight", {P}, R::kNorm, S::kPleProjectionNorm);
   }
-  add("norm.weight", {H}, TensorRole::kNorm);
+  add("norm.weight", {H}, R::kNorm, S::kFinalNorm);
   for (int i = 0; i < L; ++i) {
     const LayerConfig& l = c.layers[i];
     const bool consumer = !c.owns_kv(i);
     const std::string p = "layers." + std::to_string(i) + ".";
     const int64_t d = l.head_dim, q_dim = c.num_heads * d, kv_dim = l.num_kv_heads * d, I = l.intermediate_size;
-    for (const char* norm : {"input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm",
-                             "post_feedforward_layernorm"})
-      add(p + norm + ".weight", {H}, TensorRole::kNorm, i, consumer);
-    add(p + "self_attn.q_proj.weight", {q_dim, H}, TensorRole::kAttention, i, consumer);
-    add(p + "self_attn.q_norm.weight", {d}, TensorRole::kNorm, i, consumer);
+    auto layer = [&](const char* name, std::vector<int64_t> shape, R role, S slot) {
+      add(p + name, std::move(shape), role, slot, i, consumer);
+    };
+    layer("input_layernorm.weight", {H}, R::kNorm, S::kInputNorm);
+    layer("post_attention_layernorm.weight", {H}, R::kNorm, S::kPostAttentionNorm);
+    layer("pre_feedforward_layernorm.weight", {H}, R::kNorm, S::kPreFfnNorm);
+    layer("post_feedforward_layernorm.weight", {H}, R::kNorm, S::kPostFfnNorm);
+    layer("self_attn.q_proj.weight", {q_dim, H}, R::kAttention, S::kQProj);
+    layer("self_attn.q_norm.weight", {d}, R::kNorm, S::kQNorm);
     if (!consumer) {
-      add(p + "self_attn.k_proj.weight", {kv_dim, H}, TensorRole::kAttention, i);
-      add(p + "self_attn.v_proj.weight", {kv_dim, H}, TensorRole::kAttention, i);
-      add(p + "self_attn.k_norm.weight", {d}, TensorRole::kNorm, i);
+      layer("self_attn.k_proj.weight", {kv_dim, H}, R::kAttention, S::kKProj);
+      layer("self_attn.v_proj.weight", {kv_dim, H}, R::kAttention, S::kVProj);
+      layer("self_attn.k_norm.weight", {d}, R::kNorm, S::kKNorm);
     }
-    add(p + "self_attn.o_proj.weight", {H, q_dim}, TensorRole::kAttention, i, consumer);
-    add(p + "mlp.gate_proj.weight", {I, H}, TensorRole::kMlp, i, consumer);
-    add(p + "mlp.up_proj.weight", {I, H}, TensorRole::kMlp, i, consumer);
-    add(p + "mlp.down_proj.weight", {H, I}, TensorRole::kMlp, i, consumer);
+    layer("self_attn.o_proj.weight", {H, q_dim}, R::kAttention, S::kOProj);
+    layer("mlp.gate_proj.weight", {I, H}, R::kMlp, S::kGateProj);
+    layer("mlp.up_proj.weight", {I, H}, R::kMlp, S::kUpProj);
+    layer("mlp.down_proj.weight", {H, I}, R::kMlp, S::kDownProj);
     if (P > 0) {
-      add(p + "per_layer_input_gate.weight", {P, H}, TensorRole::kPleLayer, i, consumer);
-      add(p + "per_layer_projection.weight", {H, P}, TensorRole::kPleLayer, i, consumer);
-      add(p + "post_per_layer_input_norm.weight", {H}, TensorRole::kNorm, i, consumer);
+      layer("per_layer_input_gate.weight", {P, H}, R::kPleLayer, S::kPleGate);
+      layer("per_layer_projection.weight", {H, P}, R::kPleLayer, S::kPleLayerProjection);
+      layer("post_per_layer_input_norm.weight", {H}, R::kNorm, S::kPostPleNorm);
     }
-    add(p + "layer_scalar", {1}, TensorRole::kNorm, i, consumer);
+    layer("layer_scalar", {1}, R::kNorm, S::kLayerScalar);
   }
   return out;
 }

@@ -24,10 +24,20 @@ enum class TensorRole {
   kNorm,           // RMSNorm weights and layer scalars (always f32)
 };
 
+// Where the graph binds a tensor: one slot per model-level tensor, and per layer (with TensorInfo::layer).
+enum class TensorSlot {
+  kEmbed, kPleTable, kPleProjection, kPleProjectionNorm, kFinalNorm,
+  kInputNorm, kQProj, kQNorm, kKProj, kVProj, kKNorm, kOProj, kPostAttentionNorm, kPreFfnNorm,
+  kGateProj, kUpProj, kDownProj, kPostFfnNorm, kPleGate, kPleLayerProjection, kPostPleNorm, kLayerScalar,
+};
+constexpr int kFirstLayerSlot = static_cast<int>(TensorSlot::kInputNorm);
+constexpr int kTensorSlotCount = static_cast<int>(TensorSlot::kLayerScalar) + 1;
+
 struct TensorInfo {
   std::string name;
   std::vector<int64_t> shape;
   TensorRole role;
+  TensorSlot slot;
   int layer = -1;              // -1 for model-level tensors
   bool kv_consumer = false;    // the layer reads another layer's KV cache
   bool is_matrix() const { return role != TensorRole::kNorm; }

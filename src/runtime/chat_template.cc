@@ -115,4 +115,11 @@ Status ChatTemplate::AppendText(const std::string& text, std::vector<int>* ids) 
   return Status::Ok();
 }
 
+void ChatTemplate::AppendTurnClose(std::vector<int>* ids) const {
+  ids->push_back(tokenizer_.turn_end_id());
+  ids->insert(ids->end(), newline_ids_.begin(), newline_ids_.end());
+}
+
+bool ChatTemplate::IsModelRole(std::string_view role) { return TurnRole(role) == "model"; }
+
 }  // namespace edgelm

@@ -46,6 +46,12 @@ class ChatTemplate {
 
   // Appends "<|turn>model\n": the model's reply follows, ending with a stop token (<turn|> or eos).
   void AppendGenerationPrompt(std::vector<int>* ids) const;
+  // What follows a model turn's <turn|> (the newline), and the whole close of a reply that was cut
+  // before its <turn|>.
+  const std::vector<int>& AfterTurnEnd() const { return newline_ids_; }
+  void AppendTurnClose(std::vector<int>* ids) const;
+  // True for the roles whose turn is the model's own ("assistant", "model").
+  static bool IsModelRole(std::string_view role);
 
  private:
   ChatTemplate(const Tokenizer& tokenizer, const ChatTemplateOptions& options, int think_id,

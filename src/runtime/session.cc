@@ -2,16 +2,27 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
+#include <cmath>
 #include <cstring>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
-#include "runtime/memory_budget.h"
+#include "common/memory_budget.h"
 
 namespace edgelm {
 namespace {
 
 double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// log softmax(logits)[token], in double.
+double LogProbability(const float* logits, int vocab, int token) {
+  const float max_logit = *std::max_element(logits, logits + vocab);
+  double sum = 0.0;
+  for (int v = 0; v < vocab; ++v) sum += std::exp(static_cast<double>(logits[v] - max_logit));
+  return static_cast<double>(logits[token] - max_logit) - std::log(sum);
 }
 
 }  // namespace
@@ -24,20 +35,30 @@ Status Session::Create(const Gemma4Model& model, const Tokenizer* tokenizer, con
                            std::to_string(max_context) + "]");
   if (options.prefill_chunk <= 0 || options.prefill_chunk > 65536)
     return InvalidArgument("prefill chunk " + std::to_string(options.prefill_chunk) + " outside [1, 65536]");
+  if (options.num_threads < 0 || options.num_threads > 1024)
+    return InvalidArgument("session thread count " + std::to_string(options.num_threads) + " outside [0, 1024]");
   std::unique_ptr<Session> s(new Session(model, tokenizer, chat, options));
   s->options_.prefill_chunk = std::min(options.prefill_chunk, options.context_length);
+  if (s->options_.num_threads == 0) s->options_.num_threads = model.num_threads();
   EDGELM_RETURN_IF_ERROR(
       KvCache::Create(model.config(), KvCacheOptions{options.context_length, s->options_.prefill_chunk, options.kv_type}, &s->kv_));
   // The cache allocates its pages as the conversation grows: check its full size before any of it.
-  const uint64_t kv_bytes = KvBytesAtFullContext(model.config(), *s->kv_);
-  const uint64_t scratch_bytes = SessionScratchBytes(model, s->options_.prefill_chunk, options.context_length);
+  const int threads = options.share_model_threads ? model.num_threads() : s->options_.num_threads;
+  const uint64_t kv_bytes = s->kv_->bytes_at_full_context();
+  const uint64_t scratch_bytes = model.WorkspaceBytes(s->options_.prefill_chunk, options.context_length, threads);
   EDGELM_RETURN_IF_ERROR(CheckMemoryBudget(
       "a session of " + std::to_string(options.context_length) + " tokens", kv_bytes + scratch_bytes,
       Megabytes(kv_bytes) + " KV cache (" + KvTypeName(options.kv_type) + ") + " + Megabytes(scratch_bytes) + " scratch",
       options.max_memory_bytes));
-  s->workspace_ = Gemma4Model::NewWorkspace();
+  EDGELM_RETURN_IF_ERROR(s->InitCompute());
   s->last_logits_.resize(static_cast<size_t>(model.config().vocab_size));
   *out = std::move(s);
+  return Status::Ok();
+}
+
+Status Session::InitCompute() {
+  if (!options_.share_model_threads) EDGELM_RETURN_IF_ERROR(ThreadPool::Create(options_.num_threads, &own_pool_));
+  workspace_ = Gemma4Model::NewWorkspace(pool());
   return Status::Ok();
 }
 
@@ -82,16 +103,13 @@ Status Session::AppendMessage(const ChatMessage& message) {
   if (tokens_.empty()) {
     EDGELM_RETURN_IF_ERROR(chat_->Apply({message}, /*add_generation_prompt=*/false, &ids));
   } else {
-    if (model_turn_open_) {  // close a reply that was cut short, as the template would have
-      EDGELM_RETURN_IF_ERROR(tokenizer_->Encode("\n", EncodeOptions{}, &ids));
-      ids.insert(ids.begin(), tokenizer_->turn_end_id());
-    }
+    if (model_turn_open_) chat_->AppendTurnClose(&ids);  // a reply that was cut short
     EDGELM_RETURN_IF_ERROR(chat_->AppendTurn(message, &ids));
   }
   EDGELM_RETURN_IF_ERROR(MakeRoom(ids.size()));
   tokens_.insert(tokens_.end(), ids.begin(), ids.end());
   model_turn_open_ = false;
-  awaiting_reply_ = message.role != "assistant" && message.role != "model";
+  awaiting_reply_ = !ChatTemplate::IsModelRole(message.role);
   return Status::Ok();
 }
 
@@ -139,24 +157,76 @@ Status Session::Prefill() {
   return Status::Ok();
 }
 
-Status Session::Evaluate(std::vector<float>* logits) {
-  const int vocab = model_.config().vocab_size;
+Status Session::Evaluate(float* all_logits) {
+  const size_t vocab = static_cast<size_t>(model_.config().vocab_size);
   const int start = kv_->length();
   const int total = static_cast<int>(tokens_.size());
-  if (logits) logits->assign(static_cast<size_t>(total - start) * vocab, 0.0f);
   for (int done = start; done < total;) {
     if (TakeCancel()) return Status(StatusCode::kCancelled, "cancelled during evaluation");
     const int n = std::min(options_.prefill_chunk, total - done);
+    const bool last_chunk = done + n == total;
     last_logits_valid_ = false;
-    float* out = logits ? logits->data() + static_cast<size_t>(done - start) * vocab : nullptr;
-    EDGELM_RETURN_IF_ERROR(model_.Forward(tokens_.data() + done, n, out ? LogitsMode::kAll : LogitsMode::kNone,
-                                          kv_.get(), workspace_.get(), out));
+    float* out = all_logits ? all_logits + static_cast<size_t>(done - start) * vocab : nullptr;
+    const LogitsMode mode = out ? LogitsMode::kAll : last_chunk ? LogitsMode::kLast : LogitsMode::kNone;
+    EDGELM_RETURN_IF_ERROR(model_.Forward(tokens_.data() + done, n, mode, kv_.get(), workspace_.get(),
+                                          out ? out : last_logits_.data()));
     done += n;
-    if (out && done == total) {
-      std::copy(out + static_cast<size_t>(n - 1) * vocab, out + static_cast<size_t>(n) * vocab, last_logits_.begin());
+    if (last_chunk) {
+      if (out) std::copy(out + static_cast<size_t>(n - 1) * vocab, out + static_cast<size_t>(n) * vocab, last_logits_.begin());
       last_logits_valid_ = true;
     }
   }
+  return Status::Ok();
+}
+
+Status Session::EvaluateLast(float* logits) {
+  EDGELM_RETURN_IF_ERROR(Prefill());
+  std::copy(last_logits_.begin(), last_logits_.end(), logits);
+  return Status::Ok();
+}
+
+Status Session::Score(const int* tokens, size_t count, float* logprobs, double* sum) {
+  if (tokens_.empty()) return InvalidArgument("scoring needs a history to condition on: append the BOS token first");
+  if (count > 0 && !tokens) return InvalidArgument("null token array");
+  const int vocab = model_.config().vocab_size;
+  for (size_t i = 0; i < count; ++i)
+    if (tokens[i] < 0 || tokens[i] >= vocab)
+      return OutOfRange("token id " + std::to_string(tokens[i]) + " outside the vocabulary [0, " + std::to_string(vocab) + ")");
+  // Scored positions must stay where they are: no overflow policy here.
+  if (tokens_.size() + count > static_cast<size_t>(options_.context_length))
+    return Status(StatusCode::kContextFull, "scoring " + std::to_string(count) + " tokens after " +
+                                                std::to_string(tokens_.size()) + " would pass the context length " +
+                                                std::to_string(options_.context_length));
+  EDGELM_RETURN_IF_ERROR(Prefill());
+  double total = 0.0;
+  auto record = [&](size_t i, double lp) {
+    if (logprobs) logprobs[i] = static_cast<float>(lp);
+    total += lp;
+  };
+  if (count > 0) record(0, LogProbability(last_logits_.data(), vocab, tokens[0]));
+  // Row j of a chunk's logits predicts the token after it. The last token needs no forward pass: it
+  // stays pending, as appended text does.
+  const size_t process = count > 0 ? count - 1 : 0;
+  std::vector<float> chunk_logits;
+  for (size_t done = 0; done < process;) {
+    if (TakeCancel()) return Status(StatusCode::kCancelled, "cancelled during scoring");
+    const size_t n = std::min(static_cast<size_t>(options_.prefill_chunk), process - done);
+    chunk_logits.resize(n * static_cast<size_t>(vocab));
+    tokens_.insert(tokens_.end(), tokens + done, tokens + done + n);
+    last_logits_valid_ = false;
+    EDGELM_RETURN_IF_ERROR(model_.Forward(tokens + done, static_cast<int>(n), LogitsMode::kAll, kv_.get(),
+                                          workspace_.get(), chunk_logits.data()));
+    for (size_t j = 0; j < n; ++j)
+      record(done + j + 1, LogProbability(chunk_logits.data() + j * vocab, vocab, tokens[done + j + 1]));
+    done += n;
+  }
+  if (count > 0) {
+    tokens_.push_back(tokens[count - 1]);
+    last_logits_valid_ = false;
+  }
+  awaiting_reply_ = false;
+  model_turn_open_ = false;
+  if (sum) *sum = total;
   return Status::Ok();
 }
 
@@ -204,12 +274,11 @@ Status Session::GenerateTokens(const GenerateParams& params, const TokenCallback
     last_logits_valid_ = false;
     ++stats_.generated_tokens;
     const bool stop = !params.ignore_stop && tokenizer_ && tokenizer_->IsStop(token);
-    if (stop && tokenizer_ && token == tokenizer_->turn_end_id()) {
-      model_turn_open_ = false;  // the template puts "\n" after <turn|>
-      std::vector<int> newline;
-      if (tokenizer_->Encode("\n", EncodeOptions{}, &newline).ok() &&
-          tokens_.size() + newline.size() <= static_cast<size_t>(options_.context_length))
-        tokens_.insert(tokens_.end(), newline.begin(), newline.end());
+    if (stop && chat_ && token == tokenizer_->turn_end_id()) {
+      model_turn_open_ = false;
+      const std::vector<int>& after = chat_->AfterTurnEnd();
+      if (tokens_.size() + after.size() <= static_cast<size_t>(options_.context_length))
+        tokens_.insert(tokens_.end(), after.begin(), after.end());
     }
     text.clear();
     if (decoder) EDGELM_RETURN_IF_ERROR(decoder->Push(token, &text));
@@ -252,33 +321,10 @@ Status Session::Rewind(size_t n_tokens) {
   return Status::Ok();
 }
 
-}  // namespace edgelm
-
-namespace edgelm {
-
-namespace {
-
-constexpr char kSessionMagic[8] = {'E', 'D', 'G', 'E', 'S', 'S', 0x1a, 0x0a};
-constexpr uint32_t kSessionVersion = 1;
-
-struct SessionHeader {
-  char magic[8];
-  uint32_t version;
-  uint32_t flags;         // bit 0: awaiting reply, bit 1: model turn open
-  uint64_t token_count;
-};
-
-// Closes the file on every path.
-struct FileCloser {
-  void operator()(std::FILE* f) const { std::fclose(f); }
-};
-
-}  // namespace
-
 Status Session::Fork(std::unique_ptr<Session>* out) const {
   std::unique_ptr<Session> s(new Session(model_, tokenizer_, chat_, options_));
+  EDGELM_RETURN_IF_ERROR(s->InitCompute());
   s->kv_ = kv_->Fork();
-  s->workspace_ = Gemma4Model::NewWorkspace();
   s->tokens_ = tokens_;
   s->last_logits_ = last_logits_;
   s->last_logits_valid_ = last_logits_valid_;
@@ -288,50 +334,13 @@ Status Session::Fork(std::unique_ptr<Session>* out) const {
   return Status::Ok();
 }
 
-Status Session::Save(const std::string& path) const {
-  const std::string tmp = path + ".partial";
-  std::unique_ptr<std::FILE, FileCloser> f(std::fopen(tmp.c_str(), "wb"));
-  if (!f) return IoError("cannot create " + tmp);
-  SessionHeader h{};
-  std::memcpy(h.magic, kSessionMagic, 8);
-  h.version = kSessionVersion;
-  h.flags = (awaiting_reply_ ? 1u : 0u) | (model_turn_open_ ? 2u : 0u);
-  h.token_count = tokens_.size();
-  bool ok = std::fwrite(&h, sizeof h, 1, f.get()) == 1 &&
-            std::fwrite(tokens_.data(), sizeof(int), tokens_.size(), f.get()) == tokens_.size();
-  Status s = ok ? kv_->Save(f.get(), model_checksum()) : IoError("writing " + tmp + " failed");
-  if (s.ok() && std::fflush(f.get()) != 0) s = IoError("writing " + tmp + " failed");
-  f.reset();
-  if (s.ok() && std::rename(tmp.c_str(), path.c_str()) != 0) s = IoError("cannot rename " + tmp + " to " + path);
-  if (!s.ok()) std::remove(tmp.c_str());
-  return s;
-}
-
-Status Session::Load(const std::string& path) {
-  std::unique_ptr<std::FILE, FileCloser> f(std::fopen(path.c_str(), "rb"));
-  if (!f) return NotFound(path + ": cannot open session state");
-  SessionHeader h;
-  if (std::fread(&h, sizeof h, 1, f.get()) != 1 || std::memcmp(h.magic, kSessionMagic, 8) != 0)
-    return CorruptModel(path + ": not an edgelm session state");
-  if (h.version != kSessionVersion) return Unsupported(path + ": session state version " + std::to_string(h.version));
-  if (h.token_count > static_cast<uint64_t>(options_.context_length))
-    return InvalidArgument(path + ": " + std::to_string(h.token_count) + " tokens exceed this session's context");
-  std::vector<int> tokens(static_cast<size_t>(h.token_count));
-  if (std::fread(tokens.data(), sizeof(int), tokens.size(), f.get()) != tokens.size())
-    return CorruptModel(path + ": truncated session state");
-  const int vocab = model_.config().vocab_size;
-  for (int t : tokens)
-    if (t < 0 || t >= vocab) return CorruptModel(path + ": token id out of range");
-  std::unique_ptr<KvCache> kv = kv_->Fork();
-  Status s = kv->Load(f.get(), model_checksum());
-  if (!s.ok()) return Status(s.code(), path + ": " + s.message());
-  if (kv->length() > static_cast<int>(tokens.size())) return CorruptModel(path + ": KV cache longer than the history");
-  kv_ = std::move(kv);
-  tokens_ = std::move(tokens);
-  last_logits_valid_ = false;
-  awaiting_reply_ = (h.flags & 1u) != 0;
-  model_turn_open_ = (h.flags & 2u) != 0;
-  return Status::Ok();
+uint64_t Session::ReleaseMemory() {
+  uint64_t bytes = Gemma4Model::ReleaseWorkspace(workspace_.get()) + kv_->ReleaseUnusedPages();
+  if (const TensorView* table = model_.ple_table()) bytes += model_.file().DropFromMemory(*table);
+#ifdef __GLIBC__
+  malloc_trim(0);  // hand freed heap pages back to the system now, not at the next large free
+#endif
+  return bytes;
 }
 
 }  // namespace edgelm

@@ -9,10 +9,12 @@
 #include <string_view>
 #include <vector>
 
+#include "common/byte_stream.h"
 #include "common/status.h"
 #include "model/gemma4.h"
+#include "model/kv_cache.h"
+#include "model/thread_pool.h"
 #include "runtime/chat_template.h"
-#include "runtime/kv_cache.h"
 #include "runtime/sampler.h"
 #include "runtime/tokenizer.h"
 
@@ -34,6 +36,8 @@ struct SessionOptions {
   // Refuse (kOutOfMemory) a session whose KV cache at the full context plus scratch would exceed
   // this many bytes; 0 = no limit.
   uint64_t max_memory_bytes = 0;
+  int num_threads = 0;               // the session's own pool; 0 = as many as the model's pool
+  bool share_model_threads = false;  // compute on the model's pool (sessions then take turns)
 };
 
 struct GenerateParams {
@@ -66,9 +70,16 @@ class Session {
   // Prefills pending tokens (adding the model's turn prompt after a user turn), then samples.
   Status Generate(const GenerateParams& params, const TokenCallback& on_token);
 
-  // Processes every pending token; with `logits` non-null, writes [pending][vocab] logits of all of
-  // them (the perplexity and logits tools use this).
-  Status Evaluate(std::vector<float>* logits);
+  // Tokens appended but not yet processed.
+  size_t pending_tokens() const { return tokens_.size() - static_cast<size_t>(kv_->length()); }
+  // Processes every pending token; with `all_logits` non-null, writes [pending][vocab] logits of all
+  // of them.
+  Status Evaluate(float* all_logits);
+  // Processes every pending token and copies the last token's logits ([vocab]) to `logits`.
+  Status EvaluateLast(float* logits);
+  // Appends `tokens` and gives the natural-log probability of each after everything before it
+  // (`logprobs`: count floats, may be null) and their sum (may be null). Needs a non-empty history.
+  Status Score(const int* tokens, size_t count, float* logprobs, double* sum);
 
   void Cancel() { cancel_.store(true, std::memory_order_relaxed); }
   void Reset();
@@ -77,9 +88,19 @@ class Session {
   // A new session with this one's history whose KV pages are shared copy-on-write (a prompt
   // prefilled once can seed many conversations).
   Status Fork(std::unique_ptr<Session>* out) const;
-  // Session state files: history, chat state and KV cache, tied to the model file's metadata.
-  Status Save(const std::string& path) const;
-  Status Load(const std::string& path);
+  // Session state: history, chat state and KV cache under one checksum, tied to the model file's
+  // metadata (session_state.cc). Restoring validates everything first and changes nothing on failure.
+  bool WriteState(ByteSink* out) const;
+  Status ReadState(ByteSource* in);
+  size_t StateBytes() const;
+  Status SaveFile(const std::string& path) const;     // atomic: temporary file, fsync, rename
+  Status RestoreFile(const std::string& path);
+  Status SaveState(void* buffer, size_t capacity, size_t* bytes) const;  // kBufferTooSmall if it does not fit
+  Status RestoreState(const void* buffer, size_t bytes);
+
+  // Frees what can be rebuilt (scratch, KV pages past the length) and drops the PLE table's mapped
+  // pages; returns the bytes given back.
+  uint64_t ReleaseMemory();
 
   const std::vector<int>& tokens() const { return tokens_; }
   const SessionStats& stats() const { return stats_; }
@@ -89,6 +110,10 @@ class Session {
  private:
   Session(const Gemma4Model& model, const Tokenizer* tokenizer, const ChatTemplate* chat, const SessionOptions& options)
       : model_(model), tokenizer_(tokenizer), chat_(chat), options_(options) {}
+  pthreadpool_t pool() const { return own_pool_ ? own_pool_->get() : model_.shared_pool(); }
+  bool WriteStateTo(ByteSink* out, bool with_checksum) const;
+  // Creates the session's pool (unless it shares the model's) and its workspace.
+  Status InitCompute();
   // Makes room for `extra` more tokens, applying the overflow policy if needed.
   Status MakeRoom(size_t extra);
   uint64_t model_checksum() const { return model_.file().header().metadata_checksum; }
@@ -101,6 +126,7 @@ class Session {
   const Tokenizer* tokenizer_;
   const ChatTemplate* chat_;
   SessionOptions options_;
+  std::unique_ptr<ThreadPool> own_pool_;  // null when sharing the model's pool
   std::unique_ptr<KvCache> kv_;
   WorkspacePtr workspace_;
   std::vector<int> tokens_;           // the whole history; tokens_[0 .. kv_->length()) are processed

@@ -1,28 +1,43 @@
-// libFuzzer target: arbitrary bytes as a .edgelm file (checksum repaired) -> open, validate, bind the Gemma 4 graph and,
-// when that succeeds, run one token through it. Must never crash, hang or read out of bounds.
-#include <unistd.h>
-
-#include <cstdio>
-#include <memory>
+// libFuzzer target: arbitrary bytes as a .edgelm file (checksum repaired) through the public load
+// path (edgelm_model_load: validation, memory budget, graph, tokenizer, chat template) and, when that
+// succeeds, a session that evaluates one token and tokenizes a little text. Must never crash, hang or
+// read out of bounds.
 #include <string>
+#include <vector>
 
+#include "edgelm/edgelm.h"
 #include "fuzz_util.h"
-#include "model/gemma4.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::vector<uint8_t> file_bytes = edgelm::fuzz::RepairModelFile(data, size);
   const std::string path = edgelm::fuzz::WriteTemp("model", file_bytes.data(), file_bytes.size());
-  std::unique_ptr<edgelm::ModelFile> file;
-  if (!edgelm::ModelFile::Open(path, &file).ok()) return 0;
-  std::shared_ptr<const edgelm::ModelFile> shared(std::move(file));
-  std::unique_ptr<edgelm::Gemma4Model> model;
-  if (!edgelm::Gemma4Model::Create(shared, &model).ok()) return 0;
+  edgelm_model_options mo;
+  edgelm_model_options_init(&mo);
+  mo.num_threads = 1;
+  mo.max_memory_bytes = uint64_t{1} << 30;  // a hostile file may declare huge tensors: refuse, do not map them in
+  edgelm_model* model = nullptr;
+  if (edgelm_model_load(path.c_str(), &mo, &model) != EDGELM_OK) return 0;
   // A valid file must also compute: tiny context, one token.
-  std::unique_ptr<edgelm::KvCache> kv;
-  if (!edgelm::KvCache::Create(model->config(), edgelm::KvCacheOptions{2, 1, edgelm::KvType::kInt8}, &kv).ok()) return 0;
-  edgelm::WorkspacePtr ws = edgelm::Gemma4Model::NewWorkspace();
-  std::vector<float> logits(static_cast<size_t>(model->config().vocab_size));
-  const int token = 0;
-  (void)model->Forward(&token, 1, edgelm::LogitsMode::kLast, kv.get(), ws.get(), logits.data());
+  edgelm_session_options so;
+  edgelm_session_options_init(&so);
+  so.context_length = 2;
+  so.prefill_chunk = 1;
+  so.num_threads = 1;
+  so.max_memory_bytes = uint64_t{1} << 30;
+  edgelm_session* session = nullptr;
+  if (edgelm_session_create(model, &so, &session) == EDGELM_OK) {
+    const int32_t token = 0;
+    size_t n = 0;
+    if (edgelm_session_append_tokens(session, &token, 1) == EDGELM_OK &&
+        edgelm_session_evaluate(session, 0, nullptr, 0, &n) == EDGELM_BUFFER_TOO_SMALL) {
+      std::vector<float> logits(n);
+      (void)edgelm_session_evaluate(session, 0, logits.data(), logits.size(), &n);
+    }
+    edgelm_session_free(session);
+  }
+  int32_t ids[16];
+  size_t n_ids = 0;
+  (void)edgelm_tokenize(model, "Hello <|turn>", 13, 1, 1, ids, 16, &n_ids);
+  edgelm_model_free(model);
   return 0;
 }

@@ -6,33 +6,30 @@
 #include <memory>
 
 #include "fuzz_util.h"
+#include "runtime/loaded_model.h"
 #include "runtime/session.h"
 
 namespace {
 
-struct Loaded {
-  std::shared_ptr<const edgelm::ModelFile> file;
-  std::unique_ptr<edgelm::Gemma4Model> model;
-};
-
-const Loaded& TheModel() {
-  static Loaded loaded = [] {
-    Loaded l;
-    std::unique_ptr<edgelm::ModelFile> file;
-    if (!edgelm::ModelFile::Open(EDGELM_MODEL_PATH, &file).ok()) __builtin_trap();
-    l.file = std::move(file);
-    if (!edgelm::Gemma4Model::Create(l.file, &l.model).ok()) __builtin_trap();
-    return l;
+const edgelm::LoadedModel& TheModel() {
+  static std::unique_ptr<edgelm::LoadedModel> loaded = [] {
+    edgelm::LoadOptions o;
+    o.num_threads = 1;
+    std::unique_ptr<edgelm::LoadedModel> m;
+    if (!edgelm::LoadedModel::Open(EDGELM_MODEL_PATH, o, &m).ok()) __builtin_trap();
+    return m;
   }();
-  return loaded;
+  return *loaded;
 }
 
 std::unique_ptr<edgelm::Session> NewSession() {
   edgelm::SessionOptions o;
   o.context_length = 64;
   o.prefill_chunk = 16;
+  o.num_threads = 1;
+  const edgelm::LoadedModel& m = TheModel();
   std::unique_ptr<edgelm::Session> session;
-  if (!edgelm::Session::Create(*TheModel().model, nullptr, nullptr, o, &session).ok()) __builtin_trap();
+  if (!edgelm::Session::Create(m.model(), m.tokenizer(), m.chat(), o, &session).ok()) __builtin_trap();
   return session;
 }
 
@@ -48,14 +45,14 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   p.sampling.temperature = 0.0f;
   p.ignore_stop = true;
   const bool ok = session->AppendTokens(tokens, sizeof tokens / sizeof tokens[0]).ok() &&
-                  session->Generate(p, nullptr).ok() && session->Save(seed_path).ok();
+                  session->Generate(p, nullptr).ok() && session->SaveFile(seed_path).ok();
   std::exit(ok ? 0 : 1);
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::unique_ptr<edgelm::Session> session = NewSession();
   const std::vector<uint8_t> state = edgelm::fuzz::RepairSessionState(data, size);
-  if (!session->Load(edgelm::fuzz::WriteTemp("state", state.data(), state.size())).ok()) return 0;
+  if (!session->RestoreState(state.data(), state.size()).ok()) return 0;
   edgelm::GenerateParams p;
   p.max_tokens = 2;
   p.sampling.temperature = 0.0f;

@@ -3,21 +3,17 @@
 #include <memory>
 #include <string_view>
 
-#include "format/model_file.h"
-#include "runtime/tokenizer.h"
+#include "runtime/loaded_model.h"
 
 namespace {
 
 const edgelm::Tokenizer& TheTokenizer() {
-  static std::unique_ptr<edgelm::Tokenizer> tokenizer = [] {
-    std::unique_ptr<edgelm::ModelFile> file;
-    std::unique_ptr<edgelm::Tokenizer> t;
-    if (!edgelm::ModelFile::Open(EDGELM_MODEL_PATH, &file).ok() ||
-        !edgelm::Tokenizer::Create(*file->tokenizer(), &t).ok())
-      __builtin_trap();
-    return t;
+  static std::unique_ptr<edgelm::LoadedModel> loaded = [] {
+    std::unique_ptr<edgelm::LoadedModel> m;
+    if (!edgelm::LoadedModel::Open(EDGELM_MODEL_PATH, edgelm::LoadOptions{}, &m).ok() || !m->tokenizer()) __builtin_trap();
+    return m;
   }();
-  return *tokenizer;
+  return *loaded->tokenizer();
 }
 
 }  // namespace

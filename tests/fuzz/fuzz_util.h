@@ -41,18 +41,12 @@ inline std::vector<uint8_t> RepairModelFile(const uint8_t* data, size_t size) {
   return bytes;
 }
 
-// A session state (24-byte header, token ids, then the KV section) with the KV section's trailing
-// checksum made to match.
+// A session state (runtime/session_state.cc) with its trailing checksum, over every byte before it,
+// made to match.
 inline std::vector<uint8_t> RepairSessionState(const uint8_t* data, size_t size) {
   std::vector<uint8_t> bytes(data, data + size);
-  constexpr size_t kHeaderBytes = 24;
-  if (size < kHeaderBytes) return bytes;
-  uint64_t tokens;
-  std::memcpy(&tokens, bytes.data() + 16, 8);
-  if (tokens > size / 4) return bytes;
-  const size_t kv_start = kHeaderBytes + 4 * tokens;
-  if (kv_start + 8 > size) return bytes;
-  const uint64_t hash = Fnv1a64(bytes.data() + kv_start, size - 8 - kv_start);
+  if (size < 8) return bytes;
+  const uint64_t hash = Fnv1a64(bytes.data(), size - 8);
   std::memcpy(bytes.data() + size - 8, &hash, 8);
   return bytes;
 }

@@ -1,28 +1,43 @@
 // Shared helpers for tests: convert reference checkpoints into temporary .edgelm files once per
-// process, and load them.
+// process, and load them the way the library does (runtime/loaded_model.h).
 #pragma once
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "convert/converter.h"
 #include "format/model_file.h"
-#include "model/gemma4.h"
+#include "runtime/loaded_model.h"
+#include "runtime/session.h"
 
 namespace edgelm::testing {
 
 inline std::string SharedPath(const std::string& rel) { return std::string(EDGELM_SHARED_DIR) + "/" + rel; }
 
-// A per-process scratch directory under the build tree.
+// A per-process scratch directory under the build tree, removed when the process exits.
+class ScratchDir {
+ public:
+  ScratchDir() : path_(std::string(EDGELM_BINARY_DIR) + "/test-tmp/" + std::to_string(::getpid())) {
+    std::filesystem::create_directories(path_);
+  }
+  ~ScratchDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
 inline std::string TempDir() {
-  static const std::string dir = [] {
-    std::string d = std::string(EDGELM_BINARY_DIR) + "/test-tmp/" + std::to_string(::getpid());
-    std::string cmd = "mkdir -p '" + d + "'";
-    if (std::system(cmd.c_str()) != 0) return std::string("/tmp");
-    return d;
-  }();
-  return dir;
+  static const ScratchDir dir;
+  return dir.path();
 }
 
 // Converts `input` (a checkpoint dir, or a config.json with synthesize=true) with `format` once and
@@ -53,11 +68,18 @@ inline std::shared_ptr<const ModelFile> OpenFile(const std::string& path, Status
   return std::shared_ptr<const ModelFile>(std::move(f));
 }
 
-inline std::unique_ptr<Gemma4Model> LoadModel(const std::string& path, Status* status, int num_threads = 1) {
-  std::shared_ptr<const ModelFile> f = OpenFile(path, status);
-  std::unique_ptr<Gemma4Model> m;
-  if (status->ok()) *status = Gemma4Model::Create(f, &m, num_threads);
+inline std::unique_ptr<LoadedModel> LoadModel(const std::string& path, Status* status, int num_threads = 1) {
+  LoadOptions options;
+  options.num_threads = num_threads;
+  std::unique_ptr<LoadedModel> m;
+  *status = LoadedModel::Open(path, options, &m);
   return m;
+}
+
+// Processes every pending token of `s` and returns the logits of each ([pending][vocab]).
+inline Status EvaluateAll(Session& s, int vocab, std::vector<float>* logits) {
+  logits->assign(s.pending_tokens() * static_cast<size_t>(vocab), 0.0f);
+  return s.Evaluate(logits->data());
 }
 
 }  // namespace edgelm::testing

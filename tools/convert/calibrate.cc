@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "model/gemma4.h"
-#include "runtime/tokenizer.h"
+#include "runtime/loaded_model.h"
 
 namespace edgelm {
 namespace {
@@ -40,25 +40,21 @@ Status CalibrateStaticScales(const std::string& float_model, const std::string& 
   if (!in) return NotFound(text_file + ": cannot open calibration text");
   std::stringstream ss;
   ss << in.rdbuf();
-  std::unique_ptr<ModelFile> file;
-  EDGELM_RETURN_IF_ERROR(ModelFile::Open(float_model, &file));
-  std::shared_ptr<const ModelFile> shared(std::move(file));
-  if (!shared->tokenizer()) return InvalidArgument("calibration needs a tokenizer in the checkpoint");
-  std::unique_ptr<Tokenizer> tokenizer;
-  EDGELM_RETURN_IF_ERROR(Tokenizer::Create(*shared->tokenizer(), &tokenizer));
-  std::unique_ptr<Gemma4Model> model;
-  EDGELM_RETURN_IF_ERROR(Gemma4Model::Create(shared, &model, 0));
+  std::unique_ptr<LoadedModel> loaded;
+  EDGELM_RETURN_IF_ERROR(LoadedModel::Open(float_model, LoadOptions{}, &loaded));
+  if (!loaded->tokenizer()) return InvalidArgument("calibration needs a tokenizer in the checkpoint");
+  const Gemma4Model* model = &loaded->model();
   std::vector<int> stream;
-  EDGELM_RETURN_IF_ERROR(tokenizer->Encode(ss.str(), EncodeOptions{}, &stream));
+  EDGELM_RETURN_IF_ERROR(loaded->tokenizer()->Encode(ss.str(), EncodeOptions{}, &stream));
   if (stream.empty()) return InvalidArgument(text_file + ": calibration text is empty");
 
   PercentileRecorder recorder(o.percentile);
-  WorkspacePtr ws = Gemma4Model::NewWorkspace();
+  WorkspacePtr ws = Gemma4Model::NewWorkspace(model->shared_pool());
   const int body = o.window - 1;
   for (int w = 0; w < o.max_windows && static_cast<size_t>(w) * body < stream.size(); ++w) {
     std::unique_ptr<KvCache> kv;
     EDGELM_RETURN_IF_ERROR(KvCache::Create(model->config(), KvCacheOptions{o.window, o.window, KvType::kF32}, &kv));
-    std::vector<int> input = {tokenizer->bos_id() >= 0 ? tokenizer->bos_id() : stream[0]};
+    std::vector<int> input = {loaded->tokenizer()->bos_id() >= 0 ? loaded->tokenizer()->bos_id() : stream[0]};
     const size_t begin = static_cast<size_t>(w) * body;
     input.insert(input.end(), stream.begin() + begin, stream.begin() + std::min(stream.size(), begin + body));
     // Every token's path matters for calibration, including the KV-sharing layers.

@@ -12,8 +12,7 @@
 #include "convert/recipe.h"
 #include "format/model_file.h"
 #include "model/gemma4_tensors.h"
-#include "runtime/kv_cache.h"
-#include "runtime/memory_budget.h"
+#include "model/kv_cache.h"
 
 namespace edgelm {
 namespace {
@@ -206,7 +205,7 @@ int KvReport(const std::string& source, int context, const std::string& type_nam
     const LayerConfig& l = c.layers[i];
     per_token += kv->row_bytes(i);
     codes_per_token += static_cast<uint64_t>(2.0 * l.num_kv_heads * l.head_dim * code_bytes);
-    const uint64_t held = KvLayerBytesAtFullContext(*kv, i);
+    const uint64_t held = kv->layer_bytes_at_full_context(i);
     total += held;
     (l.sliding_window > 0 ? sliding_total : full_total) += held;
   }

@@ -1,5 +1,6 @@
 // edgelm-logits MODEL --ids 2,45,17 --out FILE.npy [--greedy N]: float32 logits [T, vocab] of one
 // forward pass over the ids, the stable way to line edgelm up with any reference implementation.
+// Built on the public C API only.
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -8,8 +9,18 @@
 #include <vector>
 
 #include "common/npy.h"
-#include "model/gemma4.h"
-#include "runtime/session.h"
+#include "edgelm/edgelm.h"
+
+namespace {
+
+// Collects the generated ids as "a,b,c" (token -1, a final partial character, is not an id).
+int AppendId(void* user_data, int32_t token, const char*, size_t) {
+  std::string& line = *static_cast<std::string*>(user_data);
+  if (token >= 0) line += (line.empty() ? "" : ",") + std::to_string(token);
+  return 0;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   std::string model_path, ids_text, ids_npy, out_path;
@@ -42,35 +53,48 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: edgelm-logits MODEL (--ids 2,45,17 | --ids-npy IDS.npy) [--out LOGITS.npy] [--greedy N]\n");
     return 2;
   }
-  std::unique_ptr<edgelm::ModelFile> file;
-  if (s.ok()) s = edgelm::ModelFile::Open(model_path, &file);
-  std::shared_ptr<const edgelm::ModelFile> shared(std::move(file));
-  std::unique_ptr<edgelm::Gemma4Model> model;
-  std::unique_ptr<edgelm::Session> session;
-  if (s.ok()) s = edgelm::Gemma4Model::Create(shared, &model, threads);
-  const int context = static_cast<int>(ids.size()) + greedy;
-  if (s.ok()) s = edgelm::Session::Create(*model, nullptr, nullptr, edgelm::SessionOptions{context, 128, edgelm::KvType::kF32}, &session);
-  if (s.ok()) s = session->AppendTokens(ids.data(), ids.size());
-  std::vector<float> logits;
-  if (s.ok()) s = session->Evaluate(&logits);
-  const int vocab = s.ok() ? model->config().vocab_size : 0;
-  if (s.ok() && !out_path.empty())
-    s = edgelm::WriteNpyF32(out_path, logits.data(), {static_cast<int64_t>(ids.size()), vocab});
-  if (s.ok() && greedy > 0) {
-    edgelm::GenerateParams p;
-    p.max_tokens = greedy;
-    p.ignore_stop = true;
-    p.sampling.temperature = 0.0f;
-    std::string line;
-    s = session->Generate(p, [&line](int token, std::string_view) {
-      if (token >= 0) line += (line.empty() ? "" : ",") + std::to_string(token);
-      return false;
-    });
-    if (s.ok()) std::printf("%s\n", line.c_str());
-  }
   if (!s.ok()) {
     std::fprintf(stderr, "edgelm-logits: %s\n", s.message().c_str());
     return 1;
   }
-  return 0;
+  edgelm_model_options mo;
+  edgelm_model_options_init(&mo);
+  mo.num_threads = threads;
+  edgelm_model* model = nullptr;
+  edgelm_session* session = nullptr;
+  edgelm_status st = edgelm_model_load(model_path.c_str(), &mo, &model);
+  edgelm_session_options so;
+  edgelm_session_options_init(&so);
+  so.context_length = static_cast<int32_t>(ids.size()) + greedy;
+  so.kv_type = EDGELM_KV_F32;
+  if (st == EDGELM_OK) st = edgelm_session_create(model, &so, &session);
+  if (st == EDGELM_OK) st = edgelm_session_append_tokens(session, ids.data(), ids.size());
+  std::vector<float> logits;
+  size_t n_logits = 0;
+  if (st == EDGELM_OK) st = edgelm_session_evaluate(session, 1, nullptr, 0, &n_logits);  // the size
+  if (st == EDGELM_BUFFER_TOO_SMALL) {
+    logits.resize(n_logits);
+    st = edgelm_session_evaluate(session, 1, logits.data(), logits.size(), &n_logits);
+  }
+  if (st == EDGELM_OK && !out_path.empty()) {
+    s = edgelm::WriteNpyF32(out_path, logits.data(), {static_cast<int64_t>(ids.size()), static_cast<int64_t>(n_logits / ids.size())});
+    if (!s.ok()) {
+      std::fprintf(stderr, "edgelm-logits: %s\n", s.message().c_str());
+      st = EDGELM_IO_ERROR;
+    }
+  }
+  if (st == EDGELM_OK && greedy > 0) {
+    edgelm_generate_options g;
+    edgelm_generate_options_init(&g);
+    g.max_tokens = greedy;
+    g.ignore_stop = 1;
+    g.temperature = 0.0f;
+    std::string line;
+    st = edgelm_session_generate(session, &g, AppendId, &line);
+    if (st == EDGELM_OK) std::printf("%s\n", line.c_str());
+  }
+  if (st != EDGELM_OK && st != EDGELM_IO_ERROR) std::fprintf(stderr, "edgelm-logits: %s\n", edgelm_last_error());
+  edgelm_session_free(session);
+  edgelm_model_free(model);
+  return st == EDGELM_OK ? 0 : 1;
 }

@@ -8,6 +8,23 @@
 
 #include "perplexity/perplexity.h"
 
+namespace {
+
+constexpr const char* kKvTypeNames[] = {"f32", "bf16", "int8", "int4"};  // by edgelm_kv_type
+
+bool KvTypeFromName(const std::string& name, edgelm_kv_type* type) {
+  for (int t = EDGELM_KV_F32; t <= EDGELM_KV_INT4; ++t)
+    if (name == kKvTypeNames[t]) {
+      *type = static_cast<edgelm_kv_type>(t);
+      return true;
+    }
+  return false;
+}
+
+const char* KvTypeName(edgelm_kv_type type) { return kKvTypeNames[type]; }
+
+}  // namespace
+
 int main(int argc, char** argv) {
   edgelm::PerplexityOptions o;
   std::string model_path, text_path;
@@ -20,7 +37,8 @@ int main(int argc, char** argv) {
     else if (a == "--max-windows" && i + 1 < argc) o.max_windows = std::atoi(argv[++i]);
     else if (a == "--json") json = true;
     else if (a == "--kv-type" && i + 1 < argc) {
-      if (!edgelm::KvTypeFromName(argv[++i], &o.kv_type)) {
+      const std::string type = argv[++i];
+      if (!KvTypeFromName(type, &o.kv_type)) {
         std::fprintf(stderr, "edgelm-perplexity: --kv-type takes f32, bf16, int8 or int4\n");
         return 2;
       }
@@ -46,27 +64,27 @@ int main(int argc, char** argv) {
   std::string text = ss.str();
   if (!text.empty() && text.back() == '\n') text.pop_back();  // the stream is the paragraphs joined by "\n"
 
-  std::unique_ptr<edgelm::ModelFile> file;
-  edgelm::Status s = edgelm::ModelFile::Open(model_path, &file);
-  std::shared_ptr<const edgelm::ModelFile> shared(std::move(file));
-  std::unique_ptr<edgelm::Gemma4Model> model;
-  std::unique_ptr<edgelm::Tokenizer> tokenizer;
-  if (s.ok()) s = edgelm::Gemma4Model::Create(shared, &model, threads);
-  if (s.ok() && !shared->tokenizer()) s = edgelm::Unsupported("the model file has no tokenizer");
-  if (s.ok()) s = edgelm::Tokenizer::Create(*shared->tokenizer(), &tokenizer);
+  edgelm_model_options mo;
+  edgelm_model_options_init(&mo);
+  mo.num_threads = threads;
+  edgelm_model* model = nullptr;
   edgelm::PerplexityResult r;
-  if (s.ok()) s = edgelm::ComputePerplexity(*model, *tokenizer, text, o, &r);
-  if (!s.ok()) {
-    std::fprintf(stderr, "edgelm-perplexity: %s\n", s.message().c_str());
+  std::string error;
+  edgelm_status st = edgelm_model_load(model_path.c_str(), &mo, &model);
+  if (st != EDGELM_OK) error = edgelm_last_error();
+  else st = edgelm::ComputePerplexity(model, text, o, &r, &error);
+  edgelm_model_free(model);
+  if (st != EDGELM_OK) {
+    std::fprintf(stderr, "edgelm-perplexity: %s\n", error.c_str());
     return 1;
   }
   if (json)
     std::printf("{\"perplexity\": %.6f, \"nll_sum\": %.6f, \"tokens\": %lld, \"windows\": %d, \"window\": %d, \"stride\": %d, \"kv_type\": \"%s\", \"seconds\": %.3f}\n",
                 r.perplexity(), r.nll_sum, static_cast<long long>(r.tokens), r.windows, o.window, o.stride,
-                edgelm::KvTypeName(o.kv_type), r.seconds);
+                KvTypeName(o.kv_type), r.seconds);
   else
     std::printf("perplexity %.4f over %lld tokens (%d windows of %d, stride %d, %s KV) in %.1f s (%.0f tok/s)\n",
                 r.perplexity(), static_cast<long long>(r.tokens), r.windows, o.window, o.stride,
-                edgelm::KvTypeName(o.kv_type), r.seconds, r.tokens / r.seconds);
+                KvTypeName(o.kv_type), r.seconds, r.tokens / r.seconds);
   return 0;
 }

@@ -3,51 +3,64 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <memory>
-
-#include "runtime/session.h"
+#include <vector>
 
 namespace edgelm {
 
 double PerplexityResult::perplexity() const { return tokens > 0 ? std::exp(nll_sum / static_cast<double>(tokens)) : 0.0; }
 
-Status ComputePerplexity(const Gemma4Model& model, const Tokenizer& tokenizer, const std::string& text,
-                         const PerplexityOptions& o, PerplexityResult* result) {
-  if (o.window < 2 || o.stride < 1 || o.stride > o.window) return InvalidArgument("need window >= 2 and 1 <= stride <= window");
-  if (tokenizer.bos_id() < 0) return Unsupported("the tokenizer has no BOS token");
-  std::vector<int> stream;
-  EDGELM_RETURN_IF_ERROR(tokenizer.Encode(text, EncodeOptions{}, &stream));
+edgelm_status ComputePerplexity(const edgelm_model* model, const std::string& text, const PerplexityOptions& o,
+                                PerplexityResult* result, std::string* error) {
+  auto fail = [error](edgelm_status st, const std::string& message) {
+    *error = message;
+    return st;
+  };
+  if (o.window < 2 || o.stride < 1 || o.stride > o.window)
+    return fail(EDGELM_INVALID_ARGUMENT, "need window >= 2 and 1 <= stride <= window");
+  edgelm_model_info info;
+  edgelm_model_info_init(&info);
+  if (edgelm_model_get_info(model, &info) != EDGELM_OK) return fail(EDGELM_INVALID_ARGUMENT, edgelm_last_error());
+  if (info.bos_token < 0) return fail(EDGELM_UNSUPPORTED, "the tokenizer has no BOS token");
+  size_t count = 0;
+  edgelm_status st = edgelm_tokenize(model, text.data(), text.size(), 0, 0, nullptr, 0, &count);
+  std::vector<int32_t> stream(count);
+  if (st == EDGELM_BUFFER_TOO_SMALL) st = edgelm_tokenize(model, text.data(), text.size(), 0, 0, stream.data(), count, &count);
+  if (st != EDGELM_OK) return fail(st, edgelm_last_error());
+
   const auto start = std::chrono::steady_clock::now();
-  std::unique_ptr<Session> session;
-  EDGELM_RETURN_IF_ERROR(Session::Create(model, &tokenizer, nullptr, SessionOptions{o.window, o.window, o.kv_type}, &session));
-  const int vocab = model.config().vocab_size;
+  edgelm_session_options so;
+  edgelm_session_options_init(&so);
+  so.context_length = o.window + 1;  // [bos] + the W scored tokens; the last is never run
+  so.prefill_chunk = o.window;
+  so.kv_type = o.kv_type;
+  edgelm_session* session = nullptr;
+  if ((st = edgelm_session_create(model, &so, &session)) != EDGELM_OK) return fail(st, edgelm_last_error());
   PerplexityResult r;
-  std::vector<float> logits;
+  std::vector<float> logprobs;
   int64_t scored_until = 0;  // stream tokens before this index are already scored
-  for (int64_t s = 0; s < static_cast<int64_t>(stream.size()); s += o.stride) {
+  const int64_t n = static_cast<int64_t>(stream.size());
+  for (int64_t s = 0; s < n && st == EDGELM_OK; s += o.stride) {
     if (o.max_windows > 0 && r.windows == o.max_windows) break;
-    const int64_t end = std::min<int64_t>(s + o.window, static_cast<int64_t>(stream.size()));
-    std::vector<int> input = {tokenizer.bos_id()};
-    input.insert(input.end(), stream.begin() + s, stream.begin() + end - 1);
-    session->Reset();
-    EDGELM_RETURN_IF_ERROR(session->AppendTokens(input.data(), input.size()));
-    EDGELM_RETURN_IF_ERROR(session->Evaluate(&logits));
-    // input[j] predicts stream[s + j].
-    for (int64_t j = std::max<int64_t>(0, scored_until - s); j < end - s; ++j) {
-      const float* row = logits.data() + j * vocab;
-      const float max_logit = *std::max_element(row, row + vocab);
-      double sum = 0.0;
-      for (int v = 0; v < vocab; ++v) sum += std::exp(static_cast<double>(row[v] - max_logit));
-      r.nll_sum += std::log(sum) + max_logit - row[stream[s + j]];
+    const int64_t end = std::min<int64_t>(s + o.window, n);
+    logprobs.resize(static_cast<size_t>(end - s));
+    // [bos] + stream[s, end-1) predicts stream[s, end).
+    st = edgelm_session_reset(session);
+    if (st == EDGELM_OK) st = edgelm_session_append_tokens(session, &info.bos_token, 1);
+    if (st == EDGELM_OK) st = edgelm_session_score(session, stream.data() + s, logprobs.size(), logprobs.data(), nullptr);
+    for (int64_t j = std::max<int64_t>(0, scored_until - s); st == EDGELM_OK && j < end - s; ++j) {
+      r.nll_sum -= logprobs[static_cast<size_t>(j)];
       ++r.tokens;
     }
     scored_until = end;
     ++r.windows;
-    if (end == static_cast<int64_t>(stream.size())) break;
+    if (end == n) break;
   }
+  if (st != EDGELM_OK) *error = edgelm_session_error(session);
+  edgelm_session_free(session);
+  if (st != EDGELM_OK) return st;
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   *result = r;
-  return Status::Ok();
+  return EDGELM_OK;
 }
 
 }  // namespace edgelm

@@ -1,7 +1,9 @@
 // Kotlin binding of the edgelm C API (include/edgelm/edgelm.h), through libedgelm_jni.so.
 //
 // Ownership: Edgelm (a model) and Session own native memory until close(); use them with `use { }`.
-// A model must outlive its sessions, so Edgelm.close() refuses while a session is open.
+// A session keeps its model's native memory alive, so the model may be closed before its sessions.
+// Defaults: ModelOptions, SessionOptions and GenerateOptions take every default from the C library's
+// _init functions, so they are those of the library that is loaded.
 // Threading: a model may be used from any thread. A session runs one call at a time: a call made while
 // another one runs on a different thread waits for it, because the C session must never be entered
 // by two threads at once. Session.cancel() is the exception: it may be called from any thread, at any
@@ -24,6 +26,111 @@ class EdgelmException(val status: Int, val statusName: String, detail: String) :
 /** How a generate call ended: [FINISHED] (end of turn, maxTokens, end of input) or [CANCELLED] by Session.cancel. */
 enum class GenerateResult { FINISHED, CANCELLED }
 
+/** Severity of a library message (edgelm_log_level); see Edgelm.setLogger. */
+enum class LogLevel {
+    DEBUG, INFO, WARN, ERROR;
+
+    internal companion object {
+        /** The level of a C edgelm_log_level value; one this binding does not know counts as the nearest. */
+        fun of(level: Int): LogLevel = LogLevel.values()[level.coerceIn(0, LogLevel.values().size - 1)]
+    }
+}
+
+/** KV cache storage (edgelm_kv_type). */
+enum class KvType { F32, BF16, INT8, INT4 }
+
+/** What a session does when the conversation would outgrow its context (edgelm_overflow). */
+enum class Overflow { ERROR, DROP_OLDEST_TURNS, KEEP_SINK_AND_RECENT }
+
+/**
+ * Options of [Edgelm.load] (edgelm_model_options); every default is edgelm_model_options_init's.
+ * @property threads compute threads of the model's pool, and the default of every session's own pool;
+ *   0 = one per core
+ * @property populate fault every page in at load: slower load, no page faults at the first tokens
+ * @property maxMemoryBytes refuse a model whose resident weights and tokenizer need more; 0 = no limit
+ */
+data class ModelOptions(
+    val threads: Int = modelDefaults.threads,
+    val populate: Boolean = modelDefaults.populate,
+    val maxMemoryBytes: Long = modelDefaults.maxMemoryBytes,
+)
+
+/**
+ * Options of [Edgelm.newSession] (edgelm_session_options); every default is edgelm_session_options_init's.
+ * @property contextLength tokens the conversation may hold; at most the model's maxContext
+ * @property prefillChunk tokens per prefill step; bounds the scratch memory
+ * @property sinkTokens tokens kept at the start by [Overflow.KEEP_SINK_AND_RECENT]
+ * @property maxMemoryBytes refuse a session whose KV cache at the full context and scratch buffers need more;
+ *   0 = no limit
+ * @property threads threads of the session's own pool; 0 = the model's [ModelOptions.threads]
+ * @property shareModelThreads compute on the model's pool instead: fewer threads, but the sessions sharing it
+ *   take turns
+ */
+data class SessionOptions(
+    val contextLength: Int = sessionDefaults.contextLength,
+    val prefillChunk: Int = sessionDefaults.prefillChunk,
+    val kvType: KvType = sessionDefaults.kvType,
+    val overflow: Overflow = sessionDefaults.overflow,
+    val sinkTokens: Int = sessionDefaults.sinkTokens,
+    val maxMemoryBytes: Long = sessionDefaults.maxMemoryBytes,
+    val threads: Int = sessionDefaults.threads,
+    val shareModelThreads: Boolean = sessionDefaults.shareModelThreads,
+)
+
+/**
+ * Options of [Session.generate] (edgelm_generate_options); every default is edgelm_generate_options_init's.
+ * @property ignoreStop do not stop at the model's stop tokens
+ * @property temperature 0 = greedy
+ * @property topK 0 = off
+ * @property topP 1 = off
+ * @property minP 0 = off
+ * @property repetitionPenalty 1 = off
+ * @property presencePenalty 0 = off
+ * @property penaltyLastN recent tokens the penalties see
+ * @property seed the same seed, model, options and inputs give the same text on the same kind of CPU;
+ *   all 64 bits count (the library reads it as unsigned)
+ */
+data class GenerateOptions(
+    val maxTokens: Int = generateDefaults.maxTokens,
+    val ignoreStop: Boolean = generateDefaults.ignoreStop,
+    val temperature: Float = generateDefaults.temperature,
+    val topK: Int = generateDefaults.topK,
+    val topP: Float = generateDefaults.topP,
+    val minP: Float = generateDefaults.minP,
+    val repetitionPenalty: Float = generateDefaults.repetitionPenalty,
+    val presencePenalty: Float = generateDefaults.presencePenalty,
+    val penaltyLastN: Int = generateDefaults.penaltyLastN,
+    val seed: Long = generateDefaults.seed,
+)
+
+/**
+ * What a model is (edgelm_model_info). Special token ids are -1 where the vocabulary has none;
+ * [stopTokens] end a generation; [chatTemplate] is the built-in template's name, "" without one;
+ * [defaultContextLength] is [SessionOptions.contextLength]'s default.
+ */
+data class ModelInfo(
+    val family: String,
+    val recipe: String,
+    val vocabSize: Int,
+    val hiddenSize: Int,
+    val numLayers: Int,
+    val numHeads: Int,
+    val maxContext: Int,
+    val hasTokenizer: Boolean,
+    val fileBytes: Long,
+    val weightBytesPerToken: Long,
+    val bosToken: Int,
+    val eosToken: Int,
+    val turnStartToken: Int,
+    val turnEndToken: Int,
+    val stopTokens: IntArray,
+    val chatTemplate: String,
+    val defaultContextLength: Int,
+)
+
+/** Natural-log probabilities of scored tokens, one per token, and their sum (edgelm_session_score). */
+data class ScoreResult(val tokenLogprobs: FloatArray, val logprobSum: Double)
+
 /** Statistics of a session's last generate call, and of its memory (edgelm_stats). */
 data class Stats(
     val promptTokens: Long,
@@ -37,95 +144,150 @@ data class Stats(
 
 /** An opened model file (edgelm_model): weights memory-mapped read-only, tokenizer, chat template. */
 class Edgelm private constructor(private var handle: Long) : AutoCloseable {
-    private val lock = Any()
-    private var openSessions = 0
+    private val lock = Any()  // orders every call against close()
 
     companion object {
         /** The native library's version, "MAJOR.MINOR.PATCH". */
         val version: String
             get() = NativeBridge.version().decodeToString()
 
-        /**
-         * Opens and validates the model file at [path]; [threads] compute threads, 0 = one per core.
-         * [maxMemoryBytes]: refuse a model whose resident weights and tokenizer need more, 0 = no limit.
-         */
-        fun load(path: String, threads: Int = 0, maxMemoryBytes: Long = 0): Edgelm {
-            require(maxMemoryBytes >= 0) { "maxMemoryBytes must not be negative" }
+        /** The native library's version as one number, MAJOR * 1000000 + MINOR * 1000 + PATCH. */
+        val versionNumber: Int
+            get() = NativeBridge.versionNumber()
+
+        /** Opens and validates the model file at [path]. */
+        fun load(path: String, options: ModelOptions = ModelOptions()): Edgelm {
+            require(options.maxMemoryBytes >= 0) { "maxMemoryBytes must not be negative" }
             val modelOut = LongArray(1)
-            throwIfFailed(NativeBridge.modelLoad(path.toCString(), threads, maxMemoryBytes, modelOut)) {
-                NativeBridge.lastError()
-            }
+            val status = NativeBridge.modelLoad(path.toCString(), options.threads, options.populate,
+                                                options.maxMemoryBytes, modelOut)
+            throwIfFailed(status) { NativeBridge.lastError() }
             return Edgelm(modelOut[0])
         }
+
+        /**
+         * Routes the library's messages at [minLevel] and above to [logger], for the whole process; null
+         * (the default) drops them. [logger] is called on whatever thread the library is working on,
+         * several at once: it must be thread-safe and quick, and must not call edgelm. What it throws is
+         * dropped. A call already running on another thread may still log to the previous logger.
+         */
+        fun setLogger(minLevel: LogLevel = LogLevel.INFO, logger: ((LogLevel, String) -> Unit)?) {
+            val listener = logger?.let { log ->
+                LogListener { level, utf8 -> log(LogLevel.of(level), utf8.decodeToString()) }
+            }
+            NativeBridge.setLogListener(listener, minLevel.ordinal)
+        }
     }
+
+    /** What the model is: sizes, special and stop tokens, chat template. */
+    val info: ModelInfo
+        get() = synchronized(lock) {
+            val ints = IntArray(11)
+            val longs = LongArray(2)
+            val texts = arrayOfNulls<ByteArray>(3)
+            val stopTokens = arrayOfNulls<IntArray>(1)
+            throwIfFailed(NativeBridge.modelInfo(openHandle(), ints, longs, texts, stopTokens)) {
+                NativeBridge.lastError()
+            }
+            ModelInfo(texts[0]!!.decodeToString(), texts[1]!!.decodeToString(), ints[0], ints[1], ints[2], ints[3],
+                      ints[4], ints[5] != 0, longs[0], longs[1], ints[6], ints[7], ints[8], ints[9], stopTokens[0]!!,
+                      texts[2]!!.decodeToString(), ints[10])
+        }
 
     /**
-     * Starts a conversation; [contextLength] in tokens, 0 = the library's default (4096).
-     * [maxMemoryBytes]: refuse a session whose KV cache at the full context and scratch need more,
-     * 0 = no limit.
+     * Text -> token ids. [addBos] puts the BOS token first; [parseSpecial] lets control-token text such
+     * as "<|turn>" become control tokens (otherwise it stays plain text).
      */
-    fun newSession(contextLength: Int = 0, maxMemoryBytes: Long = 0): Session = synchronized(lock) {
-        require(maxMemoryBytes >= 0) { "maxMemoryBytes must not be negative" }
-        check(handle != 0L) { "the model is closed" }
-        val sessionOut = LongArray(1)
-        throwIfFailed(NativeBridge.sessionCreate(handle, contextLength, maxMemoryBytes, sessionOut)) {
+    fun tokenize(text: String, addBos: Boolean = false, parseSpecial: Boolean = false): IntArray = synchronized(lock) {
+        val model = openHandle()
+        val utf8 = text.toByteArray(Charsets.UTF_8)
+        val count = LongArray(1)
+        var tokens = IntArray(utf8.size + 2)  // enough for most text: a token covers a byte or more
+        var status = NativeBridge.tokenize(model, utf8, addBos, parseSpecial, tokens, count)
+        if (status == STATUS_BUFFER_TOO_SMALL) {
+            tokens = IntArray(arraySize(count[0]))
+            status = NativeBridge.tokenize(model, utf8, addBos, parseSpecial, tokens, count)
+        }
+        throwIfFailed(status) { NativeBridge.lastError() }
+        tokens.copyOf(count[0].toInt())
+    }
+
+    /** Token ids -> text. */
+    fun detokenize(tokens: IntArray): String = synchronized(lock) {
+        val model = openHandle()
+        val size = LongArray(1)
+        val bytes = queriedSize(NativeBridge.detokenize(model, tokens, null, size), size[0]) {
             NativeBridge.lastError()
         }
-        openSessions++
-        Session(this, sessionOut[0])
+        val utf8 = ByteArray(arraySize(bytes + 1L))  // the C API also writes a NUL
+        throwIfFailed(NativeBridge.detokenize(model, tokens, utf8, size)) { NativeBridge.lastError() }
+        utf8.decodeToString(0, size[0].toInt())
     }
 
-    internal fun onSessionClosed() {
-        synchronized(lock) { openSessions-- }
+    /** Starts a conversation. */
+    fun newSession(options: SessionOptions = SessionOptions()): Session = synchronized(lock) {
+        require(options.maxMemoryBytes >= 0) { "maxMemoryBytes must not be negative" }
+        val sessionOut = LongArray(1)
+        val status = NativeBridge.sessionCreate(openHandle(), options.contextLength, options.prefillChunk,
+                                                options.kvType.ordinal, options.overflow.ordinal, options.sinkTokens,
+                                                options.maxMemoryBytes, options.threads, options.shareModelThreads,
+                                                sessionOut)
+        throwIfFailed(status) { NativeBridge.lastError() }
+        Session(sessionOut[0])
     }
 
+    /** Frees the model; its open sessions keep working (the library frees its memory with the last one). */
     override fun close() {
         synchronized(lock) {
             if (handle == 0L) return
-            check(openSessions == 0) { "close the model's $openSessions open session(s) first" }
             NativeBridge.modelFree(handle)
             handle = 0
         }
     }
+
+    private fun openHandle(): Long {
+        check(handle != 0L) { "the model is closed" }
+        return handle
+    }
 }
 
 /** One conversation (edgelm_session): token history, KV cache, sampler. See the threading note above. */
-class Session internal constructor(private val model: Edgelm, private var handle: Long) : AutoCloseable {
+class Session internal constructor(private var handle: Long) : AutoCloseable {
     private val callLock = ReentrantLock()  // held for every C call on the session but cancel
     private val cancelLock = Any()          // orders cancel() against generate's start and end, and close
     private var generating = false          // guarded by cancelLock
 
     /** Appends one chat turn; [role] is "system", "user" or "assistant". Processed by the next generate. */
-    fun appendMessage(role: String, content: String) {
-        callLock.withLock {
-            val session = openHandle()
-            throwIfFailed(NativeBridge.sessionAppendMessage(session, role.toCString(), content.toCString())) {
-                NativeBridge.sessionError(session)
-            }
-        }
+    fun appendMessage(role: String, content: String) = withSession { session ->
+        checkSession(NativeBridge.sessionAppendMessage(session, role.toCString(), content.toCString()), session)
+    }
+
+    /** Appends raw text, no chat template; [parseSpecial] lets "<|turn>" etc. become control tokens. */
+    fun appendText(text: String, parseSpecial: Boolean = false) = withSession { session ->
+        checkSession(NativeBridge.sessionAppendText(session, text.toCString(), parseSpecial), session)
+    }
+
+    /** Appends token ids (see Edgelm.tokenize). */
+    fun appendTokens(tokens: IntArray) = withSession { session ->
+        checkSession(NativeBridge.sessionAppendTokens(session, tokens), session)
     }
 
     /**
-     * Answers the conversation: samples until the end of the turn, [maxTokens] or [cancel], passing each
-     * new piece of text (whole UTF-8 characters) to [onToken] on the calling thread. Blocks: call it off
-     * the main thread. [temperature] 0 is greedy; the same [seed] and inputs give the same text.
-     * [onToken] may call [cancel], but nothing else on this session.
+     * Answers the conversation: samples until a stop token, maxTokens or [cancel], passing each new piece
+     * of text (whole UTF-8 characters) to [onToken] on the calling thread. Blocks: call it off the main
+     * thread. [onToken] may call [cancel], but nothing else on this session.
      */
-    fun generate(
-        maxTokens: Int = 256,
-        temperature: Float = 0f,
-        seed: Long = 0,
-        onToken: (String) -> Unit,
-    ): GenerateResult = generateWhile(maxTokens, temperature, seed) { text -> onToken(text); true }
+    fun generate(options: GenerateOptions = GenerateOptions(), onToken: (String) -> Unit): GenerateResult =
+        generateWhile(options) { text -> onToken(text); true }
 
     /**
      * [generate] as a cold Flow of text pieces, produced on Dispatchers.IO. Cancelling the collector
      * stops generation; a [cancel] ends the flow normally.
      */
-    fun generateFlow(maxTokens: Int = 256, temperature: Float = 0f, seed: Long = 0): Flow<String> = callbackFlow {
+    fun generateFlow(options: GenerateOptions = GenerateOptions()): Flow<String> = callbackFlow {
         launch(Dispatchers.IO) {
             // A closed channel (the collector is gone) stops generation at the next token.
-            generateWhile(maxTokens, temperature, seed) { text -> trySendBlocking(text).isSuccess }
+            generateWhile(options) { text -> trySendBlocking(text).isSuccess }
             channel.close()
         }
         awaitClose { this@Session.cancel() }  // stops a prefill too, which produces no token to stop at
@@ -143,13 +305,92 @@ class Session internal constructor(private val model: Edgelm, private var handle
         }
     }
 
+    /**
+     * Processes the pending tokens and returns raw logits (after the model's soft-cap, before sampling):
+     * the last token's vocabSize values, or with [allPositions] one row of vocabSize per token that was
+     * pending, in order. With nothing pending, the last token's logits again (or, with [allPositions], none).
+     */
+    fun evaluate(allPositions: Boolean = false): FloatArray = withSession { session ->
+        val count = LongArray(1)
+        val size = queriedSize(NativeBridge.sessionEvaluate(session, allPositions, null, count), count[0]) {
+            NativeBridge.sessionError(session)
+        }
+        val logits = FloatArray(size)
+        checkSession(NativeBridge.sessionEvaluate(session, allPositions, logits, count), session)
+        logits
+    }
+
+    /**
+     * Appends [tokens] to the history and returns the natural-log probability the model gives each after
+     * everything before it. The history must not be empty (start it with the BOS token); [rewind] removes
+     * the scored tokens again.
+     */
+    fun score(tokens: IntArray): ScoreResult = withSession { session ->
+        val logprobs = FloatArray(tokens.size)
+        val sum = DoubleArray(1)
+        checkSession(NativeBridge.sessionScore(session, tokens, logprobs, sum), session)
+        ScoreResult(logprobs, sum[0])
+    }
+
+    /**
+     * The session's state (history, chat state, KV cache), for [restoreState] on a session of the same
+     * model file and options. A state larger than a ByteArray can hold (2 GB) needs [saveFile].
+     */
+    fun saveState(): ByteArray = withSession { session ->
+        val size = LongArray(1)
+        val bytes = queriedSize(NativeBridge.sessionSaveState(session, null, size), size[0]) {
+            NativeBridge.sessionError(session)
+        }
+        val state = ByteArray(bytes)
+        checkSession(NativeBridge.sessionSaveState(session, state, size), session)
+        state
+    }
+
+    /** Replaces the session's state with one from [saveState]; a corrupt or mismatched one changes nothing. */
+    fun restoreState(state: ByteArray) = withSession { session ->
+        checkSession(NativeBridge.sessionRestoreState(session, state), session)
+    }
+
+    /** Writes the session's state to [path] atomically (a synced temporary file renamed over it). */
+    fun saveFile(path: String) = withSession { session ->
+        checkSession(NativeBridge.sessionSaveFile(session, path.toCString()), session)
+    }
+
+    /** Replaces the session's state with one [saveFile] wrote; a corrupt or mismatched file changes nothing. */
+    fun restoreFile(path: String) = withSession { session ->
+        checkSession(NativeBridge.sessionRestoreFile(session, path.toCString()), session)
+    }
+
+    /**
+     * For the app's low-memory signal (onTrimMemory): frees what the session can rebuild and drops the
+     * per-layer embedding table's pages from memory; the conversation is kept. Returns the bytes given
+     * back. Like every call but [cancel], it waits for a running generate.
+     */
+    fun releaseMemory(): Long = withSession { session ->
+        val released = LongArray(1)
+        checkSession(NativeBridge.sessionReleaseMemory(session, released), session)
+        released[0]
+    }
+
+    /** Forgets the whole conversation (keeps the session's memory). */
+    fun reset() = withSession { session -> checkSession(NativeBridge.sessionReset(session), session) }
+
+    /** Keeps the first [tokenCount] tokens of the history and drops the rest. */
+    fun rewind(tokenCount: Long) = withSession { session ->
+        require(tokenCount >= 0) { "tokenCount must not be negative" }
+        checkSession(NativeBridge.sessionRewind(session, tokenCount), session)
+    }
+
+    /** Tokens in the history, processed or pending. */
+    val tokenCount: Long
+        get() = withSession { session -> NativeBridge.sessionTokenCount(session) }
+
     /** Statistics of the last generate call. */
     val stats: Stats
-        get() = callLock.withLock {
-            val session = openHandle()
+        get() = withSession { session ->
             val counts = LongArray(4)
             val rates = DoubleArray(3)
-            throwIfFailed(NativeBridge.sessionStats(session, counts, rates)) { NativeBridge.sessionError(session) }
+            checkSession(NativeBridge.sessionStats(session, counts, rates), session)
             Stats(counts[0], counts[1], rates[0], rates[1], rates[2], counts[2], counts[3])
         }
 
@@ -162,32 +403,32 @@ class Session internal constructor(private val model: Edgelm, private var handle
                 NativeBridge.sessionFree(handle)
                 handle = 0
             }
-            model.onSessionClosed()
         }
     }
 
-    private fun generateWhile(
-        maxTokens: Int,
-        temperature: Float,
-        seed: Long,
-        onText: (String) -> Boolean,
-    ): GenerateResult = callLock.withLock {
-        val session = openHandle()
-        val listener = TokenListener { utf8 -> utf8.isEmpty() || onText(utf8.decodeToString()) }
-        synchronized(cancelLock) { generating = true }
-        val status = try {
-            NativeBridge.sessionGenerate(session, maxTokens, temperature, seed, listener)
-        } finally {
-            synchronized(cancelLock) { generating = false }
-        }
-        when (status) {
-            STATUS_CANCELLED -> GenerateResult.CANCELLED
-            else -> {
-                throwIfFailed(status) { NativeBridge.sessionError(session) }
-                GenerateResult.FINISHED
+    private fun generateWhile(options: GenerateOptions, onText: (String) -> Boolean): GenerateResult =
+        withSession { session ->
+            val listener = TokenListener { utf8 -> utf8.isEmpty() || onText(utf8.decodeToString()) }
+            synchronized(cancelLock) { generating = true }
+            val status = try {
+                with(options) {
+                    NativeBridge.sessionGenerate(session, maxTokens, ignoreStop, temperature, topK, topP, minP,
+                                                 repetitionPenalty, presencePenalty, penaltyLastN, seed, listener)
+                }
+            } finally {
+                synchronized(cancelLock) { generating = false }
+            }
+            when (status) {
+                STATUS_CANCELLED -> GenerateResult.CANCELLED
+                else -> {
+                    checkSession(status, session)
+                    GenerateResult.FINISHED
+                }
             }
         }
-    }
+
+    /** Runs [block] with the open session's handle, holding the call lock. */
+    private inline fun <T> withSession(block: (session: Long) -> T): T = callLock.withLock { block(openHandle()) }
 
     private fun openHandle(): Long {
         val session = synchronized(cancelLock) { handle }
@@ -198,6 +439,10 @@ class Session internal constructor(private val model: Edgelm, private var handle
 
 private const val STATUS_OK = 0
 private const val STATUS_CANCELLED = 8
+private const val STATUS_BUFFER_TOO_SMALL = 11
+
+/** The largest array the JVMs allocate. */
+private const val MAX_ARRAY_SIZE = Int.MAX_VALUE - 8
 
 /** Throws EdgelmException unless [status] is EDGELM_OK; [message] reads the C API's message for it. */
 private inline fun throwIfFailed(status: Int, message: () -> ByteArray) {
@@ -206,10 +451,55 @@ private inline fun throwIfFailed(status: Int, message: () -> ByteArray) {
     throw EdgelmException(status, NativeBridge.statusName(status).decodeToString(), detail)
 }
 
+/** throwIfFailed with the message of [session]'s last failed call. */
+private fun checkSession(status: Int, session: Long) = throwIfFailed(status) { NativeBridge.sessionError(session) }
+
+/**
+ * The size a size query (a call with a null array) reported: [status] is BUFFER_TOO_SMALL, or OK when
+ * there is nothing to write; anything else throws, with [message].
+ */
+private inline fun queriedSize(status: Int, size: Long, message: () -> ByteArray): Int {
+    if (status != STATUS_BUFFER_TOO_SMALL) throwIfFailed(status, message)
+    return arraySize(size)
+}
+
+/** [size] as an array size; throws when one JVM array cannot hold that many elements. */
+private fun arraySize(size: Long): Int {
+    check(size >= 0 && size <= MAX_ARRAY_SIZE) { "$size elements do not fit in one JVM array" }
+    return size.toInt()
+}
+
 /** UTF-8 for the C API, which takes NUL-terminated strings: an embedded NUL would cut the text short. */
 private fun String.toCString(): ByteArray {
     require('\u0000' !in this) { "text for edgelm must not contain NUL characters" }
     return toByteArray(Charsets.UTF_8)
+}
+
+// The C _init functions' values, read once (see NativeBridge.*OptionsInit for the array layouts).
+private val modelDefaults: ModelOptions by lazy {
+    val ints = IntArray(2)
+    val longs = LongArray(1)
+    NativeBridge.modelOptionsInit(ints, longs)
+    ModelOptions(threads = ints[0], populate = ints[1] != 0, maxMemoryBytes = longs[0])
+}
+
+private val sessionDefaults: SessionOptions by lazy {
+    val ints = IntArray(7)
+    val longs = LongArray(1)
+    NativeBridge.sessionOptionsInit(ints, longs)
+    SessionOptions(contextLength = ints[0], prefillChunk = ints[1], kvType = KvType.values()[ints[2]],
+                   overflow = Overflow.values()[ints[3]], sinkTokens = ints[4], maxMemoryBytes = longs[0],
+                   threads = ints[5], shareModelThreads = ints[6] != 0)
+}
+
+private val generateDefaults: GenerateOptions by lazy {
+    val ints = IntArray(4)
+    val floats = FloatArray(5)
+    val longs = LongArray(1)
+    NativeBridge.generateOptionsInit(ints, floats, longs)
+    GenerateOptions(maxTokens = ints[0], ignoreStop = ints[1] != 0, temperature = floats[0], topK = ints[2],
+                    topP = floats[1], minP = floats[2], repetitionPenalty = floats[3], presencePenalty = floats[4],
+                    penaltyLastN = ints[3], seed = longs[0])
 }
 
 /** Receives each generated piece of text as UTF-8; returns false to stop generating. */
@@ -217,22 +507,65 @@ internal fun interface TokenListener {
     fun onToken(utf8: ByteArray): Boolean
 }
 
-/** The JNI functions of libedgelm_jni.so (src/main/cpp/edgelm_jni.cc). Handles are C pointers. */
+/** Receives each library message: its edgelm_log_level and its UTF-8 text. Any thread, concurrently. */
+internal fun interface LogListener {
+    fun onLog(level: Int, utf8: ByteArray)
+}
+
+/**
+ * The JNI functions of libedgelm_jni.so (src/main/cpp/edgelm_jni.cc). Handles are C pointers. Outputs go
+ * into the arrays passed; a null output array asks for the size (EDGELM_BUFFER_TOO_SMALL and the size).
+ */
 internal object NativeBridge {
     init {
         System.loadLibrary("edgelm_jni")
     }
 
     external fun version(): ByteArray
+    external fun versionNumber(): Int
     external fun statusName(status: Int): ByteArray
     external fun lastError(): ByteArray
-    external fun modelLoad(path: ByteArray, threads: Int, maxMemoryBytes: Long, modelOut: LongArray): Int
+    external fun setLogListener(listener: LogListener?, minLevel: Int)
+
+    /** ints: threads, populate; longs: maxMemoryBytes. */
+    external fun modelOptionsInit(ints: IntArray, longs: LongArray)
+    external fun modelLoad(path: ByteArray, threads: Int, populate: Boolean, maxMemoryBytes: Long,
+                           modelOut: LongArray): Int
     external fun modelFree(model: Long)
-    external fun sessionCreate(model: Long, contextLength: Int, maxMemoryBytes: Long, sessionOut: LongArray): Int
+    /** The field order of edgelm_model_info: see modelInfo in edgelm_jni.cc. */
+    external fun modelInfo(model: Long, ints: IntArray, longs: LongArray, texts: Array<ByteArray?>,
+                           stopTokens: Array<IntArray?>): Int
+    external fun tokenize(model: Long, text: ByteArray, addBos: Boolean, parseSpecial: Boolean, tokens: IntArray?,
+                          count: LongArray): Int
+    external fun detokenize(model: Long, tokens: IntArray, text: ByteArray?, count: LongArray): Int
+
+    /** ints: contextLength, prefillChunk, kvType, overflow, sinkTokens, threads, shareModelThreads;
+     *  longs: maxMemoryBytes. */
+    external fun sessionOptionsInit(ints: IntArray, longs: LongArray)
+    external fun sessionCreate(model: Long, contextLength: Int, prefillChunk: Int, kvType: Int, overflow: Int,
+                               sinkTokens: Int, maxMemoryBytes: Long, threads: Int, shareModelThreads: Boolean,
+                               sessionOut: LongArray): Int
     external fun sessionFree(session: Long)
     external fun sessionError(session: Long): ByteArray
     external fun sessionAppendMessage(session: Long, role: ByteArray, content: ByteArray): Int
-    external fun sessionGenerate(session: Long, maxTokens: Int, temperature: Float, seed: Long, listener: TokenListener): Int
+    external fun sessionAppendText(session: Long, text: ByteArray, parseSpecial: Boolean): Int
+    external fun sessionAppendTokens(session: Long, tokens: IntArray): Int
+    /** ints: maxTokens, ignoreStop, topK, penaltyLastN; floats: temperature, topP, minP, repetitionPenalty,
+     *  presencePenalty; longs: seed. */
+    external fun generateOptionsInit(ints: IntArray, floats: FloatArray, longs: LongArray)
+    external fun sessionGenerate(session: Long, maxTokens: Int, ignoreStop: Boolean, temperature: Float, topK: Int,
+                                 topP: Float, minP: Float, repetitionPenalty: Float, presencePenalty: Float,
+                                 penaltyLastN: Int, seed: Long, listener: TokenListener): Int
     external fun sessionCancel(session: Long)
+    external fun sessionEvaluate(session: Long, allPositions: Boolean, logits: FloatArray?, count: LongArray): Int
+    external fun sessionScore(session: Long, tokens: IntArray, logprobs: FloatArray, sum: DoubleArray): Int
+    external fun sessionSaveFile(session: Long, path: ByteArray): Int
+    external fun sessionRestoreFile(session: Long, path: ByteArray): Int
+    external fun sessionSaveState(session: Long, state: ByteArray?, size: LongArray): Int
+    external fun sessionRestoreState(session: Long, state: ByteArray): Int
+    external fun sessionReleaseMemory(session: Long, released: LongArray): Int
+    external fun sessionReset(session: Long): Int
+    external fun sessionRewind(session: Long, tokenCount: Long): Int
+    external fun sessionTokenCount(session: Long): Long
     external fun sessionStats(session: Long, counts: LongArray, rates: DoubleArray): Int
 }

@@ -1,11 +1,10 @@
-#include "runtime/kv_cache.h"
+#include "model/kv_cache.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "dispatch.h"
-#include "format/container.h"
 #include "format/tensor.h"
 
 namespace edgelm {
@@ -18,8 +17,6 @@ struct KvCache::Page {
 namespace {
 
 constexpr int kInt4Group = 32;
-constexpr char kStateMagic[8] = {'E', 'D', 'G', 'E', 'K', 'V', 0x1a, 0x0a};
-constexpr uint32_t kStateVersion = 1;
 
 int8_t RoundCode(float v, float inv_scale, int lo, int hi) {
   return static_cast<int8_t>(std::min<float>(hi, std::max<float>(lo, std::nearbyint(v * inv_scale))));
@@ -225,61 +222,62 @@ size_t KvCache::allocated_bytes() const {
   return bytes;
 }
 
+uint64_t KvCache::bytes_at_full_context() const {
+  uint64_t bytes = 0;
+  for (size_t i = 0; i < layers_.size(); ++i) bytes += layer_bytes_at_full_context(static_cast<int>(i));
+  return bytes;
+}
+
+size_t KvCache::ReleaseUnusedPages() {
+  size_t freed = 0;
+  for (Layer& l : layers_) {
+    // Ring layers reuse every slot once the ring has wrapped; before that, slots >= length are unused.
+    const int live = l.ring ? std::min(length_, l.capacity) : length_;
+    for (size_t p = static_cast<size_t>((live + kPageTokens - 1) / kPageTokens); p < l.pages.size(); ++p)
+      if (l.pages[p]) {
+        freed += l.pages[p]->size;
+        l.pages[p].reset();
+      }
+  }
+  return freed;
+}
+
 namespace {
 
 struct StateHeader {
-  char magic[8];
-  uint32_t version;
   uint32_t kv_type;
-  uint64_t model_checksum;
   int32_t context_length;
+  uint64_t model_checksum;
   int32_t max_chunk;
   int32_t length;
   int32_t num_layers;
+  int32_t reserved;
 };
-
-bool WriteAll(std::FILE* f, const void* p, size_t n, uint64_t* hash) {
-  if (hash) *hash = Fnv1a64(static_cast<const uint8_t*>(p), n, *hash);
-  return std::fwrite(p, 1, n, f) == n;
-}
-
-bool ReadAll(std::FILE* f, void* p, size_t n, uint64_t* hash) {
-  if (std::fread(p, 1, n, f) != n) return false;
-  if (hash) *hash = Fnv1a64(static_cast<const uint8_t*>(p), n, *hash);
-  return true;
-}
 
 }  // namespace
 
-Status KvCache::Save(std::FILE* out, uint64_t model_checksum) const {
+bool KvCache::Save(ByteSink* out, uint64_t model_checksum) const {
   StateHeader h{};
-  std::memcpy(h.magic, kStateMagic, 8);
-  h.version = kStateVersion;
   h.kv_type = static_cast<uint32_t>(options_.type);
   h.model_checksum = model_checksum;
   h.context_length = options_.context_length;
   h.max_chunk = options_.max_chunk;
   h.length = length_;
   h.num_layers = static_cast<int32_t>(layers_.size());
-  uint64_t hash = kFnv1a64Start;
-  bool ok = WriteAll(out, &h, sizeof h, &hash);
+  bool ok = out->Write(&h, sizeof h);
   for (size_t i = 0; ok && i < layers_.size(); ++i) {
     const Layer& l = layers_[i];
     const uint64_t row_bytes = l.row_bytes;
-    ok = WriteAll(out, &row_bytes, sizeof row_bytes, &hash);
+    ok = out->Write(&row_bytes, sizeof row_bytes);
     const int first = l.ring ? std::max(0, length_ - l.capacity) : 0;
-    for (int p = first; ok && l.row_bytes > 0 && p < length_; ++p) ok = WriteAll(out, Row(static_cast<int>(i), p), l.row_bytes, &hash);
+    for (int p = first; ok && l.row_bytes > 0 && p < length_; ++p) ok = out->Write(Row(static_cast<int>(i), p), l.row_bytes);
   }
-  if (ok) ok = WriteAll(out, &hash, sizeof hash, nullptr);
-  return ok ? Status::Ok() : IoError("writing the KV cache failed");
+  return ok;
 }
 
-Status KvCache::Load(std::FILE* in, uint64_t model_checksum) {
+Status KvCache::Load(ByteSource* in, uint64_t model_checksum) {
   StateHeader h;
-  uint64_t hash = kFnv1a64Start;
-  if (!ReadAll(in, &h, sizeof h, &hash) || std::memcmp(h.magic, kStateMagic, 8) != 0)
-    return CorruptModel("not an edgelm KV state (bad magic or truncated)");
-  if (h.version != kStateVersion) return Unsupported("KV state version " + std::to_string(h.version));
+  if (!in->Read(&h, sizeof h)) return CorruptModel("the KV cache section is truncated");
   if (h.model_checksum != model_checksum) return InvalidArgument("the state was saved with a different model");
   if (h.kv_type != static_cast<uint32_t>(options_.type) || h.context_length != options_.context_length ||
       h.max_chunk != options_.max_chunk || h.num_layers != static_cast<int32_t>(layers_.size()))
@@ -287,21 +285,18 @@ Status KvCache::Load(std::FILE* in, uint64_t model_checksum) {
                            std::string(h.kv_type <= 3 ? KvTypeName(static_cast<KvType>(h.kv_type)) : "?") +
                            ", context " + std::to_string(h.context_length) + ", chunk " + std::to_string(h.max_chunk) + ")");
   if (h.length < 0 || h.length > options_.context_length) return CorruptModel("KV state length out of range");
-  KvCache fresh(*this);  // fill a copy, so a bad file leaves this cache untouched
+  KvCache fresh(*this);  // fill a copy, so a bad state leaves this cache untouched
   for (Layer& l : fresh.layers_) std::fill(l.pages.begin(), l.pages.end(), nullptr);
   fresh.length_ = h.length;
   for (size_t i = 0; i < fresh.layers_.size(); ++i) {
     const Layer& l = fresh.layers_[i];
     uint64_t row_bytes;
-    if (!ReadAll(in, &row_bytes, sizeof row_bytes, &hash) || row_bytes != l.row_bytes)
+    if (!in->Read(&row_bytes, sizeof row_bytes) || row_bytes != l.row_bytes)
       return CorruptModel("KV state layer " + std::to_string(i) + " has a different row size");
     const int first = l.ring ? std::max(0, h.length - l.capacity) : 0;
     for (int p = first; l.row_bytes > 0 && p < h.length; ++p)
-      if (!ReadAll(in, fresh.WritableRow(static_cast<int>(i), p), l.row_bytes, &hash)) return CorruptModel("KV state is truncated");
+      if (!in->Read(fresh.WritableRow(static_cast<int>(i), p), l.row_bytes)) return CorruptModel("KV state is truncated");
   }
-  uint64_t stored;
-  if (!ReadAll(in, &stored, sizeof stored, nullptr)) return CorruptModel("KV state is truncated");
-  if (stored != hash) return CorruptModel("KV state checksum mismatch");
   *this = std::move(fresh);
   return Status::Ok();
 }

@@ -1,4 +1,4 @@
-#include "model/xnnpack_linear.h"
+#include "xnnpack_linear.h"
 
 #include <xnnpack.h>
 

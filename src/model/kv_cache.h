@@ -10,13 +10,14 @@
 // - Pages are shared copy-on-write between forks, so a prompt prefilled once can seed many sessions.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "common/byte_stream.h"
 #include "common/status.h"
 #include "format/model_config.h"
 
@@ -73,11 +74,21 @@ class KvCache {
   size_t bytes_per_token() const;
   // Memory held by this cache's pages (shared pages count in full).
   size_t allocated_bytes() const;
+  // Bytes the pages of `layer` take once the context is full: its ring on sliding-window layers,
+  // the whole context on full-attention layers, nothing on KV-sharing layers; and of every layer.
+  uint64_t layer_bytes_at_full_context(int layer) const {
+    return static_cast<uint64_t>(std::min(options_.context_length, layers_[layer].capacity)) * layers_[layer].row_bytes;
+  }
+  uint64_t bytes_at_full_context() const;
+  // Frees the pages that hold no position below length() (they are allocated again when written);
+  // returns the bytes freed.
+  size_t ReleaseUnusedPages();
 
-  // Session state files: the K/V rows of positions [0, length) in a versioned, validated format.
-  // `model_checksum` ties a file to the model it was computed with.
-  Status Save(std::FILE* out, uint64_t model_checksum) const;
-  Status Load(std::FILE* in, uint64_t model_checksum);
+  // The K/V rows of positions [0, length), with the options they depend on; part of a session
+  // state, which carries the version and the checksum. `model_checksum` ties the rows to the model
+  // they were computed with. Load validates everything and leaves the cache unchanged on failure.
+  bool Save(ByteSink* out, uint64_t model_checksum) const;
+  Status Load(ByteSource* in, uint64_t model_checksum);
 
  private:
   struct Page;
