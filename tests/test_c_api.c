@@ -2,9 +2,11 @@
  * on the bundled model, and misuse (NULLs, handles of the wrong kind, bad option values, invalid
  * UTF-8, bad ids, prompts beyond the context, calls after errors and cancels, memory budgets) that
  * must return a specific status and a message, never crash. Prints "N passed, M failed". */
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "edgelm/edgelm.h"
@@ -566,7 +568,265 @@ static void test_chat(const edgelm_model* model) {
   edgelm_session_free(s);
 }
 
+static void test_version(void) {
+  char expected[32];
+  snprintf(expected, sizeof expected, "%d.%d.%d", EDGELM_VERSION_MAJOR, EDGELM_VERSION_MINOR, EDGELM_VERSION_PATCH);
+  CHECK(strcmp(edgelm_version(), expected) == 0);
+  CHECK(edgelm_version_number() == EDGELM_VERSION_NUMBER);
+  CHECK(EDGELM_VERSION_NUMBER == EDGELM_VERSION_MAJOR * 1000000 + EDGELM_VERSION_MINOR * 1000 + EDGELM_VERSION_PATCH);
+}
+
+/* The model info of this build, and of a caller compiled against the first 1.0 fields only. */
+static void test_model_info(const edgelm_model* model) {
+  edgelm_model_info info;
+  edgelm_model_info_init(&info);
+  CHECK(edgelm_model_get_info(model, &info) == EDGELM_OK);
+  CHECK(info.bos_token == 2 && info.eos_token >= 0 && info.turn_start_token >= 0 && info.turn_end_token >= 0);
+  CHECK(info.n_stop_tokens >= 2 && info.stop_tokens != NULL);
+  int has_eos = 0, has_turn_end = 0;
+  for (int32_t i = 0; i < info.n_stop_tokens; ++i) {
+    has_eos |= info.stop_tokens[i] == info.eos_token;
+    has_turn_end |= info.stop_tokens[i] == info.turn_end_token;
+  }
+  CHECK(has_eos && has_turn_end);
+  CHECK(strcmp(info.chat_template, "gemma4") == 0);
+  edgelm_session_options defaults;
+  edgelm_session_options_init(&defaults);
+  CHECK(info.default_context_length == defaults.context_length);
+
+  /* An older, shorter struct is filled up to its size and not a byte further. */
+  unsigned char bytes[sizeof(edgelm_model_info) + 16];
+  memset(bytes, 0xAB, sizeof bytes);
+  edgelm_model_info* old = (edgelm_model_info*)bytes;
+  old->struct_size = (uint32_t)offsetof(edgelm_model_info, bos_token);
+  CHECK(edgelm_model_get_info(model, old) == EDGELM_OK);
+  CHECK(old->vocab_size == info.vocab_size && old->weight_bytes_per_token == info.weight_bytes_per_token);
+  CHECK(bytes[offsetof(edgelm_model_info, bos_token)] == 0xAB);
+  old->struct_size = (uint32_t)sizeof(edgelm_model_info) + 8; /* a newer caller: refused, not overrun */
+  CHECK_FAILS(edgelm_model_get_info(model, old), EDGELM_INVALID_ARGUMENT);
+}
+
+/* Option structs from callers built against a shorter version take defaults for the rest. */
+static void test_struct_sizes(const edgelm_model* model) {
+  edgelm_session_options so;
+  edgelm_session_options_init(&so);
+  so.struct_size = (uint32_t)offsetof(edgelm_session_options, num_threads);
+  so.num_threads = -5; /* past the caller's size: never read */
+  edgelm_session* s = NULL;
+  CHECK(edgelm_session_create(model, &so, &s) == EDGELM_OK);
+  CHECK(edgelm_session_append_text(s, "The jury said", 0) == EDGELM_OK);
+
+  edgelm_generate_options full;
+  edgelm_generate_options_init(&full);
+  full.max_tokens = 3;
+  full.temperature = 0.0f;
+  Collected a = {{0}, 0, 0, 0, NULL}, b = {{0}, 0, 0, 0, NULL};
+  CHECK(edgelm_session_generate(s, &full, collect, &a) == EDGELM_OK);
+  CHECK(edgelm_session_rewind(s, edgelm_session_token_count(s) - (size_t)a.tokens) == EDGELM_OK);
+  /* A caller that knows only max_tokens, ignore_stop and temperature: the seed etc. take defaults. */
+  edgelm_generate_options shorter = full;
+  shorter.struct_size = (uint32_t)offsetof(edgelm_generate_options, top_k);
+  shorter.seed = 12345;
+  CHECK(edgelm_session_generate(s, &shorter, collect, &b) == EDGELM_OK);
+  CHECK(a.tokens == 3 && strcmp(a.text, b.text) == 0);
+  shorter.struct_size = 2; /* smaller than struct_size itself */
+  CHECK_FAILS(edgelm_session_generate(s, &shorter, NULL, NULL), EDGELM_INVALID_ARGUMENT);
+  shorter.struct_size = (uint32_t)sizeof shorter + 4;
+  CHECK_FAILS(edgelm_session_generate(s, &shorter, NULL, NULL), EDGELM_INVALID_ARGUMENT);
+
+  edgelm_stats stats;
+  memset(&stats, 0xCD, sizeof stats);
+  stats.struct_size = (uint32_t)offsetof(edgelm_stats, kv_bytes);
+  CHECK(edgelm_session_get_stats(s, &stats) == EDGELM_OK);
+  CHECK(stats.generated_tokens == 3);
+  const unsigned char* raw = (const unsigned char*)&stats;
+  CHECK(raw[offsetof(edgelm_stats, kv_bytes)] == 0xCD);
+  edgelm_session_free(s);
+}
+
+static void test_evaluate_and_score(const edgelm_model* model) {
+  edgelm_model_info info;
+  edgelm_model_info_init(&info);
+  CHECK(edgelm_model_get_info(model, &info) == EDGELM_OK);
+  const size_t vocab = (size_t)info.vocab_size;
+  edgelm_session* s = NULL;
+  CHECK(edgelm_session_create(model, NULL, &s) == EDGELM_OK);
+  int32_t ids[32];
+  size_t n = 0;
+  const char* text = "The jury said it was fine.";
+  CHECK(edgelm_tokenize(model, text, strlen(text), 1, 0, ids, 32, &n) == EDGELM_OK && n > 4);
+  CHECK(edgelm_session_append_tokens(s, ids, n) == EDGELM_OK);
+
+  /* All positions: the size query processes nothing; then one row per pending token. */
+  size_t n_logits = 0;
+  CHECK_FAILS(edgelm_session_evaluate(s, 1, NULL, 0, &n_logits), EDGELM_BUFFER_TOO_SMALL);
+  CHECK(n_logits == n * vocab && edgelm_session_token_count(s) == n);
+  float* all = (float*)malloc(n_logits * sizeof(float));
+  CHECK(edgelm_session_evaluate(s, 1, all, n_logits, &n_logits) == EDGELM_OK);
+  /* Nothing pending now: all positions gives zero rows, the last row is available again. */
+  CHECK(edgelm_session_evaluate(s, 1, NULL, 0, &n_logits) == EDGELM_OK && n_logits == 0);
+  float* last = (float*)malloc(vocab * sizeof(float));
+  CHECK(edgelm_session_evaluate(s, 0, last, vocab, &n_logits) == EDGELM_OK && n_logits == vocab);
+  float diff = 0.0f;
+  for (size_t v = 0; v < vocab; ++v) diff = fmaxf(diff, fabsf(last[v] - all[(n - 1) * vocab + v]));
+  CHECK(diff <= 1e-4f);
+
+  /* Scoring ids[1..] after BOS gives the log-softmax of the rows just computed. */
+  edgelm_session* scorer = NULL;
+  CHECK(edgelm_session_create(model, NULL, &scorer) == EDGELM_OK);
+  CHECK_FAILS(edgelm_session_score(scorer, ids + 1, n - 1, NULL, NULL), EDGELM_INVALID_ARGUMENT); /* empty history */
+  CHECK(edgelm_session_append_tokens(scorer, ids, 1) == EDGELM_OK);
+  float logprobs[32];
+  double sum = 0.0;
+  CHECK(edgelm_session_score(scorer, ids + 1, n - 1, logprobs, &sum) == EDGELM_OK);
+  CHECK(edgelm_session_token_count(scorer) == n);
+  double expected_sum = 0.0, worst = 0.0;
+  for (size_t i = 0; i + 1 < n; ++i) {
+    const float* row = all + i * vocab;
+    float max_logit = row[0];
+    for (size_t v = 1; v < vocab; ++v) max_logit = fmaxf(max_logit, row[v]);
+    double z = 0.0;
+    for (size_t v = 0; v < vocab; ++v) z += exp((double)row[v] - max_logit);
+    const double lp = (double)row[ids[i + 1]] - max_logit - log(z);
+    expected_sum += lp;
+    worst = fmax(worst, fabs(lp - logprobs[i]));
+    CHECK(logprobs[i] < 0.0f);
+  }
+  CHECK(worst <= 1e-3 && fabs(sum - expected_sum) <= 1e-2);
+  const int32_t out_of_vocab[] = {(int32_t)vocab};
+  CHECK_FAILS(edgelm_session_score(scorer, out_of_vocab, 1, NULL, NULL), EDGELM_OUT_OF_RANGE);
+  CHECK(edgelm_session_token_count(scorer) == n); /* a refused score appends nothing */
+  CHECK_FAILS(edgelm_session_evaluate(scorer, 1, NULL, 5, &n_logits), EDGELM_INVALID_ARGUMENT);
+  CHECK_FAILS(edgelm_session_evaluate(scorer, 0, last, vocab, NULL), EDGELM_INVALID_ARGUMENT);
+  free(all);
+  free(last);
+  edgelm_session_free(scorer);
+  edgelm_session_free(s);
+}
+
+static void test_state_in_memory(const edgelm_model* model) {
+  edgelm_session* s = NULL;
+  CHECK(edgelm_session_create(model, NULL, &s) == EDGELM_OK);
+  CHECK(edgelm_session_append_text(s, "The jury said", 0) == EDGELM_OK);
+  edgelm_generate_options gen;
+  edgelm_generate_options_init(&gen);
+  gen.max_tokens = 4;
+  gen.temperature = 0.0f;
+  CHECK(edgelm_session_generate(s, &gen, NULL, NULL) == EDGELM_OK);
+  size_t bytes = 0;
+  CHECK_FAILS(edgelm_session_save_state(s, NULL, 0, &bytes), EDGELM_BUFFER_TOO_SMALL);
+  CHECK(bytes > 0);
+  unsigned char* state = (unsigned char*)malloc(bytes);
+  size_t written = 0;
+  CHECK_FAILS(edgelm_session_save_state(s, state, bytes - 1, &written), EDGELM_BUFFER_TOO_SMALL);
+  CHECK(edgelm_session_save_state(s, state, bytes, &written) == EDGELM_OK && written == bytes);
+
+  edgelm_session* restored = NULL;
+  CHECK(edgelm_session_create(model, NULL, &restored) == EDGELM_OK);
+  CHECK(edgelm_session_restore_state(restored, state, bytes) == EDGELM_OK);
+  CHECK(edgelm_session_token_count(restored) == edgelm_session_token_count(s));
+  Collected a = {{0}, 0, 0, 0, NULL}, b = {{0}, 0, 0, 0, NULL};
+  CHECK(edgelm_session_generate(s, &gen, collect, &a) == EDGELM_OK);
+  CHECK(edgelm_session_generate(restored, &gen, collect, &b) == EDGELM_OK);
+  CHECK(strcmp(a.text, b.text) == 0);
+
+  /* Every byte matters: truncation and one flipped bit anywhere are refused, the session unchanged. */
+  const size_t before = edgelm_session_token_count(restored);
+  CHECK_FAILS(edgelm_session_restore_state(restored, state, bytes / 2), EDGELM_CORRUPT_MODEL);
+  for (size_t i = 0; i < bytes; i += bytes / 7 + 1) {
+    state[i] ^= 0x04;
+    const edgelm_status st = edgelm_session_restore_state(restored, state, bytes);
+    CHECK(st != EDGELM_OK);
+    state[i] ^= 0x04;
+  }
+  CHECK(edgelm_session_token_count(restored) == before);
+  CHECK_FAILS(edgelm_session_restore_state(restored, NULL, 4), EDGELM_INVALID_ARGUMENT);
+  CHECK_FAILS(edgelm_session_save_state(s, NULL, 4, &written), EDGELM_INVALID_ARGUMENT);
+  /* Another session's options (context length) do not fit this state. */
+  edgelm_session_options so;
+  edgelm_session_options_init(&so);
+  so.context_length = 512;
+  edgelm_session* other = NULL;
+  CHECK(edgelm_session_create(model, &so, &other) == EDGELM_OK);
+  CHECK_FAILS(edgelm_session_restore_state(other, state, bytes), EDGELM_INVALID_ARGUMENT);
+  free(state);
+  edgelm_session_free(other);
+  edgelm_session_free(restored);
+  edgelm_session_free(s);
+}
+
+static void test_release_memory(const edgelm_model* model) {
+  edgelm_session_options so;
+  edgelm_session_options_init(&so);
+  so.prefill_chunk = 256;
+  edgelm_session* s = NULL;
+  CHECK(edgelm_session_create(model, &so, &s) == EDGELM_OK);
+  CHECK(edgelm_session_append_text(s, "The jury said that the city", 0) == EDGELM_OK);
+  edgelm_generate_options gen;
+  edgelm_generate_options_init(&gen);
+  gen.max_tokens = 8;
+  gen.temperature = 0.0f;
+  Collected a = {{0}, 0, 0, 0, NULL}, b = {{0}, 0, 0, 0, NULL};
+  CHECK(edgelm_session_generate(s, &gen, collect, &a) == EDGELM_OK);
+  uint64_t released = 0;
+  CHECK(edgelm_session_release_memory(s, &released) == EDGELM_OK);
+  CHECK(released > 0);
+  CHECK(edgelm_session_release_memory(s, NULL) == EDGELM_OK);
+  /* The conversation is kept: it goes on exactly as an untouched copy does. */
+  CHECK(edgelm_session_rewind(s, edgelm_session_token_count(s) - (size_t)a.tokens) == EDGELM_OK);
+  CHECK(edgelm_session_generate(s, &gen, collect, &b) == EDGELM_OK);
+  CHECK(strcmp(a.text, b.text) == 0);
+  CHECK_FAILS(edgelm_session_release_memory(NULL, &released), EDGELM_INVALID_ARGUMENT);
+  edgelm_session_free(s);
+}
+
+typedef struct {
+  int messages, info_messages;
+} LogCount;
+
+static void count_log(void* user_data, edgelm_log_level level, const char* message) {
+  LogCount* c = (LogCount*)user_data;
+  ++c->messages;
+  if (level == EDGELM_LOG_INFO && strstr(message, "kernels") != NULL) ++c->info_messages;
+}
+
+static void test_log_callback(void) {
+  LogCount count = {0, 0};
+  edgelm_set_log_callback(count_log, &count, EDGELM_LOG_INFO);
+  edgelm_model* model = NULL;
+  CHECK(edgelm_model_load(EDGELM_MODEL_PATH, NULL, &model) == EDGELM_OK);
+  CHECK(count.info_messages == 1);
+  /* A failed call logs at DEBUG only: not delivered at INFO. */
+  const int before = count.messages;
+  CHECK(edgelm_model_load("no-such-model.edgelm", NULL, &model) == EDGELM_NOT_FOUND);
+  CHECK(count.messages == before);
+  edgelm_set_log_callback(count_log, &count, EDGELM_LOG_DEBUG);
+  CHECK(edgelm_model_load("no-such-model.edgelm", NULL, &model) == EDGELM_NOT_FOUND);
+  CHECK(count.messages == before + 1);
+  edgelm_set_log_callback(NULL, NULL, EDGELM_LOG_DEBUG);
+  CHECK(edgelm_model_load("no-such-model.edgelm", NULL, &model) == EDGELM_NOT_FOUND);
+  CHECK(count.messages == before + 1);
+}
+
+/* Sessions keep their model alive; freed handles are refused rather than used. */
+static void test_lifetimes(void) {
+  edgelm_model* model = NULL;
+  CHECK(edgelm_model_load(EDGELM_MODEL_PATH, NULL, &model) == EDGELM_OK);
+  edgelm_session* s = NULL;
+  CHECK(edgelm_session_create(model, NULL, &s) == EDGELM_OK);
+  edgelm_model_free(model);
+  CHECK(edgelm_session_append_text(s, "The jury", 0) == EDGELM_OK);
+  edgelm_generate_options gen;
+  edgelm_generate_options_init(&gen);
+  gen.max_tokens = 2;
+  CHECK(edgelm_session_generate(s, &gen, NULL, NULL) == EDGELM_OK);
+  edgelm_session_free(s);
+}
+
 int main(void) {
+  test_version();
+  test_log_callback();
+  test_lifetimes();
   test_load_errors();
   test_model_memory_budget();
   edgelm_model* model = NULL;
@@ -584,6 +844,11 @@ int main(void) {
     test_handle_kinds(model);
     test_fork_and_state(model);
     test_chat(model);
+    test_model_info(model);
+    test_struct_sizes(model);
+    test_evaluate_and_score(model);
+    test_state_in_memory(model);
+    test_release_memory(model);
     edgelm_model_free(model);
   }
   printf("%d passed, %d failed\n", g_passed, g_failed);
