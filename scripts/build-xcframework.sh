@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # build-xcframework.sh — builds bindings/swift/CEdgelm.xcframework: libedgelm.a (with its dependencies
 # inside) for iOS devices (arm64) and for the simulator (arm64 + x86_64), with edgelm.h and the CEdgelm
-# module map. macOS only: Xcode and CMake >= 3.21. The first run downloads the pinned dependency sources.
+# module map. macOS only: Xcode and CMake >= 3.22. The first run downloads the pinned dependency sources.
 #
 #   scripts/build-xcframework.sh        (env: BUILD_DIR, default build-ios: one build per slice)
 #
@@ -17,7 +17,7 @@ if [ "$(uname -s)" != Darwin ]; then
 fi
 for tool in xcodebuild cmake lipo; do
   if ! command -v "$tool" >/dev/null; then
-    echo "build-xcframework.sh: $tool not found: install Xcode (xcode-select --install) and CMake >= 3.21" >&2
+    echo "build-xcframework.sh: $tool not found: install Xcode (xcode-select --install) and CMake >= 3.22" >&2
     exit 1
   fi
 done

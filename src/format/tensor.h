@@ -1,4 +1,4 @@
-// Tensor descriptions shared by the loader, the writer and the kernels.
+// Tensor descriptions shared by the loader and the writer (the kernels see raw pointers only).
 #pragma once
 
 #include <cstddef>
