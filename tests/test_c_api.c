@@ -755,13 +755,25 @@ static void test_state_in_memory(const edgelm_model* model) {
   edgelm_session_free(s);
 }
 
+/* Resident set size in bytes (Linux), 0 where unknown. */
+static uint64_t resident_bytes(void) {
+  FILE* f = fopen("/proc/self/statm", "r");
+  unsigned long long pages_total = 0, pages_resident = 0;
+  if (!f) return 0;
+  const int read = fscanf(f, "%llu %llu", &pages_total, &pages_resident);
+  fclose(f);
+  return read == 2 ? (uint64_t)pages_resident * 4096u : 0;
+}
+
 static void test_release_memory(const edgelm_model* model) {
   edgelm_session_options so;
   edgelm_session_options_init(&so);
-  so.prefill_chunk = 256;
+  so.prefill_chunk = 1024; /* a long prompt in one chunk grows the scratch to several MB */
   edgelm_session* s = NULL;
   CHECK(edgelm_session_create(model, &so, &s) == EDGELM_OK);
-  CHECK(edgelm_session_append_text(s, "The jury said that the city", 0) == EDGELM_OK);
+  char prompt[6000] = "The jury said that the city";
+  while (strlen(prompt) + 40 < sizeof prompt) strcat(prompt, " and the jury said that the city");
+  CHECK(edgelm_session_append_text(s, prompt, 0) == EDGELM_OK);
   edgelm_generate_options gen;
   edgelm_generate_options_init(&gen);
   gen.max_tokens = 8;
@@ -769,8 +781,13 @@ static void test_release_memory(const edgelm_model* model) {
   Collected a = {{0}, 0, 0, 0, NULL}, b = {{0}, 0, 0, 0, NULL};
   CHECK(edgelm_session_generate(s, &gen, collect, &a) == EDGELM_OK);
   uint64_t released = 0;
+  const uint64_t rss_before = resident_bytes();
   CHECK(edgelm_session_release_memory(s, &released) == EDGELM_OK);
-  CHECK(released > 0);
+  const uint64_t rss_after = resident_bytes();
+  printf("release_memory: %llu bytes released; RSS %llu -> %llu bytes\n", (unsigned long long)released,
+         (unsigned long long)rss_before, (unsigned long long)rss_after);
+  CHECK(released > 1000000);
+  CHECK(rss_after < rss_before);
   CHECK(edgelm_session_release_memory(s, NULL) == EDGELM_OK);
   /* The conversation is kept: it goes on exactly as an untouched copy does. */
   CHECK(edgelm_session_rewind(s, edgelm_session_token_count(s) - (size_t)a.tokens) == EDGELM_OK);

@@ -212,7 +212,7 @@ void Gemma4Model::Attention(int layer, int rows, int first_pos, KvCache* kv, Wor
   const ModelConfig& c = config();
   const LayerConfig& lc = c.layers[layer];
   const LayerWeights& lw = layers_[layer];
-  const int d = lc.head_dim, n_heads = c.num_heads, n_kv = lc.num_kv_heads, group = n_heads / n_kv;
+  const int d = lc.head_dim, n_heads = c.num_heads, n_kv = lc.num_kv_heads;
   const int q_dim = n_heads * d, kv_dim = n_kv * d, half = d / 2;
   const float eps = c.rms_norm_eps;
 

@@ -104,7 +104,7 @@ public enum Overflow {
 
 /// Options of `Model(path:options:)` (edgelm_model_options). An option left nil keeps
 /// edgelm_model_options_init's default.
-public struct ModelOptions {
+public struct ModelOptions: @unchecked Sendable {  // a C struct of numbers only
     fileprivate var raw = edgelm_model_options()
 
     public init(threads: Int32? = nil, populate: Bool? = nil, maxMemoryBytes: UInt64? = nil) {
@@ -134,7 +134,7 @@ public struct ModelOptions {
 
 /// Options of `Session(model:options:)` (edgelm_session_options). An option left nil keeps
 /// edgelm_session_options_init's default.
-public struct SessionOptions {
+public struct SessionOptions: @unchecked Sendable {  // a C struct of numbers only
     fileprivate var raw = edgelm_session_options()
 
     public init(contextLength: Int32? = nil, prefillChunk: Int32? = nil, kvType: KvType? = nil,
@@ -161,10 +161,12 @@ public struct SessionOptions {
         get { raw.prefill_chunk }
         set { raw.prefill_chunk = newValue }
     }
+    /// KV cache storage.
     public var kvType: KvType {
         get { KvType(raw.kv_type) }
         set { raw.kv_type = newValue.cValue }
     }
+    /// What happens when the conversation would outgrow `contextLength`.
     public var overflow: Overflow {
         get { Overflow(raw.overflow) }
         set { raw.overflow = newValue.cValue }
@@ -194,7 +196,7 @@ public struct SessionOptions {
 
 /// Options of `Session.generate` (edgelm_generate_options). An option left nil keeps
 /// edgelm_generate_options_init's default.
-public struct GenerateOptions {
+public struct GenerateOptions: @unchecked Sendable {  // a C struct of numbers only
     fileprivate var raw = edgelm_generate_options()
 
     public init(maxTokens: Int32? = nil, ignoreStop: Bool? = nil, temperature: Float? = nil, topK: Int32? = nil,
@@ -213,6 +215,7 @@ public struct GenerateOptions {
         if let seed = seed { self.seed = seed }
     }
 
+    /// Tokens to generate at most.
     public var maxTokens: Int32 {
         get { raw.max_tokens }
         set { raw.max_tokens = newValue }
