@@ -29,6 +29,9 @@
  *     structs from code compiled against an older, shorter version are accepted (fields past the
  *     caller's struct_size take their defaults); output structs are filled up to the caller's
  *     struct_size. No struct is nested in another, so each can grow at its end.
+ *   - Output buffers: calls that fill a caller's buffer (tokenize, detokenize, evaluate, save_state)
+ *     report the size needed and return EDGELM_BUFFER_TOO_SMALL, writing nothing, when it does not
+ *     fit; a NULL buffer with capacity 0 asks for the size alone.
  *   - Units: lengths in tokens unless named _bytes; times in milliseconds; text is UTF-8.
  *   - No C++ exceptions cross this boundary; allocation failure is EDGELM_OUT_OF_MEMORY.
  *   - The library writes nothing to stdout or stderr: see edgelm_set_log_callback.
@@ -98,8 +101,9 @@ typedef enum edgelm_log_level {
 typedef void (*edgelm_log_callback)(void* user_data, edgelm_log_level level, const char* message);
 
 /* Routes the library's messages at `min_level` and above to `callback` for the whole process; NULL
- * (the default) drops them. Thread-safe; a call in flight on another thread may still use the
- * previous callback. */
+ * (the default) drops them. Thread-safe; a message being delivered on another thread may still reach
+ * the previous callback, so keep a replaced callback's user_data valid until no thread can be inside
+ * an edgelm call that started before the replacement. */
 EDGELM_API void edgelm_set_log_callback(edgelm_log_callback callback, void* user_data, edgelm_log_level min_level);
 
 /* ---- Model ----------------------------------------------------------------------------------- */
@@ -135,7 +139,7 @@ typedef struct edgelm_model_info {
   int32_t has_tokenizer;       /* 0: only token-id calls work */
   uint64_t file_bytes;
   uint64_t weight_bytes_per_token; /* weight bytes one decode step reads (PLE table: one row) */
-  /* Special tokens, -1 where the vocabulary has none. */
+  /* Special tokens, -1 where the vocabulary has none (edgelm_model_info_init sets -1 too). */
   int32_t bos_token;
   int32_t eos_token;
   int32_t turn_start_token;    /* "<|turn>" */
@@ -157,8 +161,8 @@ EDGELM_API edgelm_status edgelm_tokenize(const edgelm_model* model, const char* 
                                          int add_bos, int parse_special, int32_t* tokens, size_t capacity,
                                          size_t* n_tokens);
 
-/* Token ids -> text (NUL-terminated when it fits). *text_bytes receives the length needed without the
- * NUL (EDGELM_BUFFER_TOO_SMALL if text_bytes + 1 > capacity). */
+/* Token ids -> text, NUL-terminated. *text_bytes receives the text's length without the NUL; the
+ * capacity must hold one byte more (EDGELM_BUFFER_TOO_SMALL if text_bytes + 1 > capacity). */
 EDGELM_API edgelm_status edgelm_detokenize(const edgelm_model* model, const int32_t* tokens, size_t n_tokens,
                                            char* text, size_t capacity, size_t* text_bytes);
 
@@ -217,8 +221,8 @@ EDGELM_API edgelm_status edgelm_session_append_tokens(edgelm_session* session, c
  * characters (bytes of a character split over tokens arrive with its last token), and is not
  * NUL-terminated. Return nonzero to stop generating (the token is kept). Control tokens (turn
  * markers, eos) arrive with empty text. If the generation ends inside a character (its last bytes
- * were never generated), one final call with token = -1 delivers U+FFFD for it; its return value is
- * ignored. */
+ * were never generated), one final call with token = -1 delivers U+FFFD for it, even after the
+ * callback asked to stop; its return value is ignored. */
 typedef int (*edgelm_token_callback)(void* user_data, int32_t token, const char* text, size_t text_bytes);
 
 typedef struct edgelm_generate_options {

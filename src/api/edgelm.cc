@@ -254,6 +254,8 @@ void edgelm_model_info_init(edgelm_model_info* info) {
   if (!info) return;
   *info = edgelm_model_info{};
   info->struct_size = sizeof *info;
+  // 0 is a valid id: a field an older library does not fill must read as "none".
+  info->bos_token = info->eos_token = info->turn_start_token = info->turn_end_token = -1;
 }
 
 edgelm_status edgelm_model_get_info(const edgelm_model* model, edgelm_model_info* info) {
