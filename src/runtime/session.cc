@@ -164,15 +164,12 @@ Status Session::Evaluate(float* all_logits) {
   for (int done = start; done < total;) {
     if (TakeCancel()) return Status(StatusCode::kCancelled, "cancelled during evaluation");
     const int n = std::min(options_.prefill_chunk, total - done);
-    const bool last_chunk = done + n == total;
     last_logits_valid_ = false;
-    float* out = all_logits ? all_logits + static_cast<size_t>(done - start) * vocab : nullptr;
-    const LogitsMode mode = out ? LogitsMode::kAll : last_chunk ? LogitsMode::kLast : LogitsMode::kNone;
-    EDGELM_RETURN_IF_ERROR(model_.Forward(tokens_.data() + done, n, mode, kv_.get(), workspace_.get(),
-                                          out ? out : last_logits_.data()));
+    float* out = all_logits + static_cast<size_t>(done - start) * vocab;
+    EDGELM_RETURN_IF_ERROR(model_.Forward(tokens_.data() + done, n, LogitsMode::kAll, kv_.get(), workspace_.get(), out));
     done += n;
-    if (last_chunk) {
-      if (out) std::copy(out + static_cast<size_t>(n - 1) * vocab, out + static_cast<size_t>(n) * vocab, last_logits_.begin());
+    if (done == total) {
+      std::copy(out + static_cast<size_t>(n - 1) * vocab, out + static_cast<size_t>(n) * vocab, last_logits_.begin());
       last_logits_valid_ = true;
     }
   }

@@ -72,8 +72,7 @@ class Session {
 
   // Tokens appended but not yet processed.
   size_t pending_tokens() const { return tokens_.size() - static_cast<size_t>(kv_->length()); }
-  // Processes every pending token; with `all_logits` non-null, writes [pending][vocab] logits of all
-  // of them.
+  // Processes every pending token and writes the logits of each to `all_logits` ([pending][vocab]).
   Status Evaluate(float* all_logits);
   // Processes every pending token and copies the last token's logits ([vocab]) to `logits`.
   Status EvaluateLast(float* logits);
