@@ -25,7 +25,8 @@ struct edgelm_model {
 struct edgelm_session {
   HandleTag tag = HandleTag::kSession;
   std::shared_ptr<const edgelm::LoadedModel> loaded;  // keeps the model alive (edgelm_model_free may come first)
-  std::unique_ptr<edgelm::Session> session;
+  // The only owner. Not unique_ptr: clang does not count libstdc++'s unique_ptr as standard layout.
+  std::shared_ptr<edgelm::Session> session;
   mutable std::string error;  // set by const calls too (fork, save)
 };
 
@@ -360,8 +361,10 @@ edgelm_status edgelm_session_create(const edgelm_model* model, const edgelm_sess
     auto s = std::make_unique<edgelm_session>();
     s->loaded = model->loaded;
     const edgelm::LoadedModel& m = *s->loaded;
-    const edgelm_status st = Report(edgelm::Session::Create(m.model(), m.tokenizer(), m.chat(), so, &s->session));
+    std::unique_ptr<edgelm::Session> session;
+    const edgelm_status st = Report(edgelm::Session::Create(m.model(), m.tokenizer(), m.chat(), so, &session));
     if (st != EDGELM_OK) return st;
+    s->session = std::move(session);
     *out = s.release();
     return EDGELM_OK;
   });
@@ -474,9 +477,12 @@ edgelm_status edgelm_session_fork(const edgelm_session* session, edgelm_session*
     EDGELM_CHECK_SESSION(session, "edgelm_session_fork");
     auto f = std::make_unique<edgelm_session>();
     f->loaded = session->loaded;
-    const edgelm_status st = Report(session->session->Fork(&f->session), session);
-    if (st == EDGELM_OK) *fork = f.release();
-    return st;
+    std::unique_ptr<edgelm::Session> forked;
+    const edgelm_status st = Report(session->session->Fork(&forked), session);
+    if (st != EDGELM_OK) return st;
+    f->session = std::move(forked);
+    *fork = f.release();
+    return EDGELM_OK;
   });
 }
 
