@@ -181,6 +181,14 @@ TEST_CASE("save and restore continue exactly, and bad state files are rejected")
   REQUIRE(from_memory->RestoreState(buffer.data(), buffer.size()).ok());
   CHECK(from_memory->tokens() == s->tokens());
   CHECK(from_memory->RestoreState(buffer.data(), buffer.size() - 1).code() == StatusCode::kCorruptModel);
+
+  // An empty session round-trips too (its token list has no storage: a zero-length copy from null).
+  auto empty = f.NewSession();
+  REQUIRE(empty->SaveState(nullptr, 0, &bytes).code() == StatusCode::kBufferTooSmall);
+  std::vector<char> empty_state(bytes);
+  REQUIRE(empty->SaveState(empty_state.data(), empty_state.size(), &bytes).ok());
+  REQUIRE(from_memory->RestoreState(empty_state.data(), empty_state.size()).ok());
+  CHECK(from_memory->tokens().empty());
 }
 
 TEST_CASE("int8 and int4 KV stay close to f32 KV") {

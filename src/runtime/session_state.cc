@@ -74,6 +74,7 @@ class BufferSink : public ByteSink {
   BufferSink(void* data, size_t capacity) : data_(static_cast<uint8_t*>(data)), capacity_(capacity) {}
   bool Write(const void* data, size_t size) override {
     if (size > capacity_ - used_) return false;
+    if (size == 0) return true;  // data may be null (an empty vector's data())
     std::memcpy(data_ + used_, data, size);
     used_ += size;
     return true;
@@ -89,6 +90,7 @@ class BufferSource : public ByteSource {
   BufferSource(const void* data, size_t size) : data_(static_cast<const uint8_t*>(data)), size_(size) {}
   bool Read(void* data, size_t size) override {
     if (size > size_ - used_) return false;
+    if (size == 0) return true;  // data may be null (an empty vector's data())
     std::memcpy(data, data_ + used_, size);
     used_ += size;
     return true;
