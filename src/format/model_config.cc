@@ -28,6 +28,10 @@ Status ModelConfig::Validate() const {
   if (!(final_logit_softcap >= 0.0f && std::isfinite(final_logit_softcap)))
     return CorruptModel("final_logit_softcap out of range");
   if (!(std::isfinite(embed_scale) && embed_scale > 0.0f)) return CorruptModel("embed_scale out of range");
+  if (!(std::isfinite(final_logit_softcap_reciprocal) && final_logit_softcap_reciprocal >= 0.0f))
+    return CorruptModel("final_logit_softcap_reciprocal out of range");
+  if (!(std::isfinite(ple_projection_scale) && ple_projection_scale >= 0.0f))
+    return CorruptModel("ple_projection_scale out of range");
   if (!InRange(num_layers(), 1, kMaxLayers)) return CorruptModel("number of layers out of range");
   for (int i = 0; i < num_layers(); ++i) {
     const LayerConfig& l = layers[i];
@@ -43,7 +47,8 @@ Status ModelConfig::Validate() const {
     if (!(l.rope.partial_rotary_factor > 0.0f && l.rope.partial_rotary_factor <= 1.0f))
       return CorruptModel(where + "bad partial_rotary_factor");
     if (!(l.rope.factor > 0.0f && std::isfinite(l.rope.factor))) return CorruptModel(where + "bad rope factor");
-    if (!(l.kv_k_scale >= 0.0f && l.kv_v_scale >= 0.0f)) return CorruptModel(where + "negative KV scale");
+    if (!(l.kv_k_scale >= 0.0f && l.kv_v_scale >= 0.0f && std::isfinite(l.kv_k_scale) && std::isfinite(l.kv_v_scale)))
+      return CorruptModel(where + "KV scale out of range");
     if (l.kv_source < 0 || l.kv_source > i) return CorruptModel(where + "kv_source must be an earlier layer");
     const LayerConfig& src = layers[l.kv_source];
     if (src.kv_source != l.kv_source) return CorruptModel(where + "kv_source is not a KV owner");
@@ -64,6 +69,9 @@ Status ConfigFromSchema(const schema::Architecture& arch, ModelConfig* config) {
   c.rms_norm_eps = arch.rms_norm_eps();
   c.final_logit_softcap = arch.final_logit_softcap();
   c.embed_scale = arch.embed_scale();
+  c.tie_word_embeddings = arch.tie_word_embeddings();
+  c.final_logit_softcap_reciprocal = arch.final_logit_softcap_reciprocal();
+  c.ple_projection_scale = arch.ple_projection_scale();
   c.max_position_embeddings = static_cast<int>(std::min<uint32_t>(arch.max_position_embeddings(), INT32_MAX));
   if (!arch.layers() || arch.layers()->size() > static_cast<uint32_t>(kMaxLayers))
     return CorruptModel("architecture has no layer list or too many layers");
@@ -82,6 +90,7 @@ Status ConfigFromSchema(const schema::Architecture& arch, ModelConfig* config) {
     lc.rope.factor = l->rope()->factor();
     lc.kv_k_scale = l->kv_k_scale();
     lc.kv_v_scale = l->kv_v_scale();
+    lc.kv_int8_full_range = l->kv_int8_full_range();
     if (lc.attention != AttentionType::Sliding && lc.attention != AttentionType::Full)
       return CorruptModel("unknown attention type");
     if (lc.rope.type != RopeType::Default && lc.rope.type != RopeType::Proportional)
@@ -101,11 +110,13 @@ flatbuffers::Offset<schema::Architecture> ConfigToSchema(flatbuffers::FlatBuffer
                                          l.rope.factor);
     layers.push_back(schema::CreateLayerConfig(fbb, l.attention, l.head_dim, l.num_kv_heads, l.kv_source,
                                                l.intermediate_size, l.sliding_window, rope, l.kv_k_scale,
-                                               l.kv_v_scale));
+                                               l.kv_v_scale, l.kv_int8_full_range));
   }
   return schema::CreateArchitectureDirect(fbb, c.family.c_str(), c.vocab_size, c.hidden_size, c.num_heads,
                                           c.ple_dim, c.ple_vocab_size, c.rms_norm_eps, c.final_logit_softcap,
-                                          c.embed_scale, c.max_position_embeddings, &layers);
+                                          c.embed_scale, c.max_position_embeddings, &layers,
+                                          c.tie_word_embeddings, c.final_logit_softcap_reciprocal,
+                                          c.ple_projection_scale);
 }
 
 }  // namespace edgelm

@@ -32,6 +32,7 @@ struct LayerConfig {
   RopeConfig rope;
   float kv_k_scale = 0.0f;   // static KV scales from QAT, 0 = none
   float kv_v_scale = 0.0f;
+  bool kv_int8_full_range = false;  // static KV codes clamp to [-128,127] instead of [-127,127]
 };
 
 struct ModelConfig {
@@ -46,6 +47,9 @@ struct ModelConfig {
   float embed_scale = 1.0f;
   int max_position_embeddings = 0;
   std::vector<LayerConfig> layers;
+  bool tie_word_embeddings = true;            // false: a separate lm_head.weight tensor
+  float final_logit_softcap_reciprocal = 0;   // > 0: multiply by this stored value instead of dividing by the cap
+  float ple_projection_scale = 0;             // 0 = 1/sqrt(hidden_size)
 
   int num_layers() const { return static_cast<int>(layers.size()); }
   bool owns_kv(int layer) const { return layers[layer].kv_source == layer; }

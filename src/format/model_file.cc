@@ -143,8 +143,13 @@ Status ModelFile::ParseTensor(const schema::Tensor& t, TensorView* view) const {
   view->size = t.size();
 
   const bool int_codes = view->dtype == DType::I8 || view->dtype == DType::I4 || view->dtype == DType::I2;
-  if (t.scale_kind() == ScaleKind::PerRow) {
-    if (t.scales_size() != static_cast<uint64_t>(view->rows()) * sizeof(float))
+  if (t.scale_kind() == ScaleKind::PerRow || t.scale_kind() == ScaleKind::PerGroup) {
+    if (t.scale_kind() == ScaleKind::PerGroup) {
+      if (t.scale_group_size() == 0 || view->cols() % t.scale_group_size() != 0)
+        return CorruptModel("scale group size does not divide the row length");
+      view->scale_group_size = t.scale_group_size();
+    }
+    if (t.scales_size() != static_cast<uint64_t>(view->rows()) * view->scales_per_row() * sizeof(float))
       return CorruptModel("scales size does not match the row count");
     if (t.scales_offset() % kTensorAlignment != 0) return CorruptModel("scales are not 64-byte aligned");
     if (!FitsWithin(t.scales_offset(), t.scales_size(), header_.data_size)) return CorruptModel("scales outside the data region");
@@ -157,8 +162,12 @@ Status ModelFile::ParseTensor(const schema::Tensor& t, TensorView* view) const {
   if (t.activation() > ActivationQuant::MAX) return CorruptModel("unknown activation quantization");
   view->activation = t.activation();
   view->input_scale = t.input_scale();
-  if (view->activation == ActivationQuant::StaticInt8 && !(std::isfinite(view->input_scale) && view->input_scale > 0.0f))
+  view->output_scale = t.output_scale();
+  if (view->static_input() && !(std::isfinite(view->input_scale) && view->input_scale > 0.0f))
     return CorruptModel("static activation scale must be positive");
+  if (!(std::isfinite(view->output_scale) && view->output_scale >= 0.0f)) return CorruptModel("bad output scale");
+  if (view->output_scale > 0.0f && !view->static_input())
+    return CorruptModel("an output scale needs a static input scale");
   return Status::Ok();
 }
 

@@ -80,6 +80,7 @@ class TempFile {
 
 struct Placement {
   uint64_t offset = 0, size = 0, scales_offset = 0, scales_size = 0, row_bytes = 0;
+  int64_t scales_per_row = 1;
 };
 
 }  // namespace
@@ -105,12 +106,15 @@ Status WriteModelFile(const std::string& path, const ModelMetadata& meta, const 
     if (!s.ok()) return InvalidArgument("tensor '" + t.name + "': " + s.message());
     const bool int_codes = t.dtype == DType::I8 || t.dtype == DType::I4 || t.dtype == DType::I2;
     if (int_codes != t.per_row_scales) return InvalidArgument("tensor '" + t.name + "': integer codes need per-row scales");
+    if (t.scale_group_size < 0 || (t.scale_group_size > 0 && (!t.per_row_scales || t.shape.back() % t.scale_group_size != 0)))
+      return InvalidArgument("tensor '" + t.name + "': scale groups must divide the row length");
     place[i].offset = cursor = AlignUp(cursor, kTensorAlignment);
     cursor += place[i].size;
     if (t.per_row_scales) {
       const int64_t rows = t.shape.size() == 2 ? t.shape[0] : 1;
+      place[i].scales_per_row = t.scale_group_size > 0 ? t.shape.back() / t.scale_group_size : 1;
       place[i].scales_offset = cursor = AlignUp(cursor, kTensorAlignment);
-      place[i].scales_size = static_cast<uint64_t>(rows) * sizeof(float);
+      place[i].scales_size = static_cast<uint64_t>(rows) * place[i].scales_per_row * sizeof(float);
       cursor += place[i].scales_size;
     }
   }
@@ -123,8 +127,9 @@ Status WriteModelFile(const std::string& path, const ModelMetadata& meta, const 
     std::vector<uint64_t> shape(t.shape.begin(), t.shape.end());
     tensor_offsets.push_back(schema::CreateTensorDirect(
         fbb, t.name.c_str(), &shape, t.dtype, schema::Layout::RowMajor, place[i].offset, place[i].size,
-        t.per_row_scales ? ScaleKind::PerRow : ScaleKind::None, place[i].scales_offset, place[i].scales_size,
-        t.activation, t.input_scale));
+        !t.per_row_scales ? ScaleKind::None : t.scale_group_size > 0 ? ScaleKind::PerGroup : ScaleKind::PerRow,
+        place[i].scales_offset, place[i].scales_size, t.activation, t.input_scale, t.output_scale,
+        static_cast<uint32_t>(t.scale_group_size)));
   }
   auto arch = ConfigToSchema(fbb, meta.config);
   auto tok = meta.tokenizer ? TokenizerToSchema(fbb, *meta.tokenizer) : flatbuffers::Offset<schema::Tokenizer>();
@@ -133,7 +138,8 @@ Status WriteModelFile(const std::string& path, const ModelMetadata& meta, const 
                                                 meta.recipe_json.c_str());
   const std::string created = UtcNow();
   auto prov = schema::CreateProvenanceDirect(fbb, meta.source.c_str(), ConverterVersion(), created.c_str(),
-                                             meta.command_line.c_str());
+                                             meta.command_line.c_str(), meta.source_format.c_str(),
+                                             meta.source_sha256.c_str());
   fbb.Finish(schema::CreateModel(fbb, arch, tok, tensor_vec, quant, prov), schema::ModelIdentifier());
 
   FileHeader h{};
@@ -162,12 +168,12 @@ Status WriteModelFile(const std::string& path, const ModelMetadata& meta, const 
     EDGELM_RETURN_IF_ERROR(out.WriteZeros(p.offset - written));
     written = p.offset;
     const int64_t rows = t.shape.size() == 2 ? t.shape[0] : 1;
-    if (t.per_row_scales) scales.assign(static_cast<size_t>(rows), 0.0f);
+    if (t.per_row_scales) scales.assign(static_cast<size_t>(rows * p.scales_per_row), 0.0f);
     const int64_t rows_per_chunk = std::max<int64_t>(1, static_cast<int64_t>(kChunkBytes / p.row_bytes));
     for (int64_t r = 0; r < rows; r += rows_per_chunk) {
       const int64_t r_end = std::min(rows, r + rows_per_chunk);
       chunk.assign(static_cast<size_t>((r_end - r) * p.row_bytes), 0);
-      Status s = t.fill(r, r_end, chunk.data(), t.per_row_scales ? scales.data() + r : nullptr);
+      Status s = t.fill(r, r_end, chunk.data(), t.per_row_scales ? scales.data() + r * p.scales_per_row : nullptr);
       if (!s.ok()) return Status(s.code(), "tensor '" + t.name + "': " + s.message());
       EDGELM_RETURN_IF_ERROR(out.Write(chunk.data(), chunk.size()));
       written += chunk.size();

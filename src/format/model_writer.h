@@ -20,10 +20,12 @@ struct TensorSpec {
   std::vector<int64_t> shape;  // [rows, cols] or [cols]
   DType dtype = DType::F32;
   bool per_row_scales = false;  // required for I8/I4/I2
+  int64_t scale_group_size = 0;  // > 0: [rows][cols / scale_group_size] scales instead of one per row
   ActivationQuant activation = ActivationQuant::None;
-  float input_scale = 0.0f;
-  // Fills rows [row_begin, row_end): their encoded bytes into `data` and, with per-row scales, one
-  // fp32 scale per row into `scales`.
+  float input_scale = 0.0f;     // StaticInt8 / StaticInt8Full
+  float output_scale = 0.0f;    // > 0: int8 output requantization (published static FCs)
+  // Fills rows [row_begin, row_end): their encoded bytes into `data` and, with per-row scales, the
+  // rows' fp32 scales into `scales` (one per row, or cols / scale_group_size per row).
   std::function<Status(int64_t row_begin, int64_t row_end, uint8_t* data, float* scales)> fill;
 };
 
@@ -35,6 +37,8 @@ struct ModelMetadata {
   std::string recipe_json;
   std::string source;
   std::string command_line;
+  std::string source_format;  // "safetensors", "qat-export", "litertlm", "compressed-tensors", "gguf", "synthetic"
+  std::string source_sha256;  // hex, for single-file sources
 };
 
 // bytes_done / bytes_total of the data region.

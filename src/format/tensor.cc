@@ -14,6 +14,8 @@ const char* DTypeName(DType dtype) {
     case DType::I4: return "int4";
     case DType::I2: return "int2";
     case DType::Q4_0: return "q4_0";
+    case DType::Q8_0: return "q8_0";
+    case DType::Q6_K: return "q6_k";
   }
   return "unknown";
 }
@@ -41,6 +43,14 @@ Status RowBytes(DType dtype, int64_t cols, uint64_t* bytes) {
     case DType::Q4_0:
       if (n % kQ4_0BlockSize != 0) return CorruptModel("q4_0 row length is not a multiple of 32");
       *bytes = n / kQ4_0BlockSize * kQ4_0BlockBytes;
+      return Status::Ok();
+    case DType::Q8_0:
+      if (n % kQ8_0BlockSize != 0) return CorruptModel("q8_0 row length is not a multiple of 32");
+      *bytes = n / kQ8_0BlockSize * kQ8_0BlockBytes;
+      return Status::Ok();
+    case DType::Q6_K:
+      if (n % kQ6_KBlockSize != 0) return CorruptModel("q6_k row length is not a multiple of 256");
+      *bytes = n / kQ6_KBlockSize * kQ6_KBlockBytes;
       return Status::Ok();
   }
   return CorruptModel("unknown dtype");
@@ -109,7 +119,10 @@ void DequantizeRow(const TensorView& t, int64_t row, float* out) {
   uint64_t row_bytes = 0;
   (void)RowBytes(t.dtype, cols, &row_bytes);  // validated at load
   const uint8_t* p = t.data + static_cast<uint64_t>(row) * row_bytes;
-  const float scale = t.scales ? t.scales[row] : 1.0f;
+  const int64_t group = t.scale_group_size > 0 ? t.scale_group_size : cols;
+  const float* row_scales = t.scales ? t.scales + row * (cols / group) : nullptr;
+  auto scale_of = [&](int64_t c) { return row_scales ? row_scales[c / group] : 1.0f; };
+  auto half_at = [](const uint8_t* b) { return HalfToFloat(static_cast<uint16_t>(b[0] | (b[1] << 8))); };
   switch (t.dtype) {
     case DType::F32: std::memcpy(out, p, cols * sizeof(float)); break;
     case DType::F16:
@@ -119,28 +132,60 @@ void DequantizeRow(const TensorView& t, int64_t row, float* out) {
       for (int64_t c = 0; c < cols; ++c) out[c] = BF16ToFloat(static_cast<uint16_t>(p[2 * c] | (p[2 * c + 1] << 8)));
       break;
     case DType::I8:
-      for (int64_t c = 0; c < cols; ++c) out[c] = static_cast<float>(static_cast<int8_t>(p[c])) * scale;
+      for (int64_t c = 0; c < cols; ++c) out[c] = static_cast<float>(static_cast<int8_t>(p[c])) * scale_of(c);
       break;
     case DType::I4:
       for (int64_t c = 0; c < cols; ++c) {
         const int nib = (p[c >> 1] >> ((c & 1) * 4)) & 0xf;
-        out[c] = static_cast<float>((nib ^ 8) - 8) * scale;
+        out[c] = static_cast<float>((nib ^ 8) - 8) * scale_of(c);
       }
       break;
     case DType::I2:
       for (int64_t c = 0; c < cols; ++c) {
         const int crumb = (p[c >> 2] >> ((c & 3) * 2)) & 3;
-        out[c] = static_cast<float>((crumb ^ 2) - 2) * scale;
+        out[c] = static_cast<float>((crumb ^ 2) - 2) * scale_of(c);
       }
       break;
     case DType::Q4_0:
       for (int64_t b = 0; b < cols / kQ4_0BlockSize; ++b) {
         const uint8_t* blk = p + b * kQ4_0BlockBytes;
-        const float d = HalfToFloat(static_cast<uint16_t>(blk[0] | (blk[1] << 8)));
+        const float d = half_at(blk);
         float* o = out + b * kQ4_0BlockSize;
         for (int j = 0; j < 16; ++j) {
           o[j] = static_cast<float>((blk[2 + j] & 0xf) - 8) * d;
           o[j + 16] = static_cast<float>((blk[2 + j] >> 4) - 8) * d;
+        }
+      }
+      break;
+    case DType::Q8_0:
+      for (int64_t b = 0; b < cols / kQ8_0BlockSize; ++b) {
+        const uint8_t* blk = p + b * kQ8_0BlockBytes;
+        const float d = half_at(blk);
+        for (int j = 0; j < kQ8_0BlockSize; ++j)
+          out[b * kQ8_0BlockSize + j] = static_cast<float>(static_cast<int8_t>(blk[2 + j])) * d;
+      }
+      break;
+    case DType::Q6_K:
+      for (int64_t b = 0; b < cols / kQ6_KBlockSize; ++b) {
+        const uint8_t* blk = p + b * kQ6_KBlockBytes;
+        const float d = half_at(blk + 208);
+        float* o = out + b * kQ6_KBlockSize;
+        for (int half = 0; half < 2; ++half) {  // two 128-element halves
+          const uint8_t* ql = blk + 64 * half;
+          const uint8_t* qh = blk + 128 + 32 * half;
+          const int8_t* sc = reinterpret_cast<const int8_t*>(blk + 192) + 8 * half;
+          float* y = o + 128 * half;
+          for (int l = 0; l < 32; ++l) {
+            const int is = l / 16;
+            const int q1 = ((ql[l] & 0xf) | (((qh[l] >> 0) & 3) << 4)) - 32;
+            const int q2 = ((ql[l + 32] & 0xf) | (((qh[l] >> 2) & 3) << 4)) - 32;
+            const int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+            const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+            y[l] = d * static_cast<float>(sc[is]) * static_cast<float>(q1);
+            y[l + 32] = d * static_cast<float>(sc[is + 2]) * static_cast<float>(q2);
+            y[l + 64] = d * static_cast<float>(sc[is + 4]) * static_cast<float>(q3);
+            y[l + 96] = d * static_cast<float>(sc[is + 6]) * static_cast<float>(q4);
+          }
         }
       }
       break;

@@ -17,6 +17,10 @@ using schema::ScaleKind;
 
 constexpr int kQ4_0BlockSize = 32;   // weights per Q4_0 block
 constexpr int kQ4_0BlockBytes = 18;  // fp16 scale + 16 bytes of nibbles
+constexpr int kQ8_0BlockSize = 32;
+constexpr int kQ8_0BlockBytes = 34;  // fp16 scale + 32 int8 codes
+constexpr int kQ6_KBlockSize = 256;
+constexpr int kQ6_KBlockBytes = 210; // ql[128], qh[64], int8 scales[16], fp16 d (last)
 constexpr size_t kTensorAlignment = 64;
 
 const char* DTypeName(DType dtype);
@@ -36,9 +40,18 @@ struct TensorView {
   std::vector<int64_t> shape;
   const uint8_t* data = nullptr;
   uint64_t size = 0;                 // bytes at `data`
-  const float* scales = nullptr;     // one per row when scale_kind == PerRow, else null
+  // fp32 scales of integer codes: one per row, or [rows][cols / scale_group_size] when
+  // scale_group_size > 0 (gathered tables only); null for float and block dtypes.
+  const float* scales = nullptr;
+  int64_t scale_group_size = 0;
   ActivationQuant activation = ActivationQuant::None;
-  float input_scale = 0.0f;
+  float input_scale = 0.0f;          // StaticInt8 / StaticInt8Full
+  float output_scale = 0.0f;         // > 0: the output is requantized to int8 with this scale
+
+  bool static_input() const {
+    return activation == ActivationQuant::StaticInt8 || activation == ActivationQuant::StaticInt8Full;
+  }
+  int64_t scales_per_row() const { return scale_group_size > 0 ? cols() / scale_group_size : 1; }
 
   int64_t rows() const { return shape.size() == 2 ? shape[0] : 1; }
   int64_t cols() const { return shape.empty() ? 0 : shape.back(); }
@@ -46,6 +59,8 @@ struct TensorView {
 };
 
 // Dequantizes row `row` of `t` into `out[cols]` (every dtype; the reference for kernels and tools).
+// Block dtypes compute d * q (Q6_K: d * scale * q) in float in that order, as ggml does, so decoded
+// GGUF tensors are bit-identical to llama.cpp's.
 void DequantizeRow(const TensorView& t, int64_t row, float* out);
 
 // IEEE half / bfloat16 conversions (round to nearest even).

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -12,6 +13,7 @@
 
 #include "convert/calibrate.h"
 #include "convert/hf_config.h"
+#include "convert/importer.h"
 #include "convert/recipe.h"
 #include "convert/safetensors.h"
 #include "convert/tokenizer_import.h"
@@ -221,8 +223,73 @@ Status QatTensorSpec(const SafetensorsCheckpoint& ck, const json& recipe, const 
 
 bool IsQatCheckpoint(const std::string& dir) { return FileExists(dir + "/quant_recipe.json"); }
 
+SourceFormat DetectSourceFormat(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) return SourceFormat::kUnknown;
+  if (S_ISREG(st.st_mode)) {
+    char magic[8] = {};
+    std::ifstream in(path, std::ios::binary);
+    in.read(magic, sizeof magic);
+    if (in.gcount() == 8 && std::memcmp(magic, "LITERTLM", 8) == 0) return SourceFormat::kLitertlm;
+    if (in.gcount() >= 4 && std::memcmp(magic, "GGUF", 4) == 0) return SourceFormat::kGguf;
+    return SourceFormat::kUnknown;
+  }
+  if (!S_ISDIR(st.st_mode)) return SourceFormat::kUnknown;
+  if (IsQatCheckpoint(path)) return SourceFormat::kQatExport;
+  std::string text;
+  if (!ReadText(path + "/config.json", &text).ok()) return SourceFormat::kUnknown;
+  const json config = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (config.is_object()) {
+    const auto q = config.find("quantization_config");
+    if (q != config.end() && q->is_object() && q->value("quant_method", "") == "compressed-tensors")
+      return SourceFormat::kCompressedTensors;
+  }
+  return SourceFormat::kHfCheckpoint;
+}
+
+const char* SourceFormatName(SourceFormat format) {
+  switch (format) {
+    case SourceFormat::kUnknown: return "unknown";
+    case SourceFormat::kHfCheckpoint: return "safetensors";
+    case SourceFormat::kQatExport: return "qat-export";
+    case SourceFormat::kCompressedTensors: return "compressed-tensors";
+    case SourceFormat::kLitertlm: return "litertlm";
+    case SourceFormat::kGguf: return "gguf";
+  }
+  return "unknown";
+}
+
+namespace {
+
+// Published files carry their own codes, scales and tokenizer: no recipe or calibration applies.
+Status ConvertPublished(const ConvertOptions& o, SourceFormat format, const WriteProgress& progress) {
+  if (o.format_given || !o.tensor_types.empty() || !o.calibration_text.empty())
+    return InvalidArgument(o.input + ": a " + SourceFormatName(format) +
+                           " file keeps its published quantization; --format, --tensor-type and --calibration do not apply");
+  ImportedModel model;
+  Status s = format == SourceFormat::kLitertlm ? ImportLitertlm(o.input, &model)
+           : format == SourceFormat::kGguf     ? ImportGguf(o.input, &model)
+                                               : ImportCompressedTensors(o.input, &model);
+  EDGELM_RETURN_IF_ERROR(s);
+  if (!o.tokenizer.empty()) return InvalidArgument("--tokenizer does not apply: " + o.input + " brings its own");
+  model.meta.source_format = SourceFormatName(format);
+  if (model.meta.source.empty()) model.meta.source = o.input;
+  model.meta.command_line = o.command_line;
+  if (!model.tokenizer.pieces.empty()) model.meta.tokenizer = &model.tokenizer;
+  return WriteModelFile(o.output, model.meta, model.specs, progress);
+}
+
+}  // namespace
+
 Status Convert(const ConvertOptions& o, const WriteProgress& progress) {
   const bool synthetic = !o.synthesize_config.empty();
+  if (!synthetic) {
+    const SourceFormat format = DetectSourceFormat(o.input);
+    if (format == SourceFormat::kUnknown)
+      return InvalidArgument(o.input + ": not a checkpoint directory, .litertlm bundle or GGUF file");
+    if (format == SourceFormat::kLitertlm || format == SourceFormat::kGguf || format == SourceFormat::kCompressedTensors)
+      return ConvertPublished(o, format, progress);
+  }
   const bool qat = !synthetic && IsQatCheckpoint(o.input);
   ModelMetadata meta;
   HfSpecialIds ids;
@@ -234,6 +301,7 @@ Status Convert(const ConvertOptions& o, const WriteProgress& progress) {
   EDGELM_RETURN_IF_ERROR(LoadTokenizer(o, ids, meta.config.vocab_size, &tokenizer, &has_tokenizer));
   if (has_tokenizer) meta.tokenizer = &tokenizer;
   meta.source = synthetic ? "synthetic:" + o.synthesize_config : o.input;
+  meta.source_format = synthetic ? "synthetic" : SourceFormatName(qat ? SourceFormat::kQatExport : SourceFormat::kHfCheckpoint);
   meta.command_line = o.command_line;
 
   std::unique_ptr<SafetensorsCheckpoint> ck;

@@ -17,6 +17,7 @@ struct ConvertOptions {
   std::string input;                 // HF or QAT checkpoint directory (unused with synthesize_config)
   std::string output;                // .edgelm path
   std::string format = "bf16";       // f32 | bf16 | f16 | q4_0 | mobile | mobile-int4; QAT input keeps its recipe
+  bool format_given = false;         // --format was on the command line (refused for published inputs)
   std::string tokenizer;             // tokenizer.json / tokenizer.model; default: the one in `input`
   std::string synthesize_config;     // config.json: write seeded random weights of that shape instead
   uint64_t seed = 1;

@@ -13,11 +13,13 @@ namespace {
 
 void Usage(FILE* out) {
   std::fprintf(out,
-      "usage: edgelm-convert INPUT_DIR -o OUT.edgelm [options]\n"
+      "usage: edgelm-convert INPUT -o OUT.edgelm [options]\n"
       "       edgelm-convert --synthesize CONFIG.json -o OUT.edgelm [options]\n"
       "\n"
-      "INPUT_DIR: a Hugging Face Gemma 4 checkpoint (config.json, safetensors, tokenizer) or a QAT\n"
-      "export (quant_recipe.json + codes and scales; its recipe is kept exactly).\n"
+      "INPUT: a Hugging Face Gemma 4 checkpoint directory (config.json, safetensors, tokenizer); a QAT\n"
+      "export (quant_recipe.json + codes and scales); or a published file kept exactly as Google ships\n"
+      "it: a .litertlm bundle, a compressed-tensors mobile checkpoint directory, a GGUF file. The kind is\n"
+      "detected from the content.\n"
       "\n"
       "options:\n"
       "  -f, --format F          f32 | bf16 | f16 | q4_0 | mobile | mobile-int4   (default bf16)\n"
@@ -52,7 +54,7 @@ int main(int argc, char** argv) {
     };
     if (a == "-h" || a == "--help") { Usage(stdout); return 0; }
     else if (a == "-o" || a == "--output") o.output = value("-o");
-    else if (a == "-f" || a == "--format") o.format = value("--format");
+    else if (a == "-f" || a == "--format") { o.format = value("--format"); o.format_given = true; }
     else if (a == "--tokenizer") o.tokenizer = value("--tokenizer");
     else if (a == "--tensor-type") o.tensor_types.push_back(value("--tensor-type"));
     else if (a == "--calibration") o.calibration_text = value("--calibration");

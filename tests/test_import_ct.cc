@@ -1,0 +1,2 @@
+// Placeholder until the ct importer lands (replaced by its tests).
+#include <catch2/catch.hpp>

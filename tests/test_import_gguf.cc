@@ -1,0 +1,2 @@
+// Placeholder until the gguf importer lands (replaced by its tests).
+#include <catch2/catch.hpp>

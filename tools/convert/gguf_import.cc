@@ -1,0 +1,7 @@
+#include "convert/importer.h"
+
+namespace edgelm {
+
+Status ImportGguf(const std::string& path, ImportedModel*) { return Unsupported(path + ": GGUF import is being written"); }
+
+}  // namespace edgelm

@@ -1,0 +1,7 @@
+#include "convert/importer.h"
+
+namespace edgelm {
+
+Status ImportLitertlm(const std::string& path, ImportedModel*) { return Unsupported(path + ": .litertlm import is being written"); }
+
+}  // namespace edgelm
