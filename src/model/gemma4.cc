@@ -177,7 +177,7 @@ Status Gemma4Model::Bind() {
   const ModelConfig& c = config();
   layers_.assign(c.num_layers(), LayerWeights());
   const TensorView** model_slots[kFirstLayerSlot] = {&embed_, &ple_table_, &ple_projection_, &ple_projection_norm_,
-                                                     &final_norm_};
+                                                     &final_norm_, &lm_head_};
   using Slot = const TensorView* LayerWeights::*;
   static constexpr Slot kLayerSlots[kTensorSlotCount - kFirstLayerSlot] = {
       &LayerWeights::input_norm, &LayerWeights::q_proj, &LayerWeights::q_norm, &LayerWeights::k_proj,
@@ -194,8 +194,8 @@ Status Gemma4Model::Bind() {
     else
       layers_[info.layer].*kLayerSlots[slot - kFirstLayerSlot] = t;
   }
-  if (embed_->dtype != DType::Q4_0 && embed_->activation == ActivationQuant::StaticInt8)
-    return CorruptModel("the tied head cannot use a static activation scale");
+  if (c.tie_word_embeddings) lm_head_ = embed_;
+  if (lm_head_->static_input()) return CorruptModel("the output head cannot use a static activation scale");
   for (const LayerConfig& l : c.layers) inv_freq_.push_back(InverseFrequencies(l));
   return Status::Ok();
 }
@@ -351,7 +351,7 @@ void Gemma4Model::Head(int rows, int out_rows, Workspace* ws, float* logits, For
   float* head_in = Grow(ws->head_in, static_cast<size_t>(out_rows) * H);
   RmsNormRows(last, final_norm_, out_rows, H, c.rms_norm_eps, head_in);
   if (observer) observer->OnHidden(c.num_layers() + 1, head_in, out_rows);
-  Linear(*embed_, head_in, out_rows, logits, &ws->linear, ws->pool);
+  Linear(*lm_head_, head_in, out_rows, logits, &ws->linear, ws->pool);
   if (c.final_logit_softcap > 0.0f) SoftCap(logits, static_cast<size_t>(out_rows) * c.vocab_size, c.final_logit_softcap);
 }
 

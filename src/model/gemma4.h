@@ -97,6 +97,7 @@ class Gemma4Model {
   const TensorView* ple_projection_ = nullptr;
   const TensorView* ple_projection_norm_ = nullptr;
   const TensorView* final_norm_ = nullptr;
+  const TensorView* lm_head_ = nullptr;  // the output head: embed_ when tied
   std::vector<LayerWeights> layers_;
   std::vector<std::vector<float>> inv_freq_;  // per layer: RoPE frequency of each of head_dim/2 pairs
 };

@@ -5,6 +5,7 @@ namespace edgelm {
 const char* TensorRoleName(TensorRole role) {
   switch (role) {
     case TensorRole::kEmbedding: return "embedding";
+    case TensorRole::kLmHead: return "lm_head";
     case TensorRole::kPleTable: return "ple_table";
     case TensorRole::kPleProjection: return "ple_projection";
     case TensorRole::kAttention: return "attention";
@@ -30,6 +31,7 @@ std::vector<TensorInfo> Gemma4TensorManifest(const ModelConfig& c) {
     add("per_layer_projection_norm.weight", {P}, R::kNorm, S::kPleProjectionNorm);
   }
   add("norm.weight", {H}, R::kNorm, S::kFinalNorm);
+  if (!c.tie_word_embeddings) add("lm_head.weight", {c.vocab_size, H}, R::kLmHead, S::kLmHead);
   for (int i = 0; i < L; ++i) {
     const LayerConfig& l = c.layers[i];
     const bool consumer = !c.owns_kv(i);

@@ -15,7 +15,8 @@
 namespace edgelm {
 
 enum class TensorRole {
-  kEmbedding,      // token embedding, also the tied output head
+  kEmbedding,      // token embedding, also the output head when tied
+  kLmHead,         // a separate output head (config.tie_word_embeddings == false)
   kPleTable,       // per-layer embedding table, gathered one row per token
   kPleProjection,  // per_layer_model_projection (context part of PLE)
   kAttention,      // q/k/v/o projections
@@ -26,7 +27,7 @@ enum class TensorRole {
 
 // Where the graph binds a tensor: one slot per model-level tensor, and per layer (with TensorInfo::layer).
 enum class TensorSlot {
-  kEmbed, kPleTable, kPleProjection, kPleProjectionNorm, kFinalNorm,
+  kEmbed, kPleTable, kPleProjection, kPleProjectionNorm, kFinalNorm, kLmHead,
   kInputNorm, kQProj, kQNorm, kKProj, kVProj, kKNorm, kOProj, kPostAttentionNorm, kPreFfnNorm,
   kGateProj, kUpProj, kDownProj, kPostFfnNorm, kPleGate, kPleLayerProjection, kPostPleNorm, kLayerScalar,
 };

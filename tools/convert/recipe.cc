@@ -45,7 +45,8 @@ TensorEncoding Recipe::Choose(const TensorInfo& t) const {
   else {
     const DType wide = name_ == "mobile" ? DType::I8 : DType::I4;
     switch (t.role) {
-      case TensorRole::kEmbedding: e = {DType::I4, ActivationQuant::DynamicInt8}; break;
+      case TensorRole::kEmbedding:
+      case TensorRole::kLmHead: e = {DType::I4, ActivationQuant::DynamicInt8}; break;
       case TensorRole::kPleTable: e = {DType::I4, ActivationQuant::None}; break;
       case TensorRole::kMlp: e = {t.kv_consumer ? DType::I2 : wide, ActivationQuant::StaticInt8}; break;
       default: e = {wide, ActivationQuant::StaticInt8}; break;
