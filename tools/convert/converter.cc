@@ -267,9 +267,11 @@ Status ConvertPublished(const ConvertOptions& o, SourceFormat format, const Writ
     return InvalidArgument(o.input + ": a " + SourceFormatName(format) +
                            " file keeps its published quantization; --format, --tensor-type and --calibration do not apply");
   ImportedModel model;
-  Status s = format == SourceFormat::kLitertlm ? ImportLitertlm(o.input, &model)
-           : format == SourceFormat::kGguf     ? ImportGguf(o.input, &model)
-                                               : ImportCompressedTensors(o.input, &model);
+  ImportOptions options;
+  options.hf_config = o.hf_config;
+  Status s = format == SourceFormat::kLitertlm ? ImportLitertlm(o.input, options, &model)
+           : format == SourceFormat::kGguf     ? ImportGguf(o.input, options, &model)
+                                               : ImportCompressedTensors(o.input, options, &model);
   EDGELM_RETURN_IF_ERROR(s);
   if (!o.tokenizer.empty()) return InvalidArgument("--tokenizer does not apply: " + o.input + " brings its own");
   model.meta.source_format = SourceFormatName(format);

@@ -28,6 +28,7 @@ struct ConvertOptions {
   // checkpoint runs over it first. Synthetic models use a fixed plausible scale instead.
   std::string calibration_text;
   std::string command_line;
+  std::string hf_config;             // --config: facts a published file does not record (ImportOptions)
 };
 
 // True if `dir` holds a QAT export (quant_recipe.json next to the safetensors).

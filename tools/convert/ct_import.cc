@@ -2,6 +2,6 @@
 
 namespace edgelm {
 
-Status ImportCompressedTensors(const std::string& dir, ImportedModel*) { return Unsupported(dir + ": compressed-tensors import is being written"); }
+Status ImportCompressedTensors(const std::string& dir, const ImportOptions&, ImportedModel*) { return Unsupported(dir + ": compressed-tensors import is being written"); }
 
 }  // namespace edgelm

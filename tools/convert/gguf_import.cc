@@ -2,6 +2,6 @@
 
 namespace edgelm {
 
-Status ImportGguf(const std::string& path, ImportedModel*) { return Unsupported(path + ": GGUF import is being written"); }
+Status ImportGguf(const std::string& path, const ImportOptions&, ImportedModel*) { return Unsupported(path + ": GGUF import is being written"); }
 
 }  // namespace edgelm

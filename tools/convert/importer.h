@@ -38,11 +38,19 @@ struct ImportedModel {
   ImportedModel& operator=(const ImportedModel&) = delete;
 };
 
+struct ImportOptions {
+  // A Hugging Face config.json of the same model, for the facts a file does not record (a .litertlm
+  // graph has no sliding-window length: its masks are inputs). Without it, Gemma 4's published values
+  // apply (window 512, RoPE theta 10,000 / 1,000,000, partial rotary 0.25 on full layers). When given,
+  // every fact the file does record must agree with it.
+  std::string hf_config;
+};
+
 // Each importer fills `out` completely (config, tokenizer with Gemma 4 chat setup, every tensor of
 // Gemma4TensorManifest(config), source_format, source_sha256 for files) or returns a status whose
 // message names the file and what in it does not fit. `out` must be default-constructed.
-Status ImportLitertlm(const std::string& path, ImportedModel* out);
-Status ImportCompressedTensors(const std::string& dir, ImportedModel* out);
-Status ImportGguf(const std::string& path, ImportedModel* out);
+Status ImportLitertlm(const std::string& path, const ImportOptions& options, ImportedModel* out);
+Status ImportCompressedTensors(const std::string& dir, const ImportOptions& options, ImportedModel* out);
+Status ImportGguf(const std::string& path, const ImportOptions& options, ImportedModel* out);
 
 }  // namespace edgelm

@@ -2,6 +2,6 @@
 
 namespace edgelm {
 
-Status ImportLitertlm(const std::string& path, ImportedModel*) { return Unsupported(path + ": .litertlm import is being written"); }
+Status ImportLitertlm(const std::string& path, const ImportOptions&, ImportedModel*) { return Unsupported(path + ": .litertlm import is being written"); }
 
 }  // namespace edgelm

@@ -24,6 +24,8 @@ void Usage(FILE* out) {
       "options:\n"
       "  -f, --format F          f32 | bf16 | f16 | q4_0 | mobile | mobile-int4   (default bf16)\n"
       "  --tokenizer PATH        tokenizer.json or tokenizer.model (default: the one in INPUT_DIR)\n"
+      "  --config CONFIG.json    published files: the model's Hugging Face config, for what the file\n"
+      "                          does not record (a .litertlm has no sliding-window length)\n"
       "  --tensor-type RE=DTYPE  per-tensor override, e.g. 'embed_tokens=int8' (repeatable)\n"
       "  --scale-search S        mse | absmax: per-channel scale choice for int4/int2 (default mse;\n"
       "                          synthetic weights always use absmax)\n"
@@ -56,6 +58,7 @@ int main(int argc, char** argv) {
     else if (a == "-o" || a == "--output") o.output = value("-o");
     else if (a == "-f" || a == "--format") { o.format = value("--format"); o.format_given = true; }
     else if (a == "--tokenizer") o.tokenizer = value("--tokenizer");
+    else if (a == "--config") o.hf_config = value("--config");
     else if (a == "--tensor-type") o.tensor_types.push_back(value("--tensor-type"));
     else if (a == "--calibration") o.calibration_text = value("--calibration");
     else if (a == "--synthesize") o.synthesize_config = value("--synthesize");
