@@ -34,6 +34,8 @@ const edgelm_kernels kScalar = {"scalar",
                                 edgelm_f32_bf16w_gemm_scalar,
                                 edgelm_f32_f16w_gemm_scalar,
                                 edgelm_f32_q4_0w_gemm_scalar,
+                                edgelm_f32_q8_0w_gemm_scalar,
+                                edgelm_f32_q6_kw_gemm_scalar,
                                 edgelm_qs8_quantize_scalar,
                                 KV_ATTENTION_KERNELS(scalar)};
 
@@ -54,6 +56,8 @@ const edgelm_kernels kAvx2 = {"avx2",
                               edgelm_f32_bf16w_gemm_avx2,
                               edgelm_f32_f16w_gemm_avx2,
                               edgelm_f32_q4_0w_gemm_avx2,
+                              edgelm_f32_q8_0w_gemm_avx2,
+                              edgelm_f32_q6_kw_gemm_avx2,
                               edgelm_qs8_quantize_avx2,
                               KV_ATTENTION_KERNELS(avx2)};
 
@@ -66,6 +70,8 @@ const edgelm_kernels kAvx512Vnni = {"avx512vnni",
                                     edgelm_f32_bf16w_gemm_avx2,
                                     edgelm_f32_f16w_gemm_avx2,
                                     edgelm_f32_q4_0w_gemm_avx2,
+                                    edgelm_f32_q8_0w_gemm_avx2,
+                                    edgelm_f32_q6_kw_gemm_avx2,
                                     edgelm_qs8_quantize_avx2,
                                     KV_ATTENTION_KERNELS(avx2)};
 
@@ -86,6 +92,8 @@ const edgelm_kernels kNeon = {"neon",
                               edgelm_f32_bf16w_gemm_neon,
                               edgelm_f32_f16w_gemm_neon,
                               edgelm_f32_q4_0w_gemm_neon,
+                              edgelm_f32_q8_0w_gemm_neon,
+                              edgelm_f32_q6_kw_gemm_neon,
                               edgelm_qs8_quantize_neon,
                               KV_ATTENTION_KERNELS(neon)};
 
@@ -98,6 +106,8 @@ const edgelm_kernels kNeonDot = {"neondot",
                                  edgelm_f32_bf16w_gemm_neon,
                                  edgelm_f32_f16w_gemm_neon,
                                  edgelm_f32_q4_0w_gemm_neon,
+                                 edgelm_f32_q8_0w_gemm_neon,
+                                 edgelm_f32_q6_kw_gemm_neon,
                                  edgelm_qs8_quantize_neon,
                                  KV_ATTENTION_KERNELS(neon)};
 
@@ -109,6 +119,8 @@ const edgelm_kernels kI8mm = {"i8mm",
                               edgelm_f32_bf16w_gemm_neon,
                               edgelm_f32_f16w_gemm_neon,
                               edgelm_f32_q4_0w_gemm_neon,
+                              edgelm_f32_q8_0w_gemm_neon,
+                              edgelm_f32_q6_kw_gemm_neon,
                               edgelm_qs8_quantize_neon,
                               KV_ATTENTION_KERNELS(neon)};
 

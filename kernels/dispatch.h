@@ -25,6 +25,8 @@ typedef struct edgelm_kernels {
   f32_gemm_fn f32_bf16w_gemm;
   f32_gemm_fn f32_f16w_gemm;
   f32_gemm_fn f32_q4_0w_gemm;
+  f32_gemm_fn f32_q8_0w_gemm;
+  f32_gemm_fn f32_q6_kw_gemm;
   qs8_quantize_fn qs8_quantize;
   f32_kv_scores_fn kv_scores[EDGELM_KV_FORMAT_COUNT];          /* indexed by edgelm_kv_format */
   f32_kv_accumulate_fn kv_accumulate[EDGELM_KV_FORMAT_COUNT];

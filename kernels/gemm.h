@@ -48,9 +48,14 @@ typedef void (*qs8_qcxw_gemm_fn)(size_t M, size_t N, size_t K, const int8_t* x, 
                                       const float* x_scale, float* y, size_t y_stride);
 
 // --- float activations x float-ish weights: fxw-gemm/ ------------------------------------------------
-// x: f32 [M][x_stride]; w rows of `w_row_bytes` in f32, bf16, f16 or Q4_0 (llama.cpp blocks of 32:
-// an f16 scale d, then 16 bytes of 4-bit codes q, value (q - 8) * d). y[m][n] = sum_k x[m][k] * w[n][k]
-// in float; variants may sum in another order, so they agree with the reference within rounding.
+// x: f32 [M][x_stride]; w rows of `w_row_bytes` in f32, bf16, f16 or llama.cpp / GGUF blocks (K a
+// multiple of the block):
+//   Q4_0  32 weights in 18 bytes: f16 d, 16 bytes of 4-bit codes q (q[j] low nibbles, q[j+16] high); (q - 8) * d
+//   Q8_0  32 weights in 34 bytes: f16 d, 32 int8 codes q; q * d
+//   Q6_K  256 weights in 210 bytes: ql[128] low 4 bits, qh[64] high 2 bits, int8 scales[16] (one per 16
+//         weights), f16 d last; (d * scale) * (q - 32) (format/tensor.cc's DequantizeRow has the bit order)
+// y[m][n] = sum_k x[m][k] * w[n][k] in float; variants may sum in another order, or apply a block's
+// scale to a partial sum, so they agree with the reference within rounding.
 typedef void (*f32_gemm_fn)(size_t M, size_t N, size_t K, const float* x, size_t x_stride, const uint8_t* w,
                             size_t w_row_bytes, float* y, size_t y_stride);
 
@@ -62,6 +67,10 @@ typedef void (*f32_gemm_fn)(size_t M, size_t N, size_t K, const float* x, size_t
   void edgelm_f32_f16w_gemm_##variant(size_t M, size_t N, size_t K, const float* x, size_t x_stride,           \
                                       const uint8_t* w, size_t w_row_bytes, float* y, size_t y_stride);        \
   void edgelm_f32_q4_0w_gemm_##variant(size_t M, size_t N, size_t K, const float* x, size_t x_stride,          \
+                                       const uint8_t* w, size_t w_row_bytes, float* y, size_t y_stride);       \
+  void edgelm_f32_q8_0w_gemm_##variant(size_t M, size_t N, size_t K, const float* x, size_t x_stride,          \
+                                       const uint8_t* w, size_t w_row_bytes, float* y, size_t y_stride);       \
+  void edgelm_f32_q6_kw_gemm_##variant(size_t M, size_t N, size_t K, const float* x, size_t x_stride,          \
                                        const uint8_t* w, size_t w_row_bytes, float* y, size_t y_stride);
 
 EDGELM_DECLARE_QS8_QCXW_GEMM(scalar)

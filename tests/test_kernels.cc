@@ -72,7 +72,9 @@ struct FloatKernel {
 const FloatKernel kFloatKernels[] = {{"f32_f32w", &edgelm_kernels::f32_f32w_gemm, DType::F32},
                                      {"f32_bf16w", &edgelm_kernels::f32_bf16w_gemm, DType::BF16},
                                      {"f32_f16w", &edgelm_kernels::f32_f16w_gemm, DType::F16},
-                                     {"f32_q4_0w", &edgelm_kernels::f32_q4_0w_gemm, DType::Q4_0}};
+                                     {"f32_q4_0w", &edgelm_kernels::f32_q4_0w_gemm, DType::Q4_0},
+                                     {"f32_q8_0w", &edgelm_kernels::f32_q8_0w_gemm, DType::Q8_0},
+                                     {"f32_q6_kw", &edgelm_kernels::f32_q6_kw_gemm, DType::Q6_K}};
 
 size_t RowBytesOf(DType dtype, size_t K) {
   uint64_t bytes = 0;
@@ -111,6 +113,19 @@ uint16_t RandomHalfBits(DType dtype, uint32_t r) {
                               : static_cast<uint16_t>((r & 0x83ff) | (8 + exponent) << 10);
 }
 
+// Where a block dtype keeps its f16 scale d; size 0 for other dtypes.
+struct BlockScale {
+  size_t size = 0, bytes = 0, d_offset = 0;
+};
+BlockScale BlockScaleOf(DType dtype) {
+  switch (dtype) {
+    case DType::Q4_0: return {kQ4_0BlockSize, kQ4_0BlockBytes, 0};
+    case DType::Q8_0: return {kQ8_0BlockSize, kQ8_0BlockBytes, 0};
+    case DType::Q6_K: return {kQ6_KBlockSize, kQ6_KBlockBytes, kQ6_KBlockBytes - 2};  // d comes last
+    default: return {};
+  }
+}
+
 Problem MakeProblem(DType dtype, int bits, size_t M, size_t N, size_t K, std::mt19937& rng, const Fill& fill = {}) {
   Problem p{M, N, K, K + 5, RowBytesOf(dtype, K), {}, {}, {}, {}, {}};
   std::uniform_real_distribution<float> unit(-1.0f, 1.0f), scale(0.001f, 0.1f);
@@ -141,10 +156,10 @@ Problem MakeProblem(DType dtype, int bits, size_t M, size_t N, size_t K, std::mt
       if (dtype == DType::F32) {
         const float v = unit(rng);
         std::memcpy(row + 4 * i, &v, 4);
-      } else if (dtype == DType::Q4_0) {
-        if (i % kQ4_0BlockSize) continue;  // random bytes stay as the nibbles; d gets a sane value
+      } else if (const BlockScale block = BlockScaleOf(dtype); block.size > 0) {
+        if (i % block.size) continue;  // random bytes stay as the codes; d gets a sane value
         const uint16_t d = RandomHalfBits(DType::F16, rng());
-        std::memcpy(row + i / kQ4_0BlockSize * kQ4_0BlockBytes, &d, 2);
+        std::memcpy(row + i / block.size * block.bytes + block.d_offset, &d, 2);
       } else {
         const uint16_t half = RandomHalfBits(dtype, rng());
         std::memcpy(row + 2 * i, &half, 2);
@@ -211,7 +226,11 @@ const size_t kRaggedM[] = {1, 2, 3, 5, 7, 16, 33};
 const size_t kRaggedN[] = {1, 3, 17, 63, 64, 65};
 // Around every vector width (8 floats; 32..256 codes per chunk) plus K % 4 != 0 for packed rows.
 const size_t kRaggedK[] = {1, 3, 4, 5, 28, 31, 32, 33, 36, 64, 100, 127, 129, 256, 257, 1000, 1001};
-const size_t kQ4_0K[] = {32, 64, 96, 256, 1024};
+// Block dtypes: whole blocks only (one, several, and more than the AVX2 prefetch distance).
+std::vector<size_t> BlockK(DType dtype) {
+  if (dtype == DType::Q6_K) return {256, 512, 768, 1536, 2560};
+  return {32, 64, 96, 256, 1024};
+}
 
 TEST_CASE("variants: the scalar reference comes first, then what this CPU runs") {
   const std::vector<edgelm_kernels> variants = Variants();
@@ -300,6 +319,40 @@ TEST_CASE("integer scalar kernels match a double-precision reference from dequan
   }
 }
 
+// The float scalar references decode block weights themselves (kernels/ is a leaf); the format's
+// DequantizeRow is the independent decoder. Products of decoded weights and activations in [-1, 1],
+// summed in double: the kernel's float sum may differ by rounding only (1e-5 of the magnitude), while
+// one wrong code or scale moves a result by far more.
+TEST_CASE("float scalar kernels match a double-precision reference from DequantizeRow") {
+  const edgelm_kernels scalar = Variants().front();
+  std::mt19937 rng(9);
+  for (const FloatKernel& k : kFloatKernels) {
+    const std::vector<size_t> ks = BlockScaleOf(k.dtype).size > 0 ? BlockK(k.dtype) : std::vector<size_t>{1, 33, 257};
+    for (size_t K : ks) {
+      const Problem p = MakeProblem(k.dtype, 0, 3, 17, K, rng);
+      const std::vector<float> got = Run(scalar.*k.fn, p);
+      TensorView view;
+      view.dtype = k.dtype;
+      view.shape = {static_cast<int64_t>(p.N), static_cast<int64_t>(p.K)};
+      view.data = p.w.data();
+      std::vector<float> row(p.K);
+      for (size_t n = 0; n < p.N; ++n) {
+        DequantizeRow(view, static_cast<int64_t>(n), row.data());
+        for (size_t m = 0; m < p.M; ++m) {
+          double want = 0, magnitude = 0;
+          for (size_t i = 0; i < p.K; ++i) {
+            want += static_cast<double>(p.x[m * p.x_stride + i]) * row[i];
+            magnitude += std::fabs(static_cast<double>(p.x[m * p.x_stride + i]) * row[i]);
+          }
+          if (std::fabs(got[m * p.N + n] - want) <= 1e-5 * magnitude) continue;
+          FAIL_CHECK(k.name << "_scalar K=" << K << " at [" << m << "][" << n << "]: " << got[m * p.N + n] << ", want "
+                            << want);
+        }
+      }
+    }
+  }
+}
+
 // --- out of memory ----------------------------------------------------------------------------------
 
 // Restores the scratch limit however the test ends.
@@ -368,8 +421,8 @@ TEST_CASE("a kernel that cannot get scratch memory writes zeros and raises the s
         }
       }
     }
-    // At least the scalar references (three integer, four float) depend on scratch.
-    CHECK(failed >= 7);
+    // At least the scalar references (three integer, six float) depend on scratch.
+    CHECK(failed >= 9);
     // With the limit gone, the same kernels work again and nothing is reported.
     for (const edgelm_kernels& v : variants) {
       const Problem p = MakeProblem(DType::I8, 8, 2, 3, 64, rng);
@@ -456,8 +509,8 @@ TEST_CASE("float kernels match the scalar reference on ragged shapes") {
   for (const FloatKernel& k : kFloatKernels)
     for (size_t M : kRaggedM)
       for (size_t N : kRaggedN) {
-        if (k.dtype == DType::Q4_0)
-          for (size_t K : kQ4_0K) CheckFloatVariants(k, MakeProblem(k.dtype, 0, M, N, K, rng), variants);
+        if (BlockScaleOf(k.dtype).size > 0)
+          for (size_t K : BlockK(k.dtype)) CheckFloatVariants(k, MakeProblem(k.dtype, 0, M, N, K, rng), variants);
         else
           for (size_t K : kRaggedK) CheckFloatVariants(k, MakeProblem(k.dtype, 0, M, N, K, rng), variants);
       }

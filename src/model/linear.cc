@@ -22,6 +22,8 @@ f32_gemm_fn FloatGemm(const edgelm_kernels& k, DType dtype) {
     case DType::BF16: return k.f32_bf16w_gemm;
     case DType::F16: return k.f32_f16w_gemm;
     case DType::Q4_0: return k.f32_q4_0w_gemm;
+    case DType::Q8_0: return k.f32_q8_0w_gemm;
+    case DType::Q6_K: return k.f32_q6_kw_gemm;
     default: return nullptr;
   }
 }
