@@ -262,7 +262,7 @@ TEST_CASE("tanh_float is within 2 ulps of tanh, and the activations built on it 
     logits.push_back(0.05f * static_cast<float>(i - 2000));  // [-100, 100]
   }
   GeluTanhMul(gate.data(), up.data(), gate.size(), out.data());
-  SoftCap(logits.data(), logits.size(), 30.0f);
+  SoftCap(logits.data(), logits.size(), 30.0f, 1.0f / 30.0f);
   for (size_t i = 0; i < gate.size(); ++i) {
     const double x = gate[i];
     const double gelu = 0.5 * x * (1.0 + std::tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));

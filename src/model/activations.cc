@@ -36,9 +36,8 @@ void GeluTanhMul(const float* gate, const float* up, size_t n, float* out) {
   }
 }
 
-void SoftCap(float* x, size_t n, float cap) {
-  const float inv_cap = 1.0f / cap;
-  for (size_t i = 0; i < n; ++i) x[i] = cap * Tanh(x[i] * inv_cap);
+void SoftCap(float* x, size_t n, float cap, float reciprocal) {
+  for (size_t i = 0; i < n; ++i) x[i] = cap * Tanh(x[i] * reciprocal);
 }
 
 }  // namespace edgelm

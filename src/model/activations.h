@@ -14,7 +14,8 @@ float tanh_float(float x);
 // out[i] = gelu_tanh(gate[i]) * up[i]; out may be gate.
 void GeluTanhMul(const float* gate, const float* up, size_t n, float* out);
 
-// x[i] = cap * tanh(x[i] / cap): Gemma's final logit soft-capping.
-void SoftCap(float* x, size_t n, float cap);
+// x[i] = cap * tanh(x[i] * reciprocal): Gemma's final logit soft-capping, with reciprocal the fp32
+// 1 / cap (a multiply, as the published graph stores it, rounds differently from a division).
+void SoftCap(float* x, size_t n, float cap, float reciprocal);
 
 }  // namespace edgelm

@@ -123,15 +123,14 @@ WorkspacePtr Gemma4Model::NewWorkspace(pthreadpool_t pool) {
 void WorkspaceDeleter::operator()(Workspace* ws) const { delete ws; }
 
 size_t Gemma4Model::ReleaseWorkspace(Workspace* ws) {
-  size_t bytes = ws->attention.capacity_bytes() + ws->linear.x_q.capacity() + ws->linear.x_scale.capacity() * sizeof(float);
+  size_t bytes = ws->attention.capacity_bytes() + ws->linear.capacity_bytes();
   for (std::vector<float>* v : {&ws->x, &ws->normed, &ws->q, &ws->k, &ws->v, &ws->attn, &ws->branch, &ws->gate, &ws->up,
                                 &ws->ple, &ws->pli, &ws->cos, &ws->sin, &ws->head_in}) {
     bytes += v->capacity() * sizeof(float);
     std::vector<float>().swap(*v);
   }
   ws->attention.Release();
-  std::vector<int8_t>().swap(ws->linear.x_q);
-  std::vector<float>().swap(ws->linear.x_scale);
+  ws->linear.Release();
   return bytes;
 }
 
@@ -152,14 +151,13 @@ uint64_t Gemma4Model::WorkspaceBytes(int chunk, int context, int threads) const 
                                   + 2 * kv_dim     // k, v
                                   + 2 * mlp        // gate, up
                                   + ple_width      // pli
-                                  + head_dim       // cos and sin (half a head each)
-                                  + 1)             // linear.x_scale
+                                  + head_dim)      // cos and sin (half a head each)
                           + std::max(ple_width, rows * c.ple_dim)   // ple: table row / gate
                           + rows * H                                // head_in (kAll)
                           + static_cast<uint64_t>(c.vocab_size);    // the session's logits
-  const uint64_t widest_input = std::max({H, q_dim, mlp, static_cast<uint64_t>(c.ple_dim)});
-  return floats * sizeof(float) + rows * widest_input  // linear.x_q
-         + AttentionScratchBytes(c, chunk, context, threads);
+  uint64_t linear = 0;  // the widest linear's activation codes
+  for (const TensorView& t : file_->tensors()) linear = std::max(linear, LinearScratchBytes(t, chunk));
+  return floats * sizeof(float) + linear + AttentionScratchBytes(c, chunk, context, threads);
 }
 
 Status Gemma4Model::Create(std::shared_ptr<const ModelFile> file, std::unique_ptr<Gemma4Model>* out, int num_threads) {
@@ -188,6 +186,14 @@ Status Gemma4Model::Bind() {
   for (const TensorInfo& info : Gemma4TensorManifest(c)) {
     const TensorView* t = nullptr;
     EDGELM_RETURN_IF_ERROR(Expect(*file_, info, &t));
+    const bool gathered = info.role == TensorRole::kEmbedding || info.role == TensorRole::kPleTable;
+    const bool multiplied = info.is_matrix() && info.role != TensorRole::kPleTable &&
+                            (info.role != TensorRole::kEmbedding || c.tie_word_embeddings);
+    if (multiplied && !LinearSupports(*t))
+      return Unsupported("tensor '" + info.name + "': no kernel multiplies " + DTypeName(t->dtype) +
+                         (t->scale_group_size > 0 ? " with grouped scales" : ""));
+    if (t->scale_group_size > 0 && !gathered)
+      return CorruptModel("tensor '" + info.name + "': grouped scales are for gathered tables only");
     const int slot = static_cast<int>(info.slot);
     if (info.layer < 0)
       *model_slots[slot] = t;
@@ -276,7 +282,7 @@ void Gemma4Model::PerLayerInputs(const int* tokens, int count, Workspace* ws, Fo
   if (observer) observer->OnLinearInput(*ple_projection_, ws->x.data(), count);
   Linear(*ple_projection_, ws->x.data(), count, pli, &ws->linear, ws->pool);
   float* table_row = Grow(ws->ple, width);
-  const float proj_scale = 1.0f / std::sqrt(static_cast<float>(H));
+  const float proj_scale = c.ple_projection_scale > 0.0f ? c.ple_projection_scale : 1.0f / std::sqrt(static_cast<float>(H));
   const float table_scale = std::sqrt(static_cast<float>(P));
   for (int t = 0; t < count; ++t) {
     DequantizeRow(*ple_table_, tokens[t], table_row);
@@ -352,7 +358,11 @@ void Gemma4Model::Head(int rows, int out_rows, Workspace* ws, float* logits, For
   RmsNormRows(last, final_norm_, out_rows, H, c.rms_norm_eps, head_in);
   if (observer) observer->OnHidden(c.num_layers() + 1, head_in, out_rows);
   Linear(*lm_head_, head_in, out_rows, logits, &ws->linear, ws->pool);
-  if (c.final_logit_softcap > 0.0f) SoftCap(logits, static_cast<size_t>(out_rows) * c.vocab_size, c.final_logit_softcap);
+  if (c.final_logit_softcap > 0.0f) {
+    const float reciprocal = c.final_logit_softcap_reciprocal > 0.0f ? c.final_logit_softcap_reciprocal
+                                                                     : 1.0f / c.final_logit_softcap;
+    SoftCap(logits, static_cast<size_t>(out_rows) * c.vocab_size, c.final_logit_softcap, reciprocal);
+  }
 }
 
 Status Gemma4Model::Forward(const int* tokens, int count, LogitsMode mode, KvCache* kv, Workspace* ws, float* logits,

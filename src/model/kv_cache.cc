@@ -59,6 +59,7 @@ Status KvCache::Create(const ModelConfig& config, const KvCacheOptions& options,
     l.kv_heads = lc.num_kv_heads;
     l.k_scale = lc.kv_k_scale;
     l.v_scale = lc.kv_v_scale;
+    l.static_min = lc.kv_int8_full_range ? -128 : -127;
     const size_t d = static_cast<size_t>(lc.head_dim);
     if (d % 8 != 0) return Unsupported("the KV cache needs head_dim to be a multiple of 8");
     switch (options.type) {
@@ -118,7 +119,7 @@ const uint8_t* KvCache::Row(int layer, int position) const {
   return l.pages[static_cast<size_t>(slot / kPageTokens)]->bytes.get() + static_cast<size_t>(slot % kPageTokens) * l.row_bytes;
 }
 
-void KvCache::EncodeHead(const float* x, int d, float static_scale, uint8_t* dst) const {
+void KvCache::EncodeHead(const float* x, int d, float static_scale, int static_min, uint8_t* dst) const {
   switch (options_.type) {
     case KvType::kF32: std::memcpy(dst, x, static_cast<size_t>(d) * 4); return;
     case KvType::kBF16:
@@ -129,13 +130,16 @@ void KvCache::EncodeHead(const float* x, int d, float static_scale, uint8_t* dst
       }
       return;
     case KvType::kInt8: {
-      float scale = static_scale;
-      if (scale <= 0.0f) {
-        float amax = 0.0f;
-        for (int e = 0; e < d; ++e) amax = std::max(amax, std::fabs(x[e]));
-        scale = amax > 0.0f ? amax / 127.0f : 1.0f;
-        std::memcpy(dst + d, &scale, 4);
+      if (static_scale > 0.0f) {  // Q8(t, s) = sat(rne(t / s)): a division, as the published graph does
+        for (int e = 0; e < d; ++e)
+          dst[e] = static_cast<uint8_t>(static_cast<int8_t>(
+              std::min(127.0f, std::max(static_cast<float>(static_min), std::nearbyint(x[e] / static_scale)))));
+        return;
       }
+      float amax = 0.0f;
+      for (int e = 0; e < d; ++e) amax = std::max(amax, std::fabs(x[e]));
+      const float scale = amax > 0.0f ? amax / 127.0f : 1.0f;
+      std::memcpy(dst + d, &scale, 4);
       const float inv = 1.0f / scale;
       for (int e = 0; e < d; ++e) dst[e] = static_cast<uint8_t>(RoundCode(x[e], inv, -127, 127));
       return;
@@ -159,8 +163,9 @@ void KvCache::Store(int layer, int position, const float* k, const float* v) {
   uint8_t* row = WritableRow(layer, position);
   const bool static_int8 = options_.type == KvType::kInt8 && l.head_bytes == static_cast<size_t>(l.head_dim);
   for (int h = 0; h < l.kv_heads; ++h) {
-    EncodeHead(k + h * l.head_dim, l.head_dim, static_int8 ? l.k_scale : 0.0f, row + h * l.head_bytes);
-    EncodeHead(v + h * l.head_dim, l.head_dim, static_int8 ? l.v_scale : 0.0f, row + (l.kv_heads + h) * l.head_bytes);
+    EncodeHead(k + h * l.head_dim, l.head_dim, static_int8 ? l.k_scale : 0.0f, l.static_min, row + h * l.head_bytes);
+    EncodeHead(v + h * l.head_dim, l.head_dim, static_int8 ? l.v_scale : 0.0f, l.static_min,
+               row + (l.kv_heads + h) * l.head_bytes);
   }
 }
 

@@ -99,13 +99,14 @@ class KvCache {
     int capacity = 0;         // slots (positions modulo capacity when ring)
     bool ring = false;
     float k_scale = 0.0f, v_scale = 0.0f;  // static scales, 0 = per token
+    int static_min = -127;                  // lowest static code: -128 for TFLite-range scales
     std::vector<std::shared_ptr<Page>> pages;
   };
 
   KvCache() = default;
   uint8_t* WritableRow(int layer, int position);
   const uint8_t* Row(int layer, int position) const;
-  void EncodeHead(const float* x, int d, float static_scale, uint8_t* dst) const;
+  void EncodeHead(const float* x, int d, float static_scale, int static_min, uint8_t* dst) const;
   // Calls visit(j, count, row) for each run of positions first+j .. first+j+count-1 (within [first,
   // last]) whose rows are contiguous: one page, no ring wrap-around.
   template <class Visit>

@@ -1,5 +1,8 @@
 #include "model/linear.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "dispatch.h"
 
 namespace edgelm {
@@ -28,10 +31,110 @@ f32_gemm_fn FloatGemm(const edgelm_kernels& k, DType dtype) {
   }
 }
 
+qs8_qcxw_gemm_fn IntegerGemm(const edgelm_kernels& k, DType dtype) {
+  switch (dtype) {
+    case DType::I8: return k.qs8_qc8w_gemm;
+    case DType::I4: return k.qs8_qc4w_gemm;
+    case DType::I2: return k.qs8_qc2w_gemm;
+    default: return nullptr;
+  }
+}
+
+// Splits integer codes `v[K]` (within [-381, 381]) of token `token` into kernel rows of [-127, 127]
+// whose outputs are summed: the first into `row` (or, if null, an extra row too), the remainders
+// into extra rows of the scratch.
+void SplitCodes(const int* v, size_t K, int token, float scale, int8_t* row, LinearScratch* s) {
+  bool rest = true;
+  for (int part = 0; rest; ++part) {
+    int8_t* dst = row;
+    if (part > 0 || !row) {
+      const size_t base = s->extra_q.size();
+      s->extra_q.resize(base + K);
+      s->extra_scale.push_back(scale);
+      s->extra_token.push_back(token);
+      dst = s->extra_q.data() + base;
+    }
+    rest = false;
+    for (size_t k = 0; k < K; ++k) {
+      int left = v[k];
+      for (int p = 0; p < part; ++p) left -= std::min(127, std::max(-127, left));  // what earlier rows took
+      dst[k] = static_cast<int8_t>(std::min(127, std::max(-127, left)));
+      rest |= dst[k] != left;
+    }
+  }
+}
+
+// TFLite/XNNPACK static int8: round half to even of x / scale, saturated to [-128, 127].
+void QuantizeStaticFull(const float* x, size_t K, float scale, std::vector<int>* v) {
+  for (size_t k = 0; k < K; ++k) {
+    const float r = std::nearbyint(x[k] / scale);
+    (*v)[k] = r >= 127.0f ? 127 : r > -128.0f ? static_cast<int>(r) : -128;  // NaN saturates low
+  }
+}
+
+// XNNPACK's qd8 (asymmetric per token, docs/format.md): the codes minus the zero point, in
+// [-255, 255]; returns the token's scale.
+float QuantizeAsymmetric(const float* x, size_t K, std::vector<int>* v) {
+  float lo = 0.0f, hi = 0.0f;
+  for (size_t k = 0; k < K; ++k) {
+    lo = std::min(lo, x[k]);
+    hi = std::max(hi, x[k]);
+  }
+  if (!(hi > lo)) {  // all zero
+    std::fill(v->begin(), v->begin() + static_cast<std::ptrdiff_t>(K), 0);
+    return 1.0f;
+  }
+  const float inv_scale = 255.0f / (hi - lo);
+  const float zero_from_min = -128.0f - lo * inv_scale, zero_from_max = 127.0f - hi * inv_scale;
+  const float zero = (-128.0f + lo * inv_scale) + (127.0f + hi * inv_scale) > 0.0f ? zero_from_min : zero_from_max;
+  const int zp = static_cast<int>(std::lrint(std::min(127.0f, std::max(-128.0f, zero))));
+  const float q_lo = static_cast<float>(-128 - zp), q_hi = static_cast<float>(127 - zp);
+  for (size_t k = 0; k < K; ++k)
+    (*v)[k] = static_cast<int>(std::nearbyint(std::min(q_hi, std::max(q_lo, x[k] * inv_scale))));
+  return 1.0f / inv_scale;
+}
+
+// The published static FC: the output goes to int8 with its own scale and back to float.
+void RequantizeOutput(float scale, size_t n, float* y) {
+  for (size_t i = 0; i < n; ++i) {
+    const float q = std::nearbyint(y[i] / scale);
+    y[i] = std::min(127.0f, std::max(-128.0f, q)) * scale;
+  }
+}
+
+bool NeedsExtraRows(ActivationQuant a) {
+  return a == ActivationQuant::StaticInt8Full || a == ActivationQuant::DynamicInt8Asymmetric;
+}
+
 }  // namespace
+
+void LinearScratch::Release() {
+  std::vector<int8_t>().swap(x_q);
+  std::vector<float>().swap(x_scale);
+  std::vector<int8_t>().swap(extra_q);
+  std::vector<float>().swap(extra_scale);
+  std::vector<int>().swap(extra_token);
+  std::vector<float>().swap(extra_y);
+  std::vector<int>().swap(codes);
+}
+
+uint64_t LinearScratchBytes(const TensorView& w, int rows) {
+  if (w.dtype != DType::I8 && w.dtype != DType::I4 && w.dtype != DType::I2) return 0;
+  const uint64_t M = static_cast<uint64_t>(rows), K = static_cast<uint64_t>(w.cols()), N = static_cast<uint64_t>(w.rows());
+  uint64_t bytes = M * (K + sizeof(float));  // one row of codes and a scale per token
+  if (NeedsExtraRows(w.activation))  // up to three rows per token (|code| <= 381), run in bounded passes
+    bytes += K * sizeof(int) + 3 * M * (K + sizeof(float) + sizeof(int)) + kExtraRowsPerPass * N * sizeof(float);
+  return bytes;
+}
 
 void RunGemm(const GemmCall& call, pthreadpool_t pool) {
   pthreadpool_parallelize_1d_tile_1d(pool, RunChannels, const_cast<GemmCall*>(&call), call.N, kChannelsPerTask, 0);
+}
+
+bool LinearSupports(const TensorView& w) {
+  const edgelm_kernels& k = *edgelm_kernels_select();
+  if (FloatGemm(k, w.dtype)) return true;
+  return IntegerGemm(k, w.dtype) && w.scales && w.scale_group_size == 0;
 }
 
 void Linear(const TensorView& w, const float* x, int M, float* y, LinearScratch* s, pthreadpool_t pool) {
@@ -39,7 +142,7 @@ void Linear(const TensorView& w, const float* x, int M, float* y, LinearScratch*
   call.M = static_cast<size_t>(M);
   call.N = static_cast<size_t>(w.rows());
   call.K = static_cast<size_t>(w.cols());
-  const size_t K = call.K;
+  const size_t K = call.K, N = call.N;
   uint64_t row_bytes = 0;
   (void)RowBytes(w.dtype, w.cols(), &row_bytes);  // validated at load
   call.row_bytes = row_bytes;
@@ -53,22 +156,64 @@ void Linear(const TensorView& w, const float* x, int M, float* y, LinearScratch*
     RunGemm(call, pool);
     return;
   }
+  call.qs8 = IntegerGemm(kernels, w.dtype);
+  call.w_scale = w.scales;
   s->x_q.resize(static_cast<size_t>(M) * K);
   s->x_scale.resize(static_cast<size_t>(M));
+  s->extra_q.clear();
+  s->extra_scale.clear();
+  s->extra_token.clear();
+  // Asymmetric codes nearly always need a second row: every row of those tokens then runs in the
+  // passes below (one weight pass for a decoded token, not two); the main GEMM gets no tokens.
+  const bool all_rows_extra = w.activation == ActivationQuant::DynamicInt8Asymmetric;
+  if (NeedsExtraRows(w.activation)) s->codes.resize(K);
   for (int m = 0; m < M; ++m) {
     const float* xm = x + static_cast<size_t>(m) * K;
-    // Integer weights without a static scale (e.g. the tied head) quantize each token dynamically.
-    const float scale = w.activation == ActivationQuant::StaticInt8 ? w.input_scale : edgelm_qs8_dynamic_scale_scalar(K, xm);
-    s->x_scale[m] = scale;
-    kernels.qs8_quantize(K, xm, scale, s->x_q.data() + static_cast<size_t>(m) * K);
+    int8_t* qm = s->x_q.data() + static_cast<size_t>(m) * K;
+    switch (w.activation) {
+      case ActivationQuant::StaticInt8Full:
+        s->x_scale[m] = w.input_scale;
+        QuantizeStaticFull(xm, K, w.input_scale, &s->codes);
+        SplitCodes(s->codes.data(), K, m, w.input_scale, qm, s);
+        break;
+      case ActivationQuant::DynamicInt8Asymmetric:
+        SplitCodes(s->codes.data(), K, m, QuantizeAsymmetric(xm, K, &s->codes), nullptr, s);
+        break;
+      case ActivationQuant::StaticInt8:
+        s->x_scale[m] = w.input_scale;
+        kernels.qs8_quantize(K, xm, w.input_scale, qm);
+        break;
+      default:  // integer weights without a static scale (e.g. the tied head): per token
+        s->x_scale[m] = edgelm_qs8_dynamic_scale_scalar(K, xm);
+        kernels.qs8_quantize(K, xm, s->x_scale[m], qm);
+        break;
+    }
   }
-  call.qs8 = w.dtype == DType::I8 ? kernels.qs8_qc8w_gemm
-           : w.dtype == DType::I4 ? kernels.qs8_qc4w_gemm
-                                  : kernels.qs8_qc2w_gemm;
-  call.w_scale = w.scales;
-  call.x_q = s->x_q.data();
-  call.x_scale = s->x_scale.data();
-  RunGemm(call, pool);
+  if (all_rows_extra) {
+    std::fill(y, y + static_cast<size_t>(M) * N, 0.0f);
+  } else {
+    call.x_q = s->x_q.data();
+    call.x_scale = s->x_scale.data();
+    RunGemm(call, pool);
+  }
+
+  // Rows of codes beyond [-127, 127], a few at a time, added to their tokens' outputs.
+  const size_t extra_rows = s->extra_token.size();
+  if (extra_rows > 0) s->extra_y.resize(kExtraRowsPerPass * N);
+  for (size_t r0 = 0; r0 < extra_rows; r0 += kExtraRowsPerPass) {
+    GemmCall extra = call;
+    extra.M = std::min<size_t>(kExtraRowsPerPass, extra_rows - r0);
+    extra.x_q = s->extra_q.data() + r0 * K;
+    extra.x_scale = s->extra_scale.data() + r0;
+    extra.y = s->extra_y.data();
+    RunGemm(extra, extra.M * N * K < kMinParallelMacs ? nullptr : pool);
+    for (size_t r = 0; r < extra.M; ++r) {
+      float* out = y + static_cast<size_t>(s->extra_token[r0 + r]) * N;
+      const float* add = s->extra_y.data() + r * N;
+      for (size_t n = 0; n < N; ++n) out[n] += add[n];
+    }
+  }
+  if (w.output_scale > 0.0f) RequantizeOutput(w.output_scale, static_cast<size_t>(M) * N, y);
 }
 
 }  // namespace edgelm

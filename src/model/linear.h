@@ -1,6 +1,7 @@
-// y = x · Wᵀ for one weight tensor, in whatever form the model file stores it: float weights take
-// float activations; integer weights take int8 activations quantized with the tensor's static input
-// scale, or per token (dynamic) when it has none.
+// y = x · Wᵀ for one weight tensor, in whatever form the model file stores it: float and block weights
+// take float activations; integer weights take int8 activations quantized as the tensor says (a static
+// input scale, QAT's [-127,127] or TFLite's [-128,127] range; per token symmetric or asymmetric), and
+// a tensor with an output scale requantizes its output to int8 and back, as the published graph does.
 #pragma once
 
 #include <cstdint>
@@ -16,10 +17,28 @@ namespace edgelm {
 // Below this many multiply-adds a fork/join over the thread pool costs more than it saves.
 constexpr size_t kMinParallelMacs = size_t{1} << 21;
 
+// Kernel rows beyond one per token run in groups of this many, into a bounded temporary output:
+// TFLite-range codes of -128, the second half of asymmetric codes (which span [-255, 255]).
+constexpr int kExtraRowsPerPass = 8;
+
 struct LinearScratch {
-  std::vector<int8_t> x_q;      // quantized activations
-  std::vector<float> x_scale;   // per token
+  std::vector<int8_t> x_q;        // quantized activations, one kernel row per token
+  std::vector<float> x_scale;     // per kernel row
+  std::vector<int8_t> extra_q;    // codes that did not fit a token's row: more rows, summed into its output
+  std::vector<float> extra_scale;
+  std::vector<int> extra_token;   // the token each extra row belongs to
+  std::vector<float> extra_y;     // [kExtraRowsPerPass][N]
+  std::vector<int> codes;         // one token's codes before they are split into rows
+
+  size_t capacity_bytes() const {
+    return x_q.capacity() + extra_q.capacity() + (x_scale.capacity() + extra_scale.capacity() + extra_y.capacity()) * sizeof(float) +
+           (extra_token.capacity() + codes.capacity()) * sizeof(int);
+  }
+  void Release();
 };
+
+// Bytes LinearScratch needs for `rows` tokens through `w` (WorkspaceBytes sums it at the widest shapes).
+uint64_t LinearScratchBytes(const TensorView& w, int rows);
 
 // One microkernel call over all N output channels; exactly one of qs8 / f32 is set.
 struct GemmCall {
@@ -37,6 +56,9 @@ struct GemmCall {
 // Runs `call` with its output channels split over `pool` (null = the calling thread) in tiles of
 // 32 channels: enough work per task to amortize dispatch, small enough to balance 2-8 threads.
 void RunGemm(const GemmCall& call, pthreadpool_t pool);
+
+// True if Linear can run `w` (a dtype with a kernel, per-row scales for integer codes).
+bool LinearSupports(const TensorView& w);
 
 // x: [M][K] f32, y: [M][N] f32 (K = w.cols(), N = w.rows()). Output channels are split across
 // `pool`'s threads (null = the calling thread only) when the product is big enough to pay.

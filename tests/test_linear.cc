@@ -1,0 +1,174 @@
+// Linear's activation and output arithmetic against a double-precision reference of its definition
+// (schemas/edgelm.fbs): QAT static int8, TFLite-range static int8, per-token asymmetric int8 (XNNPACK
+// qd8), and the int8 output requantization of the published static FCs, for I8/I4/I2 weights.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "model/linear.h"
+
+namespace edgelm {
+namespace {
+
+struct RandomWeights {
+  std::vector<uint8_t> bytes;
+  std::vector<float> scales;
+  std::vector<int> codes;  // [N][K]
+  TensorView view;
+};
+
+RandomWeights MakeWeights(DType dtype, int N, int K, std::mt19937& rng) {
+  RandomWeights w;
+  const int lo = dtype == DType::I8 ? -127 : dtype == DType::I4 ? -8 : -2, hi = -lo - (dtype == DType::I8 ? 0 : 1);
+  uint64_t row_bytes = 0;
+  REQUIRE(RowBytes(dtype, K, &row_bytes).ok());
+  w.bytes.assign(row_bytes * N, 0);
+  std::uniform_int_distribution<int> code(lo, hi);
+  std::uniform_real_distribution<float> scale(0.001f, 0.02f);
+  for (int n = 0; n < N; ++n) {
+    w.scales.push_back(scale(rng));
+    uint8_t* row = w.bytes.data() + n * row_bytes;
+    for (int k = 0; k < K; ++k) {
+      const int c = code(rng);
+      w.codes.push_back(c);
+      if (dtype == DType::I8) row[k] = static_cast<uint8_t>(c);
+      else if (dtype == DType::I4) row[k / 2] |= static_cast<uint8_t>((c & 0xf) << (4 * (k % 2)));
+      else row[k / 4] |= static_cast<uint8_t>((c & 3) << (2 * (k % 4)));
+    }
+  }
+  w.view.dtype = dtype;
+  w.view.shape = {N, K};
+  w.view.data = w.bytes.data();
+  w.view.size = w.bytes.size();
+  w.view.scales = w.scales.data();
+  return w;
+}
+
+// y[m][n] in double from the per-token integer codes minus zero point and the token's scale.
+std::vector<double> Reference(const RandomWeights& w, const std::vector<std::vector<int>>& codes,
+                              const std::vector<double>& x_scale, int N, int K) {
+  std::vector<double> y;
+  for (size_t m = 0; m < codes.size(); ++m)
+    for (int n = 0; n < N; ++n) {
+      int64_t acc = 0;
+      for (int k = 0; k < K; ++k) acc += static_cast<int64_t>(codes[m][k]) * w.codes[static_cast<size_t>(n) * K + k];
+      y.push_back(static_cast<double>(acc) * x_scale[m] * w.scales[n]);
+    }
+  return y;
+}
+
+double MaxAbs(const std::vector<double>& v) {
+  double m = 0;
+  for (double e : v) m = std::max(m, std::fabs(e));
+  return m;
+}
+
+TEST_CASE("TFLite-range static int8 inputs keep their -128 codes") {
+  std::mt19937 rng(7);
+  for (DType dtype : {DType::I8, DType::I4, DType::I2}) {
+    const int M = 5, N = 37, K = 72;  // ragged N, K a multiple of 4 (I2 rows stay byte aligned)
+    RandomWeights w = MakeWeights(dtype, N, K, rng);
+    w.view.activation = ActivationQuant::StaticInt8Full;
+    w.view.input_scale = 0.05f;
+    std::normal_distribution<float> normal(0.0f, 4.0f);  // about 1 in 8 inputs saturates
+    std::vector<float> x(static_cast<size_t>(M) * K);
+    for (float& v : x) v = normal(rng);
+    x[3] = -127.5f * 0.05f;  // a tie: rounds to even, -128
+    std::vector<std::vector<int>> codes(M, std::vector<int>(K));
+    int saturated_low = 0;
+    for (int m = 0; m < M; ++m)
+      for (int k = 0; k < K; ++k) {
+        const float r = std::nearbyint(x[static_cast<size_t>(m) * K + k] / 0.05f);
+        codes[m][k] = static_cast<int>(std::min(127.0f, std::max(-128.0f, r)));
+        saturated_low += codes[m][k] == -128;
+      }
+    REQUIRE(codes[0][3] == -128);
+    REQUIRE(saturated_low > 10);
+    const std::vector<double> ref = Reference(w, codes, std::vector<double>(M, 0.05f), N, K);
+    std::vector<float> y(static_cast<size_t>(M) * N);
+    LinearScratch scratch;
+    Linear(w.view, x.data(), M, y.data(), &scratch, nullptr);
+    double err = 0;
+    for (size_t i = 0; i < y.size(); ++i) err = std::max(err, std::fabs(y[i] - ref[i]));
+    INFO(DTypeName(dtype) << ": max |y - ref| " << err << " of max |ref| " << MaxAbs(ref));
+    CHECK(err <= 1e-5 * MaxAbs(ref));
+  }
+}
+
+TEST_CASE("Asymmetric per-token inputs follow XNNPACK's qd8, including all-positive rows") {
+  std::mt19937 rng(11);
+  for (DType dtype : {DType::I8, DType::I4, DType::I2}) {
+    const int M = 11, N = 45, K = 64;  // more tokens than one pass of extra rows
+    RandomWeights w = MakeWeights(dtype, N, K, rng);
+    w.view.activation = ActivationQuant::DynamicInt8Asymmetric;
+    std::uniform_real_distribution<float> u(-1.0f, 3.0f);
+    std::vector<float> x(static_cast<size_t>(M) * K);
+    for (float& v : x) v = u(rng);
+    for (int k = 0; k < K; ++k) x[K + k] = std::fabs(x[K + k]);  // token 1: zero point -128, codes up to 255
+    for (int k = 0; k < K; ++k) x[2 * K + k] = 0.0f;             // token 2: all zero
+    std::vector<std::vector<int>> codes(M, std::vector<int>(K));
+    std::vector<double> scale(M);
+    for (int m = 0; m < M; ++m) {
+      const float* xm = x.data() + static_cast<size_t>(m) * K;
+      const float lo = std::min(0.0f, *std::min_element(xm, xm + K)), hi = std::max(0.0f, *std::max_element(xm, xm + K));
+      if (hi == lo) { scale[m] = 1.0; continue; }
+      const float inv = 255.0f / (hi - lo);
+      const float zero = (-128.0f + lo * inv) + (127.0f + hi * inv) > 0.0f ? -128.0f - lo * inv : 127.0f - hi * inv;
+      const int zp = static_cast<int>(std::lrint(std::min(127.0f, std::max(-128.0f, zero))));
+      for (int k = 0; k < K; ++k) {
+        const int q = static_cast<int>(std::nearbyint(std::min<float>(127 - zp, std::max<float>(-128 - zp, xm[k] * inv)))) + zp;
+        REQUIRE(q >= -128);
+        REQUIRE(q <= 127);
+        codes[m][k] = q - zp;
+      }
+      scale[m] = 1.0 / inv;
+    }
+    REQUIRE(*std::max_element(codes[1].begin(), codes[1].end()) == 255);
+    const std::vector<double> ref = Reference(w, codes, scale, N, K);
+    std::vector<float> y(static_cast<size_t>(M) * N);
+    LinearScratch scratch;
+    Linear(w.view, x.data(), M, y.data(), &scratch, nullptr);
+    double err = 0;
+    for (size_t i = 0; i < y.size(); ++i) err = std::max(err, std::fabs(y[i] - ref[i]));
+    INFO(DTypeName(dtype) << ": max |y - ref| " << err << " of max |ref| " << MaxAbs(ref));
+    CHECK(err <= 1e-5 * MaxAbs(ref));
+    for (int n = 0; n < N; ++n) CHECK(y[2 * N + n] == 0.0f);
+  }
+}
+
+TEST_CASE("An output scale requantizes to int8 steps with saturation") {
+  std::mt19937 rng(3);
+  const int M = 3, N = 50, K = 128;
+  RandomWeights w = MakeWeights(DType::I8, N, K, rng);
+  w.view.activation = ActivationQuant::StaticInt8Full;
+  w.view.input_scale = 0.02f;
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(M) * K);
+  for (float& v : x) v = normal(rng);
+  std::vector<float> plain(static_cast<size_t>(M) * N), requantized(plain.size());
+  LinearScratch scratch;
+  Linear(w.view, x.data(), M, plain.data(), &scratch, nullptr);
+  float amax = 0;
+  for (float v : plain) amax = std::max(amax, std::fabs(v));
+  w.view.output_scale = amax / 100.0f;  // most outputs in range, none saturate
+  Linear(w.view, x.data(), M, requantized.data(), &scratch, nullptr);
+  for (size_t i = 0; i < plain.size(); ++i) {
+    const float q = std::nearbyint(plain[i] / w.view.output_scale);
+    CHECK(requantized[i] == q * w.view.output_scale);
+  }
+  w.view.output_scale = amax / 200.0f;  // the largest outputs saturate at 127 or -128 steps
+  Linear(w.view, x.data(), M, requantized.data(), &scratch, nullptr);
+  int saturated = 0;
+  for (size_t i = 0; i < plain.size(); ++i) {
+    const float q = std::min(127.0f, std::max(-128.0f, std::nearbyint(plain[i] / w.view.output_scale)));
+    CHECK(requantized[i] == q * w.view.output_scale);
+    saturated += std::fabs(q) >= 127.0f;
+  }
+  CHECK(saturated > 0);
+}
+
+}  // namespace
+}  // namespace edgelm
