@@ -28,12 +28,14 @@ log() { printf '[setup] %s\n' "$*"; }
 # nlohmann-json3-dev: config.json / tokenizer.json / safetensors headers in the converter (a
 # well-kept header-only parser beats a hand-written one). clang + libclang-rt-14-dev: libFuzzer.
 # libsimde-dev: runs the AVX-512 VNNI kernels in portable code, so they are tested on any x86 CPU.
+# zlib1g-dev: compressed tokenizer sections of .litertlm bundles; libssl-dev: SHA-256 of published
+# files (both for the converter only: the library and apps do not link them).
 NATIVE_PKGS=(g++ make cmake ninja-build pkg-config
   libxnnpack-dev libpthreadpool-dev libcpuinfo-dev libflatbuffers-dev flatbuffers-compiler
-  flatbuffers-compiler-dev catch2 nlohmann-json3-dev clang libclang-rt-14-dev libsimde-dev)
+  flatbuffers-compiler-dev catch2 nlohmann-json3-dev clang libclang-rt-14-dev libsimde-dev zlib1g-dev libssl-dev)
 CROSS_PKGS=(g++-aarch64-linux-gnu qemu-user clang lld)
 ARM64_PKGS=(libxnnpack0 libxnnpack-dev libpthreadpool0 libpthreadpool-dev libcpuinfo0 libcpuinfo-dev
-  libflatbuffers2 libflatbuffers-dev catch2 nlohmann-json3-dev)
+  libflatbuffers2 libflatbuffers-dev catch2 nlohmann-json3-dev zlib1g zlib1g-dev libssl3 libssl-dev)
 
 UPDATED=0
 ensure_pkgs() {

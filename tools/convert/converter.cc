@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include <nlohmann/json.hpp>
+#include <openssl/evp.h>
 
 #include "convert/calibrate.h"
 #include "convert/hf_config.h"
@@ -261,6 +262,30 @@ const char* SourceFormatName(SourceFormat format) {
 
 namespace {
 
+// SHA-256 of a file, streamed (published files are gigabytes), as lowercase hex.
+Status Sha256File(const std::string& path, std::string* hex) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFound(path + ": cannot open");
+  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) return Status(StatusCode::kInternal, "sha256 unavailable");
+  std::vector<char> buffer(1 << 20);
+  while (in) {
+    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    if (in.gcount() > 0) EVP_DigestUpdate(ctx.get(), buffer.data(), static_cast<size_t>(in.gcount()));
+  }
+  if (in.bad()) return Status(StatusCode::kIoError, path + ": read error");
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_DigestFinal_ex(ctx.get(), digest, &length);
+  static const char kHex[] = "0123456789abcdef";
+  hex->clear();
+  for (unsigned int i = 0; i < length; ++i) {
+    hex->push_back(kHex[digest[i] >> 4]);
+    hex->push_back(kHex[digest[i] & 15]);
+  }
+  return Status::Ok();
+}
+
 // Published files carry their own codes, scales and tokenizer: no recipe or calibration applies.
 Status ConvertPublished(const ConvertOptions& o, SourceFormat format, const WriteProgress& progress) {
   if (o.format_given || !o.tensor_types.empty() || !o.calibration_text.empty())
@@ -275,6 +300,9 @@ Status ConvertPublished(const ConvertOptions& o, SourceFormat format, const Writ
   EDGELM_RETURN_IF_ERROR(s);
   if (!o.tokenizer.empty()) return InvalidArgument("--tokenizer does not apply: " + o.input + " brings its own");
   model.meta.source_format = SourceFormatName(format);
+  // The file a user downloaded, to match against the publisher's hash (a CT checkpoint: its weights).
+  const std::string hashed = format == SourceFormat::kCompressedTensors ? o.input + "/model.safetensors" : o.input;
+  if (FileExists(hashed)) EDGELM_RETURN_IF_ERROR(Sha256File(hashed, &model.meta.source_sha256));
   if (model.meta.source.empty()) model.meta.source = o.input;
   model.meta.command_line = o.command_line;
   if (!model.tokenizer.pieces.empty()) model.meta.tokenizer = &model.tokenizer;

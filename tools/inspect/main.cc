@@ -31,6 +31,8 @@ const char* ActivationName(ActivationQuant a) {
     case ActivationQuant::None: return "float";
     case ActivationQuant::StaticInt8: return "static-int8";
     case ActivationQuant::DynamicInt8: return "dynamic-int8";
+    case ActivationQuant::StaticInt8Full: return "static-int8-full";
+    case ActivationQuant::DynamicInt8Asymmetric: return "dynamic-int8-asym";
   }
   return "?";
 }
@@ -74,20 +76,37 @@ int InspectFile(const std::string& path, bool as_json) {
     return 1;
   }
   const ModelConfig& c = file->config();
-  std::map<std::string, TensorRole> roles;
-  for (const TensorInfo& t : Gemma4TensorManifest(c)) roles[t.name] = t.role;
+  std::map<std::string, const TensorInfo*> infos;
+  const std::vector<TensorInfo> manifest = Gemma4TensorManifest(c);
+  for (const TensorInfo& t : manifest) infos[t.name] = &t;
   std::map<std::string, uint64_t> by_role, by_dtype;
+  // The recipe per tensor group: what each group is stored as, across its layers.
+  std::map<std::string, std::map<std::string, int>> recipe_groups;
   ordered_json tensors = ordered_json::array();
   for (const TensorView& t : file->tensors()) {
-    auto it = roles.find(t.name);
-    const std::string role = it == roles.end() ? "unknown" : TensorRoleName(it->second);
-    const uint64_t bytes = t.size + (t.scales ? static_cast<uint64_t>(t.rows()) * 4 : 0);
+    auto it = infos.find(t.name);
+    const TensorInfo* info = it == infos.end() ? nullptr : it->second;
+    const std::string role = info ? TensorRoleName(info->role) : "unknown";
+    const uint64_t bytes = t.size + (t.scales ? static_cast<uint64_t>(t.rows() * t.scales_per_row()) * 4 : 0);
     by_role[role] += bytes;
     by_dtype[DTypeName(t.dtype)] += bytes;
+    if (info && info->role != TensorRole::kNorm) {
+      const bool by_sharing = info->role == TensorRole::kMlp || info->role == TensorRole::kAttention;
+      const std::string group = role + (by_sharing ? (info->kv_consumer ? " (KV-sharing layers)" : " (KV-owner layers)") : "");
+      std::string how = std::string(DTypeName(t.dtype)) + (t.scale_group_size > 0 ? "/g" + std::to_string(t.scale_group_size) : "");
+      if (t.activation != ActivationQuant::None) how += " x " + std::string(ActivationName(t.activation));
+      if (t.output_scale > 0.0f) how += " -> int8 out";
+      ++recipe_groups[group][how];
+    }
     tensors.push_back({{"name", t.name}, {"shape", t.shape}, {"dtype", DTypeName(t.dtype)}, {"role", role},
                        {"bytes", bytes}, {"activation", ActivationName(t.activation)},
-                       {"input_scale", t.input_scale}});
+                       {"input_scale", t.input_scale}, {"output_scale", t.output_scale}});
   }
+  auto group_text = [](const std::map<std::string, int>& hows) {
+    std::string s;
+    for (const auto& [how, count] : hows) s += (s.empty() ? "" : ", ") + how + " (" + std::to_string(count) + ")";
+    return s;
+  };
   const schema::Model& meta = file->metadata();
   auto str = [](const flatbuffers::String* s) { return s ? s->str() : std::string(); };
   const TokenizerData* tok = file->tokenizer();
@@ -98,8 +117,14 @@ int InspectFile(const std::string& path, bool as_json) {
     j["format_version"] = file->header().format_version;
     j["recipe"] = meta.quantization() ? str(meta.quantization()->recipe()) : "";
     if (meta.provenance())
-      j["provenance"] = {{"source", str(meta.provenance()->source())}, {"converter", str(meta.provenance()->converter())},
+      j["provenance"] = {{"source", str(meta.provenance()->source())},
+                         {"source_format", str(meta.provenance()->source_format())},
+                         {"source_sha256", str(meta.provenance()->source_sha256())},
+                         {"converter", str(meta.provenance()->converter())},
                          {"created_utc", str(meta.provenance()->created_utc())}};
+    ordered_json groups;
+    for (const auto& [group, hows] : recipe_groups) groups[group] = group_text(hows);
+    j["recipe_by_group"] = groups;
     j["architecture"] = ArchitectureJson(c);
     if (tok)
       j["tokenizer"] = {{"pieces", tok->pieces.size()}, {"merges", tok->merges.size()}, {"bos", tok->bos_id},
@@ -114,22 +139,28 @@ int InspectFile(const std::string& path, bool as_json) {
               file->header().format_version);
   if (meta.quantization())
     std::printf("recipe: %s — %s\n", str(meta.quantization()->recipe()).c_str(), str(meta.quantization()->description()).c_str());
-  if (meta.provenance())
-    std::printf("source: %s (%s, %s)\n", str(meta.provenance()->source()).c_str(),
-                str(meta.provenance()->converter()).c_str(), str(meta.provenance()->created_utc()).c_str());
+  if (meta.provenance()) {
+    const std::string format = str(meta.provenance()->source_format()), sha = str(meta.provenance()->source_sha256());
+    std::printf("source: %s%s (%s, %s)\n", str(meta.provenance()->source()).c_str(),
+                format.empty() ? "" : (" [" + format + "]").c_str(), str(meta.provenance()->converter()).c_str(),
+                str(meta.provenance()->created_utc()).c_str());
+    if (!sha.empty()) std::printf("source sha256: %s\n", sha.c_str());
+  }
+  std::printf("recipe by tensor group:\n");
+  for (const auto& [group, hows] : recipe_groups) std::printf("  %-36s %s\n", group.c_str(), group_text(hows).c_str());
   PrintArchitecture(c);
   if (tok)
     std::printf("tokenizer: %zu pieces, %zu merges, bos %d, eos %d, %zu stop ids, template '%s'\n", tok->pieces.size(),
                 tok->merges.size(), tok->bos_id, tok->eos_id, tok->stop_ids.size(), tok->chat_template.c_str());
   else
     std::printf("tokenizer: none (token ids only)\n");
-  std::printf("tensors: %zu\n  %-48s %-14s %-6s %-14s %12s  %s\n", file->tensors().size(), "name", "shape", "dtype",
-              "activation", "bytes", "input_scale");
+  std::printf("tensors: %zu\n  %-48s %-14s %-6s %-17s %12s  %-12s %s\n", file->tensors().size(), "name", "shape", "dtype",
+              "activation", "bytes", "input_scale", "output_scale");
   for (const auto& t : tensors)
-    std::printf("  %-48s %-14s %-6s %-14s %12llu  %g\n", t["name"].get<std::string>().c_str(),
+    std::printf("  %-48s %-14s %-6s %-17s %12llu  %-12g %g\n", t["name"].get<std::string>().c_str(),
                 ShapeString(t["shape"].get<std::vector<int64_t>>()).c_str(), t["dtype"].get<std::string>().c_str(),
                 t["activation"].get<std::string>().c_str(), static_cast<unsigned long long>(t["bytes"].get<uint64_t>()),
-                t["input_scale"].get<float>());
+                t["input_scale"].get<float>(), t["output_scale"].get<float>());
   std::printf("bytes by component:\n");
   for (const auto& kv : by_role) std::printf("  %-16s %s\n", kv.first.c_str(), FormatBytes(static_cast<double>(kv.second)).c_str());
   std::printf("bytes by dtype:\n");
