@@ -387,13 +387,17 @@ void SetGemma4Turns(int turn_start, int turn_end, TokenizerData* data) {
 Status ImportTokenizerJson(const std::string& path, TokenizerData* out) {
   std::string text;
   EDGELM_RETURN_IF_ERROR(ReadFile(path, &text));
+  return ImportTokenizerJsonText(path, text, out);
+}
+
+Status ImportTokenizerJsonText(const std::string& name, const std::string& text, TokenizerData* out) {
   // nlohmann reports errors by throwing; they stop here.
   try {
-    return ParseTokenizerJson(path, Json::parse(text), out);
+    return ParseTokenizerJson(name, Json::parse(text), out);
   } catch (const Json::parse_error& e) {
-    return CorruptModel(path + ": invalid JSON: " + e.what());
+    return CorruptModel(name + ": invalid JSON: " + e.what());
   } catch (const std::exception& e) {
-    return CorruptModel(path + ": unexpected tokenizer.json structure: " + e.what());
+    return CorruptModel(name + ": unexpected tokenizer.json structure: " + e.what());
   }
 }
 
@@ -401,6 +405,10 @@ Status ImportSentencePieceModel(const std::string& path, TokenizerData* out) {
   std::string bytes;
   EDGELM_RETURN_IF_ERROR(ReadFile(path, &bytes));
   return ParseModelProto(path, bytes, out);
+}
+
+Status ImportSentencePieceModelBytes(const std::string& name, std::string_view bytes, TokenizerData* out) {
+  return ParseModelProto(name, bytes, out);
 }
 
 Status ApplyGemma4Overlay(TokenizerData* data) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -17,11 +18,15 @@ namespace edgelm {
 // bos is the post-processor's leading special token (then add_bos) or else the piece <bos>/<s>; eos is
 // <eos>/</s>, pad <pad>; stop ids = {eos}. Turn tokens are left to the Apply* functions below.
 Status ImportTokenizerJson(const std::string& path, TokenizerData* out);
+// The same for a tokenizer.json already in memory (a .litertlm HF_Tokenizer_Zlib section); `name` starts messages.
+Status ImportTokenizerJsonText(const std::string& name, const std::string& text, TokenizerData* out);
 
 // SentencePiece tokenizer.model of a BPE model with an identity normalizer and no dummy prefix. Merges are
 // derived from the scores: every split of a Normal piece into two Normal pieces, ranked by that piece's score
 // (highest first), then by left id, then right id — the list HF's converter writes into tokenizer.json.
 Status ImportSentencePieceModel(const std::string& path, TokenizerData* out);
+// The same for a serialized ModelProto in memory (a .litertlm SP_Tokenizer section); `name` starts messages.
+Status ImportSentencePieceModelBytes(const std::string& name, std::string_view bytes, TokenizerData* out);
 
 // Turns Google's 262,144-piece Gemma 3 vocabulary (from either importer) into Gemma 4's: renames the
 // control slots (<|turn>=105, <turn|>=106, <|think|>=98, tool/channel/media markers), makes exactly those
