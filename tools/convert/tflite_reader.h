@@ -99,7 +99,8 @@ int IntegerBits(int tensor_type);
 void CopyCodes(const uint8_t* src, int64_t src_index, uint8_t* dst, int64_t dst_index, int64_t count, int bits);
 
 // Rows [r0, r1) of a [rows, cols] tensor that TFLite packs over the flattened tensor, written as rows
-// that each start on a byte boundary (edgelm's layout; they differ when cols * bits % 8 != 0).
+// that each start on a byte boundary (edgelm's layout; they differ when cols * bits % 8 != 0). Row
+// padding bits keep their value in `dst` (the writer hands out zeroed chunks).
 void CopyPackedRows(const uint8_t* packed, int bits, int64_t cols, int64_t r0, int64_t r1, uint8_t* dst);
 
 }  // namespace edgelm::tflite
