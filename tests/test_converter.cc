@@ -140,5 +140,41 @@ TEST_CASE("checkpoints that do not match their config give clear errors") {
   CHECK(s.message().find("--calibration") != std::string::npos);
 }
 
+TEST_CASE("per_layer_config keys: zero-padded as transformers writes them or unpadded; duplicates and strays refused") {
+  json config = ReadJson(SharedPath("docs/e2b_config.json"));
+  json& text = config.contains("text_config") ? config["text_config"] : config;
+  ModelConfig flat;
+  REQUIRE(ParseHfConfigText(config.dump(), &flat, nullptr).ok());
+  text.erase("global_head_dim");
+  for (const bool padded : {true, false}) {
+    json per_layer = json::object();
+    for (int i = 0; i < flat.num_layers(); ++i) {
+      const std::string key = (padded && i < 10 ? "0" : "") + std::to_string(i);
+      if (flat.layers[i].attention == AttentionType::Full) per_layer[key] = {{"head_dim", 512}};
+    }
+    text["per_layer_config"] = per_layer;
+    ModelConfig c;
+    const Status s = ParseHfConfigText(config.dump(), &c, nullptr);
+    INFO("padded " << padded << ": " << s.message());
+    REQUIRE(s.ok());
+    for (int i = 0; i < c.num_layers(); ++i) CHECK(c.layers[i].head_dim == flat.layers[i].head_dim);
+  }
+  CHECK(text["per_layer_config"].contains("4"));
+  text["per_layer_config"]["04"] = {{"head_dim", 512}};  // layer 4 in both spellings
+  ModelConfig c;
+  Status s = ParseHfConfigText(config.dump(), &c, nullptr);
+  CHECK(s.code() == StatusCode::kInvalidArgument);
+  CHECK(s.message().find("names layer 4 twice") != std::string::npos);
+  text["per_layer_config"].erase("04");
+  for (const char* stray : {"35", "004", "x", "-1"}) {
+    INFO(stray);
+    json bad = config;
+    (bad.contains("text_config") ? bad["text_config"] : bad)["per_layer_config"][stray] = {{"head_dim", 512}};
+    s = ParseHfConfigText(bad.dump(), &c, nullptr);
+    CHECK(s.code() == StatusCode::kInvalidArgument);
+    CHECK(s.message().find(std::string("per_layer_config key '") + stray + "'") != std::string::npos);
+  }
+}
+
 }  // namespace
 }  // namespace edgelm

@@ -21,6 +21,27 @@ double NumOr(const json& j, const char* key, double fallback) {
   return it == j.end() || it->is_null() ? fallback : it->get<double>();
 }
 
+// per_layer_config keyed by layer index: transformers writes the keys zero-padded to the width of the
+// largest index ("05" once there are ten or more layers); older writers did not pad. Accepts either
+// spelling, and refuses a key that names no layer or a layer named twice ("5" and "05").
+Status PerLayerOverrides(const json& per_layer, int num_layers, std::vector<const json*>* by_layer) {
+  by_layer->assign(static_cast<size_t>(num_layers), nullptr);
+  if (!per_layer.is_object()) return Status::Ok();
+  const size_t padded_width = std::to_string(num_layers - 1).size();
+  for (const auto& kv : per_layer.items()) {
+    const std::string& key = kv.key();
+    const bool digits = !key.empty() && key.find_first_not_of("0123456789") == std::string::npos;
+    const bool well_formed = digits && (key.size() == 1 || key[0] != '0' || key.size() == padded_width);
+    const int layer = well_formed && key.size() <= 9 ? std::stoi(key) : -1;
+    if (layer < 0 || layer >= num_layers)
+      return InvalidArgument("per_layer_config key '" + key + "' is not a layer index below " + std::to_string(num_layers));
+    if ((*by_layer)[layer])
+      return InvalidArgument("per_layer_config names layer " + std::to_string(layer) + " twice");
+    (*by_layer)[layer] = &kv.value();
+  }
+  return Status::Ok();
+}
+
 RopeConfig ParseRope(const json& text, const char* layer_type, bool full) {
   RopeConfig r;
   r.type = full ? RopeType::Proportional : RopeType::Default;
@@ -82,8 +103,9 @@ Status ParseText(const json& root, ModelConfig* config, HfSpecialIds* ids) {
   const int shared = IntOr(text, "num_kv_shared_layers", 0);
   if (shared < 0 || shared >= L) return InvalidArgument("num_kv_shared_layers out of range");
   const int first_shared = L - shared;
-  const json per_layer = text.contains("per_layer_config") && text.at("per_layer_config").is_object()
-                             ? text.at("per_layer_config") : json::object();
+  const json per_layer_config = text.value("per_layer_config", json::object());
+  std::vector<const json*> per_layer;
+  EDGELM_RETURN_IF_ERROR(PerLayerOverrides(per_layer_config, L, &per_layer));
 
   for (int i = 0; i < L; ++i) {
     LayerConfig l;
@@ -94,10 +116,9 @@ Status ParseText(const json& root, ModelConfig* config, HfSpecialIds* ids) {
     l.attention = full ? AttentionType::Full : AttentionType::Sliding;
     l.head_dim = full ? global_head_dim : head_dim;
     l.num_kv_heads = full ? global_kv_heads : kv_heads;
-    const std::string key = std::to_string(i);
-    if (per_layer.contains(key)) {
-      l.head_dim = IntOr(per_layer.at(key), "head_dim", l.head_dim);
-      l.num_kv_heads = IntOr(per_layer.at(key), "num_key_value_heads", l.num_kv_heads);
+    if (per_layer[i]) {
+      l.head_dim = IntOr(*per_layer[i], "head_dim", l.head_dim);
+      l.num_kv_heads = IntOr(*per_layer[i], "num_key_value_heads", l.num_kv_heads);
     }
     l.sliding_window = full ? 0 : window;
     l.rope = ParseRope(text, full ? "full_attention" : "sliding_attention", full);
@@ -111,7 +132,7 @@ Status ParseText(const json& root, ModelConfig* config, HfSpecialIds* ids) {
           l.kv_source = j;
           break;
         }
-      if (l.kv_source < 0) return InvalidArgument("KV-shared layer " + key + " has no earlier layer of its type");
+      if (l.kv_source < 0) return InvalidArgument("KV-shared layer " + std::to_string(i) + " has no earlier layer of its type");
     }
     c.layers.push_back(l);
   }
