@@ -298,6 +298,9 @@ TEST_CASE("malformed GGUF files give a status naming the file and the problem") 
     Poke<int64_t>(&bad, info + 4 + 8, 1 << 20);  // ne[1]: data beyond the file
     CHECK(ImportBytes(bad).message().find("outside the file") != std::string::npos);
     bad = good;
+    Poke<int64_t>(&bad, info + 4 + 8, int64_t{1} << 62);  // ne[1]: bytes would overflow
+    CHECK(ImportBytes(bad).message().find("dimensions out of range") != std::string::npos);
+    bad = good;
     Poke<int64_t>(&bad, info + 4, 129);  // ne[0] not a multiple of the block
     CHECK(ImportBytes(bad).message().find("not a multiple") != std::string::npos);
   }

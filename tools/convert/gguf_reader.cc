@@ -251,10 +251,11 @@ Status GgufFile::Parse() {
     const GgmlTypeInfo* info = FindGgmlType(t.type);
     if (!info) return fail("unknown ggml type " + std::to_string(t.type));
     if (info->block_size == 0) return Unsupported("tensor '" + t.name + "': ggml type " + info->name + " is not supported");
-    // Elements and bytes, overflow-checked: every dimension at least 1, the product below 2^62.
+    // Elements and bytes, overflow-checked: every dimension at least 1, the product at most 2^48 (so
+    // that times any block's bytes it stays far below 2^64).
     uint64_t elements = 1;
     for (int64_t n : t.ne) {
-      if (n <= 0 || static_cast<uint64_t>(n) > (uint64_t{1} << 62) / elements) return fail("dimensions out of range");
+      if (n <= 0 || static_cast<uint64_t>(n) > (uint64_t{1} << 48) / elements) return fail("dimensions out of range");
       elements *= static_cast<uint64_t>(n);
     }
     if (t.ne[0] % info->block_size != 0)
