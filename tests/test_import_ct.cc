@@ -276,6 +276,9 @@ TEST_CASE("target precedence: exact name over regex over class name; a tie is an
   const Status tie = ImportError(TwoBitCheckpoint("ct-tie", QuantConfig({{"a", two_bit}, {"b", two_bit}})), Module(1, 16));
   CHECK(tie.code() == StatusCode::kInvalidArgument);
   CHECK(tie.message().find("matches config groups 'a' and 'b'") != std::string::npos);
+  const json two_bit_exact = {{"targets", {kModule}}, {"weights", Scheme(2)}};
+  CHECK(RequireImport(TwoBitCheckpoint("ct-tie-settled", QuantConfig({{"a", two_bit}, {"b", two_bit}, {"c", two_bit_exact}})),
+                      Module(1, 16)).spec.dtype == DType::I2);
   // Regexes are anchored at the start only (re.match): "re:layers" does not match "model.language_model.layers...".
   const json unanchored = {{"targets", {"re:layers\\.0"}}, {"weights", Scheme(2)}};
   const Status none = ImportError(TwoBitCheckpoint("ct-anchored", QuantConfig({{"a", unanchored}})), Module(1, 16));
@@ -415,9 +418,10 @@ TEST_CASE("brown-tiny CT: every code is the QAT export's, scales are its bf16-ro
   CHECK(non_finite == 0);
 }
 
-// Copies brown-tiny's CT checkpoint with its config and tensors edited, converts it, returns the status.
+// Copies brown-tiny's CT checkpoint with its config and tensors edited, converts it, returns the status
+// (and the output path).
 Status ConvertEdited(const std::string& name, const std::function<void(json&)>& edit_config,
-                     const std::function<void(StFile&)>& edit_tensors) {
+                     const std::function<void(StFile&)>& edit_tensors, std::string* output = nullptr) {
   const std::string src = SharedPath(kCtDir);
   json config = ReadJson(src + "/config.json");
   edit_config(config);
@@ -426,8 +430,36 @@ Status ConvertEdited(const std::string& name, const std::function<void(json&)>& 
   const std::string dir = WriteCheckpoint(name, config, tensors);
   std::filesystem::copy_file(src + "/tokenizer.json", dir + "/tokenizer.json", std::filesystem::copy_options::overwrite_existing);
   Status s;
-  ConvertCt(dir, &s);
+  const std::string path = ConvertCt(dir, &s);
+  if (output) *output = path;
   return s;
+}
+
+TEST_CASE("brown-tiny CT with a stored lm_head: an untied head with per-token inputs, a plain gathered table") {
+  const std::string p = "model.language_model.embed_tokens";
+  std::string path;
+  const Status s = ConvertEdited(
+      "brown-ct-lm-head",
+      [](json& c) { c["quantization_config"]["config_groups"]["group_2"]["targets"].push_back("lm_head"); },
+      [&](StFile& t) {
+        for (const char* suffix : {".weight_packed", ".weight_scale", ".weight_shape"}) t[std::string("lm_head") + suffix] = t[p + suffix];
+      },
+      &path);
+  INFO(s.message());
+  REQUIRE(s.ok());
+  Status open;
+  const std::shared_ptr<const ModelFile> file = testing::OpenFile(path, &open);
+  REQUIRE(open.ok());
+  CHECK(!file->config().tie_word_embeddings);
+  const TensorView* head = file->FindTensor("lm_head.weight");
+  const TensorView* embed = file->FindTensor("embed_tokens.weight");
+  REQUIRE((head && embed));
+  CHECK(head->activation == ActivationQuant::DynamicInt8Asymmetric);
+  CHECK(embed->activation == ActivationQuant::None);
+  CHECK((head->size == embed->size && std::memcmp(head->data, embed->data, head->size) == 0));
+  std::unique_ptr<LoadedModel> model = testing::LoadModel(path, &open);
+  INFO(open.message());
+  CHECK(open.ok());
 }
 
 void SetBf16(StEntry& e, size_t index, uint16_t bits) { std::memcpy(e.bytes.data() + 2 * index, &bits, 2); }

@@ -266,15 +266,18 @@ Status CtCheckpoint::SelectGroup(const std::string& module, const TensorInfo& in
   const char* class_name = ModuleClass(info.role);
   if (BestMatch(ignore_, module, class_name) != MatchLevel::kNone) return Status::Ok();
   MatchLevel best = MatchLevel::kNone;
+  std::vector<const CtGroup*> best_groups;
   for (const CtGroup& g : groups_) {
     const MatchLevel level = BestMatch(g.targets, module, class_name);
     if (level == MatchLevel::kNone || level < best) continue;
-    if (level == best)
-      return InvalidArgument("module '" + module + "' matches config groups '" + (*group)->name + "' and '" + g.name +
-                             "' (both by " + MatchLevelName(level) + ")");
+    if (level > best) best_groups.clear();
     best = level;
-    *group = &g;
+    best_groups.push_back(&g);
   }
+  if (best_groups.size() > 1)
+    return InvalidArgument("module '" + module + "' matches config groups '" + best_groups[0]->name + "' and '" +
+                           best_groups[1]->name + "' (both by " + MatchLevelName(best) + ")");
+  if (!best_groups.empty()) *group = best_groups[0];
   return Status::Ok();
 }
 
