@@ -140,7 +140,7 @@ TEST_CASE("checkpoints that do not match their config give clear errors") {
   CHECK(s.message().find("--calibration") != std::string::npos);
 }
 
-TEST_CASE("per_layer_config keys: zero-padded as transformers writes them or unpadded; duplicates and strays refused") {
+TEST_CASE("per_layer_config keys: zero-padded as transformers writes them or unpadded, duplicates and strays refused") {
   json config = ReadJson(SharedPath("docs/e2b_config.json"));
   json& text = config.contains("text_config") ? config["text_config"] : config;
   ModelConfig flat;

@@ -213,7 +213,7 @@ TEST_CASE("ct row padding: each row starts a new int32, padding bits are dropped
   CHECK(m.scales == std::vector<float>{1.0f, 2.0f});
 }
 
-TEST_CASE("ct 8-bit: int8 codes, channel scales, static input and output scales; -128 is refused") {
+TEST_CASE("ct 8-bit: int8 codes, channel scales, static input and output scales, and -128 refused") {
   auto write = [](const std::string& name, int8_t first) {
     return WriteCheckpoint(name, OneGroup(Scheme(8), /*activations=*/true, "int-quantized"),
                            {{kModule + ".weight", Entry("I8", {2, 3}, std::vector<int8_t>{first, -1, 127, 0, 64, -64})},
@@ -262,7 +262,7 @@ std::string TwoBitCheckpoint(const std::string& name, const json& config, const 
   return WriteCheckpoint(name, config, tensors);
 }
 
-TEST_CASE("target precedence: exact name over regex over class name; a tie is an error") {
+TEST_CASE("target precedence: exact name over regex over class name, a tie is an error") {
   const json two_bit = {{"targets", {"re:.*down_proj$"}}, {"weights", Scheme(2)}};
   const json four_bit_exact = {{"targets", {kModule}}, {"weights", Scheme(4)}};
   const json eight_bit_class = {{"targets", {"Linear"}}, {"weights", Scheme(8)}};
