@@ -50,6 +50,13 @@ T* Grow(std::vector<T>& v, size_t n) {
 
 const float* F32(const TensorView* t) { return reinterpret_cast<const float*>(t->data); }
 
+// Linear with the observer told its input and output (calibration records both).
+void ObservedLinear(const TensorView& w, const float* x, int rows, float* y, Workspace* ws, ForwardObserver* observer) {
+  if (observer) observer->OnLinearInput(w, x, rows);
+  Linear(w, x, rows, y, &ws->linear, ws->pool);
+  if (observer) observer->OnLinearOutput(w, y, rows);
+}
+
 // out = x * (mean(x²) + eps)^-1/2 * w (w may be null: weightless norm). In place allowed.
 void RmsNorm(const float* x, const float* w, int n, float eps, float* out) {
   double sum = 0.0;
@@ -214,7 +221,7 @@ uint64_t Gemma4Model::decode_weight_bytes() const {
   return bytes;
 }
 
-void Gemma4Model::Attention(int layer, int rows, int first_pos, KvCache* kv, Workspace* ws) const {
+void Gemma4Model::Attention(int layer, int rows, int first_pos, KvCache* kv, Workspace* ws, ForwardObserver* observer) const {
   const ModelConfig& c = config();
   const LayerConfig& lc = c.layers[layer];
   const LayerWeights& lw = layers_[layer];
@@ -223,7 +230,7 @@ void Gemma4Model::Attention(int layer, int rows, int first_pos, KvCache* kv, Wor
   const float eps = c.rms_norm_eps;
 
   float* q = Grow(ws->q, static_cast<size_t>(rows) * q_dim);
-  Linear(*lw.q_proj, ws->normed.data(), rows, q, &ws->linear, ws->pool);
+  ObservedLinear(*lw.q_proj, ws->normed.data(), rows, q, ws, observer);
   float* cos = Grow(ws->cos, static_cast<size_t>(rows) * half);
   float* sin = Grow(ws->sin, static_cast<size_t>(rows) * half);
   const std::vector<float>& inv = inv_freq_[layer];
@@ -243,8 +250,8 @@ void Gemma4Model::Attention(int layer, int rows, int first_pos, KvCache* kv, Wor
   if (lw.k_proj) {  // KV owner: project, normalize, rotate and store this chunk's keys and values
     float* k = Grow(ws->k, static_cast<size_t>(rows) * kv_dim);
     float* v = Grow(ws->v, static_cast<size_t>(rows) * kv_dim);
-    Linear(*lw.k_proj, ws->normed.data(), rows, k, &ws->linear, ws->pool);
-    Linear(*lw.v_proj, ws->normed.data(), rows, v, &ws->linear, ws->pool);
+    ObservedLinear(*lw.k_proj, ws->normed.data(), rows, k, ws, observer);
+    ObservedLinear(*lw.v_proj, ws->normed.data(), rows, v, ws, observer);
     for (int r = 0; r < rows; ++r) {
       float* key = k + static_cast<size_t>(r) * kv_dim;
       float* value = v + static_cast<size_t>(r) * kv_dim;
@@ -253,8 +260,10 @@ void Gemma4Model::Attention(int layer, int rows, int first_pos, KvCache* kv, Wor
         ApplyRope(key + h * d, d, cos + r * half, sin + r * half);
         RmsNorm(value + h * d, nullptr, d, eps, value + h * d);
       }
-      kv->Store(layer, first_pos + r, key, value);
     }
+    if (observer) observer->OnKeysValues(layer, k, v, rows, kv_dim);
+    for (int r = 0; r < rows; ++r)
+      kv->Store(layer, first_pos + r, k + static_cast<size_t>(r) * kv_dim, v + static_cast<size_t>(r) * kv_dim);
   }
 
   const AttentionShape shape{lc.kv_source, n_heads, n_kv, d, lc.sliding_window};
@@ -279,8 +288,7 @@ void Gemma4Model::PerLayerInputs(const int* tokens, int count, Workspace* ws, Fo
   const int H = c.hidden_size, L = c.num_layers(), P = c.ple_dim;
   const size_t width = static_cast<size_t>(L) * P;
   float* pli = Grow(ws->pli, count * width);
-  if (observer) observer->OnLinearInput(*ple_projection_, ws->x.data(), count);
-  Linear(*ple_projection_, ws->x.data(), count, pli, &ws->linear, ws->pool);
+  ObservedLinear(*ple_projection_, ws->x.data(), count, pli, ws, observer);
   float* table_row = Grow(ws->ple, width);
   const float proj_scale = c.ple_projection_scale > 0.0f ? c.ple_projection_scale : 1.0f / std::sqrt(static_cast<float>(H));
   const float table_scale = std::sqrt(static_cast<float>(P));
@@ -303,21 +311,11 @@ void Gemma4Model::DecoderLayer(int i, int rows, int first_row, int first_pos, Kv
   const int H = c.hidden_size, L = c.num_layers(), P = c.ple_dim, I = c.layers[i].intermediate_size;
   const float eps = c.rms_norm_eps;
   const size_t n = static_cast<size_t>(rows) * H;
-  auto linear = [&](const TensorView* w, const float* in, float* out) {
-    if (observer) observer->OnLinearInput(*w, in, rows);
-    Linear(*w, in, rows, out, &ws->linear, ws->pool);
-  };
+  auto linear = [&](const TensorView* w, const float* in, float* out) { ObservedLinear(*w, in, rows, out, ws, observer); };
   float* x = ws->x.data();
   float* normed = Grow(ws->normed, n);
   RmsNormRows(x, lw.input_norm, rows, H, eps, normed);
-  if (observer) {
-    observer->OnLinearInput(*lw.q_proj, normed, rows);
-    if (lw.k_proj) {
-      observer->OnLinearInput(*lw.k_proj, normed, rows);
-      observer->OnLinearInput(*lw.v_proj, normed, rows);
-    }
-  }
-  Attention(i, rows, first_pos, kv, ws);
+  Attention(i, rows, first_pos, kv, ws, observer);
   float* branch = Grow(ws->branch, n);
   linear(lw.o_proj, ws->attn.data(), branch);
   if (observer) observer->OnAttentionOutput(i, branch, rows);

@@ -19,6 +19,10 @@ class ForwardObserver {
  public:
   virtual ~ForwardObserver() = default;
   virtual void OnLinearInput(const TensorView& weight, const float* x, int rows) {}
+  virtual void OnLinearOutput(const TensorView& weight, const float* y, int rows) {}
+  // A KV owner's keys (after k_norm and RoPE) and values (after their norm), [rows][kv_dim], before
+  // the cache encodes them.
+  virtual void OnKeysValues(int layer, const float* k, const float* v, int rows, int kv_dim) {}
   // index 0 = scaled embedding, i = residual after layer i-1, L+1 = final norm output.
   virtual void OnHidden(int index, const float* x, int rows) {}
   virtual void OnAttentionOutput(int layer, const float* x, int rows) {}
@@ -85,7 +89,7 @@ class Gemma4Model {
   // The steps of Forward, in order; `rows` tokens from `first_row` of the chunk are live.
   void Embed(const int* tokens, int count, Workspace* ws, ForwardObserver* observer) const;
   void PerLayerInputs(const int* tokens, int count, Workspace* ws, ForwardObserver* observer) const;
-  void Attention(int layer, int rows, int first_pos, KvCache* kv, Workspace* ws) const;
+  void Attention(int layer, int rows, int first_pos, KvCache* kv, Workspace* ws, ForwardObserver* observer) const;
   void DecoderLayer(int layer, int rows, int first_row, int first_pos, KvCache* kv, Workspace* ws,
                     ForwardObserver* observer) const;
   void Head(int rows, int out_rows, Workspace* ws, float* logits, ForwardObserver* observer) const;

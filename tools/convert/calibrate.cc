@@ -25,17 +25,33 @@ class PercentileRecorder : public ForwardObserver {
     std::nth_element(magnitudes_.begin(), magnitudes_.begin() + (k - 1), magnitudes_.end(), std::greater<float>());
     per_window_[w.name].push_back(magnitudes_[k - 1]);
   }
+  void OnLinearOutput(const TensorView& w, const float* y, int rows) override {
+    Max(y, static_cast<size_t>(rows) * static_cast<size_t>(w.rows()), &output_max_[w.name]);
+  }
+  void OnKeysValues(int layer, const float* k, const float* v, int rows, int kv_dim) override {
+    const size_t n = static_cast<size_t>(rows) * static_cast<size_t>(kv_dim);
+    Max(k, n, &key_max_[layer]);
+    Max(v, n, &value_max_[layer]);
+  }
   std::map<std::string, std::vector<float>> per_window_;
+  std::map<std::string, float> output_max_;
+  std::map<int, float> key_max_, value_max_;
 
  private:
+  static void Max(const float* x, size_t n, float* max) {
+    for (size_t i = 0; i < n; ++i) *max = std::max(*max, std::fabs(x[i]));
+  }
   double percentile_;
   std::vector<float> magnitudes_;
 };
 
+// A scale from a maximum magnitude: the largest value maps to code 127.
+float ScaleFromMax(float max) { return std::max(max, 1e-6f) / 127.0f; }
+
 }  // namespace
 
 Status CalibrateStaticScales(const std::string& float_model, const std::string& text_file,
-                             const CalibrationOptions& o, std::map<std::string, float>* scales) {
+                             const CalibrationOptions& o, CalibratedScales* scales) {
   std::ifstream in(text_file, std::ios::binary);
   if (!in) return NotFound(text_file + ": cannot open calibration text");
   std::stringstream ss;
@@ -62,13 +78,16 @@ Status CalibrateStaticScales(const std::string& float_model, const std::string& 
     EDGELM_RETURN_IF_ERROR(model->Forward(input.data(), static_cast<int>(input.size()), LogitsMode::kAll, kv.get(),
                                           ws.get(), logits.data(), &recorder));
   }
-  scales->clear();
+  *scales = CalibratedScales();
   for (const auto& kv : recorder.per_window_) {
     double sum = 0.0;
     for (float v : kv.second) sum += v;
     const double amax = std::max(sum / kv.second.size(), 1e-6);
-    (*scales)[kv.first] = static_cast<float>(amax / 127.0);
+    scales->input[kv.first] = static_cast<float>(amax / 127.0);
   }
+  for (const auto& [name, max] : recorder.output_max_) scales->output[name] = ScaleFromMax(max);
+  for (const auto& [layer, max] : recorder.key_max_) scales->key[layer] = ScaleFromMax(max);
+  for (const auto& [layer, max] : recorder.value_max_) scales->value[layer] = ScaleFromMax(max);
   return Status::Ok();
 }
 

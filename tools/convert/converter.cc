@@ -90,8 +90,8 @@ void SyntheticRows(uint64_t seed, size_t tensor_index, const TensorInfo& t, int6
   }
 }
 
-// Static activation scale of synthetic models: RMS-normalized inputs of magnitude ~1, max ~4.
-constexpr float kSyntheticInputScale = 4.0f / 127.0f;
+// Static scale of synthetic models: RMS-normalized activations of magnitude ~1, max ~4.
+constexpr float kSyntheticScale = 4.0f / 127.0f;
 
 Status LoadTokenizer(const ConvertOptions& o, const HfSpecialIds& ids, int vocab_size, TokenizerData* tok, bool* found) {
   std::string path = o.tokenizer;
@@ -120,15 +120,16 @@ Status LoadTokenizer(const ConvertOptions& o, const HfSpecialIds& ids, int vocab
 }
 
 // Builds one TensorSpec that reads float rows from `read` and encodes them.
-TensorSpec FloatTensorSpec(const TensorInfo& info, const TensorEncoding& enc, float input_scale, ScaleSearch search,
-                           std::function<Status(int64_t, int64_t, float*)> read) {
+TensorSpec FloatTensorSpec(const TensorInfo& info, const TensorEncoding& enc, float input_scale, float output_scale,
+                           ScaleSearch search, std::function<Status(int64_t, int64_t, float*)> read) {
   TensorSpec spec;
   spec.name = info.name;
   spec.shape = info.shape;
   spec.dtype = enc.dtype;
   spec.per_row_scales = enc.dtype == DType::I8 || enc.dtype == DType::I4 || enc.dtype == DType::I2;
   spec.activation = enc.activation;
-  spec.input_scale = enc.activation == ActivationQuant::StaticInt8 ? input_scale : 0.0f;
+  spec.input_scale = enc.static_input() ? input_scale : 0.0f;
+  spec.output_scale = enc.output_scale ? output_scale : 0.0f;
   const int64_t cols = info.shape.back();
   const DType dtype = enc.dtype;
   spec.fill = [read, cols, dtype, search](int64_t r0, int64_t r1, uint8_t* data, float* scales) -> Status {
@@ -360,7 +361,7 @@ Status Convert(const ConvertOptions& o, const WriteProgress& progress) {
   } else {
     Recipe recipe;
     EDGELM_RETURN_IF_ERROR(Recipe::Create(o.format, o.tensor_types, &recipe));
-    std::map<std::string, float> static_scales;
+    CalibratedScales calibrated;
     if (recipe.needs_static_scales() && !synthetic) {
       if (o.calibration_text.empty())
         return InvalidArgument("format '" + o.format + "' from float weights needs --calibration TEXTFILE "
@@ -371,20 +372,40 @@ Status Convert(const ConvertOptions& o, const WriteProgress& progress) {
       f32.calibration_text.clear();
       f32.output = o.output + ".calibration-f32";
       Status s = Convert(f32, nullptr);
-      if (s.ok()) s = CalibrateStaticScales(f32.output, o.calibration_text, CalibrationOptions{}, &static_scales);
+      if (s.ok()) s = CalibrateStaticScales(f32.output, o.calibration_text, CalibrationOptions{}, &calibrated);
       std::remove(f32.output.c_str());
       EDGELM_RETURN_IF_ERROR(s);
     }
     meta.recipe = recipe.name();
     meta.recipe_description = recipe.description();
+    if (recipe.published()) {  // static int8 KV in TFLite's range, with calibrated per-owner scales
+      for (int l = 0; l < meta.config.num_layers(); ++l) {
+        if (!meta.config.owns_kv(l)) continue;
+        LayerConfig& lc = meta.config.layers[l];
+        lc.kv_k_scale = synthetic ? kSyntheticScale : calibrated.key.count(l) ? calibrated.key.at(l) : 0.0f;
+        lc.kv_v_scale = synthetic ? kSyntheticScale : calibrated.value.count(l) ? calibrated.value.at(l) : 0.0f;
+        lc.kv_int8_full_range = true;
+      }
+      for (LayerConfig& lc : meta.config.layers) {  // KV-sharing layers read their owner's scales
+        lc.kv_k_scale = meta.config.layers[lc.kv_source].kv_k_scale;
+        lc.kv_v_scale = meta.config.layers[lc.kv_source].kv_v_scale;
+        lc.kv_int8_full_range = true;
+      }
+    }
     for (size_t i = 0; i < manifest.size(); ++i) {
       const TensorInfo& info = manifest[i];
       const TensorEncoding enc = recipe.Choose(info);
-      float input_scale = kSyntheticInputScale;
-      if (enc.activation == ActivationQuant::StaticInt8 && !synthetic) {
-        auto it = static_scales.find(info.name);
-        if (it == static_scales.end()) return Status(StatusCode::kInternal, "calibration saw no input of '" + info.name + "'");
+      // Synthetic models: RMS-normalized inputs and outputs of magnitude ~1 (max ~4) take fixed scales.
+      float input_scale = kSyntheticScale, output_scale = kSyntheticScale;
+      if (!synthetic && enc.static_input()) {
+        auto it = calibrated.input.find(info.name);
+        if (it == calibrated.input.end()) return Status(StatusCode::kInternal, "calibration saw no input of '" + info.name + "'");
         input_scale = it->second;
+      }
+      if (!synthetic && enc.output_scale) {
+        auto it = calibrated.output.find(info.name);
+        if (it == calibrated.output.end()) return Status(StatusCode::kInternal, "calibration saw no output of '" + info.name + "'");
+        output_scale = it->second;
       }
       std::function<Status(int64_t, int64_t, float*)> read;
       if (synthetic) {
@@ -402,7 +423,8 @@ Status Convert(const ConvertOptions& o, const WriteProgress& progress) {
           return Status::Ok();
         };
       }
-      specs.push_back(FloatTensorSpec(info, enc, input_scale, synthetic ? ScaleSearch::kAbsMax : o.scale_search, read));
+      specs.push_back(FloatTensorSpec(info, enc, input_scale, output_scale, synthetic ? ScaleSearch::kAbsMax : o.scale_search,
+                                      read));
     }
   }
   return WriteModelFile(o.output, meta, specs, progress);

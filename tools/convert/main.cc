@@ -22,7 +22,7 @@ void Usage(FILE* out) {
       "detected from the content.\n"
       "\n"
       "options:\n"
-      "  -f, --format F          f32 | bf16 | f16 | q4_0 | mobile | mobile-int4   (default bf16)\n"
+      "  -f, --format F          f32 | bf16 | f16 | q4_0 | mobile | mobile-int4 | published (default bf16)\n"
       "  --tokenizer PATH        tokenizer.json or tokenizer.model (default: the one in INPUT_DIR)\n"
       "  --config CONFIG.json    published files: the model's Hugging Face config, for what the file\n"
       "                          does not record (a .litertlm has no sliding-window length)\n"

@@ -3,10 +3,11 @@
 namespace edgelm {
 
 Status Recipe::Create(const std::string& name, const std::vector<std::string>& overrides, Recipe* out) {
-  static const char* kNames[] = {"f32", "bf16", "f16", "q4_0", "mobile", "mobile-int4"};
+  static const char* kNames[] = {"f32", "bf16", "f16", "q4_0", "mobile", "mobile-int4", "published"};
   bool known = false;
   for (const char* n : kNames) known |= name == n;
-  if (!known) return InvalidArgument("unknown output format '" + name + "' (f32, bf16, f16, q4_0, mobile, mobile-int4)");
+  if (!known)
+    return InvalidArgument("unknown output format '" + name + "' (f32, bf16, f16, q4_0, mobile, mobile-int4, published)");
   Recipe r;
   r.name_ = name;
   for (const std::string& o : overrides) {
@@ -31,6 +32,11 @@ std::string Recipe::description() const {
            "PLE table int4 per-row";
   if (name_ == "mobile-int4")
     return "as mobile, with int4 per-channel weights wherever mobile uses int8";
+  if (published())
+    return "Google's published mobile allocation: attention and KV-owner MLPs int4, KV-sharing MLPs int2, PLE gate/"
+           "projection and model projection int8, all per-channel with static int8 inputs in [-128,127] and int8 "
+           "outputs (calibrated input and output scales); embedding/tied head int2 per-row with asymmetric per-token "
+           "int8 head inputs; PLE table int4 per-row; static int8 KV scales";
   if (name_ == "q4_0") return "all linears, embedding and PLE table Q4_0 (llama.cpp blocks); norms f32";
   return "linears and embeddings " + name_ + "; norms f32";
 }
@@ -42,7 +48,17 @@ TensorEncoding Recipe::Choose(const TensorInfo& t) const {
   else if (name_ == "bf16") e.dtype = DType::BF16;
   else if (name_ == "f16") e.dtype = DType::F16;
   else if (name_ == "q4_0") e.dtype = DType::Q4_0;
-  else {
+  else if (published()) {
+    const ActivationQuant in = ActivationQuant::StaticInt8Full;
+    switch (t.role) {
+      case TensorRole::kEmbedding:
+      case TensorRole::kLmHead: e = {DType::I2, ActivationQuant::DynamicInt8Asymmetric}; break;
+      case TensorRole::kPleTable: e = {DType::I4, ActivationQuant::None}; break;
+      case TensorRole::kAttention: e = {DType::I4, in, true}; break;
+      case TensorRole::kMlp: e = {t.kv_consumer ? DType::I2 : DType::I4, in, true}; break;
+      default: e = {DType::I8, in, true}; break;  // PLE gate, PLE projection, model projection
+    }
+  } else {
     const DType wide = name_ == "mobile" ? DType::I8 : DType::I4;
     switch (t.role) {
       case TensorRole::kEmbedding:
@@ -58,7 +74,7 @@ TensorEncoding Recipe::Choose(const TensorInfo& t) const {
       const bool int_codes = e.dtype == DType::I8 || e.dtype == DType::I4 || e.dtype == DType::I2;
       // Float weights take float activations; integer weights keep the recipe's activation mode
       // (static int8 when the recipe has scales, dynamic per token otherwise).
-      if (!int_codes) e.activation = ActivationQuant::None;
+      if (!int_codes) e = {e.dtype, ActivationQuant::None, false};
       else if (e.activation == ActivationQuant::None && t.role != TensorRole::kPleTable)
         e.activation = ActivationQuant::DynamicInt8;
     }

@@ -15,11 +15,15 @@ namespace edgelm {
 struct TensorEncoding {
   DType dtype = DType::F32;
   ActivationQuant activation = ActivationQuant::None;
+  bool output_scale = false;  // the linear requantizes its output to int8 (published recipe)
+  bool static_input() const {
+    return activation == ActivationQuant::StaticInt8 || activation == ActivationQuant::StaticInt8Full;
+  }
 };
 
 class Recipe {
  public:
-  // `name`: f32, bf16, f16, q4_0, mobile, mobile-int4. `overrides`: "REGEX=dtype" strings, matched
+  // `name`: f32, bf16, f16, q4_0, mobile, mobile-int4, published. `overrides`: "REGEX=dtype" strings, matched
   // against tensor names in order; the last match wins.
   static Status Create(const std::string& name, const std::vector<std::string>& overrides, Recipe* out);
 
@@ -27,7 +31,9 @@ class Recipe {
   std::string description() const;
   TensorEncoding Choose(const TensorInfo& tensor) const;
   // True when some linear takes static int8 inputs (scales then come from calibration).
-  bool needs_static_scales() const { return name_ == "mobile" || name_ == "mobile-int4"; }
+  bool needs_static_scales() const { return name_ == "mobile" || name_ == "mobile-int4" || published(); }
+  // Google's published mobile bit allocation and arithmetic: output and static KV scales too.
+  bool published() const { return name_ == "published"; }
 
  private:
   std::string name_;

@@ -177,7 +177,7 @@ int Estimate(const std::string& config_path, bool as_json) {
   }
   const std::vector<TensorInfo> manifest = Gemma4TensorManifest(c);
   ordered_json out = ordered_json::array();
-  for (const char* format : {"f32", "bf16", "q4_0", "mobile", "mobile-int4"}) {
+  for (const char* format : {"f32", "bf16", "q4_0", "mobile", "mobile-int4", "published"}) {
     Recipe recipe;
     (void)Recipe::Create(format, {}, &recipe);
     WeightBytes weights;
