@@ -453,6 +453,10 @@ Status ImportCompressedTensors(const std::string& dir, const ImportOptions& opti
   const std::shared_ptr<const CtCheckpoint> ck(std::move(opened));
   // HF ties the head to embed_tokens exactly when the checkpoint stores no lm_head.
   meta.config.tie_word_embeddings = !ck->HasLmHead();
+  // The mobile QAT run calibrated per_layer_model_projection's output scale on W·(√H·e), the bundle's
+  // graph, which then normalizes without HF's 1/√H factor (the factor only moves eps; brown-tiny's CT
+  // reference: 0.031 -> 0.021 mean |Δ| logits at seq64 without it).
+  meta.config.ple_projection_scale = 1.0f;
   for (const TensorInfo& info : Gemma4TensorManifest(meta.config)) {
     const bool is_head = info.role == TensorRole::kLmHead ||
                          (info.role == TensorRole::kEmbedding && meta.config.tie_word_embeddings);
