@@ -13,11 +13,11 @@
 #include <openssl/evp.h>
 
 #include "convert/calibrate.h"
+#include "convert/checkpoint_tokenizer.h"
 #include "convert/hf_config.h"
 #include "convert/importer.h"
 #include "convert/recipe.h"
 #include "convert/safetensors.h"
-#include "convert/tokenizer_import.h"
 #include "model/gemma4_tensors.h"
 
 namespace edgelm {
@@ -92,32 +92,6 @@ void SyntheticRows(uint64_t seed, size_t tensor_index, const TensorInfo& t, int6
 
 // Static scale of synthetic models: RMS-normalized activations of magnitude ~1, max ~4.
 constexpr float kSyntheticScale = 4.0f / 127.0f;
-
-Status LoadTokenizer(const ConvertOptions& o, const HfSpecialIds& ids, int vocab_size, TokenizerData* tok, bool* found) {
-  std::string path = o.tokenizer;
-  if (path.empty() && !o.input.empty()) {
-    for (const char* name : {"/tokenizer.json", "/tokenizer.model"})
-      if (FileExists(o.input + name)) {
-        path = o.input + name;
-        break;
-      }
-  }
-  *found = !path.empty();
-  if (!*found) return Status::Ok();
-  const bool is_json = path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0;
-  EDGELM_RETURN_IF_ERROR(is_json ? ImportTokenizerJson(path, tok) : ImportSentencePieceModel(path, tok));
-  if (tok->pieces.size() >= 262144) {
-    EDGELM_RETURN_IF_ERROR(ApplyGemma4Overlay(tok));
-  } else {
-    // Small vocabularies that spell the turn markers get the Gemma 4 chat template; others stay plain.
-    const Status s = ApplyGemma4TurnTokens(ConfigTokenIds{ids.bos, ids.pad, ids.eos_list}, tok);
-    if (!s.ok() && s.code() != StatusCode::kNotFound) return s;
-  }
-  if (static_cast<int>(tok->pieces.size()) > vocab_size)
-    return InvalidArgument(path + ": tokenizer has " + std::to_string(tok->pieces.size()) +
-                           " pieces, more than the model's vocab_size " + std::to_string(vocab_size));
-  return Status::Ok();
-}
 
 // Builds one TensorSpec that reads float rows from `read` and encodes them.
 TensorSpec FloatTensorSpec(const TensorInfo& info, const TensorEncoding& enc, float input_scale, float output_scale,
@@ -328,9 +302,11 @@ Status Convert(const ConvertOptions& o, const WriteProgress& progress) {
   if (o.embed_scale_bf16) meta.config.embed_scale = BF16ToFloat(FloatToBF16(meta.config.embed_scale));
 
   TokenizerData tokenizer;
-  bool has_tokenizer = false;
-  EDGELM_RETURN_IF_ERROR(LoadTokenizer(o, ids, meta.config.vocab_size, &tokenizer, &has_tokenizer));
-  if (has_tokenizer) meta.tokenizer = &tokenizer;
+  const std::string tokenizer_path = !o.tokenizer.empty() ? o.tokenizer : synthetic ? "" : FindCheckpointTokenizer(o.input);
+  if (!tokenizer_path.empty()) {
+    EDGELM_RETURN_IF_ERROR(ImportCheckpointTokenizer(tokenizer_path, ids, meta.config.vocab_size, &tokenizer));
+    meta.tokenizer = &tokenizer;
+  }
   meta.source = synthetic ? "synthetic:" + o.synthesize_config : o.input;
   meta.source_format = synthetic ? "synthetic" : SourceFormatName(qat ? SourceFormat::kQatExport : SourceFormat::kHfCheckpoint);
   meta.command_line = o.command_line;
