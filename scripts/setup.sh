@@ -69,7 +69,12 @@ if [ "$ARM64" -eq 1 ]; then
     $SUDO apt-get -q "${aopt[@]}" update
     $SUDO rm -f "$aptd"/debs/*.deb
     mapfile -t pins <<<"$want"
-    (cd "$aptd/debs" && $SUDO apt-get -q "${aopt[@]}" download "${pins[@]}")
+    # The native version when the archive still has it, else the archive's (a machine image may carry
+    # an older point release than the archive now serves, e.g. a superseded security update).
+    for pin in "${pins[@]}"; do
+      (cd "$aptd/debs" && { $SUDO apt-get -q "${aopt[@]}" download "$pin" 2>/dev/null ||
+                            $SUDO apt-get -q "${aopt[@]}" download "${pin%%=*}"; })
+    done
     staging="$ROOT/.new"
     $SUDO rm -rf "$staging" && $SUDO mkdir -p "$staging"
     for deb in "$aptd"/debs/*.deb; do $SUDO dpkg-deb -x "$deb" "$staging"; done
