@@ -3,11 +3,14 @@
 // KV-consumer K/V tensors skipped, and clear errors for checkpoints that do not fit their config.
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "convert/hf_config.h"
+#include "convert/importer.h"
+#include "model/gemma4_tensors.h"
 #include "convert/safetensors.h"
 #include "support/test_models.h"
 
@@ -174,6 +177,88 @@ TEST_CASE("per_layer_config keys: zero-padded as transformers writes them or unp
     CHECK(s.code() == StatusCode::kInvalidArgument);
     CHECK(s.message().find(std::string("per_layer_config key '") + stray + "'") != std::string::npos);
   }
+}
+
+}  // namespace
+}  // namespace edgelm
+
+namespace edgelm {
+namespace {
+
+TEST_CASE("the published recipe: Google's mobile allocation with output, KV and per-layer PLE scales") {
+  // Synthetic weights of the tiny E2B-shaped fixture take fixed plausible scales (no calibration text).
+  Status s;
+  const std::string path = testing::Converted(testing::SharedPath("fixtures/gemma4-tiny-e2b/config.json"), "published", &s,
+                                              /*synthesize=*/true);
+  INFO(s.message());
+  REQUIRE(s.ok());
+  const std::shared_ptr<const ModelFile> file = testing::OpenFile(path, &s);
+  REQUIRE(s.ok());
+  const ModelConfig& c = file->config();
+  for (const TensorInfo& info : Gemma4TensorManifest(c)) {
+    const TensorView* t = file->FindTensor(info.name);
+    REQUIRE(t);
+    INFO(info.name);
+    switch (info.role) {
+      case TensorRole::kEmbedding:
+        CHECK(t->dtype == DType::I2);
+        CHECK(t->activation == ActivationQuant::DynamicInt8Asymmetric);
+        break;
+      case TensorRole::kPleTable:
+        CHECK(t->dtype == DType::I4);
+        CHECK(t->scale_group_size == c.ple_dim);
+        break;
+      case TensorRole::kAttention:
+      case TensorRole::kMlp:
+      case TensorRole::kPleLayer:
+      case TensorRole::kPleProjection:
+        CHECK(t->dtype == (info.role == TensorRole::kAttention ? DType::I4
+                           : info.role == TensorRole::kMlp     ? (info.kv_consumer ? DType::I2 : DType::I4)
+                                                               : DType::I8));
+        CHECK(t->activation == ActivationQuant::StaticInt8Full);
+        CHECK(t->output_scale > 0.0f);
+        break;
+      default: CHECK(t->dtype == DType::F32); break;
+    }
+  }
+  for (const LayerConfig& l : c.layers) {
+    CHECK(l.kv_k_scale > 0.0f);
+    CHECK(l.kv_v_scale > 0.0f);
+    CHECK(l.kv_int8_full_range);
+  }
+  std::unique_ptr<LoadedModel> model = testing::LoadModel(path, &s);
+  REQUIRE(s.ok());
+  std::unique_ptr<Session> session;
+  REQUIRE(Session::Create(model->model(), nullptr, nullptr, SessionOptions{}, &session).ok());
+  const int tokens[] = {2, 17, 300, 5};
+  REQUIRE(session->AppendTokens(tokens, 4).ok());
+  std::vector<float> logits;
+  REQUIRE(testing::EvaluateAll(*session, c.vocab_size, &logits).ok());
+  for (float v : logits) REQUIRE(std::isfinite(v));
+}
+
+TEST_CASE("inputs are recognized by content, and published files refuse re-quantization options") {
+  CHECK(DetectSourceFormat(testing::SharedPath("models/brown-tiny/published/brown-tiny-mobile.litertlm")) == SourceFormat::kLitertlm);
+  CHECK(DetectSourceFormat(testing::SharedPath("fixtures/gguf/gemma4-tiny-e2b-f32.gguf")) == SourceFormat::kGguf);
+  CHECK(DetectSourceFormat(testing::SharedPath("models/brown-tiny/published/ct")) == SourceFormat::kCompressedTensors);
+  CHECK(DetectSourceFormat(testing::SharedPath("models/brown-tiny/qat-mobile")) == SourceFormat::kQatExport);
+  CHECK(DetectSourceFormat(testing::SharedPath("models/brown-tiny/float")) == SourceFormat::kHfCheckpoint);
+  CHECK(DetectSourceFormat(testing::SharedPath("models/brown-tiny/text/valid.txt")) == SourceFormat::kUnknown);
+  CHECK(DetectSourceFormat(testing::TempDir() + "/missing") == SourceFormat::kUnknown);
+
+  ConvertOptions o;
+  o.input = testing::SharedPath("fixtures/gguf/gemma4-tiny-e2b-f32.gguf");
+  o.output = testing::TempDir() + "/refused.edgelm";
+  o.format = "mobile";
+  o.format_given = true;
+  Status s = Convert(o, nullptr);
+  CHECK(s.code() == StatusCode::kInvalidArgument);
+  CHECK(s.message().find("keeps its published quantization") != std::string::npos);
+  o.input = testing::SharedPath("models/brown-tiny/text/valid.txt");
+  o.format_given = false;
+  s = Convert(o, nullptr);
+  CHECK(s.code() == StatusCode::kInvalidArgument);
+  CHECK(s.message().find("not a checkpoint directory") != std::string::npos);
 }
 
 }  // namespace

@@ -318,6 +318,9 @@ TEST_CASE("brown-tiny's bundle converts with every code and scale of the bundle"
   CHECK(tok->stop_ids == std::vector<int>{1, 5});
   CHECK(tok->chat_template == "gemma4");
   CHECK(file->metadata().provenance()->source_format()->str() == "litertlm");
+  // The SHA-256 of the converted file, to match against the publisher's (the fixture's README).
+  CHECK(file->metadata().provenance()->source_sha256()->str() ==
+        "99f9b8285ea13ca0b6b4c235ef85ef7172d182101fab31b66c233d0444da8eae");
 }
 
 // The imported bundle run through the runtime against brown-tiny's float64 reference of the published
