@@ -52,11 +52,13 @@ check_kernels() {
 lane1() {
   check_kernels cortex-a53 "scalar neon" &&
     check_kernels cortex-a76 "scalar neon neondot" &&
+    check test_linear-a53 "${qemu[@]}" -cpu cortex-a53 "$build/tests/test_linear" &&
     check mobile-kernels scripts/check-mobile-kernels.sh
 }
 lane2() {
   check_kernels max "scalar neon neondot i8mm" &&
-    check test_gemma4-max "${qemu[@]}" -cpu max "$build/tests/test_gemma4"
+    check test_gemma4-max "${qemu[@]}" -cpu max "$build/tests/test_gemma4" &&
+    check published-logits-max "${qemu[@]}" -cpu max "$build/tests/test_import_litertlm" '*logits of the float64 reference'
 }
 lane1 & pid1=$!
 lane2 & pid2=$!
