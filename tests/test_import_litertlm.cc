@@ -1,16 +1,20 @@
 // The .litertlm importer: Google's small LiteRT-LM test files parsed to the facts recorded in
 // ../shared/fixtures/litertlm/expectations.json (and refused for conversion: none holds a Gemma 4 text
 // model), brown-tiny's re-encoded mobile bundle converted with every code and scale kept exactly, and
-// damaged bundles refused with a message instead of a crash.
+// damaged bundles refused with a message instead of a crash, and the same bundle re-encoded in
+// TFLite's other two weight layouts (offset/size in the model, external buffers in a TFLiteWeights
+// section) converted to the same file.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <tuple>
 
 #include "common/npy.h"
 #include "convert/importer.h"
@@ -544,6 +548,275 @@ TEST_CASE("an unknown section type is skipped; a section past the end of the fil
     INFO(s.message());
     CHECK(s.ok());  // skipped: the start and stop tokens then come from the tokenizer itself
   }
+}
+
+// --- brown-tiny's bundle re-encoded in TFLite's other two weight layouts (format doc §2.3) ---------
+// The fixture holds every weight inline (Buffer.data). The re-encoding goes through the object API of
+// the importer's schema subset, so fields outside the subset are dropped: the importer never reads
+// them, and the conversions below must still come out identical.
+
+namespace hdr = litertlm_subset::header;
+namespace tfl = litertlm_subset::tflite;
+
+enum class Layout {
+  kModelOffset,     // Buffer.offset/size, relative to the model's first byte (the ">2 GB" layout)
+  kExternalBuffer,  // Tensor.external_buffer -> Model.external_buffers -> a TFLiteWeights section
+};
+
+// Done to the location of one tensor's bytes.
+enum class Damage {
+  kNone,
+  kPastEnd,       // the range ends one byte past its section
+  kWrapping,      // offset + size wraps around 2^64
+  kMissingGroup,  // the external buffer names a group that is not listed
+};
+
+constexpr uint64_t kSectionBlock = 16 * 1024;  // sections start at multiples of this (§1.3)
+constexpr uint64_t kHeaderBegin = 32;
+
+uint64_t RoundUp(uint64_t n, uint64_t to) { return (n + to - 1) / to * to; }
+
+template <typename T>
+std::string Pack(const T& object, const char* identifier) {
+  flatbuffers::FlatBufferBuilder fbb;
+  fbb.Finish(T::TableType::Pack(fbb, &object), identifier);
+  return std::string(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
+}
+
+// Packs `object` to be stored at `start` with data after it at the next multiple of `align`, whose
+// offsets `place(data_begin)` writes into the object. FlatBuffers omits only scalars equal to their
+// default (0), and nonzero offsets take the same bytes whatever their value: a first pack with a
+// stand-in begin measures the size, a second writes the real offsets.
+template <typename T>
+std::string PackBefore(T* object, uint64_t start, uint64_t align, const std::function<void(uint64_t)>& place,
+                       const char* identifier) {
+  place(align);
+  const size_t measured = Pack(*object, identifier).size();
+  place(RoundUp(start + measured, align));
+  std::string bytes = Pack(*object, identifier);
+  REQUIRE(bytes.size() == measured);
+  return bytes;
+}
+
+// Where a buffer's bytes went in the blob that MoveDataOut builds; size 0 for buffers without data.
+struct Span {
+  uint64_t offset = 0, size = 0;
+};
+
+// Empties every Buffer.data of `model` into `blob`, each 16-byte aligned as TFLite aligns inline data.
+std::vector<Span> MoveDataOut(tfl::ModelT* model, std::string* blob) {
+  std::vector<Span> spans(model->buffers.size());
+  for (size_t i = 0; i < spans.size(); ++i) {
+    std::vector<uint8_t>& data = model->buffers[i]->data;
+    if (data.empty()) continue;
+    blob->resize(RoundUp(blob->size(), 16));
+    spans[i] = {blob->size(), data.size()};
+    blob->append(data.begin(), data.end());
+    data = {};
+  }
+  return spans;
+}
+
+// The buffer index of the tensor named `name`, or -1 if `model` has no such tensor.
+int64_t BufferOf(const tfl::ModelT& model, const std::string& name) {
+  for (const auto& sg : model.subgraphs)
+    for (const auto& t : sg->tensors)
+      if (t->name == name) return t->buffer;
+  return -1;
+}
+
+// Puts the range [offset, offset + size) of a damaged tensor where `damage` says, in a region of
+// `region` bytes. kMissingGroup leaves the range alone.
+void DamageRange(Damage damage, uint64_t region, uint64_t size, uint64_t* offset) {
+  if (damage == Damage::kPastEnd) *offset = region - size + 1;
+  if (damage == Damage::kWrapping) *offset = ~uint64_t{0} - size + 2;
+}
+
+// The model section's payload in layout 2: the FlatBuffer, then its buffers' bytes.
+std::string WithModelOffsets(tfl::ModelT* model, Damage damage, int64_t damaged_buffer) {
+  std::string blob;
+  const std::vector<Span> spans = MoveDataOut(model, &blob);
+  std::string payload = PackBefore(model, 0, 16, [&](uint64_t data_begin) {
+    for (size_t i = 0; i < spans.size(); ++i) {
+      if (spans[i].size == 0) continue;
+      tfl::BufferT& b = *model->buffers[i];
+      b.offset = data_begin + spans[i].offset;  // always > 1, the reader's rule for this layout
+      b.size = spans[i].size;
+      if (static_cast<int64_t>(i) == damaged_buffer) DamageRange(damage, data_begin + blob.size(), b.size, &b.offset);
+    }
+  }, tfl::ModelIdentifier());
+  payload.resize(RoundUp(payload.size(), 16));
+  return payload + blob;
+}
+
+// The model section's payload in layout 3; its buffers' bytes go to `weights`, the TFLiteWeights
+// section. Buffers keep their (now empty) entries, so tensors keep their buffer indices.
+std::string WithExternalBuffers(tfl::ModelT* model, Damage damage, int64_t damaged_buffer, std::string* weights) {
+  const std::vector<Span> spans = MoveDataOut(model, weights);
+  model->external_buffer_groups.push_back(std::make_unique<tfl::ExternalBufferGroupT>());
+  model->external_buffer_groups.back()->name = "tflite_weights";
+  std::map<uint32_t, uint32_t> id_of_buffer;  // tensors sharing a buffer share its external buffer
+  for (const auto& sg : model->subgraphs)
+    for (const auto& t : sg->tensors) {
+      if (t->buffer >= spans.size() || spans[t->buffer].size == 0) continue;
+      auto [it, added] = id_of_buffer.emplace(t->buffer, static_cast<uint32_t>(model->external_buffers.size() + 1));
+      if (added) {
+        auto e = std::make_unique<tfl::ExternalBufferT>();
+        e->id = it->second;  // ids start at 1: 0 means none
+        e->offset = spans[t->buffer].offset;
+        e->length = spans[t->buffer].size;
+        if (t->buffer == damaged_buffer) {
+          DamageRange(damage, weights->size(), e->length, &e->offset);
+          if (damage == Damage::kMissingGroup) e->group = 1;
+        }
+        model->external_buffers.push_back(std::move(e));
+      }
+      t->external_buffer = it->second;
+    }
+  return Pack(*model, tfl::ModelIdentifier());
+}
+
+// The container around `payloads` (one per header section): the original preamble's magic and
+// version, the header FlatBuffer at byte 32, sections at multiples of 16 KiB.
+std::string Container(const std::string& original, hdr::LiteRTLMMetaDataT* header, const std::vector<std::string>& payloads) {
+  auto& objects = header->section_metadata->objects;
+  const std::string packed = PackBefore(header, kHeaderBegin, kSectionBlock, [&](uint64_t first) {
+    for (size_t i = 0; i < objects.size(); ++i) {
+      objects[i]->begin_offset = i == 0 ? first : RoundUp(objects[i - 1]->end_offset, kSectionBlock);
+      objects[i]->end_offset = objects[i]->begin_offset + payloads[i].size();
+    }
+  }, nullptr);
+  std::string out = original.substr(0, 24);  // magic, version, padding
+  const uint64_t header_end = kHeaderBegin + packed.size();
+  out.append(reinterpret_cast<const char*>(&header_end), 8);
+  out += packed;
+  for (size_t i = 0; i < objects.size(); ++i) {
+    out.resize(objects[i]->begin_offset);
+    out += payloads[i];
+  }
+  return out;
+}
+
+// brown-tiny's bundle with every TFLite weight moved to `layout`, and `damage` done to the location
+// of the tensor named `damaged`.
+std::string Relayout(Layout layout, Damage damage = Damage::kNone, const std::string& damaged = "") {
+  const std::string original = ReadBytes(SharedPath(kBrownTiny));
+  std::unique_ptr<hdr::LiteRTLMMetaDataT> header(
+      flatbuffers::GetRoot<hdr::LiteRTLMMetaData>(original.data() + kHeaderBegin)->UnPack());
+  std::vector<std::unique_ptr<hdr::SectionObjectT>> objects;
+  std::vector<std::string> payloads;
+  for (auto& object : header->section_metadata->objects) {
+    std::string payload = original.substr(object->begin_offset, object->end_offset - object->begin_offset);
+    std::unique_ptr<hdr::SectionObjectT> weights_object;
+    std::string weights;
+    if (object->data_type == static_cast<uint8_t>(litertlm::SectionType::kTFLiteModel)) {
+      std::unique_ptr<tfl::ModelT> model(tfl::GetModel(payload.data())->UnPack());
+      const int64_t damaged_buffer = damage == Damage::kNone ? -1 : BufferOf(*model, damaged);
+      if (layout == Layout::kModelOffset) {
+        payload = WithModelOffsets(model.get(), damage, damaged_buffer);
+      } else {
+        payload = WithExternalBuffers(model.get(), damage, damaged_buffer, &weights);
+        // The copied items (model_type) tie the weights to this model.
+        weights_object = std::make_unique<hdr::SectionObjectT>(*object);
+        weights_object->data_type = static_cast<uint8_t>(litertlm::SectionType::kTFLiteWeights);
+      }
+    }
+    objects.push_back(std::move(object));
+    payloads.push_back(std::move(payload));
+    if (weights_object) {
+      objects.push_back(std::move(weights_object));
+      payloads.push_back(std::move(weights));
+    }
+  }
+  header->section_metadata->objects = std::move(objects);
+  return Container(original, header.get(), payloads);
+}
+
+// The metadata without the provenance fields that name the source file.
+std::string MetadataWithoutSource(const ModelFile& file) {
+  std::unique_ptr<schema::ModelT> m(file.metadata().UnPack());
+  REQUIRE(m->provenance);
+  m->provenance->source.clear();
+  m->provenance->source_sha256.clear();
+  m->provenance->created_utc.clear();
+  return Pack(*m, nullptr);
+}
+
+// Every tensor's bytes and scales, and all other metadata, equal apart from the source's name and hash.
+void CheckSameConversion(const std::string& want_path, const std::string& got_path) {
+  Status s;
+  const auto want = testing::OpenFile(want_path, &s);
+  REQUIRE(s.ok());
+  const auto got = testing::OpenFile(got_path, &s);
+  REQUIRE(s.ok());
+  CHECK(got->header().data_size == want->header().data_size);
+  REQUIRE(got->tensors().size() == want->tensors().size());
+  for (const TensorView& w : want->tensors()) {
+    INFO(w.name);
+    const TensorView* g = got->FindTensor(w.name);
+    REQUIRE(g);
+    REQUIRE(g->size == w.size);
+    CHECK(std::memcmp(g->data, w.data, w.size) == 0);
+    REQUIRE((g->scales == nullptr) == (w.scales == nullptr));
+    if (w.scales) CHECK(std::memcmp(g->scales, w.scales, sizeof(float) * w.rows() * w.scales_per_row()) == 0);
+  }
+  CHECK(MetadataWithoutSource(*got) == MetadataWithoutSource(*want));
+  CHECK(got->metadata().provenance()->source_sha256()->str() != want->metadata().provenance()->source_sha256()->str());
+}
+
+TEST_CASE("brown-tiny's bundle with its weights at Buffer offsets or in a TFLiteWeights section converts to the same file") {
+  const Converted& inline_weights = BrownTiny();
+  REQUIRE(inline_weights.status.ok());
+  for (const Layout layout : {Layout::kModelOffset, Layout::kExternalBuffer}) {
+    const bool external = layout == Layout::kExternalBuffer;
+    INFO((external ? "external buffers" : "buffer offsets"));
+    const std::string bundle = WriteTemp(external ? "external.litertlm" : "offsets.litertlm", Relayout(layout));
+
+    // The re-encoding really moved the weights: no Buffer.data left anywhere.
+    std::shared_ptr<const litertlm::Bundle> b;
+    REQUIRE(litertlm::Bundle::Open(bundle, &b).ok());
+    CHECK(b->sections().size() == (external ? 8u : 5u));
+    for (const litertlm::Section& section : b->sections()) {
+      CHECK(section.begin % kSectionBlock == 0);
+      if (!section.is(litertlm::SectionType::kTFLiteModel)) continue;
+      const tfl::Model* model = tfl::GetModel(b->data(section));
+      for (const tfl::Buffer* buffer : *model->buffers()) CHECK((!buffer->data() || buffer->data()->size() == 0));
+      CHECK((model->external_buffers() != nullptr) == external);
+    }
+
+    const std::string out = TempDir() + (external ? "/external.edgelm" : "/offsets.edgelm");
+    const Status s = ConvertBundle(bundle, out, SharedPath(kBrownTinyConfig));
+    INFO(s.message());
+    REQUIRE(s.ok());
+    CheckSameConversion(inline_weights.path, out);
+  }
+}
+
+TEST_CASE("a weight located outside its section or in a missing group is refused, naming the tensor") {
+  // An FC weight of the decoder, the embedder's token table and a layer scalar: the importer reads
+  // each by a different path.
+  const std::pair<const char*, const char*> tensors[] = {
+      {"tf_lite_prefill_decode", "transformer/per_layer_model_projection/w"},
+      {"tf_lite_embedder", "transformer/embedder/input_embedding"},
+      {"tf_lite_prefill_decode", "transformer/layer_2/skip_scale"},
+  };
+  const std::tuple<const char*, Layout, Damage, const char*> cases[] = {
+      {"offset one byte past the model", Layout::kModelOffset, Damage::kPastEnd, "outside"},
+      {"offset + size wrapping", Layout::kModelOffset, Damage::kWrapping, "outside"},
+      {"external one byte past the weights", Layout::kExternalBuffer, Damage::kPastEnd, "outside"},
+      {"external offset + length wrapping", Layout::kExternalBuffer, Damage::kWrapping, "outside"},
+      {"external in a missing group", Layout::kExternalBuffer, Damage::kMissingGroup, "missing group"},
+  };
+  for (const auto& [model_type, tensor] : tensors)
+    for (const auto& [name, layout, damage, what] : cases) {
+      INFO(model_type << " '" << tensor << "': " << name);
+      const Status s = ImportBytes("damaged_layout.litertlm", Relayout(layout, damage, tensor));
+      INFO(s.message());
+      CHECK(s.code() == StatusCode::kCorruptModel);
+      CHECK(s.message().find(model_type) != std::string::npos);
+      CHECK(s.message().find(std::string("'") + tensor + "'") != std::string::npos);
+      CHECK(s.message().find(what) != std::string::npos);
+    }
 }
 
 }  // namespace

@@ -82,6 +82,13 @@ Status Model::Open(std::string where, Bytes model, Bytes external_weights, Model
   if (!verifier.VerifyBuffer<fb::Model>("TFL3")) return m.Error("the TFLite FlatBuffer fails verification");
   m.root_ = flatbuffers::GetRoot<fb::Model>(model.data);
   EDGELM_RETURN_IF_ERROR(m.CheckIndices());
+  // Every tensor's bytes are located once here: HasData cannot report a range outside the model or
+  // its weights section, and the importer would read such a tensor as having no data.
+  for (const fb::SubGraph* sg : *m.root_->subgraphs())
+    for (const fb::Tensor* t : *sg->tensors()) {
+      Bytes located;
+      EDGELM_RETURN_IF_ERROR(m.Locate(*t, &located));
+    }
   *out = std::move(m);
   return Status::Ok();
 }

@@ -1,8 +1,9 @@
 // Reader of a TFLite model held in memory (a .litertlm TFLiteModel section): the FlatBuffer is
-// verified, then every operator, tensor, buffer and external-buffer index is checked once at Open, so
-// the accessors below can be used without further range checks. Tensor bytes are located by the
-// three rules of TFLite (inline Buffer.data, Buffer offset/size in the model, an external buffer in
-// the TFLiteWeights section) and checked against the tensor's shape and type.
+// verified, then every operator, tensor, buffer and external-buffer index and every tensor's byte
+// range are checked once at Open, so the accessors below can be used without further range checks.
+// Tensor bytes are located by the three rules of TFLite (inline Buffer.data, Buffer offset/size in
+// the model, an external buffer in the TFLiteWeights section) and checked against the tensor's shape
+// and type.
 // Facts: ../shared/docs/published_mobile_format.md §2.
 #pragma once
 
