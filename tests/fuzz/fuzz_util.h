@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -13,14 +15,34 @@
 
 namespace edgelm::fuzz {
 
-// Writes `data` to a per-process scratch file named after `tag` (reused across iterations).
-inline std::string WriteTemp(const char* tag, const uint8_t* data, size_t size) {
-  const std::string path = "/tmp/edgelm-fuzz-" + std::string(tag) + "-" + std::to_string(getpid());
+// A per-process scratch path named after `tag`, reused across iterations and removed (with anything
+// under it) when the fuzzer exits.
+inline std::string TempPath(const std::string& tag) {
+  struct Cleanup {
+    std::set<std::string> paths;
+    ~Cleanup() {
+      std::error_code ec;
+      for (const std::string& p : paths) std::filesystem::remove_all(p, ec);
+    }
+  };
+  static Cleanup cleanup;
+  const std::string path = "/tmp/edgelm-fuzz-" + tag + "-" + std::to_string(getpid());
+  cleanup.paths.insert(path);
+  return path;
+}
+
+inline void WriteFile(const std::string& path, const uint8_t* data, size_t size) {
   std::FILE* f = std::fopen(path.c_str(), "wb");
   if (f) {
     if (size > 0) std::fwrite(data, 1, size, f);
     std::fclose(f);
   }
+}
+
+// Writes `data` to the scratch file TempPath(tag).
+inline std::string WriteTemp(const char* tag, const uint8_t* data, size_t size) {
+  const std::string path = TempPath(tag);
+  WriteFile(path, data, size);
   return path;
 }
 
