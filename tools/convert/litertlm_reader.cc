@@ -38,6 +38,7 @@ MetadataEntry ToEntry(const fb::KeyValuePair& kv) {
   e.key = kv.key() ? kv.key()->str() : "";
   using V = fb::VData;
   e.type = fb::EnumNameVData(kv.value_type());
+  if (!kv.value()) return e;  // the verifier accepts a union type without its value: nothing to read
   switch (kv.value_type()) {
     case V::UInt8: e.value = std::to_string(kv.value_as_UInt8()->value()); break;
     case V::Int8: e.value = std::to_string(kv.value_as_Int8()->value()); break;

@@ -122,10 +122,11 @@ Status Model::CheckIndices() const {
                      " of " + std::to_string(num_buffers));
       if (NumElements(*tensor) < 0) return Error(at + ": tensor " + std::to_string(t) + " has a bad shape");
     }
-    const auto check_list = [&](const flatbuffers::Vector<int32_t>* list, const std::string& what) -> Status {
-      if (!list) return Status::Ok();
-      for (int32_t i : *list)
-        if (i < -1 || i >= num_tensors) return Error(at + ": " + what + " names tensor " + std::to_string(i));
+    // -1 marks an omitted optional input; an operator's outputs must all exist, as they are read as tensors.
+    const auto check_list = [&](const flatbuffers::Vector<int32_t>* list, const std::string& what, int32_t lowest = -1) {
+      if (list)
+        for (int32_t i : *list)
+          if (i < lowest || i >= num_tensors) return Error(at + ": " + what + " names tensor " + std::to_string(i));
       return Status::Ok();
     };
     EDGELM_RETURN_IF_ERROR(check_list(sg->inputs(), "an input"));
@@ -138,7 +139,7 @@ Status Model::CheckIndices() const {
       if (!op->inputs() || !op->outputs()) return Error(at + ": " + op_at + " has no input or output list");
       if (op->opcode_index() >= num_codes) return Error(at + ": " + op_at + " has opcode index " + std::to_string(op->opcode_index()));
       EDGELM_RETURN_IF_ERROR(check_list(op->inputs(), op_at + " input"));
-      EDGELM_RETURN_IF_ERROR(check_list(op->outputs(), op_at + " output"));
+      EDGELM_RETURN_IF_ERROR(check_list(op->outputs(), op_at + " output", /*lowest=*/0));
     }
   }
   if (const auto* sigs = root_->signature_defs()) {
