@@ -446,19 +446,11 @@ TEST_CASE("brown-tiny CT runs LiteRT's CT semantics; its codes are the .litertlm
   std::vector<float> logits;
   REQUIRE(testing::EvaluateAll(*session, model->config().vocab_size, &logits).ok());
   REQUIRE(logits.size() == expected.floats.size());
-  const size_t vocab = static_cast<size_t>(model->config().vocab_size);
-  double mean = 0;
-  size_t agree = 0;
-  for (size_t r = 0; r < tokens.size(); ++r) {
-    const float* a = logits.data() + r * vocab;
-    const float* b = expected.floats.data() + r * vocab;
-    for (size_t v = 0; v < vocab; ++v) mean += std::fabs(a[v] - b[v]);
-    agree += std::max_element(a, a + vocab) - a == std::max_element(b, b + vocab) - b;
-  }
-  mean /= static_cast<double>(logits.size());
-  INFO("CT seq64: mean |Δ| " << mean << ", argmax " << agree << "/64");
-  CHECK(mean <= 0.03);
-  CHECK(agree >= 62);
+  const testing::LogitComparison c =
+      testing::CompareLogits(logits, expected.floats, static_cast<size_t>(model->config().vocab_size));
+  INFO("CT seq64: mean |Δ| " << c.mean_abs << ", argmax " << c.argmax_agree << "/64");
+  CHECK(c.mean_abs <= 0.03);
+  CHECK(c.argmax_agree >= 62);
 
   // The same QAT run published twice: every tensor both files hold has the same integer codes.
   ConvertOptions o;

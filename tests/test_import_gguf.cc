@@ -93,17 +93,10 @@ void CheckLogits(const Fixture& fx) {
     INFO(s.message());
     REQUIRE(s.ok());
     REQUIRE(ref.floats.size() == logits.size());
-    float max_diff = 0;
-    for (size_t i = 0; i < logits.size(); ++i) max_diff = std::max(max_diff, std::fabs(logits[i] - ref.floats[i]));
-    int argmax_differs = 0;
-    for (int t = 0; t < T; ++t) {
-      const float* got = logits.data() + static_cast<size_t>(t) * vocab;
-      const float* want = ref.floats.data() + static_cast<size_t>(t) * vocab;
-      argmax_differs += std::max_element(got, got + vocab) - got != std::max_element(want, want + vocab) - want;
-    }
-    WARN(fx.gguf << " seq" << k << " (T=" << T << "): max |logit - reference| = " << max_diff);
-    CHECK(max_diff <= kLogitTolerance);
-    CHECK(argmax_differs == 0);
+    const testing::LogitComparison c = testing::CompareLogits(logits, ref.floats, static_cast<size_t>(vocab));
+    WARN(fx.gguf << " seq" << k << " (T=" << T << "): max |logit - reference| = " << c.max_abs);
+    CHECK(c.max_abs <= kLogitTolerance);
+    CHECK(c.argmax_agree == c.rows);
   }
 }
 

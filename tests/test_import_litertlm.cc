@@ -331,12 +331,7 @@ TEST_CASE("brown-tiny's bundle converts with every code and scale of the bundle"
 // arithmetic (static int8 inputs in [-128,127], int8 outputs, static int8 KV, asymmetric int8 head).
 // The requantizations make it discontinuous: float32 noise alone flips 1/64 argmaxes at seq64 (the
 // reference's own float32 run, README §4), while each semantic error costs >= 0.05 mean |Δ|.
-struct LogitMatch {
-  double mean_abs = 0;
-  size_t agree = 0, rows = 0;
-};
-
-LogitMatch RunAndCompare(const LoadedModel& model, const std::vector<int>& ids, const std::vector<float>& ref) {
+testing::LogitComparison RunAndCompare(const LoadedModel& model, const std::vector<int>& ids, const std::vector<float>& ref) {
   SessionOptions so;
   so.context_length = 512;
   so.prefill_chunk = 128;
@@ -347,17 +342,7 @@ LogitMatch RunAndCompare(const LoadedModel& model, const std::vector<int>& ids, 
   std::vector<float> logits;
   REQUIRE(testing::EvaluateAll(*session, model.config().vocab_size, &logits).ok());
   REQUIRE(logits.size() == ref.size());
-  const size_t vocab = static_cast<size_t>(model.config().vocab_size);
-  LogitMatch m;
-  m.rows = ids.size();
-  for (size_t r = 0; r < m.rows; ++r) {
-    const float* a = logits.data() + r * vocab;
-    const float* b = ref.data() + r * vocab;
-    for (size_t v = 0; v < vocab; ++v) m.mean_abs += std::fabs(a[v] - b[v]);
-    m.agree += std::max_element(a, a + vocab) - a == std::max_element(b, b + vocab) - b;
-  }
-  m.mean_abs /= static_cast<double>(m.rows * vocab);
-  return m;
+  return testing::CompareLogits(logits, ref, static_cast<size_t>(model.config().vocab_size));
 }
 
 TEST_CASE("brown-tiny's bundle runs the published arithmetic: logits of the float64 reference") {
@@ -372,14 +357,15 @@ TEST_CASE("brown-tiny's bundle runs the published arithmetic: logits of the floa
     NpyArray ids, logits;
     REQUIRE(ReadNpy(ref + "ids_seq" + seq + ".npy", &ids).ok());
     REQUIRE(ReadNpy(ref + "logits_seq" + seq + ".npy", &logits).ok());
-    const LogitMatch m = RunAndCompare(*model, std::vector<int>(ids.ints.begin(), ids.ints.end()), logits.floats);
-    INFO("seq" << seq << ": mean |Δ| " << m.mean_abs << ", argmax " << m.agree << "/" << m.rows);
+    const testing::LogitComparison m =
+        RunAndCompare(*model, std::vector<int>(ids.ints.begin(), ids.ints.end()), logits.floats);
+    INFO("seq" << seq << ": mean |Δ| " << m.mean_abs << ", argmax " << m.argmax_agree << "/" << m.rows);
     if (m.rows <= 64) {
       CHECK(m.mean_abs <= 0.02);
-      CHECK(m.agree + 2 >= m.rows);
+      CHECK(m.argmax_agree + 2 >= m.rows);
     } else {  // statistical: the requantization flips compound over positions
       CHECK(m.mean_abs <= 0.1);
-      CHECK(m.agree >= m.rows * 95 / 100);
+      CHECK(m.argmax_agree >= m.rows * 95 / 100);
     }
   }
 

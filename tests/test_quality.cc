@@ -48,23 +48,12 @@ Comparison CompareWithReference(const std::string& checkpoint, const std::string
   std::vector<float> logits;
   REQUIRE(testing::EvaluateAll(*session, model->config().vocab_size, &logits).ok());
   REQUIRE(logits.size() == ref.floats.size());
-  const size_t vocab = static_cast<size_t>(model->config().vocab_size), rows = tokens.size();
+  const testing::LogitComparison m =
+      testing::CompareLogits(logits, ref.floats, static_cast<size_t>(model->config().vocab_size));
   Comparison c;
-  double sum = 0.0;
-  size_t agree = 0;
-  for (size_t r = 0; r < rows; ++r) {
-    size_t best = 0, best_ref = 0;
-    for (size_t v = 0; v < vocab; ++v) {
-      const float a = logits[r * vocab + v], b = ref.floats[r * vocab + v];
-      c.max_abs = std::max(c.max_abs, std::fabs(a - b));
-      sum += std::fabs(a - b);
-      if (a > logits[r * vocab + best]) best = v;
-      if (b > ref.floats[r * vocab + best_ref]) best_ref = v;
-    }
-    agree += best == best_ref;
-  }
-  c.mean_abs = static_cast<float>(sum / static_cast<double>(logits.size()));
-  c.argmax_agreement = static_cast<double>(agree) / static_cast<double>(rows);
+  c.max_abs = m.max_abs;
+  c.mean_abs = static_cast<float>(m.mean_abs);
+  c.argmax_agreement = static_cast<double>(m.argmax_agree) / static_cast<double>(m.rows);
   return c;
 }
 

@@ -12,10 +12,7 @@ struct Q4_0wAvx2 {
   static constexpr size_t kCodes = 32, kChunkBytes = 18;  // fp16 d, then q[j] | q[j + 16] << 4
   static constexpr bool kRaggedK = false;                 // Q4_0 rows are whole blocks
   static constexpr int kMR = 3, kNR = 2, kGemvNR = 2;     // 5 vectors per decoded block limit the tile
-  struct Codes {
-    __m256 q[4];  // q - 8 for k = 0..7, 8..15, 16..23, 24..31
-    __m256 d;
-  };
+  using Codes = ScaledBlock32;  // q - 8
   static __m256 Widen(__m128i codes) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(codes)); }
   static Codes Decode(const uint8_t* p) {
     const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
@@ -25,13 +22,7 @@ struct Q4_0wAvx2 {
     return {{Widen(low), Widen(_mm_unpackhi_epi64(low, low)), Widen(high), Widen(_mm_unpackhi_epi64(high, high))},
             _mm256_set1_ps(_cvtsh_ss(static_cast<unsigned short>(p[0] | (p[1] << 8))))};
   }
-  static __m256 Accumulate(__m256 acc, const Codes& c, const float* x) {
-    __m256 even = _mm256_mul_ps(c.q[0], _mm256_loadu_ps(x));
-    __m256 odd = _mm256_mul_ps(c.q[1], _mm256_loadu_ps(x + 8));
-    even = _mm256_fmadd_ps(c.q[2], _mm256_loadu_ps(x + 16), even);
-    odd = _mm256_fmadd_ps(c.q[3], _mm256_loadu_ps(x + 24), odd);
-    return _mm256_fmadd_ps(c.d, _mm256_add_ps(even, odd), acc);
-  }
+  static __m256 Accumulate(__m256 acc, const Codes& c, const float* x) { return AccumulateBlock32(acc, c, x); }
 };
 
 }  // namespace

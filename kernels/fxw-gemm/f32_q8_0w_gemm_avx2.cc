@@ -10,10 +10,7 @@ struct Q8_0wAvx2 {
   static constexpr size_t kCodes = 32, kChunkBytes = 34;  // fp16 d, then 32 int8 codes
   static constexpr bool kRaggedK = false;                 // Q8_0 rows are whole blocks
   static constexpr int kMR = 3, kNR = 2, kGemvNR = 2;     // 5 vectors per decoded block limit the tile
-  struct Codes {
-    __m256 q[4];  // codes k = 0..7, 8..15, 16..23, 24..31
-    __m256 d;
-  };
+  using Codes = ScaledBlock32;
   static __m256 Widen(const uint8_t* codes) {
     return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(codes))));
   }
@@ -21,13 +18,7 @@ struct Q8_0wAvx2 {
     return {{Widen(p + 2), Widen(p + 10), Widen(p + 18), Widen(p + 26)},
             _mm256_set1_ps(_cvtsh_ss(static_cast<unsigned short>(p[0] | (p[1] << 8))))};
   }
-  static __m256 Accumulate(__m256 acc, const Codes& c, const float* x) {
-    __m256 even = _mm256_mul_ps(c.q[0], _mm256_loadu_ps(x));
-    __m256 odd = _mm256_mul_ps(c.q[1], _mm256_loadu_ps(x + 8));
-    even = _mm256_fmadd_ps(c.q[2], _mm256_loadu_ps(x + 16), even);
-    odd = _mm256_fmadd_ps(c.q[3], _mm256_loadu_ps(x + 24), odd);
-    return _mm256_fmadd_ps(c.d, _mm256_add_ps(even, odd), acc);
-  }
+  static __m256 Accumulate(__m256 acc, const Codes& c, const float* x) { return AccumulateBlock32(acc, c, x); }
 };
 
 }  // namespace

@@ -24,6 +24,21 @@ inline float SumLanes(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
+// The decoded form of a block of 32 codes sharing one scale (Q4_0, Q8_0), and its accumulation:
+// acc + d * sum_k q[k] * x[k], the block's products summed before the scale multiplies.
+struct ScaledBlock32 {
+  __m256 q[4];  // codes k = 0..7, 8..15, 16..23, 24..31
+  __m256 d;
+};
+
+inline __m256 AccumulateBlock32(__m256 acc, const ScaledBlock32& c, const float* x) {
+  __m256 even = _mm256_mul_ps(c.q[0], _mm256_loadu_ps(x));
+  __m256 odd = _mm256_mul_ps(c.q[1], _mm256_loadu_ps(x + 8));
+  even = _mm256_fmadd_ps(c.q[2], _mm256_loadu_ps(x + 16), even);
+  odd = _mm256_fmadd_ps(c.q[3], _mm256_loadu_ps(x + 24), odd);
+  return _mm256_fmadd_ps(c.d, _mm256_add_ps(even, odd), acc);
+}
+
 // Dot products of MR token rows with NR weight rows, each weight chunk decoded once per tile.
 template <class P, int MR, int NR>
 void F32Tile(size_t K, const float* x, size_t x_stride, const uint8_t* w, size_t w_row_bytes, float* y,

@@ -215,9 +215,14 @@ Status Gemma4Model::Bind() {
 
 uint64_t Gemma4Model::decode_weight_bytes() const {
   uint64_t bytes = 0;
-  for (const TensorView& t : file_->tensors())
-    if (&t != ple_table_) bytes += t.size + (t.scales ? static_cast<uint64_t>(t.rows()) * 4 : 0);
-  if (ple_table_) bytes += ple_table_->size / static_cast<uint64_t>(ple_table_->rows());
+  // Gathered tables contribute the rows a token reads; everything else is read whole.
+  auto row_bytes = [](const TensorView& t) {
+    return t.size / static_cast<uint64_t>(t.rows()) + (t.scales ? static_cast<uint64_t>(t.scales_per_row()) * 4 : 0);
+  };
+  for (const TensorView& t : file_->tensors()) {
+    const bool gathered = &t == ple_table_ || (&t == embed_ && lm_head_ != embed_);
+    bytes += gathered ? row_bytes(t) : t.size + (t.scales ? static_cast<uint64_t>(t.rows() * t.scales_per_row()) * 4 : 0);
+  }
   return bytes;
 }
 

@@ -27,6 +27,7 @@ std::vector<TensorInfo> Gemma4TensorManifest(const ModelConfig& c) {
   add("embed_tokens.weight", {c.vocab_size, H}, R::kEmbedding, S::kEmbed);
   if (P > 0) {
     add("embed_tokens_per_layer.weight", {c.ple_vocab_size, L * P}, R::kPleTable, S::kPleTable);
+    out.back().slice_cols = P;
     add("per_layer_model_projection.weight", {L * P, H}, R::kPleProjection, S::kPleProjection);
     add("per_layer_projection_norm.weight", {P}, R::kNorm, S::kPleProjectionNorm);
   }
@@ -65,22 +66,23 @@ std::vector<TensorInfo> Gemma4TensorManifest(const ModelConfig& c) {
   return out;
 }
 
-Status SumWeightBytes(const std::vector<TensorInfo>& manifest,
-                      const std::function<bool(const TensorInfo&, DType*)>& dtype_of, WeightBytes* out) {
+Status SumWeightBytes(const std::vector<TensorInfo>& manifest, bool tied_head,
+                      const std::function<bool(const TensorInfo&, StoredAs*)>& stored_as, WeightBytes* out) {
   WeightBytes sum;
   for (const TensorInfo& t : manifest) {
-    DType dtype;
-    if (!dtype_of(t, &dtype)) continue;
+    StoredAs how;
+    if (!stored_as(t, &how)) continue;
     uint64_t bytes = 0;
-    const Status s = TensorBytes(dtype, t.shape, &bytes);
+    const Status s = TensorBytes(how.dtype, t.shape, &bytes);
     if (!s.ok()) return Status(s.code(), "tensor '" + t.name + "': " + s.message());
-    if (dtype == DType::I8 || dtype == DType::I4 || dtype == DType::I2) {
+    if (how.dtype == DType::I8 || how.dtype == DType::I4 || how.dtype == DType::I2) {
       const int64_t rows = t.shape.size() == 2 ? t.shape[0] : 1;
-      bytes += static_cast<uint64_t>(rows) * sizeof(float);
+      const int64_t per_row = how.scale_group_size > 0 ? t.shape.back() / how.scale_group_size : 1;
+      bytes += static_cast<uint64_t>(rows * per_row) * sizeof(float);
     }
     sum.file += bytes;
     sum.by_role[t.role] += bytes;
-    if (t.role == TensorRole::kPleTable) sum.ple_table += bytes;
+    if (t.role == TensorRole::kPleTable || (t.role == TensorRole::kEmbedding && !tied_head)) sum.gathered += bytes;
   }
   *out = std::move(sum);
   return Status::Ok();

@@ -41,6 +41,7 @@ struct TensorInfo {
   TensorSlot slot;
   int layer = -1;              // -1 for model-level tensors
   bool kv_consumer = false;    // the layer reads another layer's KV cache
+  int64_t slice_cols = 0;      // the PLE table: columns of one layer's slice of a row
   bool is_matrix() const { return role != TensorRole::kNorm; }
 };
 
@@ -48,19 +49,27 @@ std::vector<TensorInfo> Gemma4TensorManifest(const ModelConfig& config);
 
 const char* TensorRoleName(TensorRole role);
 
-// Bytes of a model's weights as stored: codes plus one f32 scale per row for integer codes.
+// Bytes of a model's weights as stored: codes plus f32 scales for integer codes.
 struct WeightBytes {
-  uint64_t file = 0;       // every tensor
-  uint64_t ple_table = 0;  // the PLE table: stays on flash, gathered one row per token
+  uint64_t file = 0;      // every tensor
+  // Tables only gathered one row per token: the PLE table, and the token table when the head is a
+  // separate tensor. They stay on flash.
+  uint64_t gathered = 0;
   std::map<TensorRole, uint64_t> by_role;
-  // What decoding keeps touching, so what stays resident: everything but the PLE table.
-  uint64_t resident() const { return file - ple_table; }
+  // What decoding keeps touching, so what stays resident.
+  uint64_t resident() const { return file - gathered; }
 };
 
-// Sums the tensors of `manifest`, each stored as the dtype `dtype_of` gives it (`dtype_of` returns
-// false for a tensor that is absent; it is not counted). Fails, naming the tensor, on a shape the
-// dtype cannot hold. Used by `edgelm-inspect --estimate` and by the load-time memory budget.
-Status SumWeightBytes(const std::vector<TensorInfo>& manifest,
-                      const std::function<bool(const TensorInfo&, DType*)>& dtype_of, WeightBytes* out);
+// How one tensor is stored: its dtype and, for integer codes, columns per scale (0 = one per row).
+struct StoredAs {
+  DType dtype = DType::F32;
+  int64_t scale_group_size = 0;
+};
+
+// Sums the tensors of `manifest`, each stored as `stored_as` says (it returns false for a tensor that
+// is absent; it is not counted). Fails, naming the tensor, on a shape the dtype cannot hold. Used by
+// `edgelm-inspect --estimate` and by the load-time memory budget; `tied_head` as in the config.
+Status SumWeightBytes(const std::vector<TensorInfo>& manifest, bool tied_head,
+                      const std::function<bool(const TensorInfo&, StoredAs*)>& stored_as, WeightBytes* out);
 
 }  // namespace edgelm

@@ -14,10 +14,10 @@ Status CheckModelMemory(const ModelFile& file, uint64_t budget) {
   if (budget == 0) return Status::Ok();
   WeightBytes weights;
   const Status summed = SumWeightBytes(
-      Gemma4TensorManifest(file.config()),
-      [&file](const TensorInfo& t, DType* dtype) {
+      Gemma4TensorManifest(file.config()), file.config().tie_word_embeddings,
+      [&file](const TensorInfo& t, StoredAs* how) {
         const TensorView* stored = file.FindTensor(t.name);
-        if (stored) *dtype = stored->dtype;
+        if (stored) *how = StoredAs{stored->dtype, stored->scale_group_size};
         return stored != nullptr;  // a missing tensor is reported when the graph binds
       },
       &weights);
@@ -26,7 +26,7 @@ Status CheckModelMemory(const ModelFile& file, uint64_t budget) {
   const uint64_t heap = tokenizer ? tokenizer->HeapBytes() + Tokenizer::EstimateHeapBytes(*tokenizer) : 0;
   return CheckMemoryBudget(file.path(), weights.resident() + heap,
                            Megabytes(weights.resident()) + " resident weights + " + Megabytes(heap) +
-                               " tokenizer; the " + Megabytes(weights.ple_table) + " PLE table stays on flash",
+                               " tokenizer; " + Megabytes(weights.gathered) + " of gathered tables stay on flash",
                            budget);
 }
 

@@ -4,6 +4,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -80,6 +82,30 @@ inline std::unique_ptr<LoadedModel> LoadModel(const std::string& path, Status* s
 inline Status EvaluateAll(Session& s, int vocab, std::vector<float>* logits) {
   logits->assign(s.pending_tokens() * static_cast<size_t>(vocab), 0.0f);
   return s.Evaluate(logits->data());
+}
+
+// Logits [rows][vocab] against a reference of the same shape.
+struct LogitComparison {
+  float max_abs = 0.0f;
+  double mean_abs = 0.0;
+  size_t argmax_agree = 0, rows = 0;
+};
+
+inline LogitComparison CompareLogits(const std::vector<float>& got, const std::vector<float>& want, size_t vocab) {
+  LogitComparison c;
+  c.rows = got.size() / vocab;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const float d = std::fabs(got[i] - want[i]);
+    c.max_abs = std::max(c.max_abs, d);
+    c.mean_abs += d;
+  }
+  c.mean_abs /= static_cast<double>(got.size());
+  for (size_t r = 0; r < c.rows; ++r) {
+    const float* a = got.data() + r * vocab;
+    const float* b = want.data() + r * vocab;
+    c.argmax_agree += std::max_element(a, a + vocab) - a == std::max_element(b, b + vocab) - b;
+  }
+  return c;
 }
 
 }  // namespace edgelm::testing

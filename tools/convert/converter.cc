@@ -106,14 +106,24 @@ TensorSpec FloatTensorSpec(const TensorInfo& info, const TensorEncoding& enc, fl
   spec.output_scale = enc.output_scale ? output_scale : 0.0f;
   const int64_t cols = info.shape.back();
   const DType dtype = enc.dtype;
-  spec.fill = [read, cols, dtype, search](int64_t r0, int64_t r1, uint8_t* data, float* scales) -> Status {
+  // Grouped scales: each group is encoded as a row of its own, so it must start on a byte boundary.
+  uint64_t group_bytes = 0;
+  const bool grouped = spec.per_row_scales && enc.scale_group_size > 0 && cols % enc.scale_group_size == 0 &&
+                       RowBytes(dtype, enc.scale_group_size, &group_bytes).ok() &&
+                       group_bytes * 8 == static_cast<uint64_t>(enc.scale_group_size) * (dtype == DType::I8 ? 8 : dtype == DType::I4 ? 4 : 2);
+  const int64_t group = grouped ? enc.scale_group_size : cols;
+  spec.scale_group_size = grouped ? group : 0;
+  spec.fill = [read, cols, dtype, search, group, group_bytes](int64_t r0, int64_t r1, uint8_t* data, float* scales) -> Status {
     std::vector<float> rows(static_cast<size_t>((r1 - r0) * cols));
     EDGELM_RETURN_IF_ERROR(read(r0, r1, rows.data()));
     uint64_t row_bytes = 0;
     EDGELM_RETURN_IF_ERROR(RowBytes(dtype, cols, &row_bytes));
+    const int64_t groups = cols / group;
     for (int64_t r = r0; r < r1; ++r)
-      EncodeRow(dtype, rows.data() + (r - r0) * cols, cols, search, data + (r - r0) * row_bytes,
-                scales ? scales + (r - r0) : nullptr);
+      for (int64_t g = 0; g < groups; ++g)
+        EncodeRow(dtype, rows.data() + (r - r0) * cols + g * group, group, search,
+                  data + (r - r0) * row_bytes + g * (groups > 1 ? group_bytes : 0),
+                  scales ? scales + (r - r0) * groups + g : nullptr);
     return Status::Ok();
   };
   return spec;

@@ -53,7 +53,7 @@ TensorEncoding Recipe::Choose(const TensorInfo& t) const {
     switch (t.role) {
       case TensorRole::kEmbedding:
       case TensorRole::kLmHead: e = {DType::I2, ActivationQuant::DynamicInt8Asymmetric}; break;
-      case TensorRole::kPleTable: e = {DType::I4, ActivationQuant::None}; break;
+      case TensorRole::kPleTable: e = {DType::I4, ActivationQuant::None, false, t.slice_cols}; break;  // per token and layer
       case TensorRole::kAttention: e = {DType::I4, in, true}; break;
       case TensorRole::kMlp: e = {t.kv_consumer ? DType::I2 : DType::I4, in, true}; break;
       default: e = {DType::I8, in, true}; break;  // PLE gate, PLE projection, model projection
@@ -74,7 +74,7 @@ TensorEncoding Recipe::Choose(const TensorInfo& t) const {
       const bool int_codes = e.dtype == DType::I8 || e.dtype == DType::I4 || e.dtype == DType::I2;
       // Float weights take float activations; integer weights keep the recipe's activation mode
       // (static int8 when the recipe has scales, dynamic per token otherwise).
-      if (!int_codes) e = {e.dtype, ActivationQuant::None, false};
+      if (!int_codes) e = {e.dtype, ActivationQuant::None, false, 0};
       else if (e.activation == ActivationQuant::None && t.role != TensorRole::kPleTable)
         e.activation = ActivationQuant::DynamicInt8;
     }

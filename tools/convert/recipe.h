@@ -16,6 +16,7 @@ struct TensorEncoding {
   DType dtype = DType::F32;
   ActivationQuant activation = ActivationQuant::None;
   bool output_scale = false;  // the linear requantizes its output to int8 (published recipe)
+  int64_t scale_group_size = 0;  // > 0: one scale per this many columns (gathered tables)
   bool static_input() const {
     return activation == ActivationQuant::StaticInt8 || activation == ActivationQuant::StaticInt8Full;
   }

@@ -181,8 +181,9 @@ int Estimate(const std::string& config_path, bool as_json) {
     Recipe recipe;
     (void)Recipe::Create(format, {}, &recipe);
     WeightBytes weights;
-    s = SumWeightBytes(manifest, [&recipe](const TensorInfo& t, DType* dtype) {
-      *dtype = recipe.Choose(t).dtype;
+    s = SumWeightBytes(manifest, c.tie_word_embeddings, [&recipe](const TensorInfo& t, StoredAs* how) {
+      const TensorEncoding e = recipe.Choose(t);
+      *how = StoredAs{e.dtype, e.scale_group_size};
       return true;
     }, &weights);
     if (!s.ok()) {
@@ -191,7 +192,8 @@ int Estimate(const std::string& config_path, bool as_json) {
     }
     std::map<std::string, uint64_t> by_role;
     for (const auto& [role, bytes] : weights.by_role) by_role[TensorRoleName(role)] = bytes;
-    out.push_back({{"format", format}, {"file_bytes", weights.file}, {"resident_bytes_without_ple_table", weights.resident()},
+    out.push_back({{"format", format}, {"file_bytes", weights.file}, {"resident_bytes", weights.resident()},
+                   {"gathered_table_bytes", weights.gathered},
                    {"bytes_by_role", by_role}});
   }
   if (as_json) {
@@ -200,11 +202,11 @@ int Estimate(const std::string& config_path, bool as_json) {
   }
   std::printf("size estimate for %s (hidden %d, %d layers, vocab %d):\n", config_path.c_str(), c.hidden_size,
               c.num_layers(), c.vocab_size);
-  std::printf("  %-12s %12s %26s\n", "format", "file", "resident w/o PLE table");
+  std::printf("  %-12s %12s %26s\n", "format", "file", "resident (tables gathered)");
   for (const auto& r : out)
     std::printf("  %-12s %12s %26s\n", r["format"].get<std::string>().c_str(),
                 FormatBytes(static_cast<double>(r["file_bytes"].get<uint64_t>())).c_str(),
-                FormatBytes(static_cast<double>(r["resident_bytes_without_ple_table"].get<uint64_t>())).c_str());
+                FormatBytes(static_cast<double>(r["resident_bytes"].get<uint64_t>())).c_str());
   return 0;
 }
 
