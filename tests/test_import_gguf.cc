@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/npy.h"
+#include "common/sha256.h"
 #include "convert/gguf_reader.h"
 #include "convert/importer.h"
 #include "support/test_models.h"
@@ -140,8 +141,11 @@ void CheckTensors(const char* gguf_rel, const char* checksums_rel) {
     double sum = 0, sum_abs = 0, sum_sq = 0;
     std::vector<float> row(static_cast<size_t>(it->cols()));
     std::vector<float> first;
+    Sha256 decoded;  // of ggml's dequantized f32 with -0 written as +0
     for (int64_t r = 0; r < it->rows(); ++r) {
       DequantizeRow(*it, r, row.data());
+      for (float& v : row) v = v == 0.0f ? 0.0f : v;
+      decoded.Update(row.data(), row.size() * sizeof(float));
       for (float v : row) {
         sum += v;
         sum_abs += std::fabs(v);
@@ -149,6 +153,7 @@ void CheckTensors(const char* gguf_rel, const char* checksums_rel) {
         if (first.size() < 8) first.push_back(v);
       }
     }
+    CHECK(decoded.HexDigest() == entry["sha256_f32_pos0"].get<std::string>());
     CHECK(std::fabs(sum - entry["sum"].get<double>()) <= 1e-6 * sum_abs);
     CHECK(std::fabs(sum_sq - entry["sumsq"].get<double>()) <= 1e-6 * sum_sq);
     for (size_t i = 0; i < first.size(); ++i) CHECK(first[i] == static_cast<float>(entry["first8"][i].get<double>()));

@@ -10,8 +10,8 @@
 #include <sstream>
 
 #include <nlohmann/json.hpp>
-#include <openssl/evp.h>
 
+#include "common/sha256.h"
 #include "convert/calibrate.h"
 #include "convert/checkpoint_tokenizer.h"
 #include "convert/hf_config.h"
@@ -246,30 +246,6 @@ const char* SourceFormatName(SourceFormat format) {
 }
 
 namespace {
-
-// SHA-256 of a file, streamed (published files are gigabytes), as lowercase hex.
-Status Sha256File(const std::string& path, std::string* hex) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFound(path + ": cannot open");
-  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) return Status(StatusCode::kInternal, "sha256 unavailable");
-  std::vector<char> buffer(1 << 20);
-  while (in) {
-    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-    if (in.gcount() > 0) EVP_DigestUpdate(ctx.get(), buffer.data(), static_cast<size_t>(in.gcount()));
-  }
-  if (in.bad()) return Status(StatusCode::kIoError, path + ": read error");
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_DigestFinal_ex(ctx.get(), digest, &length);
-  static const char kHex[] = "0123456789abcdef";
-  hex->clear();
-  for (unsigned int i = 0; i < length; ++i) {
-    hex->push_back(kHex[digest[i] >> 4]);
-    hex->push_back(kHex[digest[i] & 15]);
-  }
-  return Status::Ok();
-}
 
 // Published files carry their own codes, scales and tokenizer: no recipe or calibration applies.
 Status ConvertPublished(const ConvertOptions& o, SourceFormat format, const WriteProgress& progress) {
