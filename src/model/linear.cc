@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 
 #include "dispatch.h"
 
@@ -40,20 +41,16 @@ qs8_qcxw_gemm_fn IntegerGemm(const edgelm_kernels& k, DType dtype) {
   }
 }
 
-// Splits integer codes `v[K]` (within [-381, 381]) of token `token` into kernel rows of [-127, 127]
-// whose outputs are summed: the first into `row` (or, if null, an extra row too), the remainders
-// into extra rows of the scratch.
-void SplitCodes(const int* v, size_t K, int token, float scale, int8_t* row, LinearScratch* s) {
+// Splits integer codes `v[K]` of token `token` (asymmetric codes minus their zero point, within
+// [-255, 255]) into extra kernel rows of [-127, 127] whose outputs are summed into the token's.
+void SplitCodes(const int* v, size_t K, int token, float scale, LinearScratch* s) {
   bool rest = true;
   for (int part = 0; rest; ++part) {
-    int8_t* dst = row;
-    if (part > 0 || !row) {
-      const size_t base = s->extra_q.size();
-      s->extra_q.resize(base + K);
-      s->extra_scale.push_back(scale);
-      s->extra_token.push_back(token);
-      dst = s->extra_q.data() + base;
-    }
+    const size_t base = s->extra_q.size();
+    s->extra_q.resize(base + K);
+    s->extra_scale.push_back(scale);
+    s->extra_token.push_back(token);
+    int8_t* dst = s->extra_q.data() + base;
     rest = false;
     for (size_t k = 0; k < K; ++k) {
       int left = v[k];
@@ -64,11 +61,21 @@ void SplitCodes(const int* v, size_t K, int token, float scale, int8_t* row, Lin
   }
 }
 
-// TFLite/XNNPACK static int8: round half to even of x / scale, saturated to [-128, 127].
-void QuantizeStaticFull(const float* x, size_t K, float scale, std::vector<int>* v) {
+// TFLite/XNNPACK static int8 rounds x / scale half to even and saturates to [-128, 127]; the kernels'
+// quantizer does the same within [-127, 127]. A code of -128 keeps -127 in the token's row and gets a
+// -1 in an extra row of that token. Only inputs below -127 * scale can round to -128.
+void AddSaturatedLow(const float* x, size_t K, int token, float scale, LinearScratch* s) {
+  const float candidate = -127.0f * scale;
+  size_t row = SIZE_MAX;
   for (size_t k = 0; k < K; ++k) {
-    const float r = std::nearbyint(x[k] / scale);
-    (*v)[k] = r >= 127.0f ? 127 : r > -128.0f ? static_cast<int>(r) : -128;  // NaN saturates low
+    if (!(x[k] < candidate) || std::nearbyint(x[k] / scale) > -128.0f) continue;
+    if (row == SIZE_MAX) {
+      row = s->extra_q.size();
+      s->extra_q.resize(row + K, 0);
+      s->extra_scale.push_back(scale);
+      s->extra_token.push_back(token);
+    }
+    s->extra_q[row + k] = -1;
   }
 }
 
@@ -166,18 +173,18 @@ void Linear(const TensorView& w, const float* x, int M, float* y, LinearScratch*
   // Asymmetric codes nearly always need a second row: every row of those tokens then runs in the
   // passes below (one weight pass for a decoded token, not two); the main GEMM gets no tokens.
   const bool all_rows_extra = w.activation == ActivationQuant::DynamicInt8Asymmetric;
-  if (NeedsExtraRows(w.activation)) s->codes.resize(K);
+  if (all_rows_extra) s->codes.resize(K);
   for (int m = 0; m < M; ++m) {
     const float* xm = x + static_cast<size_t>(m) * K;
     int8_t* qm = s->x_q.data() + static_cast<size_t>(m) * K;
     switch (w.activation) {
       case ActivationQuant::StaticInt8Full:
         s->x_scale[m] = w.input_scale;
-        QuantizeStaticFull(xm, K, w.input_scale, &s->codes);
-        SplitCodes(s->codes.data(), K, m, w.input_scale, qm, s);
+        kernels.qs8_quantize(K, xm, w.input_scale, qm);
+        AddSaturatedLow(xm, K, m, w.input_scale, s);
         break;
       case ActivationQuant::DynamicInt8Asymmetric:
-        SplitCodes(s->codes.data(), K, m, QuantizeAsymmetric(xm, K, &s->codes), nullptr, s);
+        SplitCodes(s->codes.data(), K, m, QuantizeAsymmetric(xm, K, &s->codes), s);
         break;
       case ActivationQuant::StaticInt8:
         s->x_scale[m] = w.input_scale;
