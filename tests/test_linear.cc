@@ -66,6 +66,18 @@ double MaxAbs(const std::vector<double>& v) {
   return m;
 }
 
+// Runs Linear on the M tokens of x and checks it against `ref` to 1e-5 of the largest output.
+std::vector<float> RunAndCheck(const RandomWeights& w, const std::vector<float>& x, int M, const std::vector<double>& ref) {
+  std::vector<float> y(ref.size());
+  LinearScratch scratch;
+  Linear(w.view, x.data(), M, y.data(), &scratch, nullptr);
+  double err = 0;
+  for (size_t i = 0; i < y.size(); ++i) err = std::max(err, std::fabs(y[i] - ref[i]));
+  INFO(DTypeName(w.view.dtype) << ": max |y - ref| " << err << " of max |ref| " << MaxAbs(ref));
+  CHECK(err <= 1e-5 * MaxAbs(ref));
+  return y;
+}
+
 TEST_CASE("TFLite-range static int8 inputs keep their -128 codes") {
   std::mt19937 rng(7);
   for (DType dtype : {DType::I8, DType::I4, DType::I2}) {
@@ -88,13 +100,7 @@ TEST_CASE("TFLite-range static int8 inputs keep their -128 codes") {
     REQUIRE(codes[0][3] == -128);
     REQUIRE(saturated_low > 10);
     const std::vector<double> ref = Reference(w, codes, std::vector<double>(M, 0.05f), N, K);
-    std::vector<float> y(static_cast<size_t>(M) * N);
-    LinearScratch scratch;
-    Linear(w.view, x.data(), M, y.data(), &scratch, nullptr);
-    double err = 0;
-    for (size_t i = 0; i < y.size(); ++i) err = std::max(err, std::fabs(y[i] - ref[i]));
-    INFO(DTypeName(dtype) << ": max |y - ref| " << err << " of max |ref| " << MaxAbs(ref));
-    CHECK(err <= 1e-5 * MaxAbs(ref));
+    const std::vector<float> y = RunAndCheck(w, x, M, ref);
   }
 }
 
@@ -128,13 +134,7 @@ TEST_CASE("Asymmetric per-token inputs follow XNNPACK's qd8, including all-posit
     }
     REQUIRE(*std::max_element(codes[1].begin(), codes[1].end()) == 255);
     const std::vector<double> ref = Reference(w, codes, scale, N, K);
-    std::vector<float> y(static_cast<size_t>(M) * N);
-    LinearScratch scratch;
-    Linear(w.view, x.data(), M, y.data(), &scratch, nullptr);
-    double err = 0;
-    for (size_t i = 0; i < y.size(); ++i) err = std::max(err, std::fabs(y[i] - ref[i]));
-    INFO(DTypeName(dtype) << ": max |y - ref| " << err << " of max |ref| " << MaxAbs(ref));
-    CHECK(err <= 1e-5 * MaxAbs(ref));
+    const std::vector<float> y = RunAndCheck(w, x, M, ref);
     for (int n = 0; n < N; ++n) CHECK(y[2 * N + n] == 0.0f);
   }
 }
