@@ -6,15 +6,6 @@
 
 namespace {
 
-// Sixteen small integers times d, as exactly as the reference computes float(q - 8) * d.
-void ScaleToF32(int8x16_t q, float32x4_t d, float32x4_t out[4]) {
-  const int16x8_t low = vmovl_s8(vget_low_s8(q)), high = vmovl_high_s8(q);
-  out[0] = vmulq_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(low))), d);
-  out[1] = vmulq_f32(vcvtq_f32_s32(vmovl_high_s16(low)), d);
-  out[2] = vmulq_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(high))), d);
-  out[3] = vmulq_f32(vcvtq_f32_s32(vmovl_high_s16(high)), d);
-}
-
 struct Q4_0Weights {
   static constexpr size_t kK = 32;
   static constexpr int kVectors = 8;
@@ -23,8 +14,8 @@ struct Q4_0Weights {
     const float32x4_t d = vdupq_lane_f32(vget_low_f32(vcvt_f32_f16(vreinterpret_f16_u8(vld1_u8(block)))), 0);
     const uint8x16_t nibbles = vld1q_u8(block + 2);
     const int8x16_t eight = vdupq_n_s8(8);
-    ScaleToF32(vsubq_s8(vreinterpretq_s8_u8(vandq_u8(nibbles, vdupq_n_u8(0xf))), eight), d, out);
-    ScaleToF32(vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(nibbles, 4)), eight), d, out + 4);
+    ScaleCodes16(vsubq_s8(vreinterpretq_s8_u8(vandq_u8(nibbles, vdupq_n_u8(0xf))), eight), d, out);
+    ScaleCodes16(vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(nibbles, 4)), eight), d, out + 4);
   }
 };
 

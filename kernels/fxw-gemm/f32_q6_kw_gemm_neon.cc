@@ -7,15 +7,6 @@
 
 namespace {
 
-// Sixteen codes q - 32 times one sub-block scale.
-void ScaleToF32(int8x16_t q, float32x4_t scale, float32x4_t out[4]) {
-  const int16x8_t low = vmovl_s8(vget_low_s8(q)), high = vmovl_high_s8(q);
-  out[0] = vmulq_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(low))), scale);
-  out[1] = vmulq_f32(vcvtq_f32_s32(vmovl_high_s16(low)), scale);
-  out[2] = vmulq_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(high))), scale);
-  out[3] = vmulq_f32(vcvtq_f32_s32(vmovl_high_s16(high)), scale);
-}
-
 struct Q6_KWeights {
   static constexpr size_t kK = 256;
   static constexpr int kVectors = 64;
@@ -39,7 +30,7 @@ struct Q6_KWeights {
             vorrq_u8(vshrq_n_u8(low1, 4), vandq_u8(vshrq_n_u8(high, 2), bits45))};
         for (int quarter = 0; quarter < 4; ++quarter) {
           const int s = 8 * half + 2 * quarter + c;
-          ScaleToF32(vsubq_s8(vreinterpretq_s8_u8(q[quarter]), offset), vmulq_n_f32(d, static_cast<float>(scales[s])),
+          ScaleCodes16(vsubq_s8(vreinterpretq_s8_u8(q[quarter]), offset), vmulq_n_f32(d, static_cast<float>(scales[s])),
                      out + 4 * s);
         }
       }

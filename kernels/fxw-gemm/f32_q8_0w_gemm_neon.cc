@@ -6,20 +6,15 @@
 
 namespace {
 
-// Eight int8 codes times d.
-void ScaleToF32(int8x8_t q, float32x4_t d, float32x4_t out[2]) {
-  const int16x8_t wide = vmovl_s8(q);
-  out[0] = vmulq_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(wide))), d);
-  out[1] = vmulq_f32(vcvtq_f32_s32(vmovl_high_s16(wide)), d);
-}
-
 struct Q8_0Weights {
   static constexpr size_t kK = 32;
   static constexpr int kVectors = 8;
   static constexpr size_t Bytes(size_t k) { return k / 32 * 34; }  // a partial block does not exist
   static void Decode(const uint8_t* block, float32x4_t out[8]) {
     const float32x4_t d = vdupq_lane_f32(vget_low_f32(vcvt_f32_f16(vreinterpret_f16_u8(vld1_u8(block)))), 0);
-    for (int i = 0; i < 4; ++i) ScaleToF32(vld1_s8(reinterpret_cast<const int8_t*>(block + 2 + 8 * i)), d, out + 2 * i);
+    const int8_t* codes = reinterpret_cast<const int8_t*>(block + 2);
+    ScaleCodes16(vld1q_s8(codes), d, out);
+    ScaleCodes16(vld1q_s8(codes + 16), d, out + 4);
   }
 };
 

@@ -16,6 +16,16 @@
 
 namespace {  // internal linkage: see neon_gemm.h
 
+// Sixteen small integer codes times a scale, as exactly as the references compute float(q) * scale
+// (block formats: Q4_0, Q8_0, Q6_K).
+inline void ScaleCodes16(int8x16_t q, float32x4_t scale, float32x4_t out[4]) {
+  const int16x8_t low = vmovl_s8(vget_low_s8(q)), high = vmovl_high_s8(q);
+  out[0] = vmulq_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(low))), scale);
+  out[1] = vmulq_f32(vcvtq_f32_s32(vmovl_high_s16(low)), scale);
+  out[2] = vmulq_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(high))), scale);
+  out[3] = vmulq_f32(vcvtq_f32_s32(vmovl_high_s16(high)), scale);
+}
+
 // kRows x kCols dot products. A column's step is decoded once and reused for every row; activations
 // are re-read from L1 per column so that wide formats (Q4_0: 8 vectors a step) fit the registers.
 template <class Weights, int kRowCount, int kColCount>
