@@ -1,39 +1,53 @@
 # Finds or builds edgelm's dependencies; EDGELM_DEPS (CMakeLists.txt) says which:
-#   system  Debian packages (natively, or the arm64 copies unpacked into ARM64_DEPS_ROOT when
-#           cross-compiling). What CI builds with.
-#   fetch   XNNPACK, pthreadpool, cpuinfo and flatbuffers from pinned source archives: Android and
-#           iOS, for which no Debian package fits. Pins and why: docs/android.md, "Dependency pins".
+#   prebuilt  XNNPACK, pthreadpool and cpuinfo at the commits of third_party/pins.txt, built once per
+#             machine by scripts/build-deps.sh into a cache (this configure step runs it: the first time
+#             takes a few minutes, later ones print the cached prefix at once; or pass
+#             EDGELM_DEPS_PREFIX); flatbuffers from Debian (natively, or the arm64 copies unpacked into
+#             ARM64_DEPS_ROOT when cross-compiling). Desktop builds and CI.
+#   fetch     everything from pinned sources inside this build: Android and iOS.
 # Either way the result is the same targets, cpuinfo::cpuinfo, pthreadpool::pthreadpool,
 # XNNPACK::XNNPACK and flatbuffers::flatbuffers, and FLATC_EXECUTABLE, a flatc for the build machine.
 find_package(Threads REQUIRED)
 
-if(EDGELM_DEPS STREQUAL "system")
-  # Debian's cpuinfo CMake config resolves a wrong prefix, and XNNPACK/pthreadpool ship no config at
-  # all, so those three are found by path.
+if(EDGELM_DEPS STREQUAL "prebuilt")
   find_package(FlatBuffers CONFIG REQUIRED)
-
-  find_path(CPUINFO_INCLUDE_DIR cpuinfo.h REQUIRED)
-  find_library(CPUINFO_LIBRARY cpuinfo REQUIRED)
-  add_library(cpuinfo::cpuinfo UNKNOWN IMPORTED)
-  set_target_properties(cpuinfo::cpuinfo PROPERTIES
-    IMPORTED_LOCATION "${CPUINFO_LIBRARY}" INTERFACE_INCLUDE_DIRECTORIES "${CPUINFO_INCLUDE_DIR}")
-
-  find_path(PTHREADPOOL_INCLUDE_DIR pthreadpool.h REQUIRED)
-  find_library(PTHREADPOOL_LIBRARY pthreadpool REQUIRED)
-  add_library(pthreadpool::pthreadpool UNKNOWN IMPORTED)
-  set_target_properties(pthreadpool::pthreadpool PROPERTIES
-    IMPORTED_LOCATION "${PTHREADPOOL_LIBRARY}" INTERFACE_INCLUDE_DIRECTORIES "${PTHREADPOOL_INCLUDE_DIR}"
-    INTERFACE_LINK_LIBRARIES Threads::Threads)
-
-  find_path(XNNPACK_INCLUDE_DIR xnnpack.h REQUIRED)
-  find_library(XNNPACK_LIBRARY XNNPACK REQUIRED)
-  add_library(XNNPACK::XNNPACK UNKNOWN IMPORTED)
-  set_target_properties(XNNPACK::XNNPACK PROPERTIES
-    IMPORTED_LOCATION "${XNNPACK_LIBRARY}" INTERFACE_INCLUDE_DIRECTORIES "${XNNPACK_INCLUDE_DIR}"
-    INTERFACE_LINK_LIBRARIES "pthreadpool::pthreadpool;cpuinfo::cpuinfo")
-
   # flatc runs on the build host, also when cross-compiling.
   find_program(FLATC_EXECUTABLE flatc REQUIRED)
+
+  if(NOT EDGELM_DEPS_PREFIX)
+    if(CMAKE_CROSSCOMPILING AND CMAKE_SYSTEM_PROCESSOR STREQUAL "aarch64")
+      set(deps_arch aarch64)
+    elseif(NOT CMAKE_CROSSCOMPILING)
+      set(deps_arch native)
+    else()
+      message(FATAL_ERROR "EDGELM_DEPS=prebuilt builds for this machine or aarch64 Linux; use EDGELM_DEPS=fetch")
+    endif()
+    execute_process(COMMAND ${PROJECT_SOURCE_DIR}/scripts/build-deps.sh --arch ${deps_arch}
+                    OUTPUT_VARIABLE deps_prefix OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE deps_result)
+    if(NOT deps_result EQUAL 0)
+      message(FATAL_ERROR "scripts/build-deps.sh --arch ${deps_arch} failed")
+    endif()
+    set(EDGELM_DEPS_PREFIX "${deps_prefix}" CACHE PATH "XNNPACK, pthreadpool and cpuinfo built by scripts/build-deps.sh")
+  endif()
+  # Static, position-independent archives: XNNPACK's operators need both of its libraries.
+  foreach(library XNNPACK xnnpack-microkernels-prod pthreadpool cpuinfo)
+    set(path "${EDGELM_DEPS_PREFIX}/lib/lib${library}.a")
+    if(NOT EXISTS "${path}")
+      message(FATAL_ERROR "${path} is missing: run scripts/build-deps.sh, or clear EDGELM_DEPS_PREFIX")
+    endif()
+    string(MAKE_C_IDENTIFIER "${library}" target)
+    add_library(edgelm_dep_${target} STATIC IMPORTED)
+    set_target_properties(edgelm_dep_${target} PROPERTIES IMPORTED_LOCATION "${path}"
+                          INTERFACE_INCLUDE_DIRECTORIES "${EDGELM_DEPS_PREFIX}/include")
+    list(APPEND EDGELM_DEPS_ARCHIVES "${path}")
+  endforeach()
+  set_target_properties(edgelm_dep_pthreadpool PROPERTIES INTERFACE_LINK_LIBRARIES Threads::Threads)
+  set_target_properties(edgelm_dep_XNNPACK PROPERTIES
+    INTERFACE_LINK_LIBRARIES "edgelm_dep_xnnpack_microkernels_prod;edgelm_dep_pthreadpool;edgelm_dep_cpuinfo;m"
+    IMPORTED_LINK_INTERFACE_MULTIPLICITY 2)
+  add_library(cpuinfo::cpuinfo ALIAS edgelm_dep_cpuinfo)
+  add_library(pthreadpool::pthreadpool ALIAS edgelm_dep_pthreadpool)
+  add_library(XNNPACK::XNNPACK ALIAS edgelm_dep_XNNPACK)
 
 elseif(EDGELM_DEPS STREQUAL "fetch")
   include(FetchContent)
@@ -136,7 +150,7 @@ elseif(EDGELM_DEPS STREQUAL "fetch")
   endif()
 
 else()
-  message(FATAL_ERROR "EDGELM_DEPS must be system or fetch, not '${EDGELM_DEPS}'")
+  message(FATAL_ERROR "EDGELM_DEPS must be prebuilt or fetch, not '${EDGELM_DEPS}'")
 endif()
 
 # nlohmann-json (header only): the converter's config.json / tokenizer.json / safetensors headers, and

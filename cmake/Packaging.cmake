@@ -11,12 +11,13 @@ include(CMakePackageConfigHelpers)
 set(merged_libraries edgelm_core edgelm_kernels)
 set(static_link_libraries Threads::Threads)
 if(EDGELM_DEPS STREQUAL "fetch")
-  list(APPEND merged_libraries cpuinfo clog pthreadpool)
+  list(APPEND merged_libraries XNNPACK xnnpack-microkernels-prod cpuinfo pthreadpool)
   if(ANDROID)
     list(APPEND static_link_libraries log)  # clog writes to logcat
   endif()
 else()
-  list(APPEND static_link_libraries ${PTHREADPOOL_LIBRARY} ${CPUINFO_LIBRARY})  # Debian's, where found
+  # The archives scripts/build-deps.sh built (absolute paths into its cache), in link order.
+  list(APPEND static_link_libraries ${EDGELM_DEPS_ARCHIVES})
 endif()
 # The C++ runtime, so that plain C consumers link the static library too.
 set(cxx_runtime_libraries ${CMAKE_CXX_IMPLICIT_LINK_LIBRARIES})

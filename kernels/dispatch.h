@@ -2,8 +2,9 @@
 // specialize a function reuses the lesser SIMD variant's kernel it builds on. avx512vnni has only integer
 // GEMMs of its own (float GEMMs, quantization and kv-attention are avx2's); neondot and i8mm likewise
 // reuse neon's. Every avx2 and neon entry is its own kernel, and the scalar table holds the references.
-// Selection uses cpuinfo (plus hwcaps for i8mm, which cpuinfo 2022 cannot report); EDGELM_KERNELS=<name>
-// forces a variant, e.g. for tests of every path. Nothing here prints.
+// Selection uses cpuinfo (plus hwcaps for i8mm); EDGELM_KERNELS=<name> forces a variant, e.g. for tests
+// of every path (a forced variant also keeps the integer linears on our kernels; "xnnpack" and
+// "edgelm" force only the engine of those, src/model/xnn_linear.h). Nothing here prints.
 #pragma once
 
 #include <stddef.h>

@@ -44,7 +44,7 @@ struct Runner {
   std::unique_ptr<LoadedModel> loaded;
   const Gemma4Model* model = nullptr;
   std::unique_ptr<KvCache> kv;
-  WorkspacePtr ws = Gemma4Model::NewWorkspace(nullptr);
+  WorkspacePtr ws;
 
   explicit Runner(const std::string& path, int chunk = 64, int context = 256) {
     Status s;
@@ -52,6 +52,7 @@ struct Runner {
     INFO(s.message());
     REQUIRE(s.ok());
     model = &loaded->model();
+    ws = model->NewWorkspace(nullptr);
     REQUIRE(KvCache::Create(model->config(), KvCacheOptions{context, chunk, KvType::kF32}, &kv).ok());
   }
   int vocab() const { return model->config().vocab_size; }

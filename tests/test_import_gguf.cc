@@ -84,7 +84,7 @@ void CheckLogits(const Fixture& fx) {
     const int T = static_cast<int>(tokens.size());
     std::unique_ptr<KvCache> kv;
     REQUIRE(KvCache::Create(model.config(), KvCacheOptions{T, T, KvType::kF32}, &kv).ok());
-    WorkspacePtr ws = Gemma4Model::NewWorkspace(nullptr);
+    WorkspacePtr ws = model.NewWorkspace(nullptr);
     std::vector<float> logits(static_cast<size_t>(T) * vocab);
     s = model.Forward(tokens.data(), T, LogitsMode::kAll, kv.get(), ws.get(), logits.data(), nullptr);
     INFO(s.message());

@@ -1,6 +1,7 @@
 // Linear's activation and output arithmetic against a double-precision reference of its definition
 // (schemas/edgelm.fbs): QAT static int8, TFLite-range static int8, per-token asymmetric int8 (XNNPACK
-// qd8), and the int8 output requantization of the published static FCs, for I8/I4/I2 weights.
+// qd8), and the int8 output requantization of the published static FCs, for I8/I4/I2 weights; and
+// the XNNPACK engine (model/xnn_linear.h) against the same reference, every operator it runs.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -8,7 +9,9 @@
 #include <random>
 #include <vector>
 
+#include "dispatch.h"
 #include "model/linear.h"
+#include "model/xnn_linear.h"
 
 namespace edgelm {
 namespace {
@@ -168,6 +171,119 @@ TEST_CASE("An output scale requantizes to int8 steps with saturation") {
     saturated += std::fabs(q) >= 127.0f;
   }
   CHECK(saturated > 0);
+}
+
+// Codes and per-token scales of x[M][K] as the activation mode defines them (x ~= (code) * scale,
+// codes already minus any zero point).
+void QuantizeReference(const TensorView& w, const std::vector<float>& x, int M, int K,
+                       std::vector<std::vector<int>>* codes, std::vector<double>* scales) {
+  codes->assign(M, std::vector<int>(K));
+  scales->assign(M, 1.0);
+  for (int m = 0; m < M; ++m) {
+    const float* xm = x.data() + static_cast<size_t>(m) * K;
+    std::vector<int>& c = (*codes)[m];
+    if (w.activation == ActivationQuant::DynamicInt8Asymmetric) {
+      std::vector<int8_t> q(K);
+      const AsymmetricQuant a = QuantizeAsymmetric(xm, K, q.data());  // checked against its definition above
+      for (int k = 0; k < K; ++k) c[k] = q[k] - a.zero_point;
+      (*scales)[m] = a.scale;
+      continue;
+    }
+    const float scale = w.static_input() ? w.input_scale : edgelm_qs8_dynamic_scale_scalar(K, xm);
+    const float lo = w.activation == ActivationQuant::StaticInt8Full ? -128.0f : -127.0f;
+    for (int k = 0; k < K; ++k) c[k] = static_cast<int>(std::min(127.0f, std::max(lo, std::nearbyint(xm[k] / scale))));
+    (*scales)[m] = scale;
+  }
+}
+
+// XNNPACK's result: float outputs within 2 roundings of the exact product (its epilogue multiplies in
+// another order than ours, docs/performance.md), int8 outputs the reference's code or, at a rounding
+// tie of the float product, its neighbour.
+void CheckXnnpack(const RandomWeights& w, const std::vector<float>& x, int M, XnnOperators* ops, int* ties) {
+  const int N = static_cast<int>(w.view.rows()), K = static_cast<int>(w.view.cols());
+  std::vector<std::vector<int>> codes;
+  std::vector<double> scales;
+  QuantizeReference(w.view, x, M, K, &codes, &scales);
+  const std::vector<double> ref = Reference(w, codes, scales, N, K);
+  std::vector<float> y(ref.size(), NAN);
+  REQUIRE(ops->Run(w.view, x.data(), M, y.data(), nullptr));
+  for (size_t i = 0; i < y.size(); ++i) {
+    INFO(DTypeName(w.view.dtype) << " activation " << static_cast<int>(w.view.activation) << " M " << M << " N " << N
+                                 << " K " << K << " output " << i << ": " << y[i] << " vs " << ref[i]);
+    if (w.view.output_scale > 0.0f) {
+      const double exact = ref[i] / w.view.output_scale;
+      const double code = std::min(127.0, std::max(-128.0, std::nearbyint(exact)));
+      const double got = y[i] / w.view.output_scale;
+      const bool near_tie = std::fabs(std::fabs(exact - std::floor(exact)) - 0.5) < 1e-4;
+      *ties += near_tie;
+      CHECK(std::fabs(got - code) <= (near_tie ? 1.0 : 0.0) + 1e-3);
+    } else {
+      CHECK(std::fabs(y[i] - ref[i]) <= 2.5e-7 * std::fabs(ref[i]) + 1e-30);
+    }
+  }
+}
+
+TEST_CASE("XNNPACK runs every integer linear as the definition says, on ragged shapes") {
+  std::mt19937 rng(5);
+  const edgelm_kernels& kernels = *edgelm_kernels_select();
+  INFO("edgelm kernels: " << kernels.name);
+  int ties = 0, checked = 0;
+  for (DType dtype : {DType::I8, DType::I4, DType::I2})
+    for (ActivationQuant a : {ActivationQuant::StaticInt8, ActivationQuant::StaticInt8Full, ActivationQuant::None,
+                              ActivationQuant::DynamicInt8Asymmetric})
+      for (bool int8_output : {false, true})
+        for (const auto& [N, K] : {std::pair<int, int>{1, 8}, {7, 24}, {37, 72}, {64, 256}, {19, 1024}}) {
+          if (int8_output && a != ActivationQuant::StaticInt8 && a != ActivationQuant::StaticInt8Full) continue;
+          RandomWeights w = MakeWeights(dtype, N, K, rng);
+          w.view.name = "w";
+          w.view.activation = a;
+          w.view.input_scale = 0.05f;
+          std::normal_distribution<float> normal(0.0f, 2.5f);  // static inputs saturate now and then
+          std::vector<float> x(static_cast<size_t>(16) * K);
+          for (float& v : x) v = normal(rng);
+          for (int k = 0; k < K; ++k) x[K + k] = std::fabs(x[K + k]);  // token 1: all positive
+          if (int8_output) {
+            std::vector<std::vector<int>> codes;
+            std::vector<double> scales;
+            QuantizeReference(w.view, x, 16, K, &codes, &scales);
+            w.view.output_scale = static_cast<float>(MaxAbs(Reference(w, codes, scales, N, K)) / 120.0);
+          }
+          const XnnOperator op = ChooseXnnOperator(w.view, LinearEngine::kXnnpack);
+          if (op == XnnOperator::kNone) {
+            INFO("no XNNPACK SIMD kernel for this tensor on this CPU (2-bit without dotprod)");
+            CHECK(dtype == DType::I2);
+            continue;
+          }
+          std::unique_ptr<XnnWeights> packed;
+          REQUIRE(XnnWeights::Create(nullptr, {&w.view}, LinearEngine::kXnnpack, &packed).ok());
+          REQUIRE(packed->size() == 1);
+          CHECK(packed->packed_bytes() >= w.view.size);
+          XnnOperators ops(packed.get());
+          for (int M : {1, 2, 5, 16}) {  // one operator reshaped for each batch size, and back
+            CheckXnnpack(w, x, M, &ops, &ties);
+            ++checked;
+          }
+          CheckXnnpack(w, x, 1, &ops, &ties);
+        }
+  INFO("rounding ties of int8 outputs: " << ties);
+  CHECK(checked > 100);
+}
+
+TEST_CASE("The engine rule: forced edgelm runs nothing on XNNPACK; float weights never go to it") {
+  std::mt19937 rng(9);
+  RandomWeights w = MakeWeights(DType::I8, 16, 64, rng);
+  w.view.activation = ActivationQuant::StaticInt8;
+  w.view.input_scale = 0.1f;
+  CHECK(ChooseXnnOperator(w.view, LinearEngine::kEdgelm) == XnnOperator::kNone);
+  CHECK(ChooseXnnOperator(w.view, LinearEngine::kXnnpack) == XnnOperator::kQd8F32Qc8w);
+  w.view.output_scale = 1e-6f;  // a requantization scale XNNPACK refuses (>= 256)
+  CHECK(ChooseXnnOperator(w.view, LinearEngine::kXnnpack) == XnnOperator::kNone);
+  RandomWeights odd = MakeWeights(DType::I4, 4, 63, rng);  // odd K: rows are padded to whole bytes
+  CHECK(ChooseXnnOperator(odd.view, LinearEngine::kXnnpack) == XnnOperator::kNone);
+  TensorView f;
+  f.dtype = DType::F32;
+  f.shape = {4, 8};
+  CHECK(ChooseXnnOperator(f, LinearEngine::kXnnpack) == XnnOperator::kNone);
 }
 
 }  // namespace

@@ -36,6 +36,7 @@ struct Workspace {
   std::vector<float> x, normed, q, k, v, attn, branch, gate, up, ple, pli, cos, sin, head_in;
   AttentionScratch attention;
   LinearScratch linear;
+  std::unique_ptr<XnnOperators> xnn;  // null when XNNPACK runs no linear
 };
 
 namespace {
@@ -50,10 +51,15 @@ T* Grow(std::vector<T>& v, size_t n) {
 
 const float* F32(const TensorView* t) { return reinterpret_cast<const float*>(t->data); }
 
-// Linear with the observer told its input and output (calibration records both).
+// y = x Wᵀ through XNNPACK when the model gave it `w`, else through our kernels.
+void RunLinear(const TensorView& w, const float* x, int rows, float* y, Workspace* ws) {
+  if (!ws->xnn || !ws->xnn->Run(w, x, rows, y, ws->pool)) Linear(w, x, rows, y, &ws->linear, ws->pool);
+}
+
+// RunLinear with the observer told its input and output (calibration records both).
 void ObservedLinear(const TensorView& w, const float* x, int rows, float* y, Workspace* ws, ForwardObserver* observer) {
   if (observer) observer->OnLinearInput(w, x, rows);
-  Linear(w, x, rows, y, &ws->linear, ws->pool);
+  RunLinear(w, x, rows, y, ws);
   if (observer) observer->OnLinearOutput(w, y, rows);
 }
 
@@ -121,9 +127,10 @@ Status CheckGemma4Config(const ModelConfig& c) {
 
 Gemma4Model::~Gemma4Model() = default;
 
-WorkspacePtr Gemma4Model::NewWorkspace(pthreadpool_t pool) {
+WorkspacePtr Gemma4Model::NewWorkspace(pthreadpool_t pool) const {
   WorkspacePtr ws(new Workspace());
   ws->pool = pool;
+  if (xnn_->size() > 0) ws->xnn.reset(new XnnOperators(xnn_.get()));
   return ws;
 }
 
@@ -138,6 +145,7 @@ size_t Gemma4Model::ReleaseWorkspace(Workspace* ws) {
   }
   ws->attention.Release();
   ws->linear.Release();
+  if (ws->xnn) bytes += ws->xnn->ReleaseScratch();
   return bytes;
 }
 
@@ -164,15 +172,18 @@ uint64_t Gemma4Model::WorkspaceBytes(int chunk, int context, int threads) const 
                           + static_cast<uint64_t>(c.vocab_size);    // the session's logits
   uint64_t linear = 0;  // the widest linear's activation codes
   for (const TensorView& t : file_->tensors()) linear = std::max(linear, LinearScratchBytes(t, chunk));
-  return floats * sizeof(float) + linear + AttentionScratchBytes(c, chunk, context, threads);
+  return floats * sizeof(float) + linear + xnn_->ScratchBytes(chunk) + AttentionScratchBytes(c, chunk, context, threads);
 }
 
-Status Gemma4Model::Create(std::shared_ptr<const ModelFile> file, std::unique_ptr<Gemma4Model>* out, int num_threads) {
+Status Gemma4Model::Create(std::shared_ptr<const ModelFile> file, std::unique_ptr<Gemma4Model>* out, int num_threads,
+                           LinearEngine engine) {
   std::unique_ptr<Gemma4Model> m(new Gemma4Model());
   m->file_ = std::move(file);
   Status s = CheckGemma4Config(m->config());
   if (s.ok()) s = m->Bind();
   if (!s.ok()) return Status(s.code(), m->file_->path() + ": " + s.message());
+  if (engine == LinearEngine::kAuto) engine = LinearEngineFromEnvironment();
+  EDGELM_RETURN_IF_ERROR(XnnWeights::Create(m->file_.get(), m->multiplied_, engine, &m->xnn_));
   EDGELM_RETURN_IF_ERROR(ThreadPool::Create(num_threads, &m->shared_pool_));
   *out = std::move(m);
   return Status::Ok();
@@ -201,6 +212,7 @@ Status Gemma4Model::Bind() {
                          (t->scale_group_size > 0 ? " with grouped scales" : ""));
     if (t->scale_group_size > 0 && !gathered)
       return CorruptModel("tensor '" + info.name + "': grouped scales are for gathered tables only");
+    if (multiplied) multiplied_.push_back(t);
     const int slot = static_cast<int>(info.slot);
     if (info.layer < 0)
       *model_slots[slot] = t;
@@ -360,7 +372,7 @@ void Gemma4Model::Head(int rows, int out_rows, Workspace* ws, float* logits, For
   float* head_in = Grow(ws->head_in, static_cast<size_t>(out_rows) * H);
   RmsNormRows(last, final_norm_, out_rows, H, c.rms_norm_eps, head_in);
   if (observer) observer->OnHidden(c.num_layers() + 1, head_in, out_rows);
-  Linear(*lm_head_, head_in, out_rows, logits, &ws->linear, ws->pool);
+  RunLinear(*lm_head_, head_in, out_rows, logits, ws);
   if (c.final_logit_softcap > 0.0f) {
     const float reciprocal = c.final_logit_softcap_reciprocal > 0.0f ? c.final_logit_softcap_reciprocal
                                                                      : 1.0f / c.final_logit_softcap;

@@ -10,6 +10,7 @@
 #include "model/kv_cache.h"
 #include "model/linear.h"
 #include "model/thread_pool.h"
+#include "model/xnn_linear.h"
 
 namespace edgelm {
 
@@ -52,9 +53,11 @@ class Gemma4Model {
  public:
   ~Gemma4Model();
   // Checks the config, binds every tensor of the manifest and checks shapes and dtypes against the
-  // architecture. `num_threads` sizes the model's shared pool (0 = one per core, 1 = the calling
-  // thread only).
-  static Status Create(std::shared_ptr<const ModelFile> file, std::unique_ptr<Gemma4Model>* out, int num_threads = 1);
+  // architecture, then hands the integer linears `engine` picks to XNNPACK (which packs them).
+  // `num_threads` sizes the model's shared pool (0 = one per core, 1 = the calling thread only).
+  // LinearEngine::kAuto follows EDGELM_KERNELS when it is set.
+  static Status Create(std::shared_ptr<const ModelFile> file, std::unique_ptr<Gemma4Model>* out, int num_threads = 1,
+                       LinearEngine engine = LinearEngine::kAuto);
 
   const ModelConfig& config() const { return file_->config(); }
   const ModelFile& file() const { return *file_; }
@@ -67,10 +70,12 @@ class Gemma4Model {
   uint64_t decode_weight_bytes() const;
   // The PLE table, gathered one row per token (null without PLE).
   const TensorView* ple_table() const { return ple_table_; }
+  // The linears XNNPACK runs, with their packed weights.
+  const XnnWeights& xnn() const { return *xnn_; }
 
-  // A workspace whose forward passes run on `pool` (null = the calling thread); the pool must
-  // outlive it.
-  static WorkspacePtr NewWorkspace(pthreadpool_t pool);
+  // A workspace whose forward passes run on `pool` (null = the calling thread); the pool and this
+  // model must outlive it.
+  WorkspacePtr NewWorkspace(pthreadpool_t pool) const;
   // Bytes a workspace grows to for chunks of up to `chunk` tokens over `context` positions on
   // `threads` threads: activations, attention scratch, quantized linear inputs and logits.
   uint64_t WorkspaceBytes(int chunk, int context, int threads) const;
@@ -103,6 +108,8 @@ class Gemma4Model {
   const TensorView* final_norm_ = nullptr;
   const TensorView* lm_head_ = nullptr;  // the output head: embed_ when tied
   std::vector<LayerWeights> layers_;
+  std::vector<const TensorView*> multiplied_;  // every tensor Linear runs, in manifest order
+  std::unique_ptr<XnnWeights> xnn_;
   std::vector<std::vector<float>> inv_freq_;  // per layer: RoPE frequency of each of head_dim/2 pairs
 };
 

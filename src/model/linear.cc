@@ -79,17 +79,17 @@ void AddSaturatedLow(const float* x, size_t K, int token, float scale, LinearScr
   }
 }
 
-// XNNPACK's qd8 (asymmetric per token, docs/format.md): the codes minus the zero point, in
-// [-255, 255]; returns the token's scale.
-float QuantizeAsymmetric(const float* x, size_t K, std::vector<int>* v) {
+}  // namespace
+
+AsymmetricQuant QuantizeAsymmetric(const float* x, size_t K, int8_t* q) {
   float lo = 0.0f, hi = 0.0f;
   for (size_t k = 0; k < K; ++k) {
     lo = std::min(lo, x[k]);
     hi = std::max(hi, x[k]);
   }
   if (!(hi > lo)) {  // all zero
-    std::fill(v->begin(), v->begin() + static_cast<std::ptrdiff_t>(K), 0);
-    return 1.0f;
+    std::fill(q, q + K, int8_t{0});
+    return {1.0f, 0};
   }
   const float inv_scale = 255.0f / (hi - lo);
   const float zero_from_min = -128.0f - lo * inv_scale, zero_from_max = 127.0f - hi * inv_scale;
@@ -97,9 +97,11 @@ float QuantizeAsymmetric(const float* x, size_t K, std::vector<int>* v) {
   const int zp = static_cast<int>(std::lrint(std::min(127.0f, std::max(-128.0f, zero))));
   const float q_lo = static_cast<float>(-128 - zp), q_hi = static_cast<float>(127 - zp);
   for (size_t k = 0; k < K; ++k)
-    (*v)[k] = static_cast<int>(std::nearbyint(std::min(q_hi, std::max(q_lo, x[k] * inv_scale))));
-  return 1.0f / inv_scale;
+    q[k] = static_cast<int8_t>(std::nearbyint(std::min(q_hi, std::max(q_lo, x[k] * inv_scale))) + zp);
+  return {1.0f / inv_scale, zp};
 }
+
+namespace {
 
 // The published static FC: the output goes to int8 with its own scale and back to float.
 void RequantizeOutput(float scale, size_t n, float* y) {
@@ -183,9 +185,12 @@ void Linear(const TensorView& w, const float* x, int M, float* y, LinearScratch*
         kernels.qs8_quantize(K, xm, w.input_scale, qm);
         AddSaturatedLow(xm, K, m, w.input_scale, s);
         break;
-      case ActivationQuant::DynamicInt8Asymmetric:
-        SplitCodes(s->codes.data(), K, m, QuantizeAsymmetric(xm, K, &s->codes), s);
+      case ActivationQuant::DynamicInt8Asymmetric: {
+        const AsymmetricQuant a = QuantizeAsymmetric(xm, K, qm);
+        for (size_t k = 0; k < K; ++k) s->codes[k] = qm[k] - a.zero_point;
+        SplitCodes(s->codes.data(), K, m, a.scale, s);
         break;
+      }
       case ActivationQuant::StaticInt8:
         s->x_scale[m] = w.input_scale;
         kernels.qs8_quantize(K, xm, w.input_scale, qm);

@@ -57,6 +57,14 @@ struct GemmCall {
 // 32 channels: enough work per task to amortize dispatch, small enough to balance 2-8 threads.
 void RunGemm(const GemmCall& call, pthreadpool_t pool);
 
+// XNNPACK's qd8 per-token asymmetric quantization (docs/format.md): codes q[K] in [-128, 127] with
+// x ~= (q - zero_point) * scale.
+struct AsymmetricQuant {
+  float scale;
+  int zero_point;
+};
+AsymmetricQuant QuantizeAsymmetric(const float* x, size_t K, int8_t* q);
+
 // True if Linear can run `w` (a dtype with a kernel, per-row scales for integer codes).
 bool LinearSupports(const TensorView& w);
 

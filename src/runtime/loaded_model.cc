@@ -40,7 +40,7 @@ Status LoadedModel::Open(const std::string& path, const LoadOptions& options, st
   EDGELM_RETURN_IF_ERROR(CheckModelMemory(*file, options.max_memory_bytes));
   if (options.populate) file->Populate();
   m->file_ = std::move(file);
-  EDGELM_RETURN_IF_ERROR(Gemma4Model::Create(m->file_, &m->model_, options.num_threads));
+  EDGELM_RETURN_IF_ERROR(Gemma4Model::Create(m->file_, &m->model_, options.num_threads, options.engine));
   if (const TokenizerData* data = m->file_->tokenizer()) {
     EDGELM_RETURN_IF_ERROR(Tokenizer::Create(*data, &m->tokenizer_));
     for (int id : m->tokenizer_->stop_ids()) m->stop_tokens_.push_back(id);

@@ -20,6 +20,7 @@ struct LoadOptions {
   int num_threads = 0;            // the model's shared pool (0 = one per core, 1 = the calling thread)
   bool populate = false;          // fault every weight page in at load
   uint64_t max_memory_bytes = 0;  // refuse a model whose resident weights + tokenizer exceed it; 0 = no limit
+  LinearEngine engine = LinearEngine::kAuto;  // who runs the integer linears (model/xnn_linear.h)
 };
 
 class LoadedModel {

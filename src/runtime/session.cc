@@ -58,7 +58,7 @@ Status Session::Create(const Gemma4Model& model, const Tokenizer* tokenizer, con
 
 Status Session::InitCompute() {
   if (!options_.share_model_threads) EDGELM_RETURN_IF_ERROR(ThreadPool::Create(options_.num_threads, &own_pool_));
-  workspace_ = Gemma4Model::NewWorkspace(pool());
+  workspace_ = model_.NewWorkspace(pool());
   return Status::Ok();
 }
 

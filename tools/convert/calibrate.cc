@@ -65,7 +65,7 @@ Status CalibrateStaticScales(const std::string& float_model, const std::string& 
   if (stream.empty()) return InvalidArgument(text_file + ": calibration text is empty");
 
   PercentileRecorder recorder(o.percentile);
-  WorkspacePtr ws = Gemma4Model::NewWorkspace(model->shared_pool());
+  WorkspacePtr ws = model->NewWorkspace(model->shared_pool());
   const int body = o.window - 1;
   for (int w = 0; w < o.max_windows && static_cast<size_t>(w) * body < stream.size(); ++w) {
     std::unique_ptr<KvCache> kv;

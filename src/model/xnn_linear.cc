@@ -1,0 +1,451 @@
+#include "model/xnn_linear.h"
+
+#include <xnnpack.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
+#include <cpuinfo.h>
+
+#include "common/log.h"
+#include "dispatch.h"
+#include "format/model_file.h"
+#include "model/linear.h"
+
+namespace edgelm {
+
+static_assert(sizeof(xnn_quantization_params) == 8 && offsetof(xnn_quantization_params, scale) == 4,
+              "XnnOperators::RowParams mirrors xnn_quantization_params");
+
+namespace {
+
+bool InitializeXnnpack() {
+  static const bool ok = xnn_initialize(nullptr) == xnn_status_success;
+  return ok;
+}
+
+// XNNPACK's 2-bit operators have SIMD kernels on x86 (qdu8 / qs8: SSSE3 and up) and on arm64 only
+// with the dot-product extension; elsewhere they are scalar, far slower than ours.
+bool HasSimdTwoBitKernels() {
+  cpuinfo_initialize();
+#if defined(__x86_64__) || defined(_M_X64)
+  return cpuinfo_has_x86_ssse3();
+#elif defined(__aarch64__)
+  return cpuinfo_has_arm_neon_dot();
+#else
+  return false;
+#endif
+}
+
+int Bits(DType dtype) {
+  switch (dtype) {
+    case DType::I8: return 8;
+    case DType::I4: return 4;
+    case DType::I2: return 2;
+    default: return 0;
+  }
+}
+
+// Is XNNPACK faster than our kernels for this operator on this CPU, at the decode and prefill shapes
+// of E2B? The measurements behind each answer: docs/performance.md, "XNNPACK or ours".
+bool XnnpackIsFaster(XnnOperator op) {
+#if defined(__aarch64__)
+  return true;  // tuned dotprod / i8mm assembly, and our NEON int4/int2 unpacking is modeled slower
+#else
+  // x86: XNNPACK's qs8 operators (int8 output) beat ours; its qd8 (float output) ones do not.
+  return op == XnnOperator::kQs8Qc8w || op == XnnOperator::kQs8Qc4w || op == XnnOperator::kQs8Qc2w;
+#endif
+}
+
+// TFLite's static int8 over the full range: sat(rne(x / scale)) in [-128, 127]. The kernels'
+// quantizer stops at -127; only inputs below -127 * scale can reach -128.
+void QuantizeStaticFull(const edgelm_kernels& k, const float* x, size_t K, float scale, int8_t* q) {
+  k.qs8_quantize(K, x, scale, q);
+  const float candidate = -127.0f * scale;
+  for (size_t i = 0; i < K; ++i)
+    if (x[i] < candidate && std::nearbyint(x[i] / scale) <= -128.0f) q[i] = -128;
+}
+
+}  // namespace
+
+LinearEngine LinearEngineFromEnvironment() {
+  const char* forced = std::getenv("EDGELM_KERNELS");
+  if (!forced || !*forced) return LinearEngine::kAuto;
+  return std::strcmp(forced, "xnnpack") == 0 ? LinearEngine::kXnnpack : LinearEngine::kEdgelm;
+}
+
+const char* LinearEngineName(LinearEngine engine) {
+  switch (engine) {
+    case LinearEngine::kAuto: return "auto";
+    case LinearEngine::kEdgelm: return "edgelm";
+    case LinearEngine::kXnnpack: return "xnnpack";
+  }
+  return "?";
+}
+
+const char* XnnOperatorName(XnnOperator op) {
+  switch (op) {
+    case XnnOperator::kNone: return "edgelm";
+    case XnnOperator::kQd8F32Qc8w: return "xnnpack qd8_f32_qc8w";
+    case XnnOperator::kQd8F32Qc4w: return "xnnpack qd8_f32_qc4w";
+    case XnnOperator::kQd8F32Qc2w: return "xnnpack qd8_f32_qc2w";
+    case XnnOperator::kQdu8F32Qc2w: return "xnnpack qdu8_f32_qc2w";
+    case XnnOperator::kQs8Qc8w: return "xnnpack qs8_qc8w";
+    case XnnOperator::kQs8Qc4w: return "xnnpack qs8_qc4w";
+    case XnnOperator::kQs8Qc2w: return "xnnpack qs8_qc2w";
+  }
+  return "?";
+}
+
+XnnOperator ChooseXnnOperator(const TensorView& w, LinearEngine engine) {
+  if (engine == LinearEngine::kEdgelm) return XnnOperator::kNone;
+  const int bits = Bits(w.dtype);
+  const int64_t K = w.cols(), N = w.rows();
+  if (bits == 0 || !w.scales || w.scale_group_size != 0 || w.shape.size() != 2 || K <= 0 || N <= 0)
+    return XnnOperator::kNone;
+  // XNNPACK reads a row-major [N][K] stream: rows must not be padded to whole bytes. The 2-bit x86
+  // kernels also read activations in steps of 8.
+  uint64_t row_bytes = 0;
+  if (!RowBytes(w.dtype, K, &row_bytes).ok() || row_bytes * 8 != static_cast<uint64_t>(K) * bits) return XnnOperator::kNone;
+  if (bits == 2 && (K % 8 != 0 || !HasSimdTwoBitKernels())) return XnnOperator::kNone;
+
+  XnnOperator op;
+  if (w.output_scale > 0.0f) {
+    if (!w.static_input()) return XnnOperator::kNone;
+    // XNNPACK requantizes with input_scale * w_scale / output_scale, which must be in (0, 256).
+    for (int64_t n = 0; n < N; ++n) {
+      const float requantization = w.input_scale * w.scales[n] / w.output_scale;
+      if (!(requantization > 0.0f && requantization < 256.0f)) return XnnOperator::kNone;
+    }
+    op = bits == 8 ? XnnOperator::kQs8Qc8w : bits == 4 ? XnnOperator::kQs8Qc4w : XnnOperator::kQs8Qc2w;
+  } else if (bits == 2) {
+#if defined(__x86_64__) || defined(_M_X64)
+    op = XnnOperator::kQdu8F32Qc2w;  // qd8_f32_qc2w is scalar on x86
+#else
+    op = XnnOperator::kQd8F32Qc2w;
+#endif
+  } else {
+    op = bits == 8 ? XnnOperator::kQd8F32Qc8w : XnnOperator::kQd8F32Qc4w;
+  }
+  if (engine == LinearEngine::kAuto && !XnnpackIsFaster(op)) return XnnOperator::kNone;
+  return op;
+}
+
+// A weights-cache provider that keeps each packed matrix in its own 64-byte aligned allocation (the
+// x86 kernels use aligned loads); an "offset" is the index of the allocation. Filled while the model
+// loads (one thread); afterwards only looked up, from any thread, and it refuses new entries, so an
+// unexpected miss makes operator creation fail instead of packing a second copy.
+struct XnnWeights::Cache {
+  struct Key {
+    uint32_t seed, fingerprint;
+    const void* kernel;
+    const void* bias;
+    bool operator==(const Key& o) const {
+      return seed == o.seed && fingerprint == o.fingerprint && kernel == o.kernel && bias == o.bias;
+    }
+  };
+  struct KeyHash {
+    size_t operator()(const Key& k) const {
+      return std::hash<const void*>()(k.kernel) ^ (size_t{k.seed} * 0x9E3779B97F4A7C15ull) ^ k.fingerprint ^
+             std::hash<const void*>()(k.bias);
+    }
+  };
+  struct Buffer {
+    void* data;
+    size_t size;
+  };
+
+  xnn_weights_cache_provider provider{};
+  std::vector<Buffer> buffers;
+  std::unordered_map<Key, size_t, KeyHash> index;
+  void* pending = nullptr;  // reserved, not yet inserted
+  bool sealed = false;
+
+  Cache() {
+    provider.context = this;
+    provider.look_up = LookUp;
+    provider.reserve_space = ReserveSpace;
+    provider.look_up_or_insert = LookUpOrInsert;
+    provider.is_finalized = [](void*) { return true; };  // every entry is complete once inserted
+    provider.offset_to_addr = [](void* c, size_t offset) { return static_cast<Cache*>(c)->buffers[offset].data; };
+    provider.delete_cache = [](void*) { return xnn_status_success; };  // owned by XnnWeights
+    provider.alias_data = nullptr;
+  }
+  ~Cache() {
+    std::free(pending);
+    for (Buffer& b : buffers) std::free(b.data);
+  }
+  uint64_t bytes() const {
+    uint64_t n = 0;
+    for (const Buffer& b : buffers) n += b.size;
+    return n;
+  }
+
+  static Key MakeKey(const xnn_weights_cache_look_up_key* k) { return {k->seed, k->fingerprint_id, k->kernel, k->bias}; }
+  static size_t LookUp(void* context, const xnn_weights_cache_look_up_key* key) {
+    const Cache* c = static_cast<const Cache*>(context);
+    auto it = c->index.find(MakeKey(key));
+    return it == c->index.end() ? SIZE_MAX : it->second;
+  }
+  static void* ReserveSpace(void* context, size_t n) {
+    Cache* c = static_cast<Cache*>(context);
+    if (c->sealed) return nullptr;
+    std::free(c->pending);
+    c->pending = nullptr;
+    if (posix_memalign(&c->pending, 64, std::max<size_t>(n, 64)) != 0) c->pending = nullptr;
+    return c->pending;
+  }
+  static size_t LookUpOrInsert(void* context, const xnn_weights_cache_look_up_key* key, void* ptr, size_t size) {
+    Cache* c = static_cast<Cache*>(context);
+    const Key k = MakeKey(key);
+    auto it = c->index.find(k);
+    if (it != c->index.end() || ptr != c->pending || !ptr) return it != c->index.end() ? it->second : SIZE_MAX;
+    c->buffers.push_back({ptr, size});
+    c->pending = nullptr;
+    return c->index[k] = c->buffers.size() - 1;
+  }
+};
+
+XnnWeights::~XnnWeights() = default;
+
+uint64_t XnnWeights::packed_bytes() const { return cache_ ? cache_->bytes() : 0; }
+
+int XnnWeights::Find(const TensorView* w) const {
+  auto it = index_.find(w);
+  return it == index_.end() ? -1 : it->second;
+}
+
+uint64_t XnnWeights::ScratchBytes(int rows) const {
+  uint64_t bytes = 0;
+  const uint64_t M = static_cast<uint64_t>(rows);
+  for (const Plan& p : plans_) {
+    const uint64_t K = static_cast<uint64_t>(p.w->cols()), N = static_cast<uint64_t>(p.w->rows());
+    uint64_t b = M * K + XNN_EXTRA_BYTES + (M + XNN_EXTRA_QUANTIZATION_PARAMS) * (8 + sizeof(float));
+    if (p.op == XnnOperator::kQs8Qc8w || p.op == XnnOperator::kQs8Qc4w || p.op == XnnOperator::kQs8Qc2w) b += M * N;
+    bytes = std::max(bytes, b);
+  }
+  return bytes;
+}
+
+Status XnnWeights::CreateOperator(int index, xnn_operator** out) const {
+  const TensorView& w = *plans_[index].w;
+  const size_t K = static_cast<size_t>(w.cols()), N = static_cast<size_t>(w.rows());
+  const float inf = INFINITY;
+  xnn_weights_cache_t cache = &cache_->provider;
+  xnn_status s = xnn_status_invalid_parameter;
+  switch (plans_[index].op) {
+    case XnnOperator::kQd8F32Qc8w:
+      s = xnn_create_fully_connected_nc_qd8_f32_qc8w(K, N, K, N, w.scales, reinterpret_cast<const int8_t*>(w.data), nullptr,
+                                                     -inf, inf, 0, cache, out);
+      break;
+    case XnnOperator::kQd8F32Qc4w:
+      s = xnn_create_fully_connected_nc_qd8_f32_qc4w(K, N, K, N, 0, w.scales, w.data, nullptr, -inf, inf, 0, cache, out);
+      break;
+    case XnnOperator::kQd8F32Qc2w:
+      s = xnn_create_fully_connected_nc_qd8_f32_qc2w(K, N, K, N, nullptr, w.scales, w.data, nullptr, -inf, inf, 0, cache, out);
+      break;
+    case XnnOperator::kQdu8F32Qc2w:
+      s = xnn_create_fully_connected_nc_qdu8_f32_qc2w(K, N, K, N, nullptr, w.scales, w.data, nullptr, -inf, inf, 0, cache, out);
+      break;
+    case XnnOperator::kQs8Qc8w:
+      s = xnn_create_fully_connected_nc_qs8_qc8w(K, N, K, N, 0, w.input_scale, w.scales, reinterpret_cast<const int8_t*>(w.data),
+                                                 nullptr, 0, w.output_scale, -128, 127, 0, cache, out);
+      break;
+    case XnnOperator::kQs8Qc4w:
+      s = xnn_create_fully_connected_nc_qs8_qc4w(K, N, K, N, 0, w.input_scale, 0, w.scales, w.data, nullptr, 0, w.output_scale,
+                                                 -128, 127, 0, cache, out);
+      break;
+    case XnnOperator::kQs8Qc2w:
+      s = xnn_create_fully_connected_nc_qs8_qc2w(K, N, K, N, 0, w.input_scale, w.scales, w.data, nullptr, 0, w.output_scale,
+                                                 -128, 127, 0, cache, out);
+      break;
+    case XnnOperator::kNone: break;
+  }
+  if (s != xnn_status_success) {
+    *out = nullptr;
+    return Status(StatusCode::kInternal, "XNNPACK could not create " + std::string(XnnOperatorName(plans_[index].op)) +
+                                             " for '" + w.name + "' (status " + std::to_string(s) + ")");
+  }
+  return Status::Ok();
+}
+
+Status XnnWeights::Create(const ModelFile* file, const std::vector<const TensorView*>& tensors, LinearEngine engine,
+                          std::unique_ptr<XnnWeights>* out) {
+  std::unique_ptr<XnnWeights> x(new XnnWeights());
+  x->cache_.reset(new Cache());
+  if (engine != LinearEngine::kEdgelm && !InitializeXnnpack()) {
+    Log(LogLevel::kWarn, "XNNPACK does not initialize on this CPU: every linear runs on edgelm's kernels");
+    engine = LinearEngine::kEdgelm;
+  }
+  for (const TensorView* w : tensors) {
+    const XnnOperator op = ChooseXnnOperator(*w, engine);
+    if (op == XnnOperator::kNone || x->index_.count(w)) continue;
+    const int index = static_cast<int>(x->plans_.size());
+    x->plans_.push_back({w, op});
+    // Packing: the operator is deleted at once, its packed weights stay in the cache.
+    xnn_operator* probe = nullptr;
+    const Status s = x->CreateOperator(index, &probe);
+    if (!s.ok()) {  // this tensor stays with our kernels
+      Log(LogLevel::kWarn, s.message());
+      x->plans_.pop_back();
+      continue;
+    }
+    xnn_delete_operator(probe);
+    x->index_[w] = index;
+    x->source_bytes_ += w->size;
+    if (file) file->DropFromMemory(*w);
+  }
+  x->cache_->sealed = true;
+  *out = std::move(x);
+  return Status::Ok();
+}
+
+XnnOperators::~XnnOperators() {
+  for (Slot& s : slots_)
+    if (s.op) xnn_delete_operator(s.op);
+}
+
+size_t XnnOperators::ReleaseScratch() {
+  const size_t bytes = input_.capacity() + output_.capacity() + row_sum_.capacity() * sizeof(float) +
+                       params_.capacity() * sizeof(RowParams) + workspace_.capacity();
+  std::vector<int8_t>().swap(input_);
+  std::vector<int8_t>().swap(output_);
+  std::vector<float>().swap(row_sum_);
+  std::vector<RowParams>().swap(params_);
+  std::vector<uint8_t>().swap(workspace_);
+  return bytes;
+}
+
+bool XnnOperators::Prepare(int index, size_t M, pthreadpool_t pool, Slot* slot) {
+  if (!slot->op) {
+    const Status s = weights_->CreateOperator(index, &slot->op);
+    if (!s.ok()) {
+      Log(LogLevel::kWarn, s.message() + "; edgelm's kernels run it");
+      slot->failed = true;
+      return false;
+    }
+    slot->batch = 0;
+  }
+  if (slot->batch == M && slot->pool == pool) return true;
+  size_t workspace_size = 0;
+  xnn_status s = xnn_status_success;
+  switch (weights_->op(index)) {
+    case XnnOperator::kQd8F32Qc8w: s = xnn_reshape_fully_connected_nc_qd8_f32_qc8w(slot->op, M, &workspace_size, pool); break;
+    case XnnOperator::kQd8F32Qc4w: s = xnn_reshape_fully_connected_nc_qd8_f32_qc4w(slot->op, M, &workspace_size, pool); break;
+    case XnnOperator::kQd8F32Qc2w: s = xnn_reshape_fully_connected_nc_qd8_f32_qc2w(slot->op, M, &workspace_size, pool); break;
+    case XnnOperator::kQdu8F32Qc2w: s = xnn_reshape_fully_connected_nc_qdu8_f32_qc2w(slot->op, M, &workspace_size, pool); break;
+    case XnnOperator::kQs8Qc8w: s = xnn_reshape_fully_connected_nc_qs8_qc8w(slot->op, M, pool); break;
+    case XnnOperator::kQs8Qc4w: s = xnn_reshape_fully_connected_nc_qs8_qc4w(slot->op, M, pool); break;
+    case XnnOperator::kQs8Qc2w: s = xnn_reshape_fully_connected_nc_qs8_qc2w(slot->op, M, pool); break;
+    case XnnOperator::kNone: s = xnn_status_invalid_parameter; break;
+  }
+  if (s != xnn_status_success) {
+    Log(LogLevel::kWarn, "XNNPACK could not reshape " + std::string(XnnOperatorName(weights_->op(index))) + " for '" +
+                                weights_->tensor(index).name + "'; edgelm's kernels run it");
+    slot->failed = true;
+    return false;
+  }
+  if (workspace_.size() < workspace_size + 64) workspace_.resize(workspace_size + 64);
+  slot->batch = M;
+  slot->pool = pool;
+  return true;
+}
+
+bool XnnOperators::Run(const TensorView& w, const float* x, int rows, float* y, pthreadpool_t pool) {
+  const int index = weights_->Find(&w);
+  if (index < 0) return false;
+  if (slots_.empty()) slots_.resize(weights_->size());
+  Slot& slot = slots_[index];
+  if (slot.failed) return false;
+  const size_t M = static_cast<size_t>(rows), K = static_cast<size_t>(w.cols()), N = static_cast<size_t>(w.rows());
+  if (M * N * K < kMinParallelMacs) pool = nullptr;
+  if (!Prepare(index, M, pool, &slot)) return false;
+
+  // Activations: codes and XNNPACK's per-row {zero point, scale}.
+  const edgelm_kernels& kernels = *edgelm_kernels_select();
+  if (input_.size() < M * K + XNN_EXTRA_BYTES) input_.resize(M * K + XNN_EXTRA_BYTES);
+  params_.resize(M + XNN_EXTRA_QUANTIZATION_PARAMS);
+  for (size_t m = 0; m < M; ++m) {
+    const float* xm = x + m * K;
+    int8_t* qm = input_.data() + m * K;
+    RowParams& p = params_[m];
+    p.zero_point = 0;
+    switch (w.activation) {
+      case ActivationQuant::StaticInt8:
+        p.scale = w.input_scale;
+        kernels.qs8_quantize(K, xm, p.scale, qm);
+        break;
+      case ActivationQuant::StaticInt8Full:
+        p.scale = w.input_scale;
+        QuantizeStaticFull(kernels, xm, K, p.scale, qm);
+        break;
+      case ActivationQuant::DynamicInt8Asymmetric: {
+        const AsymmetricQuant a = QuantizeAsymmetric(xm, K, qm);
+        p.scale = a.scale;
+        p.zero_point = a.zero_point;
+        break;
+      }
+      default:  // integer weights without a static scale: per token, symmetric
+        p.scale = edgelm_qs8_dynamic_scale_scalar(K, xm);
+        kernels.qs8_quantize(K, xm, p.scale, qm);
+        break;
+    }
+  }
+  std::fill(params_.begin() + static_cast<std::ptrdiff_t>(M), params_.end(), params_[M - 1]);
+
+  const XnnOperator op = weights_->op(index);
+  const bool two_bit_f32 = op == XnnOperator::kQd8F32Qc2w || op == XnnOperator::kQdu8F32Qc2w;
+  if (two_bit_f32) {
+    // The 2-bit kernels multiply by the unsigned crumb (w + 2) and take 2 * sum(x) back out.
+    row_sum_.assign(M + XNN_EXTRA_QUANTIZATION_PARAMS, 0.0f);
+    const bool unsigned_input = op == XnnOperator::kQdu8F32Qc2w;
+    for (size_t m = 0; m < M; ++m) {
+      int8_t* qm = input_.data() + m * K;
+      int32_t sum = 0;
+      for (size_t k = 0; k < K; ++k) {
+        if (unsigned_input) qm[k] = static_cast<int8_t>(static_cast<uint8_t>(qm[k]) ^ 0x80);  // x + 128
+        sum += unsigned_input ? static_cast<uint8_t>(qm[k]) : qm[k];
+      }
+      row_sum_[m] = static_cast<float>(sum);
+      if (unsigned_input) params_[m].zero_point += 128;
+    }
+    if (unsigned_input)
+      for (size_t m = M; m < params_.size(); ++m) params_[m].zero_point = params_[M - 1].zero_point;
+  }
+
+  void* workspace = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(workspace_.data()) + 63) & ~uintptr_t{63});
+  const auto* qp = reinterpret_cast<const xnn_quantization_params*>(params_.data());
+  const bool int8_output = op == XnnOperator::kQs8Qc8w || op == XnnOperator::kQs8Qc4w || op == XnnOperator::kQs8Qc2w;
+  if (int8_output && output_.size() < M * N) output_.resize(M * N);
+  xnn_status s = xnn_status_invalid_parameter;
+  switch (op) {
+    case XnnOperator::kQd8F32Qc8w: s = xnn_setup_fully_connected_nc_qd8_f32_qc8w(slot.op, input_.data(), y, workspace, qp); break;
+    case XnnOperator::kQd8F32Qc4w: s = xnn_setup_fully_connected_nc_qd8_f32_qc4w(slot.op, input_.data(), y, workspace, qp); break;
+    case XnnOperator::kQd8F32Qc2w:
+      s = xnn_setup_fully_connected_nc_qd8_f32_qc2w(slot.op, input_.data(), y, workspace, row_sum_.data(), qp);
+      break;
+    case XnnOperator::kQdu8F32Qc2w:
+      s = xnn_setup_fully_connected_nc_qdu8_f32_qc2w(slot.op, reinterpret_cast<const uint8_t*>(input_.data()), y, workspace,
+                                                     row_sum_.data(), qp);
+      break;
+    case XnnOperator::kQs8Qc8w: s = xnn_setup_fully_connected_nc_qs8_qc8w(slot.op, input_.data(), output_.data()); break;
+    case XnnOperator::kQs8Qc4w: s = xnn_setup_fully_connected_nc_qs8_qc4w(slot.op, input_.data(), output_.data()); break;
+    case XnnOperator::kQs8Qc2w: s = xnn_setup_fully_connected_nc_qs8_qc2w(slot.op, input_.data(), output_.data()); break;
+    case XnnOperator::kNone: break;
+  }
+  if (s == xnn_status_success) s = xnn_run_operator(slot.op, pool);
+  if (s != xnn_status_success) {
+    Log(LogLevel::kWarn, "XNNPACK failed to run " + std::string(XnnOperatorName(op)) + " for '" + w.name +
+                                "' (status " + std::to_string(s) + "); edgelm's kernels run it");
+    slot.failed = true;
+    return false;
+  }
+  if (int8_output)
+    for (size_t i = 0; i < M * N; ++i) y[i] = static_cast<float>(output_[i]) * w.output_scale;
+  return true;
+}
+
+}  // namespace edgelm
