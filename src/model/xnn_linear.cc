@@ -394,7 +394,7 @@ bool XnnOperators::Run(const TensorView& w, const float* x, int rows, float* y, 
         break;
     }
   }
-  std::fill(params_.begin() + static_cast<std::ptrdiff_t>(M), params_.end(), params_[M - 1]);
+  std::fill(params_.begin() + static_cast<std::ptrdiff_t>(M), params_.end(), params_[M - 1]);  // see row_sum_
 
   const XnnOperator op = weights_->op(index);
   const bool two_bit_f32 = op == XnnOperator::kQd8F32Qc2w || op == XnnOperator::kQdu8F32Qc2w;
@@ -412,6 +412,9 @@ bool XnnOperators::Run(const TensorView& w, const float* x, int rows, float* y, 
       row_sum_[m] = static_cast<float>(sum);
       if (unsigned_input) params_[m].zero_point += 128;
     }
+    // Kernels compute the rows past M of a tile as copies of the last row and write them over it:
+    // the padding must repeat the last row's parameters.
+    std::fill(row_sum_.begin() + static_cast<std::ptrdiff_t>(M), row_sum_.end(), row_sum_[M - 1]);
     if (unsigned_input)
       for (size_t m = M; m < params_.size(); ++m) params_[m].zero_point = params_[M - 1].zero_point;
   }
