@@ -4,9 +4,10 @@
 #
 #   scripts/build-deps.sh [--arch native|aarch64]
 #
-# The prefix is a folder of the cache named by a hash of everything the build depends on (the pins,
-# cmake/xnnpack_options.cmake, this script, the compiler and, for aarch64, the toolchain file): a second
-# run prints it at once, a changed pin builds a new one. Sources come from $EDGELM_THIRD_PARTY_DIR
+# The prefix is a folder of the cache named by a hash of what the result depends on (the pins,
+# cmake/xnnpack_options.cmake, the compiler, the architecture and this script's recipe number, raised
+# when the build steps below change their result): a second run prints it at once, a changed pin
+# builds a new one. Sources come from $EDGELM_THIRD_PARTY_DIR
 # (default ../shared/third_party), checked against the pinned sha256, or are fetched with git by commit.
 # Env: EDGELM_DEPS_CACHE (default ${XDG_CACHE_HOME:-$HOME/.cache}/edgelm-deps), EDGELM_THIRD_PARTY_DIR.
 # Build progress goes to stderr; stdout is only the prefix.
@@ -21,6 +22,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 log() { printf '[build-deps] %s\n' "$*" >&2; }
+recipe=1
 
 pins="$repo/third_party/pins.txt"
 options="$repo/cmake/xnnpack_options.cmake"
@@ -33,8 +35,8 @@ case "$arch" in
   *) echo "build-deps.sh: --arch must be native or aarch64, not '$arch'" >&2; exit 2 ;;
 esac
 
-key=$( { cat "$pins" "$options" "$0"; [ "$arch" = aarch64 ] && cat "$repo/cmake/aarch64-linux-gnu.toolchain.cmake";
-         echo "$arch"; uname -m; "$cc" --version | head -n 1; } | sha256sum | cut -c1-16)
+key=$( { cat "$pins" "$options"; echo "recipe $recipe $arch"; uname -m; "$cc" --version | head -n 1; } |
+       sha256sum | cut -c1-16)
 cache="${EDGELM_DEPS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/edgelm-deps}"
 prefix="$cache/$arch-$key"
 if [ -f "$prefix/.complete" ]; then

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# setup.sh — install edgelm's dependencies (Debian 12 packages only) and build it (Release).
+# setup.sh — install edgelm's dependencies (Debian 12 packages, and XNNPACK, pthreadpool and cpuinfo
+# from the pinned sources of third_party/pins.txt via scripts/build-deps.sh) and build it (Release).
 #
 #   scripts/setup.sh            native build in build/
 #   scripts/setup.sh --arm64    also the aarch64 cross toolchain, qemu-user and the arm64 Debian
@@ -28,14 +29,15 @@ log() { printf '[setup] %s\n' "$*"; }
 # nlohmann-json3-dev: config.json / tokenizer.json / safetensors headers in the converter (a
 # well-kept header-only parser beats a hand-written one). clang + libclang-rt-14-dev: libFuzzer.
 # libsimde-dev: runs the AVX-512 VNNI kernels in portable code, so they are tested on any x86 CPU.
+# python3: XNNPACK's configure step generates its kernel lists. (Debian's XNNPACK, pthreadpool and cpuinfo
+# are too old for the operators edgelm uses: scripts/build-deps.sh builds the pinned ones.)
 # zlib1g-dev: compressed tokenizer sections of .litertlm bundles; libssl-dev: SHA-256 of published
 # files (both for the converter only: the library and apps do not link them).
-NATIVE_PKGS=(g++ make cmake ninja-build pkg-config
-  libxnnpack-dev libpthreadpool-dev libcpuinfo-dev libflatbuffers-dev flatbuffers-compiler
+NATIVE_PKGS=(g++ make cmake ninja-build pkg-config python3 git
+  libflatbuffers-dev flatbuffers-compiler
   flatbuffers-compiler-dev catch2 nlohmann-json3-dev clang libclang-rt-14-dev libsimde-dev zlib1g-dev libssl-dev)
 CROSS_PKGS=(g++-aarch64-linux-gnu qemu-user clang lld)
-ARM64_PKGS=(libxnnpack0 libxnnpack-dev libpthreadpool0 libpthreadpool-dev libcpuinfo0 libcpuinfo-dev
-  libflatbuffers2 libflatbuffers-dev catch2 nlohmann-json3-dev zlib1g zlib1g-dev libssl3 libssl-dev)
+ARM64_PKGS=(libflatbuffers2 libflatbuffers-dev catch2 nlohmann-json3-dev zlib1g zlib1g-dev libssl3 libssl-dev)
 
 UPDATED=0
 ensure_pkgs() {
@@ -55,11 +57,11 @@ if [ "$ARM64" -eq 1 ]; then
   ensure_pkgs "${CROSS_PKGS[@]}"
   ROOT="${ARM64_DEPS_ROOT:-/opt/arm64-deps}"
   want=$(for p in "${ARM64_PKGS[@]}"; do echo "$p=$(dpkg-query -W -f='${Version}' "$p")"; done)
-  if [ -f "$ROOT/.stamp" ] && [ "$(cat "$ROOT/.stamp")" = "$want" ] && [ -e "$ROOT/usr/include/xnnpack.h" ]; then
+  if [ -f "$ROOT/.stamp" ] && [ "$(cat "$ROOT/.stamp")" = "$want" ] && [ -e "$ROOT/usr/include/flatbuffers/flatbuffers.h" ]; then
     log "arm64 libraries up to date in $ROOT"
   else
-    # A private apt state fetches arm64 .debs without touching dpkg: multiarch would remove the
-    # native XNNPACK (not Multi-Arch: same) and make threaded programs hang under qemu.
+    # A private apt state fetches arm64 .debs without touching dpkg: multiarch installs of -dev
+    # packages conflict with the native ones.
     log "unpacking arm64 libraries into $ROOT"
     aptd="$ROOT/.apt"
     $SUDO mkdir -p "$aptd/lists/partial" "$aptd/cache/archives/partial" "$aptd/debs"
@@ -94,6 +96,10 @@ if javac_path=$(command -v javac); then
   export JAVA_HOME="${JAVA_HOME:-$(dirname "$(dirname "$(readlink -f "$javac_path")")")}"
   jni=ON
 fi
+
+# XNNPACK, pthreadpool and cpuinfo: built once per machine (a few minutes), then reused from the cache.
+scripts/build-deps.sh >/dev/null
+[ "$ARM64" -eq 1 ] && scripts/build-deps.sh --arch aarch64 >/dev/null
 
 BUILD_DIR="${BUILD_DIR:-build}"
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-Release}" -DEDGELM_BUILD_JNI="$jni" >/dev/null

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # test-arm64.sh — cross-build everything for aarch64 (Debian g++-aarch64-linux-gnu, arm64 libraries
-# unpacked into $ARM64_DEPS_ROOT by scripts/setup.sh --arm64) and test it under qemu-user:
+# unpacked into $ARM64_DEPS_ROOT by scripts/setup.sh --arm64, XNNPACK from scripts/build-deps.sh) and
+# test it under qemu-user (scripts/qemu-aarch64-run.sh: each CPU model with an ARM /proc/cpuinfo):
 #   test_kernels on -cpu cortex-a53, cortex-a76 and max, whose best kernel variants are neon, neondot and
 #   i8mm (checked against the list the test prints), every variant against the scalar references;
+#   test_linear on all three: Linear and every XNNPACK operator against the definition (XNNPACK picks
+#   its own kernels per model: NEON mlal, dotprod, i8mm);
+#   test_xnn_engine on cortex-a76 and max: the mobile model through XNNPACK vs our kernels;
 #   test_gemma4 on -cpu max: the full model against the transformers fixture;
 #   scripts/check-mobile-kernels.sh: the kernels compile for Android and iOS.
 #   scripts/test-arm64.sh        (env: ARM64_BUILD_DIR=build-arm64, ARM64_DEPS_ROOT=/opt/arm64-deps)
@@ -21,7 +25,9 @@ log "cross-built into $build"
 
 logs="$build/test-arm64-logs"
 rm -rf "$logs" && mkdir -p "$logs"
-qemu=(env -u EDGELM_KERNELS qemu-aarch64 -L /usr/aarch64-linux-gnu -E "LD_LIBRARY_PATH=$deps/usr/lib/aarch64-linux-gnu")
+export ARM64_DEPS_ROOT="$deps"
+# qemu CPU PROGRAM ARGS...
+qemu() { env -u EDGELM_KERNELS scripts/qemu-aarch64-run.sh "$@"; }
 
 # check NAME COMMAND...: runs COMMAND into $logs/NAME.log and reports its last line, or the whole log.
 check() {
@@ -40,7 +46,7 @@ check() {
 # 20-300x slower than native, so the E2B-sized shapes run only in the native suite.
 check_kernels() {
   local cpu="$1" variants="$2" tested
-  check "test_kernels-$cpu" "${qemu[@]}" -cpu "$cpu" "$build/tests/test_kernels" '~*E2B*' || return 1
+  check "test_kernels-$cpu" qemu "$cpu" "$build/tests/test_kernels" '~*E2B*' || return 1
   tested="$(sed -n 's/^ *kernel variants under test: //p' "$logs/test_kernels-$cpu.log")"
   if [ "$tested" != "$variants" ]; then
     log "test_kernels-$cpu: FAILED: expected the variants '$variants', the test ran '$tested'"
@@ -52,13 +58,17 @@ check_kernels() {
 lane1() {
   check_kernels cortex-a53 "scalar neon" &&
     check_kernels cortex-a76 "scalar neon neondot" &&
-    check test_linear-a53 "${qemu[@]}" -cpu cortex-a53 "$build/tests/test_linear" &&
+    check test_linear-a53 qemu cortex-a53 "$build/tests/test_linear" &&
+    check test_linear-a76 qemu cortex-a76 "$build/tests/test_linear" &&
+    check test_xnn_engine-a76 qemu cortex-a76 "$build/tests/test_xnn_engine" &&
     check mobile-kernels scripts/check-mobile-kernels.sh
 }
 lane2() {
   check_kernels max "scalar neon neondot i8mm" &&
-    check test_gemma4-max "${qemu[@]}" -cpu max "$build/tests/test_gemma4" &&
-    check published-logits-max "${qemu[@]}" -cpu max "$build/tests/test_import_litertlm" '*logits of the float64 reference'
+    check test_linear-max qemu max "$build/tests/test_linear" &&
+    check test_xnn_engine-max qemu max "$build/tests/test_xnn_engine" &&
+    check test_gemma4-max qemu max "$build/tests/test_gemma4" &&
+    check published-logits-max qemu max "$build/tests/test_import_litertlm" '*logits of the float64 reference'
 }
 lane1 & pid1=$!
 lane2 & pid2=$!
