@@ -14,6 +14,7 @@ if(EDGELM_DEPS STREQUAL "prebuilt")
   # flatc runs on the build host, also when cross-compiling.
   find_program(FLATC_EXECUTABLE flatc REQUIRED)
 
+  set(EDGELM_DEPS_PREFIX "" CACHE PATH "XNNPACK, pthreadpool and cpuinfo already built (default: scripts/build-deps.sh)")
   if(NOT EDGELM_DEPS_PREFIX)
     if(CMAKE_CROSSCOMPILING AND CMAKE_SYSTEM_PROCESSOR STREQUAL "aarch64")
       set(deps_arch aarch64)
@@ -27,7 +28,8 @@ if(EDGELM_DEPS STREQUAL "prebuilt")
     if(NOT deps_result EQUAL 0)
       message(FATAL_ERROR "scripts/build-deps.sh --arch ${deps_arch} failed")
     endif()
-    set(EDGELM_DEPS_PREFIX "${deps_prefix}" CACHE PATH "XNNPACK, pthreadpool and cpuinfo built by scripts/build-deps.sh")
+    # Not cached: every configure asks the script, which answers at once when the pins are built.
+    set(EDGELM_DEPS_PREFIX "${deps_prefix}")
   endif()
   # Static, position-independent archives: XNNPACK's operators need both of its libraries.
   foreach(library XNNPACK xnnpack-microkernels-prod pthreadpool cpuinfo)
@@ -54,78 +56,88 @@ elseif(EDGELM_DEPS STREQUAL "fetch")
   if(POLICY CMP0135)
     cmake_policy(SET CMP0135 NEW)  # extracted files get the extraction time: rebuilds stay correct
   endif()
-  # CMake 4 refuses projects that claim compatibility with CMake < 3.5, as clog (inside cpuinfo) does;
-  # this lets it configure them. Older CMake ignores the variable.
-  set(CMAKE_POLICY_VERSION_MINIMUM 3.5)
 
-  # The revisions Debian 12 packages, which CI tests, so that every platform runs the same library
-  # code; FP16 and FXdiv (header-only helpers of XNNPACK and pthreadpool) at the revisions that XNNPACK
-  # pins itself. FetchContent refuses an archive whose hash differs. The flatbuffers runtime is only
-  # headers here, so it must match flatc exactly: generated code asserts the version.
-  FetchContent_Declare(xnnpack
-    URL https://github.com/google/XNNPACK/archive/ae108ef49aa5623b896fc93d4298c49d1750d9ba.tar.gz
-    URL_HASH SHA512=597354c8c5b786ba24a8c9759409fee7b090ec497547919da4c5786a571b5ef237d1da204b7fd553217089792acb5e40ea1e6d26e3a638aa32df1e63c14d1c91)
-  FetchContent_Declare(cpuinfo
-    URL https://github.com/pytorch/cpuinfo/archive/082deffc80ce517f81dc2f3aebe6ba671fcd09c9.tar.gz
-    URL_HASH SHA256=4379348ec3127b37e854a0a66f85ea1d3c606e5f3a6dce235dc9c69ce663c026)
-  FetchContent_Declare(pthreadpool
-    URL https://github.com/Maratyszcza/pthreadpool/archive/1787867f6183f056420e532eec640cba25efafea.zip
-    URL_HASH SHA256=ec47d402b43ad763b2a33727f2459144397e8c4f1f4fae9b064576240c562557)
-  # SOURCE_SUBDIR names a folder without a CMakeLists.txt: download only, the build uses the headers.
-  FetchContent_Declare(fxdiv
-    URL https://github.com/Maratyszcza/FXdiv/archive/b408327ac2a15ec3e43352421954f5b1967701d1.zip
-    URL_HASH SHA256=ab7dfb08829bee33dca38405d647868fb214ac685e379ec7ef2bebcd234cd44d
-    SOURCE_SUBDIR include)
-  FetchContent_Declare(fp16
-    URL https://github.com/Maratyszcza/FP16/archive/0a92994d729ff76a58f692d3028ca1b64b145d91.zip
-    URL_HASH SHA256=e66e65515fa09927b348d3d584c68be4215cfe664100d01c9dbc7655a5716d70
-    SOURCE_SUBDIR include)
+  # XNNPACK, pthreadpool, cpuinfo and FXdiv at the commits of third_party/pins.txt, the same sources
+  # scripts/build-deps.sh builds for EDGELM_DEPS=prebuilt. Each comes from its offline archive
+  # <name>-<commit>.tar.gz in EDGELM_THIRD_PARTY_DIR when that exists (FetchContent refuses one whose
+  # sha256 differs from the pin), otherwise from its repository by commit (git checks the tree against
+  # the commit hash). -DFETCHCONTENT_SOURCE_DIR_<NAME>=<tree> uses a local tree as it is.
+  set(EDGELM_THIRD_PARTY_DIR "${PROJECT_SOURCE_DIR}/../shared/third_party" CACHE PATH
+      "Offline source archives <name>-<commit>.tar.gz of third_party/pins.txt")
+  set(edgelm_pins_file ${PROJECT_SOURCE_DIR}/third_party/pins.txt)
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${edgelm_pins_file})
+  file(STRINGS ${edgelm_pins_file} edgelm_pin_lines REGEX "^[ \t]*[^# \t]")
+  set(edgelm_pinned_names "")
+  foreach(line IN LISTS edgelm_pin_lines)
+    string(REGEX MATCHALL "[^ \t]+" fields "${line}")
+    list(LENGTH fields field_count)
+    if(NOT field_count EQUAL 4)
+      message(FATAL_ERROR "${edgelm_pins_file}: expected 'name url commit sha256', got '${line}'")
+    endif()
+    list(GET fields 0 name)
+    list(GET fields 1 url)
+    list(GET fields 2 commit)
+    list(GET fields 3 sha256)
+    if(NOT commit MATCHES "^[0-9a-f]+$" OR NOT sha256 MATCHES "^[0-9a-f]+$")
+      message(FATAL_ERROR "${edgelm_pins_file}: bad commit or sha256 for ${name}")
+    endif()
+    set(archive "${EDGELM_THIRD_PARTY_DIR}/${name}-${commit}.tar.gz")
+    # SOURCE_SUBDIR names a folder that does not exist, so FetchContent_MakeAvailable only unpacks:
+    # XNNPACK adds the others itself, below.
+    if(EXISTS "${archive}")
+      FetchContent_Declare(${name} URL "${archive}" URL_HASH SHA256=${sha256} SOURCE_SUBDIR edgelm-unpack-only)
+    else()
+      message(STATUS "${name}: no ${archive}; fetching ${url} at ${commit}")
+      FetchContent_Declare(${name} GIT_REPOSITORY ${url} GIT_TAG ${commit} SOURCE_SUBDIR edgelm-unpack-only)
+    endif()
+    list(APPEND edgelm_pinned_names ${name})
+  endforeach()
+  foreach(name XNNPACK pthreadpool cpuinfo FXdiv)
+    if(NOT name IN_LIST edgelm_pinned_names)
+      message(FATAL_ERROR "${edgelm_pins_file} pins no ${name}")
+    endif()
+  endforeach()
+  FetchContent_MakeAvailable(${edgelm_pinned_names})
+
+  # XNNPACK's configure step generates its source lists with Python scripts; it uses Python_EXECUTABLE
+  # when that is defined.
+  if(NOT DEFINED Python_EXECUTABLE)
+    find_package(Python3 COMPONENTS Interpreter)
+    if(NOT Python3_Interpreter_FOUND)
+      message(FATAL_ERROR "XNNPACK's configure step needs Python 3: install python3, or pass -DPython_EXECUTABLE=...")
+    endif()
+    set(Python_EXECUTABLE ${Python3_EXECUTABLE})
+  endif()
+
+  # The options both ways of building share (static, position-independent, production microkernels,
+  # no tests, benchmarks or KleidiAI). Then XNNPACK alone is added: given PTHREADPOOL_SOURCE_DIR and
+  # CPUINFO_SOURCE_DIR it adds pthreadpool and cpuinfo as its subprojects, and pthreadpool adds FXdiv
+  # from FXDIV_SOURCE_DIR, so there is one pthreadpool and one cpuinfo, and nothing is downloaded by
+  # their own scripts. XNNPACK 2026 knows CMAKE_SYSTEM_NAME iOS (one architecture per build, from
+  # CMAKE_OSX_ARCHITECTURES), and cpuinfo treats it as an Apple OS.
+  include(${CMAKE_CURRENT_LIST_DIR}/xnnpack_options.cmake)
+  foreach(name IN LISTS edgelm_pinned_names)
+    string(TOLOWER ${name} lower_name)
+    string(TOUPPER ${name} upper_name)
+    set(${upper_name}_SOURCE_DIR ${${lower_name}_SOURCE_DIR})
+  endforeach()
+  # EXCLUDE_FROM_ALL: what edgelm links is built, not every library of the three projects.
+  add_subdirectory(${xnnpack_SOURCE_DIR} ${xnnpack_BINARY_DIR} EXCLUDE_FROM_ALL)
+
+  # The flatbuffers runtime is only headers here, so it must match flatc exactly: generated code
+  # asserts the version.
   FetchContent_Declare(flatbuffers
     URL https://github.com/google/flatbuffers/archive/v2.0.8.tar.gz
     URL_HASH SHA256=f97965a727d26386afaefff950badef2db3ab6af9afe23ed6d94bfb65f95f37e
     SOURCE_SUBDIR include)
-  FetchContent_MakeAvailable(fxdiv fp16 flatbuffers)
-
-  # Static libraries (merged into libedgelm.a, see cmake/Packaging.cmake) without their tests, tools
-  # and benchmarks, which would each download more at configure time.
-  set(CPUINFO_LIBRARY_TYPE static CACHE STRING "")
-  set(PTHREADPOOL_LIBRARY_TYPE static CACHE STRING "")
-  set(XNNPACK_LIBRARY_TYPE static CACHE STRING "")
-  foreach(off_option CPUINFO_BUILD_TOOLS CPUINFO_BUILD_UNIT_TESTS CPUINFO_BUILD_MOCK_TESTS
-                     CPUINFO_BUILD_BENCHMARKS CPUINFO_BUILD_PKG_CONFIG XNNPACK_BUILD_TESTS XNNPACK_BUILD_BENCHMARKS)
-    set(${off_option} OFF CACHE BOOL "")
-  endforeach()
-
-  # pthreadpool and XNNPACK download whatever *_SOURCE_DIR is undefined, and reuse a target that
-  # already exists under the name they would give it.
-  add_library(fxdiv INTERFACE)
-  target_include_directories(fxdiv INTERFACE ${fxdiv_SOURCE_DIR}/include)
-  add_library(fp16 INTERFACE)
-  target_include_directories(fp16 INTERFACE ${fp16_SOURCE_DIR}/include)
-  set(FXDIV_SOURCE_DIR ${fxdiv_SOURCE_DIR})
-  set(FP16_SOURCE_DIR ${fp16_SOURCE_DIR})
-  FetchContent_MakeAvailable(cpuinfo pthreadpool)
-  set(CPUINFO_SOURCE_DIR ${cpuinfo_SOURCE_DIR})
-  set(CLOG_SOURCE_DIR ${cpuinfo_SOURCE_DIR})  # clog lives in cpuinfo's tree
-  set(PTHREADPOOL_SOURCE_DIR ${pthreadpool_SOURCE_DIR})
-
-  # XNNPACK 2022-02 predates CMake's iOS platform and knows iOS by its older name, Darwin (one
-  # architecture per build, from CMAKE_OSX_ARCHITECTURES). The function scope keeps the rename local.
-  function(edgelm_add_xnnpack)
-    if(CMAKE_SYSTEM_NAME STREQUAL "iOS")
-      set(CMAKE_SYSTEM_NAME Darwin)
-    endif()
-    FetchContent_MakeAvailable(xnnpack)
-  endfunction()
-  edgelm_add_xnnpack()
-  FetchContent_GetProperties(xnnpack)
-  # Built only when something links it (the kernel benchmark), not by default.
-  set_property(DIRECTORY ${xnnpack_SOURCE_DIR} PROPERTY EXCLUDE_FROM_ALL ON)
+  FetchContent_MakeAvailable(flatbuffers)
 
   add_library(flatbuffers_headers INTERFACE)
   target_include_directories(flatbuffers_headers INTERFACE ${flatbuffers_SOURCE_DIR}/include)
   add_library(flatbuffers::flatbuffers ALIAS flatbuffers_headers)
   add_library(pthreadpool::pthreadpool ALIAS pthreadpool)
+  # XNNPACK's static library brings its xnnpack-microkernels-prod library into every link (a private
+  # dependency of a static library is part of its link interface).
   add_library(XNNPACK::XNNPACK ALIAS XNNPACK)
   # cpuinfo::cpuinfo: cpuinfo's own CMakeLists defines it.
 

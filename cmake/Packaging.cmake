@@ -11,9 +11,25 @@ include(CMakePackageConfigHelpers)
 set(merged_libraries edgelm_core edgelm_kernels)
 set(static_link_libraries Threads::Threads)
 if(EDGELM_DEPS STREQUAL "fetch")
-  list(APPEND merged_libraries XNNPACK xnnpack-microkernels-prod cpuinfo pthreadpool)
+  set(dependency_libraries XNNPACK xnnpack-microkernels-prod cpuinfo pthreadpool)
+  list(APPEND merged_libraries ${dependency_libraries})
+  # XNNPACK compiles most of its code into OBJECT libraries that its archives link directly (operators,
+  # subgraph, packing, ...). Their objects are in libXNNPACK.a but not in $<TARGET_OBJECTS:XNNPACK>, so
+  # they are merged by name, as CMake archives them: the OBJECT libraries in each one's LINK_LIBRARIES.
+  foreach(library IN LISTS dependency_libraries)
+    get_target_property(linked ${library} LINK_LIBRARIES)
+    foreach(item IN LISTS linked)
+      if(TARGET "${item}")
+        get_target_property(item_type "${item}" TYPE)
+        if(item_type STREQUAL "OBJECT_LIBRARY")
+          list(APPEND merged_libraries "${item}")
+        endif()
+      endif()
+    endforeach()
+  endforeach()
+  list(REMOVE_DUPLICATES merged_libraries)
   if(ANDROID)
-    list(APPEND static_link_libraries log)  # clog writes to logcat
+    list(APPEND static_link_libraries log)  # cpuinfo and XNNPACK write to logcat
   endif()
 else()
   # The archives scripts/build-deps.sh built (absolute paths into its cache), in link order.
