@@ -13,12 +13,16 @@
 //   "edgelm_version": "0.1.0",
 //   "date_utc": "2025-01-31T12:00:00Z",
 //   "machine": {"cpu": str, "logical_cores": int, "mem_total_bytes": int,
-//               "load_avg_1m_start": float, "load_avg_1m_end": float},   // other work on the machine
+//               "load_avg_1m_start": float, "load_avg_1m_end": float,    // other work on the machine
+//               "busy_core_cpu_fraction": float},   // --busy-core only: CPU time the busy loop got over
+//                                                   // the run, in cores (1 = a whole core)
 //   "model": {"file": str (base name), "file_bytes": int, "recipe": str, "family": str,
 //             "hidden_size": int, "num_layers": int, "vocab_size": int,
 //             "weight_bytes_per_token": int},         // weight bytes one decode step reads
 //   "settings": {"reps": int, "seed": int, "context_length": int, "prefill_chunk": int, "n_gen": int,
-//                "prefill_lengths": [int], "decode_depths": [int], "threads": [int]},
+//                "prefill_lengths": [int], "decode_depths": [int], "threads": [int],
+//                "linear_engine": str,        // EDGELM_KERNELS ("xnnpack", "edgelm", a kernel variant), or "auto"
+//                "busy_core": bool},          // a competing busy loop at nice 19 ran for the whole run
 //   "bandwidth": [{"n_threads": int, "read_bytes_per_s": float,   // best of a probe before and one
 //                  "buffer_bytes": int}],                         // after the tests, 5 passes each
 //   "startup": [{"n_threads": int,
@@ -37,10 +41,13 @@
 //                                                    // each repetition (mean of probes just before and after)
 //              "paired_roofline_fraction": spread,   // decode only: each repetition's t/s over its paired
 //                                                    // roofline; steady where the machine's bandwidth drifts
+//              "major_page_faults": int,             // decode only: during the timed generation, pages
+//              "minor_page_faults": int,             // read from storage / mapped on first touch
 //              "rss_bytes": int, "pss_bytes": int, "pss_anon_bytes": int, "pss_file_bytes": int,
 //              "kv_bytes": int}],                    // decode only: process memory after the test
 //   "memory": {"peak_rss_bytes": int,                // getrusage over the whole run
-//              "kv_bytes": int}                      // largest KV cache of a decode test
+//              "kv_bytes": int},                     // largest KV cache of a decode test
+//   "warnings": [str]    // why the figures may not be those of a quiet machine with the model resident
 // }
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -61,6 +68,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "busy_core.h"
 #include "edgelm/edgelm.h"
 #include "memory_bandwidth.h"
 #include "page_cache.h"
@@ -79,6 +87,12 @@ constexpr int kBandwidthRuns = 5;              // best of this many passes over 
 constexpr int kPairedBandwidthRuns = 3;        // the same, for the probes paired with decode repetitions
 constexpr double kBytesPerGB = 1e9;            // tables use decimal GB / MB, like the published sizes
 constexpr double kBytesPerMB = 1e6;
+// Above this 1-minute load average other work shares the cores, and the speeds are not this machine's.
+constexpr double kQuietLoadAverage = 0.5;
+// First-touch faults that mapped at least this fraction of the weight bytes a token reads (a page each,
+// at least) say the model's pages were not resident when the timed decode started. A resident model
+// faults only on new KV cache pages and gathered table rows: a few pages per token.
+constexpr double kNotResidentFaultedFraction = 0.01;
 
 struct BenchOptions {
   std::string model_path;
@@ -91,6 +105,7 @@ struct BenchOptions {
   int context_length = 0;            // 0: the smallest that fits every test, at least kMinContextLength
   size_t bandwidth_bytes = size_t{1} << 30;  // buffer of the read bandwidth probe
   bool cold = true;
+  bool busy_core = false;            // a competing busy loop at nice 19 for the whole run
   std::string json_path;
 };
 
@@ -110,6 +125,12 @@ void CheckSessionCall(edgelm_status status, const edgelm_session* session, const
 
 double MillisecondsSince(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+std::string Format(const char* format, double value) {
+  char text[64];
+  std::snprintf(text, sizeof text, format, value);
+  return text;
 }
 
 // ---- Statistics ------------------------------------------------------------------------------
@@ -282,10 +303,13 @@ ordered_json MeasureDecode(const BenchOptions& o, edgelm_session* session, const
   edgelm_stats stats;
   edgelm_stats_init(&stats);
   double probe_before = ProbeBandwidth(probe, threads, kPairedBandwidthRuns);
+  edgelm_bench::PageFaults faults;  // during the timed generations only
   for (int rep = 0; rep < o.reps; ++rep) {
     if (rep > 0) CheckSessionCall(edgelm_session_rewind(session, context.size()), session, "edgelm_session_rewind");
+    const edgelm_bench::PageFaults faults_before = edgelm_bench::ReadPageFaults();
     // The first sampled token comes from the prefill's logits: n_gen decode steps need n_gen + 1 tokens.
     stats = Generate(session, o.n_gen + 1);
+    faults += edgelm_bench::ReadPageFaults() - faults_before;
     if (stats.generated_tokens != o.n_gen + 1)
       Die(name + " generated " + std::to_string(stats.generated_tokens) + " tokens");
     tokens_per_s.push_back(stats.decode_tokens_per_s);
@@ -300,6 +324,8 @@ ordered_json MeasureDecode(const BenchOptions& o, edgelm_session* session, const
   test["samples_t_s"] = tokens_per_s;
   test["samples_read_bytes_per_s"] = bytes_per_s;
   test["paired_roofline_fraction"] = Spread(roofline_fractions);
+  test["major_page_faults"] = faults.major;
+  test["minor_page_faults"] = faults.minor;
   edgelm_bench::ProcessMemory memory;
   if (edgelm_bench::ReadProcessMemory(&memory)) {
     test["rss_bytes"] = memory.rss_bytes;
@@ -333,6 +359,36 @@ double LoadAverage1m() {
   return getloadavg(load, 1) == 1 ? load[0] : -1;
 }
 
+// The linear engine the library runs, as EDGELM_KERNELS selects it.
+std::string LinearEngine() {
+  const char* kernels = std::getenv("EDGELM_KERNELS");
+  return kernels && *kernels ? kernels : "auto";
+}
+
+void Warn(const std::string& warning, ordered_json* warnings) {
+  std::fprintf(stderr, "edgelm-bench: warning: %s\n", warning.c_str());
+  warnings->push_back(warning);
+}
+
+// A decode test whose timed generation faulted pages in ran partly on storage or page-table work.
+void WarnAboutPageFaults(const ordered_json& test, uint64_t weight_bytes_per_token, ordered_json* warnings) {
+  if (test["kind"] != "decode") return;
+  const std::string name = test["name"].get<std::string>() + ", " + std::to_string(test["n_threads"].get<int>()) +
+                           " threads";
+  const uint64_t major = test["major_page_faults"], minor = test["minor_page_faults"];
+  const double tokens = static_cast<double>(test["samples_t_s"].size() * (test["n_gen"].get<size_t>() + 1));
+  if (major > 0)
+    Warn(name + ": " + std::to_string(major) + " major page faults during the timed decode: model pages were read "
+             "from storage",
+         warnings);
+  const double page_bytes = static_cast<double>(sysconf(_SC_PAGESIZE));
+  const double faulted_bytes_per_token = static_cast<double>(minor) * page_bytes / tokens;
+  if (faulted_bytes_per_token >= kNotResidentFaultedFraction * static_cast<double>(weight_bytes_per_token))
+    Warn(name + ": " + Format("%.0f", static_cast<double>(minor) / tokens) + " first-touch page faults per token "
+             "during the timed decode: the model's pages were not resident",
+         warnings);
+}
+
 std::string UtcNow() {
   const std::time_t now = std::time(nullptr);
   std::tm utc;
@@ -357,7 +413,21 @@ std::vector<double> ReadBandwidth(edgelm_bench::ChildReadBandwidthProbe* probe, 
 }
 
 ordered_json RunBenchmark(const BenchOptions& o) {
-  // First: it forks, and the models below start threads.
+  ordered_json warnings = ordered_json::array();
+  const double load_start = LoadAverage1m();  // before the busy core adds to it
+  if (load_start > kQuietLoadAverage)
+    Warn("the 1-minute load average was " + Format("%.2f", load_start) + " before the run: other work shares "
+             "the cores",
+         &warnings);
+  std::fprintf(stderr, "edgelm-bench: linear engine %s%s\n", LinearEngine().c_str(),
+               o.busy_core ? ", a busy loop at nice 19 competing for a core" : "");
+  const Clock::time_point start = Clock::now();
+  // First: they fork, and the models below start threads.
+  std::unique_ptr<edgelm_bench::BusyCoreProcess> busy_core;
+  if (o.busy_core) {
+    busy_core = std::make_unique<edgelm_bench::BusyCoreProcess>();
+    if (!busy_core->running()) Die("could not start the busy core process");
+  }
   edgelm_bench::ChildReadBandwidthProbe probe(o.bandwidth_bytes);
   ordered_json run;
   run["schema"] = "edgelm-bench/1";
@@ -366,7 +436,7 @@ ordered_json RunBenchmark(const BenchOptions& o) {
   const long pages = sysconf(_SC_PHYS_PAGES), page_bytes = sysconf(_SC_PAGESIZE);
   run["machine"] = {{"cpu", CpuName()}, {"logical_cores", std::thread::hardware_concurrency()},
                     {"mem_total_bytes", static_cast<uint64_t>(pages) * static_cast<uint64_t>(page_bytes)},
-                    {"load_avg_1m_start", LoadAverage1m()}};
+                    {"load_avg_1m_start", load_start}};
 
   edgelm_model_info info;
   {
@@ -379,7 +449,8 @@ ordered_json RunBenchmark(const BenchOptions& o) {
   const int context_length = ContextLengthFor(o);
   run["settings"] = {{"reps", o.reps}, {"seed", o.seed}, {"context_length", context_length},
                      {"prefill_chunk", kPrefillChunk}, {"n_gen", o.n_gen}, {"prefill_lengths", o.prefill_lengths},
-                     {"decode_depths", o.decode_depths}, {"threads", o.threads}};
+                     {"decode_depths", o.decode_depths}, {"threads", o.threads},
+                     {"linear_engine", LinearEngine()}, {"busy_core", o.busy_core}};
 
   // The tested thread counts, and 1: the single-core figure is the one to compare across machines.
   std::vector<int> bandwidth_threads = o.threads;
@@ -399,6 +470,7 @@ ordered_json RunBenchmark(const BenchOptions& o) {
       tests.push_back(MeasurePrefill(o, session.get(), info.vocab_size, threads, length));
     for (int depth : o.decode_depths) {
       tests.push_back(MeasureDecode(o, session.get(), info, &probe, threads, depth));
+      WarnAboutPageFaults(tests.back(), info.weight_bytes_per_token, &warnings);
       kv_bytes = std::max(kv_bytes, tests.back()["kv_bytes"].get<uint64_t>());
     }
   }
@@ -423,28 +495,29 @@ ordered_json RunBenchmark(const BenchOptions& o) {
   run["tests"] = tests;
   run["memory"] = {{"peak_rss_bytes", peak_rss_bytes}, {"kv_bytes", kv_bytes}};
   run["machine"]["load_avg_1m_end"] = LoadAverage1m();
+  if (busy_core) {
+    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    run["machine"]["busy_core_cpu_fraction"] = busy_core->Stop() / seconds;
+  }
+  run["warnings"] = warnings;
   return run;
 }
 
 // ---- Tables ----------------------------------------------------------------------------------
 
-std::string Format(const char* format, double value) {
-  char text[64];
-  std::snprintf(text, sizeof text, format, value);
-  return text;
-}
-
 std::string Gigabytes(const ordered_json& bytes) { return Format("%.2f", bytes.get<double>() / kBytesPerGB); }
 
 void PrintSpeedTable(const std::vector<ordered_json>& runs) {
-  std::printf("| model | recipe | size GB | threads | test | t/s | min t/s | max t/s | TTFT ms | roofline t/s "
-              "| of roofline | of paired roofline |\n"
-              "|---|---|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|\n");
+  std::printf("| model | recipe | engine | busy core | size GB | threads | test | t/s | min t/s | max t/s | TTFT ms "
+              "| roofline t/s | of roofline | of paired roofline |\n"
+              "|---|---|---|---|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|\n");
   for (const ordered_json& run : runs)
     for (const ordered_json& test : run["tests"]) {
       const bool decode = test["kind"] == "decode";
-      std::printf("| %s | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+      std::printf("| %s | %s | %s | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n",
                   run["model"]["file"].get<std::string>().c_str(), run["model"]["recipe"].get<std::string>().c_str(),
+                  run["settings"].value("linear_engine", "n/a").c_str(),
+                  run["settings"].value("busy_core", false) ? "yes" : "no",
                   Gigabytes(run["model"]["file_bytes"]).c_str(), test["n_threads"].get<int>(),
                   test["name"].get<std::string>().c_str(), Format("%.2f", test["t_s"]["median"]).c_str(),
                   Format("%.2f", test["t_s"]["min"]).c_str(), Format("%.2f", test["t_s"]["max"]).c_str(),
@@ -508,19 +581,31 @@ void PrintStartupTable(const std::vector<ordered_json>& runs) {
 }
 
 void PrintMachineTable(const std::vector<ordered_json>& runs) {
-  std::printf("| model | date (UTC) | cpu | cores | load avg 1m start/end | read bandwidth GB/s (threads) |\n"
-              "|---|---|---|--:|--:|---|\n");
+  std::printf("| model | date (UTC) | cpu | cores | load avg 1m start/end | busy core got | "
+              "read bandwidth GB/s (threads) |\n"
+              "|---|---|---|--:|--:|--:|---|\n");
   for (const ordered_json& run : runs) {
     std::string bandwidth;
     for (const ordered_json& b : run["bandwidth"])
       bandwidth += (bandwidth.empty() ? "" : ", ") + Format("%.1f", b["read_bytes_per_s"].get<double>() / kBytesPerGB) +
                    " (" + std::to_string(b["n_threads"].get<int>()) + ")";
     const ordered_json& m = run["machine"];
-    std::printf("| %s | %s | %s | %d | %s / %s | %s |\n", run["model"]["file"].get<std::string>().c_str(),
+    const std::string busy_core = m.contains("busy_core_cpu_fraction")
+                                      ? Format("%.0f%% of a core", 100 * m["busy_core_cpu_fraction"].get<double>())
+                                      : "";
+    std::printf("| %s | %s | %s | %d | %s / %s | %s | %s |\n", run["model"]["file"].get<std::string>().c_str(),
                 run["date_utc"].get<std::string>().c_str(), m["cpu"].get<std::string>().c_str(),
                 m["logical_cores"].get<int>(), Format("%.2f", m["load_avg_1m_start"]).c_str(),
-                Format("%.2f", m["load_avg_1m_end"]).c_str(), bandwidth.c_str());
+                Format("%.2f", m["load_avg_1m_end"]).c_str(), busy_core.c_str(), bandwidth.c_str());
   }
+}
+
+void PrintWarnings(const std::vector<ordered_json>& runs) {
+  for (const ordered_json& run : runs)
+    if (run.contains("warnings"))
+      for (const ordered_json& warning : run["warnings"])
+        std::printf("\n**Warning** (%s): %s\n", run["model"]["file"].get<std::string>().c_str(),
+                    warning.get<std::string>().c_str());
 }
 
 void PrintTables(const std::vector<ordered_json>& runs) {
@@ -531,6 +616,7 @@ void PrintTables(const std::vector<ordered_json>& runs) {
   PrintStartupTable(runs);
   std::printf("\n");
   PrintMachineTable(runs);
+  PrintWarnings(runs);
 }
 
 // ---- Comparing runs --------------------------------------------------------------------------
@@ -559,10 +645,16 @@ std::vector<std::pair<std::string, double>> Metrics(const ordered_json& run) {
   return metrics;
 }
 
+// "file (date, engine E[, busy core])": what a run measured, and under which conditions.
+std::string RunLabel(const ordered_json& run) {
+  const ordered_json& settings = run["settings"];
+  return run["model"]["file"].get<std::string>() + " (" + run["date_utc"].get<std::string>() + ", engine " +
+         settings.value("linear_engine", "n/a") + (settings.value("busy_core", false) ? ", busy core" : "") + ")";
+}
+
 void PrintComparison(const ordered_json& a, const ordered_json& b) {
-  std::printf("A: %s (%s)\nB: %s (%s)\nt/s and bandwidth: higher is better; ms and bytes: lower is better.\n\n",
-              a["model"]["file"].get<std::string>().c_str(), a["date_utc"].get<std::string>().c_str(),
-              b["model"]["file"].get<std::string>().c_str(), b["date_utc"].get<std::string>().c_str());
+  std::printf("A: %s\nB: %s\nt/s and bandwidth: higher is better; ms and bytes: lower is better.\n\n",
+              RunLabel(a).c_str(), RunLabel(b).c_str());
   std::printf("| metric | A | B | B/A |\n|---|--:|--:|--:|\n");
   const auto b_metrics = Metrics(b);
   for (const auto& [name, a_value] : Metrics(a)) {
@@ -601,6 +693,8 @@ void Usage(FILE* out) {
       "  --bandwidth-mib M       buffer of the memory read bandwidth probe, MiB (default 1024), held by a\n"
       "                          child process for the whole run (lower it on a phone)\n"
       "  --no-cold               skip the cold (page cache dropped) load measurement\n"
+      "  --busy-core             run a competing busy loop (a process at nice 19, on no particular core)\n"
+      "                          for the whole run, as another app would on a phone\n"
       "  --json FILE             also write the results as JSON (schema: top of benchmarks/bench.cc)\n");
 }
 
@@ -650,6 +744,7 @@ int main(int argc, char** argv) {
     else if (a == "--bandwidth-mib")
       o.bandwidth_bytes = static_cast<size_t>(ParseNumber(value(), 1, "--bandwidth-mib")) << 20;
     else if (a == "--no-cold") o.cold = false;
+    else if (a == "--busy-core") o.busy_core = true;
     else if (a == "--json") o.json_path = value();
     else if (!a.empty() && a[0] == '-') { Usage(stderr); Die("unknown option " + a); }
     else if (table_mode) table_files.push_back(a);

@@ -1,21 +1,26 @@
 // edgelm-kernel-bench: speed of every GEMM kernel variant this CPU runs at Gemma 4 E2B shapes, next to
-// XNNPACK's int8 operators (per-channel qc8 1x1 convolution, per-tensor qs8 fully-connected) and this
-// machine's read bandwidth, measured the same way (a STREAM-like sum over the same 512 MB, in slices
-// the size of a decode matrix). Decode (M = 1) cycles through enough copies of each matrix that
-// the weights come from DRAM, as in a real decode step; prefill (M = 128) reuses one copy.
-// Output channels are split over a pthreadpool in tiles of 32, as src/model/linear.cc does. The
+// XNNPACK's fully-connected operators run through edgelm's backend (src/model/xnn_linear.h, forced with
+// LinearEngine::kXnnpack) and this machine's read bandwidth, measured the same way (a STREAM-like sum
+// over the same 512 MB, in slices the size of a decode matrix). Every integer weight type (int8, int4,
+// int2) runs at every E2B integer shape; XNNPACK runs each as a float-output tensor (static int8 input:
+// qd8/qdu8 operators) and as an int8-output one (output scale > 0: qs8 operators), and a summary at the
+// end gives XNNPACK's GOPS over those of the variant of ours that Linear() selects on this CPU.
+// Decode (M = 1) cycles through enough copies of each matrix that the weights come from DRAM, as in a
+// real decode step; prefill (M = 128) reuses one copy. Our output channels are split over a pthreadpool
+// in tiles of 32, as src/model/linear.cc does; XNNPACK tiles them its own way over the same pool. The
 // decode attention kernels (kv-attention) run at E2B's head shapes over f32, int8 and int4 K/V, and the
 // activation quantization (qs8_quantize) over rows of E2B's hidden size.
 //
 //   edgelm-kernel-bench [--json] [--repeat N] [--min-time SECONDS] [--filter SUBSTRING] [--quick]
 //
-// GOPS = 2*M*N*K / time; GB/s = weight bytes read per call / time (one pass over the matrix). Each
+// --filter keeps the kernels whose name contains SUBSTRING; XNNPACK's rows go with our kernel of the
+// same weight type (qs8_qc4w) and match their operator's name too ("xnnpack", "qd8_f32_qc4w").
+// GOPS = 2*M*N*K / time; GB/s = weight bytes read per call / time (one pass over the matrix; XNNPACK
+// reads its packed copy, whose size each XNNPACK configuration prints next to the source's). Each
 // configuration reports the median call time and the best single call; GOPS, GB/s and %BW use the best
 // call, which on a shared machine is the one no other process interrupted. "ms cpu" is the process CPU
 // time per call (median of the runs): with 1 thread it excludes the time other processes held the core,
 // which makes it the fairest number for the compute-bound M = 128 rows on a loaded machine.
-#include <xnnpack.h>
-
 #include <pthreadpool.h>
 
 #include <time.h>
@@ -37,8 +42,7 @@
 #include "format/tensor.h"
 #include "memory_bandwidth.h"
 #include "model/linear.h"
-#include "xnnpack_linear.h"
-#include "process_memory.h"
+#include "model/xnn_linear.h"
 
 namespace {
 
@@ -70,19 +74,33 @@ const KernelSpec kKernels[] = {
 };
 
 struct Shape {
-  const char* kernel;
   size_t N, K;
 };
 
 // E2B: hidden 1536, attention q 2048, MLP 6144 (12288 where the MLP is double-wide), vocab 262144.
-// qc2w also runs 6144x1536 so it can be compared with qc8w at the same shape.
-const Shape kShapes[] = {
-    {"qs8_qc8w", 2048, 1536},  {"qs8_qc8w", 6144, 1536},   {"qs8_qc2w", 6144, 1536}, {"qs8_qc2w", 12288, 1536},
-    {"qs8_qc2w", 1536, 12288}, {"qs8_qc4w", 262144, 1536}, {"f32_f32w", 2048, 1536}, {"f32_bf16w", 2048, 1536},
-    {"f32_f16w", 2048, 1536},  {"f32_q4_0w", 2048, 1536},
-};
+// The recipes put int8, int4 and int2 at each of these (README, "Converting models"), so every integer
+// kernel runs at all of them; the float and block kernels at the attention shape.
+const std::vector<Shape> kIntegerShapes = {{2048, 1536}, {6144, 1536}, {12288, 1536}, {1536, 12288}, {262144, 1536}};
+const std::vector<Shape> kFloatShapes = {{2048, 1536}};
+
+const std::vector<Shape>& ShapesOf(const KernelSpec& spec) { return spec.qs8 ? kIntegerShapes : kFloatShapes; }
+
+// Static int8 activations and per-channel weight scales of a QAT model's magnitudes; with the output
+// scale a calibration would choose (max |y| / 127), XNNPACK's qs8 requantization scale
+// input * weight / output is well inside the (0, 256) it accepts.
+constexpr float kInputScale = 0.05f;
+constexpr float kWeightScale = 0.01f;
+
+// What an integer tensor's output is: XNNPACK runs the two with different operators.
+enum class OutputKind { kFloat, kInt8 };
+const char* OutputKindName(OutputKind kind) { return kind == OutputKind::kFloat ? "f32" : "int8"; }
+
 const size_t kTokenCounts[] = {1, 128};
 const size_t kThreadCounts[] = {1, 2};
+// XNNPACK's outputs are checked against ours at one row (its GEMV kernels) and at a prime number of
+// rows: whole tiles of every GEMM kernel (up to 8 rows each) and a partial one, at a seventh of the
+// cost of 128 rows.
+const size_t kCheckedTokenCounts[] = {1, 19};
 constexpr size_t kBandwidthSliceBytes = size_t{4} << 20;  // like a 2048x1536 int8 matrix
 // The scalar reference takes minutes on prefill of the largest matrices; those rows are skipped.
 constexpr size_t kScalarPrefillMaxWeights = size_t{16} << 20;
@@ -93,6 +111,9 @@ struct Result {
   double median_seconds, seconds, cpu_seconds, weight_bytes;  // seconds: the best call
   double bandwidth_fraction = 0;  // decode only: of the measured read bandwidth at this thread count
   double ops = 0;                 // per call; 0 = a GEMM's 2*M*N*K
+  // XNNPACK rows: "f32" or "int8", and the bytes of the source matrix (weight_bytes: its packed copy).
+  std::string output = "";
+  double source_bytes = 0;
   double gops() const { return (ops > 0 ? ops : 2.0 * M * N * K) / seconds * 1e-9; }
   double gbps() const { return weight_bytes / seconds * 1e-9; }
 };
@@ -183,15 +204,26 @@ struct Bench {
   std::vector<Result> results;
   nlohmann::json xnnpack_notes = nlohmann::json::array();
 
+  // XNNPACK's GOPS over ours, one per shape, for one weight type, output kind, M and thread count.
+  struct XnnpackRatios {
+    std::string kernel, op, output;  // our kernel of the weight type, XNNPACK's operator, OutputKindName
+    size_t M, threads;
+    std::vector<double> ratios;
+  };
+  std::vector<XnnpackRatios> xnnpack_ratios;
+
   explicit Bench(const Options& o) : options(o), weights(RandomWeights(o.weight_set_bytes)) {
     const size_t max_m = 128, max_k = 12288, max_n = 262144;
     std::vector<uint8_t> bytes = RandomWeights(max_m * max_k);
     for (uint8_t b : bytes) x_q.push_back(static_cast<int8_t>(b % 255 - 127));
-    for (size_t i = 0; i < max_m * max_k; ++i) x.push_back(static_cast<float>(x_q[i]) / 127.0f);
-    x_scale.assign(max_m, 0.02f);
-    for (size_t n = 0; n < max_n; ++n) w_scale.push_back(0.001f + 0.0001f * static_cast<float>(n % 7));
+    // x is exactly x_q * kInputScale, so XNNPACK's quantization of x gives back x_q.
+    for (size_t i = 0; i < max_m * max_k; ++i) x.push_back(static_cast<float>(x_q[i]) * kInputScale);
+    x_scale.assign(max_m, kInputScale);
+    for (size_t n = 0; n < max_n; ++n) w_scale.push_back(kWeightScale * (1.0f + 0.1f * static_cast<float>(n % 7)));
     y.resize(max_m * max_n);
   }
+
+  bool Selected(const std::string& kernel) const { return kernel.find(options.filter) != std::string::npos; }
 
   // How many copies of a `matrix_bytes` matrix decode cycles through, and the stride between them.
   size_t Copies(size_t M, size_t matrix_bytes) const {
@@ -221,30 +253,39 @@ struct Bench {
   void RunKernels() {
     const edgelm_kernels* variants[16];
     const size_t count = std::min<size_t>(edgelm_kernels_available(variants, 16), 16);
-    for (const Shape& shape : kShapes) {
-      if (std::string(shape.kernel).find(options.filter) == std::string::npos) continue;
-      const KernelSpec& spec = *std::find_if(std::begin(kKernels), std::end(kKernels),
-                                             [&](const KernelSpec& k) { return shape.kernel == std::string(k.name); });
-      const size_t row_bytes = RowBytesOf(spec.dtype, shape.K), matrix_bytes = row_bytes * shape.N;
-      for (size_t M : kTokenCounts)
-        for (size_t v = 0; v < count; ++v) {
-          if (std::string(variants[v]->name) == "scalar" && M > 1 && shape.N * shape.K > kScalarPrefillMaxWeights)
-            continue;
-          for (size_t t = 0; t < std::size(kThreadCounts); ++t) {
-            edgelm::GemmCall c{M, shape.N, shape.K, row_bytes, nullptr, w_scale.data(), x_q.data(), x_scale.data(),
-                       x.data(), y.data(), spec.qs8 ? variants[v]->*spec.qs8 : nullptr,
-                       spec.f32 ? variants[v]->*spec.f32 : nullptr};
-            const size_t copies = Copies(M, matrix_bytes);
-            const Timing s = SecondsPerCall(options, [&](size_t i) {
-              c.w = weights.data() + (i % copies) * matrix_bytes;
-              edgelm::RunGemm(c, pools.get(t));  // the same tiling as Linear()
-            });
-            Record({spec.name, variants[v]->name, M, shape.N, shape.K, kThreadCounts[t], s.median_seconds,
-                    s.best_seconds, s.cpu_seconds, static_cast<double>(matrix_bytes)},
-                   t);
-          }
+    for (const KernelSpec& spec : kKernels)
+      for (const Shape& shape : ShapesOf(spec)) {
+        if (Selected(spec.name)) RunOurKernel(spec, shape, variants, count);
+        if (spec.qs8) RunXnnpack(spec, shape);
+      }
+  }
+
+  void RunOurKernel(const KernelSpec& spec, const Shape& shape, const edgelm_kernels* const* variants, size_t count) {
+    const size_t matrix_bytes = RowBytesOf(spec.dtype, shape.K) * shape.N;
+    for (size_t M : kTokenCounts)
+      for (size_t v = 0; v < count; ++v) {
+        if (std::string(variants[v]->name) == "scalar" && M > 1 && shape.N * shape.K > kScalarPrefillMaxWeights)
+          continue;
+        for (size_t t = 0; t < std::size(kThreadCounts); ++t) {
+          edgelm::GemmCall c = Gemm(spec, *variants[v], shape, M, y.data());
+          const size_t copies = Copies(M, matrix_bytes);
+          const Timing s = SecondsPerCall(options, [&](size_t i) {
+            c.w = weights.data() + (i % copies) * matrix_bytes;
+            edgelm::RunGemm(c, pools.get(t));  // the same tiling as Linear()
+          });
+          Record({spec.name, variants[v]->name, M, shape.N, shape.K, kThreadCounts[t], s.median_seconds,
+                  s.best_seconds, s.cpu_seconds, static_cast<double>(matrix_bytes)},
+                 t);
         }
-    }
+      }
+  }
+
+  // spec's kernel in `variant`: M rows of x times the first weight copy, into `out`.
+  edgelm::GemmCall Gemm(const KernelSpec& spec, const edgelm_kernels& variant, const Shape& shape, size_t M,
+                        float* out) const {
+    return {M, shape.N, shape.K, RowBytesOf(spec.dtype, shape.K), weights.data(), w_scale.data(), x_q.data(),
+            x_scale.data(), x.data(), out, spec.qs8 ? variant.*spec.qs8 : nullptr,
+            spec.f32 ? variant.*spec.f32 : nullptr};
   }
 
   // Decode attention of one token over n cached positions (kv-attention kernels: scores, then values)
@@ -262,7 +303,7 @@ struct Bench {
     const edgelm_kernels* variants[16];
     const size_t count = std::min<size_t>(edgelm_kernels_available(variants, 16), 16);
     for (int format : formats) {
-      if (std::string(names[format]).find(options.filter) == std::string::npos) continue;
+      if (!Selected(names[format])) continue;
       for (const AttentionShape& shape : shapes) {
         const size_t record_bytes[] = {4 * shape.d, 2 * shape.d, shape.d + 4, shape.d / 2 + shape.d / 8};
         const size_t row_bytes = 2 * record_bytes[format];  // K then V
@@ -288,7 +329,7 @@ struct Bench {
   // Activation quantization of M rows of E2B's hidden size, as Linear does before every integer GEMM,
   // from cache-resident activations. Reported as N = 1; GB/s counts the floats read.
   void RunQuantize() {
-    if (std::string("qs8_quantize").find(options.filter) == std::string::npos) return;
+    if (!Selected("qs8_quantize")) return;
     const edgelm_kernels* variants[16];
     const size_t count = std::min<size_t>(edgelm_kernels_available(variants, 16), 16);
     const size_t K = 1536;
@@ -296,7 +337,7 @@ struct Bench {
     for (size_t M : kTokenCounts)
       for (size_t v = 0; v < count; ++v) {
         const Timing s = SecondsPerCall(options, [&](size_t) {
-          for (size_t m = 0; m < M; ++m) variants[v]->qs8_quantize(K, x.data() + m * K, 0.02f, codes.data() + m * K);
+          for (size_t m = 0; m < M; ++m) variants[v]->qs8_quantize(K, x.data() + m * K, kInputScale, codes.data() + m * K);
         });
         Result r{"qs8_quantize", variants[v]->name, M, 1, K, 1, s.median_seconds, s.best_seconds, s.cpu_seconds,
                  4.0 * static_cast<double>(M * K)};
@@ -305,132 +346,186 @@ struct Bench {
       }
   }
 
-  // XNNPACK's qc8 1x1 convolution (through XnnpackQc8Linear) and qs8 fully-connected at the qc8w shapes.
-  void RunXnnpack() {
-    if (std::string("qs8_qc8w").find(options.filter) == std::string::npos) return;
-    if (xnn_initialize(nullptr) != xnn_status_success) {
-      std::fprintf(stderr, "XNNPACK failed to initialize; skipping it\n");
-      return;
-    }
-    for (const Shape& shape : kShapes) {
-      if (shape.kernel != std::string("qs8_qc8w")) continue;
-      const size_t matrix_bytes = shape.N * shape.K;
-      const float output_scale = OutputScale(shape);
-      MeasureXnnpackError(shape, output_scale);
-      for (size_t M : kTokenCounts) {
-        const size_t copies = Copies(M, matrix_bytes);
-        for (const bool per_channel : {true, false}) {
-          const char* op = per_channel ? "xnnpack_qc8_conv1x1" : "xnnpack_qs8_fc";
-          edgelm_bench::ProcessMemory before{}, after{};
-          edgelm_bench::ReadProcessMemory(&before);
-          std::vector<std::unique_ptr<edgelm::XnnpackQc8Linear>> qc8;
-          std::vector<xnn_operator_t> qs8;
-          for (size_t i = 0; i < copies; ++i) {
-            const uint8_t* w = weights.data() + i * matrix_bytes;
-            if (per_channel) {
-              std::unique_ptr<edgelm::XnnpackQc8Linear> linear;
-              const edgelm::Status s = edgelm::XnnpackQc8Linear::Create(View(shape, w), output_scale, &linear);
-              if (!s.ok()) return (void)std::fprintf(stderr, "%s\n", s.message().c_str());
-              qc8.push_back(std::move(linear));
-            } else {
-              xnn_operator_t fc = nullptr;
-              // Per-tensor weight scale: the average of the per-channel ones, close enough for timing.
-              if (xnn_create_fully_connected_nc_qs8(shape.K, shape.N, shape.K, shape.N, 0, x_scale[0], w_scale[3],
-                                                    reinterpret_cast<const int8_t*>(w), nullptr, 0, output_scale,
-                                                    -128, 127, 0, &fc) != xnn_status_success)
-                return (void)std::fprintf(stderr, "xnn_create_fully_connected_nc_qs8 failed\n");
-              qs8.push_back(fc);
-            }
-          }
-          edgelm_bench::ReadProcessMemory(&after);
-          const double packed_per_matrix = (static_cast<double>(after.rss_bytes) - before.rss_bytes) / copies;
-          std::vector<int8_t> q(M * shape.N);
-          for (size_t t = 0; t < std::size(kThreadCounts); ++t) {
-            pthreadpool_t pool = pools.get(t);
-            const Timing s = SecondsPerCall(options, [&](size_t i) {
-              const size_t c = i % copies;
-              if (!qc8.empty()) {
-                (void)qc8[c]->RunInt8(x_q.data(), M, q.data(), pool);
-              } else {
-                xnn_setup_fully_connected_nc_qs8(qs8[c], M, x_q.data(), q.data(), pool);
-                xnn_run_operator(qs8[c], pool);
-              }
-            });
-            Record({op, "xnnpack", M, shape.N, shape.K, kThreadCounts[t], s.median_seconds, s.best_seconds,
-                    s.cpu_seconds, static_cast<double>(matrix_bytes)},
-                   t);
-          }
-          for (xnn_operator_t fc : qs8) xnn_delete_operator(fc);
-          if (M != 1) continue;  // later operators reuse freed heap pages: only the first count is real
-          xnnpack_notes.push_back({{"op", op}, {"N", shape.N}, {"K", shape.K},
-                                   {"packed_bytes_per_matrix", packed_per_matrix},
-                                   {"packed_over_file_bytes", packed_per_matrix / matrix_bytes}});
-          if (!options.json)
-            std::printf("  (%s N=%zu K=%zu: XNNPACK keeps %.1f MB packed per matrix = %.2fx the file's weights)\n",
-                        op, shape.N, shape.K, packed_per_matrix * 1e-6, packed_per_matrix / matrix_bytes);
-        }
+  // XNNPACK through edgelm's backend at one integer shape: the weights packed by XnnWeights (every
+  // copy decode cycles through), run by XnnOperators from float activations to float outputs as
+  // Linear() runs a tensor; once as a float-output tensor and once as an int8-output one.
+  void RunXnnpack(const KernelSpec& spec, const Shape& shape) {
+    const size_t matrix_bytes = RowBytesOf(spec.dtype, shape.K) * shape.N;
+    std::vector<float> reference;  // ours over the first copy, computed on first need
+    for (const OutputKind output : {OutputKind::kFloat, OutputKind::kInt8}) {
+      // Any output scale XNNPACK accepts gives the operator's name, for the filter, before the
+      // reference that calibrates the real one.
+      edgelm::TensorView view = View(spec.dtype, shape, output == OutputKind::kInt8 ? kInputScale * kWeightScale : 0);
+      if (!Selected(spec.name) && !Selected(edgelm::XnnOperatorName(ChooseXnnpack(view)))) continue;
+      if (reference.empty()) reference = Reference(spec, shape);
+      // The int8 output step a calibration would choose: the largest |y| maps to 127.
+      if (output == OutputKind::kInt8) view.output_scale = static_cast<float>(MaxAbs(reference) / 127);
+      const edgelm::XnnOperator op = ChooseXnnpack(view);
+      const std::string op_name = edgelm::XnnOperatorName(op);
+      if (op == edgelm::XnnOperator::kNone) {
+        std::fprintf(stderr, "XNNPACK has no operator for %s with %s output at N=%zu K=%zu on this CPU\n", spec.name,
+                     OutputKindName(output), shape.N, shape.K);
+        continue;
       }
+      std::vector<edgelm::TensorView> views(Copies(1, matrix_bytes), view);
+      std::vector<const edgelm::TensorView*> tensors;
+      for (size_t i = 0; i < views.size(); ++i) {
+        views[i].data = weights.data() + i * matrix_bytes;
+        tensors.push_back(&views[i]);
+      }
+      std::unique_ptr<edgelm::XnnWeights> packed;
+      const edgelm::Status status =
+          edgelm::XnnWeights::Create(nullptr, tensors, edgelm::LinearEngine::kXnnpack, &packed);
+      if (!status.ok() || packed->size() != views.size()) {
+        std::fprintf(stderr, "XNNPACK did not pack %s for N=%zu K=%zu; skipping it\n", op_name.c_str(), shape.N,
+                     shape.K);
+        continue;
+      }
+      edgelm::XnnOperators operators(packed.get());
+      double max_error = 0;
+      bool ran = true;
+      for (size_t M : kCheckedTokenCounts) {
+        ran = ran && operators.Run(views[0], x.data(), static_cast<int>(M), y.data(), nullptr);
+        if (ran) max_error = std::max(max_error, MaxAbsDifference(y.data(), reference.data(), M * shape.N));
+      }
+      if (!ran) {
+        std::fprintf(stderr, "XNNPACK failed to run %s for N=%zu K=%zu; skipping it\n", op_name.c_str(), shape.N,
+                     shape.K);
+        continue;
+      }
+      const double packed_per_matrix = static_cast<double>(packed->packed_bytes()) / static_cast<double>(views.size());
+      NoteXnnpack(spec, shape, op_name, output, packed_per_matrix, max_error / MaxAbs(reference));
+      for (size_t M : kTokenCounts)
+        for (size_t t = 0; t < std::size(kThreadCounts); ++t) {
+          const size_t copies = Copies(M, matrix_bytes);
+          const auto run = [&](size_t i) {
+            return operators.Run(views[i % copies], x.data(), static_cast<int>(M), y.data(), pools.get(t));
+          };
+          // Each copy's operator is created, and reshaped for M and the pool, on its first run: untimed.
+          bool ok = true;
+          for (size_t i = 0; i < copies && ok; ++i) ok = run(i);
+          if (!ok) {
+            std::fprintf(stderr, "XNNPACK failed to run %s for N=%zu K=%zu; skipping XNNPACK at this shape\n",
+                         op_name.c_str(), shape.N, shape.K);
+            return;
+          }
+          const Timing s = SecondsPerCall(options, [&](size_t i) { run(i); });
+          Result r{op_name, "xnnpack", M, shape.N, shape.K, kThreadCounts[t], s.median_seconds, s.best_seconds,
+                   s.cpu_seconds, packed_per_matrix};
+          r.output = OutputKindName(output);
+          r.source_bytes = static_cast<double>(matrix_bytes);
+          Record(r, t);
+          AddXnnpackRatio(spec, r);
+        }
     }
-    xnn_deinitialize();
   }
 
-  edgelm::TensorView View(const Shape& shape, const uint8_t* w) const {
+  static edgelm::XnnOperator ChooseXnnpack(const edgelm::TensorView& view) {
+    return edgelm::ChooseXnnOperator(view, edgelm::LinearEngine::kXnnpack);
+  }
+
+  // A static-int8-input tensor of `dtype` over the first weight copy; int8 output when output_scale > 0.
+  edgelm::TensorView View(DType dtype, const Shape& shape, float output_scale) const {
     edgelm::TensorView v;
     v.name = "bench";
-    v.dtype = DType::I8;
+    v.dtype = dtype;
     v.shape = {static_cast<int64_t>(shape.N), static_cast<int64_t>(shape.K)};
-    v.data = w;
+    v.data = weights.data();
+    v.size = RowBytesOf(dtype, shape.K) * shape.N;
     v.scales = w_scale.data();
     v.activation = edgelm::ActivationQuant::StaticInt8;
-    v.input_scale = x_scale[0];
+    v.input_scale = kInputScale;
+    v.output_scale = output_scale;
     return v;
   }
 
-  // y = edgelm's qs8_qc8w (bit-exact scalar contract) for the first copy at M = 128.
-  std::vector<float> Reference(const Shape& shape) const {
-    std::vector<float> ref(128 * shape.N);
-    edgelm_kernels_select()->qs8_qc8w_gemm(128, shape.N, shape.K, x_q.data(), shape.K, weights.data(), shape.K,
-                                           w_scale.data(), x_scale.data(), ref.data(), shape.N);
-    return ref;
+  // y of the checked rows over the first copy by the variant Linear() selects (float output).
+  std::vector<float> Reference(const KernelSpec& spec, const Shape& shape) {
+    const size_t M = *std::max_element(std::begin(kCheckedTokenCounts), std::end(kCheckedTokenCounts));
+    std::vector<float> reference(M * shape.N);
+    edgelm::RunGemm(Gemm(spec, *edgelm_kernels_select(), shape, M, reference.data()),
+                    pools.get(std::size(kThreadCounts) - 1));
+    return reference;
   }
 
-  // The int8 output step that covers the largest |y| a calibration would see.
-  float OutputScale(const Shape& shape) const {
-    float max_abs = 0;
-    for (float v : Reference(shape)) max_abs = std::max(max_abs, std::fabs(v));
-    return max_abs / 127.0f;
+  static double MaxAbs(const std::vector<float>& v) {
+    double m = 0;
+    for (float value : v) m = std::max(m, static_cast<double>(std::fabs(value)));
+    return m;
   }
 
-  // How far XNNPACK's requantized int8 output is from the float result Linear() returns.
-  void MeasureXnnpackError(const Shape& shape, float output_scale) {
-    std::unique_ptr<edgelm::XnnpackQc8Linear> linear;
-    if (!edgelm::XnnpackQc8Linear::Create(View(shape, weights.data()), output_scale, &linear).ok()) return;
-    const std::vector<float> ref = Reference(shape);
-    std::vector<float> got(ref.size());
-    if (!linear->Run(x_q.data(), 128, got.data(), nullptr).ok()) return;
-    double max_err = 0, sum_err = 0, sum_abs = 0, max_abs = 0;
-    for (size_t i = 0; i < ref.size(); ++i) {
-      const double e = std::fabs(static_cast<double>(got[i]) - ref[i]);
-      max_err = std::max(max_err, e), sum_err += e, sum_abs += std::fabs(ref[i]);
-      max_abs = std::max(max_abs, static_cast<double>(std::fabs(ref[i])));
-    }
-    xnnpack_notes.push_back({{"op", "xnnpack_qc8_conv1x1"}, {"N", shape.N}, {"K", shape.K},
-                             {"max_abs_error_over_max_abs_y", max_err / max_abs},
-                             {"mean_abs_error_over_mean_abs_y", sum_err / sum_abs}});
+  static double MaxAbsDifference(const float* a, const float* b, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; ++i) m = std::max(m, std::fabs(static_cast<double>(a[i]) - b[i]));
+    return m;
+  }
+
+  // The packed size next to the source's, and how far XNNPACK's y is from ours (kCheckedTokenCounts): a
+  // float output within float rounding, an int8 output within half an output step (1/254 of max |y|).
+  void NoteXnnpack(const KernelSpec& spec, const Shape& shape, const std::string& op, OutputKind output,
+                   double packed_bytes, double relative_error) {
+    const double source_bytes = static_cast<double>(RowBytesOf(spec.dtype, shape.K) * shape.N);
+    xnnpack_notes.push_back({{"op", op}, {"kernel", spec.name}, {"output", OutputKindName(output)},
+                             {"N", shape.N}, {"K", shape.K}, {"source_bytes_per_matrix", source_bytes},
+                             {"packed_bytes_per_matrix", packed_bytes},
+                             {"packed_over_file_bytes", packed_bytes / source_bytes},
+                             {"max_abs_error_over_max_abs_y", relative_error}});
     if (!options.json)
-      std::printf("  (xnnpack_qc8 N=%zu K=%zu vs edgelm float output: max |err| = %.2e of max|y|, mean |err| = %.2e "
-                  "of mean|y|)\n",
-                  shape.N, shape.K, max_err / max_abs, sum_err / sum_abs);
+      std::printf("  (%s N=%zu K=%zu: packed %.2f MB per matrix for %.2f MB of %s = %.3fx; "
+                  "max |y - ours| = %.1e of max |y|)\n",
+                  op.c_str(), shape.N, shape.K, packed_bytes * 1e-6, source_bytes * 1e-6,
+                  edgelm::DTypeName(spec.dtype), packed_bytes / source_bytes, relative_error);
+  }
+
+  // Pairs an XNNPACK row with our selected variant's row at the same weight type, shape, M and threads.
+  void AddXnnpackRatio(const KernelSpec& spec, const Result& xnnpack) {
+    const std::string ours_variant = edgelm_kernels_select()->name;
+    const auto ours = std::find_if(results.begin(), results.end(), [&](const Result& r) {
+      return r.kernel == spec.name && r.variant == ours_variant && r.M == xnnpack.M && r.N == xnnpack.N &&
+             r.K == xnnpack.K && r.threads == xnnpack.threads;
+    });
+    if (ours == results.end()) return;
+    auto entry = std::find_if(xnnpack_ratios.begin(), xnnpack_ratios.end(), [&](const XnnpackRatios& e) {
+      return e.kernel == spec.name && e.output == xnnpack.output && e.M == xnnpack.M && e.threads == xnnpack.threads;
+    });
+    if (entry == xnnpack_ratios.end())
+      entry = xnnpack_ratios.insert(xnnpack_ratios.end(),
+                                    {spec.name, xnnpack.kernel, xnnpack.output, xnnpack.M, xnnpack.threads, {}});
+    entry->ratios.push_back(xnnpack.gops() / ours->gops());
+  }
+
+  struct RatioSpread {
+    double geomean, min, max;
+  };
+  static RatioSpread Spread(const std::vector<double>& ratios) {
+    double log_sum = 0;
+    for (double r : ratios) log_sum += std::log(r);
+    return {std::exp(log_sum / static_cast<double>(ratios.size())), *std::min_element(ratios.begin(), ratios.end()),
+            *std::max_element(ratios.begin(), ratios.end())};
+  }
+
+  void PrintXnnpackSummary() const {
+    if (xnnpack_ratios.empty()) return;
+    std::printf("\nxnnpack / ours (%s) in GOPS, per weight type, output, M and threads: geometric mean over the "
+                "shapes (min-max)\n",
+                edgelm_kernels_select()->name);
+    std::printf("%-9s %-6s %4s %3s %-21s %6s %6s  %s\n", "kernel", "output", "M", "thr", "xnnpack", "shapes", "ratio",
+                "(min-max)");
+    for (const XnnpackRatios& e : xnnpack_ratios) {
+      const RatioSpread s = Spread(e.ratios);
+      std::printf("%-9s %-6s %4zu %3zu %-21s %6zu %6.2f  (%.2f-%.2f)\n", e.kernel.c_str(), e.output.c_str(), e.M,
+                  e.threads, e.op.c_str(), e.ratios.size(), s.geomean, s.min, s.max);
+    }
   }
 
   static void PrintHeader() {
-    std::printf("%-20s %-11s %4s %7s %6s %3s %9s %9s %9s %8s %8s %5s\n", "kernel", "variant", "M", "N", "K", "thr",
+    std::printf("%-21s %-11s %4s %7s %6s %3s %9s %9s %9s %8s %8s %5s\n", "kernel", "variant", "M", "N", "K", "thr",
                 "ms median", "ms best", "ms cpu", "GOPS", "GB/s", "%BW");
   }
   static void Print(const Result& r) {
     char fraction[16] = "";
     if (r.bandwidth_fraction > 0) std::snprintf(fraction, sizeof(fraction), "%.0f%%", 100 * r.bandwidth_fraction);
-    std::printf("%-20s %-11s %4zu %7zu %6zu %3zu %9.3f %9.3f %9.3f %8.1f %8.2f %5s\n", r.kernel.c_str(),
+    std::printf("%-21s %-11s %4zu %7zu %6zu %3zu %9.3f %9.3f %9.3f %8.1f %8.2f %5s\n", r.kernel.c_str(),
                 r.variant.c_str(), r.M, r.N, r.K, r.threads, r.median_seconds * 1e3, r.seconds * 1e3,
                 r.cpu_seconds * 1e3, r.gops(), r.gbps(), fraction);
     std::fflush(stdout);
@@ -448,9 +543,22 @@ struct Bench {
                           {"cpu_seconds", r.cpu_seconds},
                           {"gops", r.gops()}, {"gbps", r.gbps()}};
       if (r.bandwidth_fraction > 0) j["bandwidth_fraction"] = r.bandwidth_fraction;
+      if (r.source_bytes > 0) {
+        j["output"] = r.output;
+        j["packed_bytes"] = r.weight_bytes;
+        j["source_bytes"] = r.source_bytes;
+      }
       out["results"].push_back(j);
     }
     out["xnnpack"] = xnnpack_notes;
+    out["xnnpack_summary"] = nlohmann::json::array();
+    for (const XnnpackRatios& e : xnnpack_ratios) {
+      const RatioSpread s = Spread(e.ratios);
+      out["xnnpack_summary"].push_back({{"kernel", e.kernel}, {"output", e.output}, {"op", e.op}, {"M", e.M},
+                                        {"threads", e.threads}, {"ours_variant", edgelm_kernels_select()->name},
+                                        {"shapes", e.ratios.size()}, {"gops_ratio_geomean", s.geomean},
+                                        {"gops_ratio_min", s.min}, {"gops_ratio_max", s.max}});
+    }
     return out;
   }
 };
@@ -488,8 +596,8 @@ int main(int argc, char** argv) {
   }
   bench.RunKernels();
   bench.RunAttention();
-  bench.RunXnnpack();
   bench.RunQuantize();
   if (options.json) std::printf("%s\n", bench.Json().dump(2).c_str());
+  else bench.PrintXnnpackSummary();
   return 0;
 }

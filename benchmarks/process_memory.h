@@ -22,6 +22,20 @@ bool ReadProcessMemory(ProcessMemory* out);
 // Largest resident set of this process so far (getrusage), in bytes.
 uint64_t PeakRssBytes();
 
+// Page faults of this process so far (getrusage): a major one read the page from storage, a minor one
+// mapped a page already in memory (the page cache, or new anonymous memory) on its first touch.
+struct PageFaults {
+  uint64_t major = 0;
+  uint64_t minor = 0;
+  PageFaults operator-(const PageFaults& earlier) const { return {major - earlier.major, minor - earlier.minor}; }
+  PageFaults& operator+=(const PageFaults& more) {
+    major += more.major;
+    minor += more.minor;
+    return *this;
+  }
+};
+PageFaults ReadPageFaults();
+
 }  // namespace edgelm_bench
 
 #endif  // EDGELM_BENCHMARKS_PROCESS_MEMORY_H_

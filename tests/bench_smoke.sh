@@ -24,13 +24,14 @@ cat "$work/stdout.txt"
 "$bench" --table "$work/run.json" > "$work/table.txt"
 cmp -s "$work/stdout.txt" "$work/table.txt" || fail "--table does not re-print the run's tables"
 
-# The speed table: pp16 and tg4 / tg4 @ d32 at 1 and 2 threads; t/s, and for decode both roofline
-# fractions, positive numbers.
-awk -F'|' '
-  $6 ~ /^ (pp16|tg4|tg4 @ d32) $/ {
+# The speed table: pp16 and tg4 / tg4 @ d32 at 1 and 2 threads, with the linear engine
+# EDGELM_KERNELS selects; t/s, and for decode both roofline fractions, positive numbers.
+awk -F'|' -v engine="${EDGELM_KERNELS:-auto}" '
+  $8 ~ /^ (pp16|tg4|tg4 @ d32) $/ {
     rows++
-    if ($7 + 0 <= 0) { print "no t/s in: " $0; bad = 1 }
-    if ($6 ~ /tg/ && ($12 + 0 <= 0 || $13 + 0 <= 0)) { print "no roofline fraction in: " $0; bad = 1 }
+    if ($4 != " " engine " ") { print "engine is not " engine " in: " $0; bad = 1 }
+    if ($9 + 0 <= 0) { print "no t/s in: " $0; bad = 1 }
+    if ($8 ~ /tg/ && ($14 + 0 <= 0 || $15 + 0 <= 0)) { print "no roofline fraction in: " $0; bad = 1 }
   }
   END { if (rows != 6) { print rows + 0 " speed rows, expected 6"; bad = 1 } exit bad }' "$work/table.txt" ||
   fail "incomplete speed table"
