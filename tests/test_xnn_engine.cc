@@ -61,10 +61,13 @@ TEST_CASE("XNNPACK and edgelm's kernels give the same mobile-model logits") {
                                                               Logits(ours->model(), tokens, chunk), vocab);
     INFO("chunk " << chunk << ": max |d| " << c.max_abs << ", mean |d| " << c.mean_abs << ", argmax agree "
                   << c.argmax_agree << "/" << c.rows);
-    // Integer sums are exact on both; only the order of two float multiplications differs, and a
-    // static input code can flip where an activation lands on a rounding tie.
-    CHECK(c.mean_abs < 2e-3);
-    CHECK(c.argmax_agree >= c.rows - 1);
+    // Integer sums are exact on both; only the order of two float multiplications differs (by one
+    // ulp), and where an activation lands next to a rounding boundary of its static scale, its code
+    // flips and the difference travels on. Measured: mean |d| 4e-4 on x86 and on i8mm cores; 0.014 on
+    // dotprod cores for more than one token, whose XNNPACK assembly multiplies the two scales first
+    // for every output (docs/performance.md).
+    CHECK(c.mean_abs < 2e-2);
+    CHECK(c.argmax_agree >= c.rows - 2);
   }
 }
 
