@@ -173,9 +173,12 @@ const edgelm_kernels* Select() {
   const size_t n = Available(all, 16);
   const edgelm_kernels* best = all[(n < 16 ? n : 16) - 1];
   const char* forced = std::getenv("EDGELM_KERNELS");
-  // "xnnpack" and "edgelm" choose the engine of the integer linears (src/model/xnn_linear.h), not a
-  // variant: the best one runs whatever else there is.
-  if (!forced || !*forced || std::strcmp(forced, "xnnpack") == 0 || std::strcmp(forced, "edgelm") == 0) return best;
+  if (!forced || !*forced) return best;
+  // "auto", "xnnpack" and "edgelm" choose the engine of the integer linears (src/model/xnn_linear.h),
+  // not a variant: the best one runs whatever else there is.
+  static const char* const kEngines[] = {"auto", "xnnpack", "edgelm"};
+  for (const char* engine : kEngines)
+    if (std::strcmp(forced, engine) == 0) return best;
   if (const edgelm_kernels* k = edgelm_kernels_find(forced)) return k;
   std::snprintf(g_selection_warning, sizeof g_selection_warning,
                 "EDGELM_KERNELS=%.64s is unknown or unsupported on this CPU; using %s", forced, best->name);

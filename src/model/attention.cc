@@ -25,18 +25,18 @@ struct AttentionJob {
   float* out;          // [rows][q_dim]
   float* spans;        // unnormalized outputs of split rows' spans
   float* stats;        // per item: group score maxima, then group exp sums
-  float* scores;       // per task: scores_per_task floats
+  float* scores;       // per thread: scores_per_task floats
   size_t scores_per_task;
   const AttentionItem* items;
-  size_t count, tasks;
+  size_t count;
 };
 
-// Task t runs items t, t + tasks, ...: interleaving balances the rows of a causal prefill chunk, whose
-// key counts grow with the position.
-void AttendItems(void* context, size_t task) {
+// Items [first, first + count) on thread `thread`, which owns one slice of the scores. The pool hands
+// out items as threads come free, so a thread slowed by another app or a slower core takes fewer.
+void AttendItems(void* context, uint32_t thread, size_t first, size_t count) {
   const AttentionJob& job = *static_cast<const AttentionJob*>(context);
-  float* scores = job.scores + task * job.scores_per_task;
-  for (size_t i = task; i < job.count; i += job.tasks) {
+  float* scores = job.scores + thread * job.scores_per_task;
+  for (size_t i = first; i < first + count; ++i) {
     const AttentionItem& it = job.items[i];
     float* out = it.span_offset == kWholeRow ? job.out + it.q_offset : job.spans + it.span_offset;
     float* stats = job.stats + i * 2 * job.group;
@@ -115,12 +115,12 @@ void Attend(const KvCache& kv, const AttentionShape& shape, int rows, int first_
   }
   const size_t macs = 2 * keys * static_cast<size_t>(group) * d;  // QK and PV
   if (macs < kMinParallelMacs) pool = nullptr;
-  const size_t tasks = std::min(items.size(), pool ? pthreadpool_get_threads_count(pool) : size_t{1});
+  const size_t tasks = pool ? pthreadpool_get_threads_count(pool) : size_t{1};  // one scores slice per thread
   const size_t scores_per_task = static_cast<size_t>(group) * longest;
   AttentionJob job{&kv, shape.kv_layer, group, d, q, out,
                    Grow(scratch->spans, split_floats), Grow(scratch->stats, items.size() * 2 * group),
-                   Grow(scratch->scores, tasks * scores_per_task), scores_per_task, items.data(), items.size(), tasks};
-  pthreadpool_parallelize_1d(pool, AttendItems, &job, tasks, 0);
+                   Grow(scratch->scores, tasks * scores_per_task), scores_per_task, items.data(), items.size()};
+  pthreadpool_parallelize_1d_tile_1d_dynamic_with_thread(pool, AttendItems, &job, items.size(), 1, 0);
   MergeAttentionSpans(job);
 }
 

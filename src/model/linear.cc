@@ -137,7 +137,7 @@ uint64_t LinearScratchBytes(const TensorView& w, int rows) {
 }
 
 void RunGemm(const GemmCall& call, pthreadpool_t pool) {
-  pthreadpool_parallelize_1d_tile_1d(pool, RunChannels, const_cast<GemmCall*>(&call), call.N, kChannelsPerTask, 0);
+  pthreadpool_parallelize_1d_tile_1d_dynamic(pool, RunChannels, const_cast<GemmCall*>(&call), call.N, kChannelsPerTask, 0);
 }
 
 bool LinearSupports(const TensorView& w) {

@@ -53,8 +53,10 @@ struct GemmCall {
   f32_gemm_fn f32;
 };
 
-// Runs `call` with its output channels split over `pool` (null = the calling thread) in tiles of
-// 32 channels: enough work per task to amortize dispatch, small enough to balance 2-8 threads.
+// Runs `call` with its output channels split over `pool` (null = the calling thread) in tiles of at
+// least 32 channels, handed out dynamically: a thread that is descheduled (another app on its core,
+// a slower core of a big.LITTLE phone) takes fewer tiles instead of holding up the others. The pool
+// may merge tiles (multiples of 32) for threads that run ahead.
 void RunGemm(const GemmCall& call, pthreadpool_t pool);
 
 // XNNPACK's qd8 per-token asymmetric quantization (docs/format.md): codes q[K] in [-128, 127] with

@@ -34,8 +34,8 @@ enum class LinearEngine {
   kEdgelm,   // our kernels only
   kXnnpack,  // XNNPACK for every tensor it supports, with SIMD kernels on this CPU
 };
-// kAuto unless EDGELM_KERNELS names one: "xnnpack" forces XNNPACK; "edgelm" or one of our variants
-// (e.g. "avx2") forces our kernels.
+// kAuto unless EDGELM_KERNELS names another: "xnnpack" forces XNNPACK; "edgelm" or one of our
+// variants (e.g. "avx2") forces our kernels; unset or "auto" is kAuto.
 LinearEngine LinearEngineFromEnvironment();
 const char* LinearEngineName(LinearEngine engine);
 
