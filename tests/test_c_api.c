@@ -144,6 +144,32 @@ static void test_model_memory_budget(void) {
   edgelm_model_free(model);
 }
 
+/* linear_engine: EDGELM forces edgelm's kernels (no XNNPACK linears), XNNPACK packs the integer
+ * linears (brown-tiny-mobile has int8, int2 and int4 ones) with the packed bytes reported; values
+ * outside the enum are refused. */
+static void test_model_linear_engine(void) {
+  edgelm_model* model = NULL;
+  edgelm_model_options opts;
+  edgelm_model_options_init(&opts);
+  CHECK(opts.linear_engine == EDGELM_LINEAR_ENGINE_AUTO);
+  opts.linear_engine = 7;
+  CHECK_FAILS(edgelm_model_load(EDGELM_MODEL_PATH, &opts, &model), EDGELM_INVALID_ARGUMENT);
+  edgelm_model_info info;
+  opts.linear_engine = EDGELM_LINEAR_ENGINE_EDGELM;
+  CHECK(edgelm_model_load(EDGELM_MODEL_PATH, &opts, &model) == EDGELM_OK);
+  edgelm_model_info_init(&info);
+  CHECK(edgelm_model_get_info(model, &info) == EDGELM_OK);
+  CHECK(info.xnnpack_linears == 0 && info.packed_weight_bytes == 0);
+  edgelm_model_free(model);
+  opts.linear_engine = EDGELM_LINEAR_ENGINE_XNNPACK;
+  CHECK(edgelm_model_load(EDGELM_MODEL_PATH, &opts, &model) == EDGELM_OK);
+  edgelm_model_info_init(&info);
+  CHECK(edgelm_model_get_info(model, &info) == EDGELM_OK);
+  CHECK(info.xnnpack_linears > 0 && info.packed_weight_bytes > 0);
+  CHECK(info.packed_weight_bytes < info.file_bytes);
+  edgelm_model_free(model);
+}
+
 static void test_model(const edgelm_model* model) {
   edgelm_model_info info;
   edgelm_model_info_init(&info);
@@ -849,6 +875,7 @@ int main(void) {
   test_lifetimes();
   test_load_errors();
   test_model_memory_budget();
+  test_model_linear_engine();
   edgelm_model* model = NULL;
   edgelm_status st = edgelm_model_load(EDGELM_MODEL_PATH, NULL, &model);
   CHECK(st == EDGELM_OK);

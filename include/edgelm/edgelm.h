@@ -118,7 +118,19 @@ typedef struct edgelm_model_options {
    * per-layer embedding table, which stays on flash and is read one row per token) plus the heap the
    * model holds (tokenizer). Sessions have their own budget. */
   uint64_t max_memory_bytes;
+  /* Who runs the integer matrix multiplications (edgelm_linear_engine). AUTO: XNNPACK on arm64 for
+   * every linear it has SIMD kernels for, on x86 where it measured faster than edgelm's kernels; the
+   * EDGELM_KERNELS environment variable ("xnnpack", "edgelm") overrides AUTO. XNNPACK packs the
+   * weights it runs at load (edgelm_model_info.packed_weight_bytes) and the file's pages of those
+   * tensors are released, so resident memory grows by XNNPACK's per-channel extras (1-4%) only. */
+  int32_t linear_engine;
 } edgelm_model_options;
+
+typedef enum edgelm_linear_engine {
+  EDGELM_LINEAR_ENGINE_AUTO = 0,
+  EDGELM_LINEAR_ENGINE_EDGELM = 1,  /* edgelm's kernels only */
+  EDGELM_LINEAR_ENGINE_XNNPACK = 2, /* XNNPACK wherever it has SIMD kernels for the tensor */
+} edgelm_linear_engine;
 
 EDGELM_API void edgelm_model_options_init(edgelm_model_options* options);
 
@@ -149,6 +161,8 @@ typedef struct edgelm_model_info {
   int32_t n_stop_tokens;
   const char* chat_template;   /* built-in template name ("gemma4"), "" without one; owned by the model */
   int32_t default_context_length; /* edgelm_session_options_init's context_length for this build */
+  int32_t xnnpack_linears;     /* weight matrices XNNPACK multiplies (edgelm_model_options.linear_engine) */
+  uint64_t packed_weight_bytes; /* XNNPACK's packed copies of them, resident (anonymous memory) */
 } edgelm_model_info;
 
 EDGELM_API void edgelm_model_info_init(edgelm_model_info* info);

@@ -59,6 +59,9 @@ EDGELM_SAME_VALUE(EDGELM_LOG_DEBUG, edgelm::LogLevel::kDebug);
 EDGELM_SAME_VALUE(EDGELM_LOG_INFO, edgelm::LogLevel::kInfo);
 EDGELM_SAME_VALUE(EDGELM_LOG_WARN, edgelm::LogLevel::kWarn);
 EDGELM_SAME_VALUE(EDGELM_LOG_ERROR, edgelm::LogLevel::kError);
+EDGELM_SAME_VALUE(EDGELM_LINEAR_ENGINE_AUTO, edgelm::LinearEngine::kAuto);
+EDGELM_SAME_VALUE(EDGELM_LINEAR_ENGINE_EDGELM, edgelm::LinearEngine::kEdgelm);
+EDGELM_SAME_VALUE(EDGELM_LINEAR_ENGINE_XNNPACK, edgelm::LinearEngine::kXnnpack);
 #undef EDGELM_SAME_VALUE
 
 namespace {
@@ -167,6 +170,7 @@ edgelm_model_options ModelDefaults() {
   o.num_threads = d.num_threads;
   o.populate = d.populate;
   o.max_memory_bytes = d.max_memory_bytes;
+  o.linear_engine = static_cast<int32_t>(d.engine);
   return o;
 }
 
@@ -235,6 +239,10 @@ edgelm_status edgelm_model_load(const char* path, const edgelm_model_options* op
     if (lo.num_threads < 0 || lo.num_threads > 1024) return Fail(EDGELM_INVALID_ARGUMENT, "num_threads must be in [0, 1024]");
     lo.populate = EDGELM_FIELD_OR(options, populate, defaults.populate) != 0;
     lo.max_memory_bytes = EDGELM_FIELD_OR(options, max_memory_bytes, defaults.max_memory_bytes);
+    const int32_t engine = EDGELM_FIELD_OR(options, linear_engine, defaults.linear_engine);
+    if (engine < EDGELM_LINEAR_ENGINE_AUTO || engine > EDGELM_LINEAR_ENGINE_XNNPACK)
+      return Fail(EDGELM_INVALID_ARGUMENT, "linear_engine must be an edgelm_linear_engine");
+    lo.engine = static_cast<edgelm::LinearEngine>(engine);
     std::unique_ptr<edgelm::LoadedModel> loaded;
     const edgelm_status st = Report(edgelm::LoadedModel::Open(path, lo, &loaded));
     if (st != EDGELM_OK) return st;
@@ -286,6 +294,8 @@ edgelm_status edgelm_model_get_info(const edgelm_model* model, edgelm_model_info
     full.n_stop_tokens = static_cast<int32_t>(m.stop_tokens().size());
     full.chat_template = m.chat_template_name().c_str();
     full.default_context_length = SessionDefaults().context_length;
+    full.xnnpack_linears = static_cast<int32_t>(m.model().xnn().size());
+    full.packed_weight_bytes = m.model().xnn().packed_bytes();
     CopyOut(full, info);
     return EDGELM_OK;
   });
