@@ -18,7 +18,9 @@
 //                                                   // the run, in cores (1 = a whole core)
 //   "model": {"file": str (base name), "file_bytes": int, "recipe": str, "family": str,
 //             "hidden_size": int, "num_layers": int, "vocab_size": int,
-//             "weight_bytes_per_token": int},         // weight bytes one decode step reads
+//             "weight_bytes_per_token": int,          // weight bytes one decode step reads
+//             "xnnpack_linears": int,                 // weight matrices XNNPACK multiplies
+//             "packed_weight_bytes": int},            // XNNPACK's packed copies of them (resident)
 //   "settings": {"reps": int, "seed": int, "context_length": int, "prefill_chunk": int, "n_gen": int,
 //                "prefill_lengths": [int], "decode_depths": [int], "threads": [int],
 //                "linear_engine": str,        // EDGELM_KERNELS ("xnnpack", "edgelm", a kernel variant), or "auto"
@@ -444,7 +446,8 @@ ordered_json RunBenchmark(const BenchOptions& o) {
     info = ModelInfo(model.get());
     run["model"] = {{"file", BaseName(o.model_path)}, {"file_bytes", info.file_bytes}, {"recipe", info.recipe},
                     {"family", info.family}, {"hidden_size", info.hidden_size}, {"num_layers", info.num_layers},
-                    {"vocab_size", info.vocab_size}, {"weight_bytes_per_token", info.weight_bytes_per_token}};
+                    {"vocab_size", info.vocab_size}, {"weight_bytes_per_token", info.weight_bytes_per_token},
+                    {"xnnpack_linears", info.xnnpack_linears}, {"packed_weight_bytes", info.packed_weight_bytes}};
   }
   const int context_length = ContextLengthFor(o);
   run["settings"] = {{"reps", o.reps}, {"seed", o.seed}, {"context_length", context_length},
@@ -547,14 +550,15 @@ std::string SpreadText(const ordered_json& load, const char* key) {
 }
 
 void PrintMemoryTable(const std::vector<ordered_json>& runs) {
-  std::printf("| model | file GB | weights/token GB | peak RSS GB | RSS after tg GB | PSS file GB | PSS anon GB "
-              "| KV MB | context |\n"
-              "|---|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+  std::printf("| model | file GB | weights/token GB | XNNPACK packed GB | peak RSS GB | RSS after tg GB | PSS file GB "
+              "| PSS anon GB | KV MB | context |\n"
+              "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
   for (const ordered_json& run : runs) {
     const ordered_json* rss = LargestDecodeRss(run);
-    std::printf("| %s | %s | %s | %s | %s | %s | %s | %s | %d |\n", run["model"]["file"].get<std::string>().c_str(),
+    std::printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d |\n", run["model"]["file"].get<std::string>().c_str(),
                 Gigabytes(run["model"]["file_bytes"]).c_str(),
                 Gigabytes(run["model"]["weight_bytes_per_token"]).c_str(),
+                run["model"].contains("packed_weight_bytes") ? Gigabytes(run["model"]["packed_weight_bytes"]).c_str() : "n/a",
                 Gigabytes(run["memory"]["peak_rss_bytes"]).c_str(),
                 rss ? Gigabytes((*rss)["rss_bytes"]).c_str() : "n/a",
                 rss ? Gigabytes((*rss)["pss_file_bytes"]).c_str() : "n/a",
