@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -52,11 +53,25 @@ Status ModelFile::Map() {
   return Status::Ok();
 }
 
-void ModelFile::Populate() const {
-  madvise(const_cast<uint8_t*>(base_), size_, MADV_WILLNEED);  // read ahead while we touch the pages
+void ModelFile::Populate(const std::vector<const TensorView*>& skip) const {
   const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  std::vector<std::pair<uint64_t, uint64_t>> skipped;  // [first, end) offsets of whole pages
+  for (const TensorView* t : skip) {
+    const uint64_t begin = static_cast<uint64_t>(t->data - base_), end = begin + t->size;
+    if ((end / page) * page > (begin + page - 1) / page * page) skipped.emplace_back((begin + page - 1) / page * page, end / page * page);
+  }
+  std::sort(skipped.begin(), skipped.end());
+  if (skipped.empty()) madvise(const_cast<uint8_t*>(base_), size_, MADV_WILLNEED);  // read ahead while we touch
   uint8_t touched = 0;
-  for (uint64_t offset = 0; offset < size_; offset += page) touched ^= base_[offset];
+  size_t next = 0;
+  for (uint64_t offset = 0; offset < size_; offset += page) {
+    while (next < skipped.size() && skipped[next].second <= offset) ++next;
+    if (next < skipped.size() && offset >= skipped[next].first) {
+      offset = skipped[next].second - page;
+      continue;
+    }
+    touched ^= base_[offset];
+  }
   volatile uint8_t keep = touched;  // the reads must happen
   (void)keep;
 }

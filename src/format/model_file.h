@@ -35,9 +35,10 @@ class ModelFile {
   // The quantization recipe the converter recorded ("" if none).
   std::string recipe() const;
   uint64_t file_size() const { return size_; }
-  // Faults every page of the mapping in now (slower load, no page faults during the first tokens).
-  // Separate from Open so that a caller can check the memory the model needs first.
-  void Populate() const;
+  // Faults every page of the mapping in now (slower load, no page faults during the first tokens),
+  // except the whole pages inside the `skip` tensors (e.g. weights another engine copied). Separate
+  // from Open so that a caller can check the memory the model needs first.
+  void Populate(const std::vector<const TensorView*>& skip = {}) const;
   // Drops the whole pages inside `tensor` from this process's memory (madvise MADV_DONTNEED: they are
   // read again from the file when touched). Returns the bytes of those pages that were resident.
   uint64_t DropFromMemory(const TensorView& tensor) const;

@@ -213,6 +213,14 @@ Status Gemma4Model::Bind() {
     if (t->scale_group_size > 0 && !gathered)
       return CorruptModel("tensor '" + info.name + "': grouped scales are for gathered tables only");
     if (multiplied) multiplied_.push_back(t);
+    // Norms are read every token, a few KB each between large matrices: kept on the heap, so that
+    // their page faults do not map the neighbouring weights (whole large folios) back into memory
+    // after XNNPACK packed those.
+    if (info.role == TensorRole::kNorm) {
+      norms_.emplace_back(new OwnedTensor{*t, std::vector<uint8_t>(t->data, t->data + t->size)});
+      norms_.back()->view.data = norms_.back()->bytes.data();
+      t = &norms_.back()->view;
+    }
     const int slot = static_cast<int>(info.slot);
     if (info.layer < 0)
       *model_slots[slot] = t;

@@ -108,6 +108,11 @@ class Gemma4Model {
   const TensorView* final_norm_ = nullptr;
   const TensorView* lm_head_ = nullptr;  // the output head: embed_ when tied
   std::vector<LayerWeights> layers_;
+  struct OwnedTensor {
+    TensorView view;
+    std::vector<uint8_t> bytes;
+  };
+  std::vector<std::unique_ptr<OwnedTensor>> norms_;  // heap copies of the norm tensors (Bind says why)
   std::vector<const TensorView*> multiplied_;  // every tensor Linear runs, in manifest order
   std::unique_ptr<XnnWeights> xnn_;
   std::vector<std::vector<float>> inv_freq_;  // per layer: RoPE frequency of each of head_dim/2 pairs

@@ -38,9 +38,13 @@ Status LoadedModel::Open(const std::string& path, const LoadOptions& options, st
   std::unique_ptr<ModelFile> file;
   EDGELM_RETURN_IF_ERROR(ModelFile::Open(path, &file));
   EDGELM_RETURN_IF_ERROR(CheckModelMemory(*file, options.max_memory_bytes));
-  if (options.populate) file->Populate();
   m->file_ = std::move(file);
   EDGELM_RETURN_IF_ERROR(Gemma4Model::Create(m->file_, &m->model_, options.num_threads, options.engine));
+  if (options.populate) {  // after XNNPACK copied its tensors: their pages are not needed again
+    std::vector<const TensorView*> packed;
+    for (size_t i = 0; i < m->model_->xnn().size(); ++i) packed.push_back(&m->model_->xnn().tensor(static_cast<int>(i)));
+    m->file_->Populate(packed);
+  }
   if (const TokenizerData* data = m->file_->tokenizer()) {
     EDGELM_RETURN_IF_ERROR(Tokenizer::Create(*data, &m->tokenizer_));
     for (int id : m->tokenizer_->stop_ids()) m->stop_tokens_.push_back(id);
