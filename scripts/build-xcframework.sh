@@ -25,7 +25,7 @@ done
 build_dir="${BUILD_DIR:-build-ios}"
 xcframework=bindings/swift/CEdgelm.xcframework
 first_slice="$build_dir/iphoneos-arm64"
-dependencies="xnnpack cpuinfo pthreadpool fxdiv fp16 flatbuffers"  # the names in cmake/Dependencies.cmake
+dependencies="xnnpack cpuinfo pthreadpool fxdiv flatbuffers"  # third_party/pins.txt and flatbuffers, lower case
 
 # build_slice SDK ARCH: configures and builds libedgelm.a for one SDK and architecture.
 build_slice() {
