@@ -1,14 +1,13 @@
 #include "model/xnn_linear.h"
 
+#include <cpuinfo.h>
+#include <sys/mman.h>
 #include <xnnpack.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
-
-#include <cpuinfo.h>
 
 #include "common/log.h"
 #include "dispatch.h"
@@ -143,8 +142,9 @@ XnnOperator ChooseXnnOperator(const TensorView& w, LinearEngine engine) {
   return op;
 }
 
-// A weights-cache provider that keeps each packed matrix in its own 64-byte aligned allocation (the
-// x86 kernels use aligned loads); an "offset" is the index of the allocation. Filled while the model
+// A weights-cache provider that keeps each packed matrix in its own anonymous mapping (page-aligned:
+// the x86 kernels use aligned loads; and unmapped when the model goes, where malloc would keep
+// hundreds of MB of a freed model in its heap); an "offset" is the index of the mapping. Filled while the model
 // loads (one thread); afterwards only looked up, from any thread, and it refuses new entries, so an
 // unexpected miss makes operator creation fail instead of packing a second copy.
 struct XnnWeights::Cache {
@@ -183,9 +183,14 @@ struct XnnWeights::Cache {
     provider.delete_cache = [](void*) { return xnn_status_success; };  // owned by XnnWeights
     provider.alias_data = nullptr;
   }
+  size_t pending_size = 0;
+
   ~Cache() {
-    std::free(pending);
-    for (Buffer& b : buffers) std::free(b.data);
+    Unmap(pending, pending_size);
+    for (Buffer& b : buffers) Unmap(b.data, b.size);
+  }
+  static void Unmap(void* p, size_t n) {
+    if (p) munmap(p, n);
   }
   uint64_t bytes() const {
     uint64_t n = 0;
@@ -202,17 +207,20 @@ struct XnnWeights::Cache {
   static void* ReserveSpace(void* context, size_t n) {
     Cache* c = static_cast<Cache*>(context);
     if (c->sealed) return nullptr;
-    std::free(c->pending);
+    Unmap(c->pending, c->pending_size);
     c->pending = nullptr;
-    if (posix_memalign(&c->pending, 64, std::max<size_t>(n, 64)) != 0) c->pending = nullptr;
-    return c->pending;
+    void* p = mmap(nullptr, std::max<size_t>(n, 1), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return nullptr;
+    c->pending = p;
+    c->pending_size = std::max<size_t>(n, 1);
+    return p;
   }
   static size_t LookUpOrInsert(void* context, const xnn_weights_cache_look_up_key* key, void* ptr, size_t size) {
     Cache* c = static_cast<Cache*>(context);
     const Key k = MakeKey(key);
     auto it = c->index.find(k);
     if (it != c->index.end() || ptr != c->pending || !ptr) return it != c->index.end() ? it->second : SIZE_MAX;
-    c->buffers.push_back({ptr, size});
+    c->buffers.push_back({ptr, c->pending_size});
     c->pending = nullptr;
     return c->index[k] = c->buffers.size() - 1;
   }
@@ -289,7 +297,11 @@ Status XnnWeights::Create(const ModelFile* file, const std::vector<const TensorV
     Log(LogLevel::kWarn, "XNNPACK does not initialize on this CPU: every linear runs on edgelm's kernels");
     engine = LinearEngine::kEdgelm;
   }
-  for (const TensorView* w : tensors) {
+  // Largest first: while a tensor is packed its original is resident too, so the peak is the packed
+  // copies so far plus one original, smallest when the big originals go while little is packed yet.
+  std::vector<const TensorView*> by_size(tensors);
+  std::stable_sort(by_size.begin(), by_size.end(), [](const TensorView* a, const TensorView* b) { return a->size > b->size; });
+  for (const TensorView* w : by_size) {
     const XnnOperator op = ChooseXnnOperator(*w, engine);
     if (op == XnnOperator::kNone || x->index_.count(w)) continue;
     const int index = static_cast<int>(x->plans_.size());
