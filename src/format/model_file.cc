@@ -76,6 +76,28 @@ void ModelFile::Populate(const std::vector<const TensorView*>& skip) const {
   (void)keep;
 }
 
+void ModelFile::GatherRow(const TensorView& tensor, int64_t row, std::vector<uint8_t>* scratch, float* out) const {
+  uint64_t row_bytes = 0;
+  (void)RowBytes(tensor.dtype, tensor.cols(), &row_bytes);  // validated at Open
+  scratch->resize(row_bytes);
+  const off_t offset = static_cast<off_t>(tensor.data - base_ + row * static_cast<int64_t>(row_bytes));
+  size_t done = 0;
+  while (done < row_bytes) {
+    const ssize_t n = pread(fd_, scratch->data() + done, row_bytes - done, offset + static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return DequantizeRow(tensor, row, out);  // a read error: the mapping has the same bytes
+    done += static_cast<size_t>(n);
+  }
+  TensorView one_row;
+  one_row.dtype = tensor.dtype;
+  one_row.shape = {1, tensor.cols()};
+  one_row.data = scratch->data();
+  one_row.size = row_bytes;
+  one_row.scales = tensor.scales ? tensor.scales + row * tensor.scales_per_row() : nullptr;
+  one_row.scale_group_size = tensor.scale_group_size;
+  DequantizeRow(one_row, 0, out);
+}
+
 uint64_t ModelFile::DropFromMemory(const TensorView& tensor) const {
   const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
   const uintptr_t begin = (reinterpret_cast<uintptr_t>(tensor.data) + page - 1) / page * page;

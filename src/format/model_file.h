@@ -39,6 +39,11 @@ class ModelFile {
   // except the whole pages inside the `skip` tensors (e.g. weights another engine copied). Separate
   // from Open so that a caller can check the memory the model needs first.
   void Populate(const std::vector<const TensorView*>& skip = {}) const;
+  // Dequantizes row `row` of `tensor` (one of this file's) into out[cols], reading its bytes with
+  // pread into `scratch` rather than through the mapping: rows gathered per token (the PLE table, the
+  // token embedding) then never become resident in this process, which would otherwise map a whole
+  // large folio of neighbouring rows per token; the page cache keeps what the system can spare.
+  void GatherRow(const TensorView& tensor, int64_t row, std::vector<uint8_t>* scratch, float* out) const;
   // Drops the whole pages inside `tensor` from this process's memory (madvise MADV_DONTNEED: they are
   // read again from the file when touched). Returns the bytes of those pages that were resident.
   uint64_t DropFromMemory(const TensorView& tensor) const;

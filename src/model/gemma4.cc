@@ -37,6 +37,7 @@ struct Workspace {
   AttentionScratch attention;
   LinearScratch linear;
   std::unique_ptr<XnnOperators> xnn;  // null when XNNPACK runs no linear
+  std::vector<uint8_t> gathered;      // one row of a gathered table, as stored
 };
 
 namespace {
@@ -301,7 +302,7 @@ void Gemma4Model::Embed(const int* tokens, int count, Workspace* ws, ForwardObse
   float* x = Grow(ws->x, static_cast<size_t>(count) * H);
   for (int t = 0; t < count; ++t) {
     float* row = x + static_cast<size_t>(t) * H;
-    DequantizeRow(*embed_, tokens[t], row);
+    file_->GatherRow(*embed_, tokens[t], &ws->gathered, row);
     for (int i = 0; i < H; ++i) row[i] *= c.embed_scale;
   }
   if (observer) observer->OnHidden(0, x, count);
@@ -318,7 +319,7 @@ void Gemma4Model::PerLayerInputs(const int* tokens, int count, Workspace* ws, Fo
   const float proj_scale = c.ple_projection_scale > 0.0f ? c.ple_projection_scale : 1.0f / std::sqrt(static_cast<float>(H));
   const float table_scale = std::sqrt(static_cast<float>(P));
   for (int t = 0; t < count; ++t) {
-    DequantizeRow(*ple_table_, tokens[t], table_row);
+    file_->GatherRow(*ple_table_, tokens[t], &ws->gathered, table_row);
     for (int l = 0; l < L; ++l) {
       float* slice = pli + t * width + static_cast<size_t>(l) * P;
       for (int i = 0; i < P; ++i) slice[i] *= proj_scale;
