@@ -378,6 +378,7 @@ bool XnnOperators::Prepare(int index, size_t M, pthreadpool_t pool, Slot* slot) 
 bool XnnOperators::Run(const TensorView& w, const float* x, int rows, float* y, pthreadpool_t pool) {
   const int index = weights_->Find(&w);
   if (index < 0) return false;
+  if (rows <= 0) return true;
   if (slots_.empty()) slots_.resize(weights_->size());
   Slot& slot = slots_[index];
   if (slot.failed) return false;
