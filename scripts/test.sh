@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test.sh — run every test: the Release build's ctest suite, then the format-validation, tokenizer,
 # C API and activation tests under AddressSanitizer + UndefinedBehaviorSanitizer and the threading tests under
-# ThreadSanitizer. Assumes scripts/setup.sh ran.
+# ThreadSanitizer (with each engine of the integer linears). Assumes scripts/setup.sh ran.
 #   scripts/test.sh            (env: BUILD_DIR=build, ASAN_BUILD_DIR=build-asan, SKIP_SANITIZERS=1 to skip)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +25,8 @@ if [ "${SKIP_SANITIZERS:-0}" != 1 ]; then
   cmake -S . -B "$tsan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDGELM_SANITIZE=thread >/dev/null
   cmake --build "$tsan" --parallel "$jobs" --target test_threads
   ctest --test-dir "$tsan" --output-on-failure -R '^test_threads:'
+  # ... and with XNNPACK running the integer linears: sessions on several threads share its packed weights.
+  EDGELM_KERNELS=xnnpack ctest --test-dir "$tsan" --output-on-failure -R '^test_threads:'
 fi
 
 # The aarch64 cross build under qemu (NEON, SDOT and SMMLA kernels), once setup.sh --arm64 has run.
