@@ -28,7 +28,8 @@ pins="$repo/third_party/pins.txt"
 options="$repo/cmake/xnnpack_options.cmake"
 toolchain_args=()
 case "$arch" in
-  native) cc="${CC:-cc}" ;;
+  # The system compiler whatever CC says: the fuzz build (clang) links the same C libraries as the rest.
+  native) cc=cc; unset CC CXX ;;
   aarch64)
     cc=aarch64-linux-gnu-gcc
     toolchain_args=(-DCMAKE_TOOLCHAIN_FILE="$repo/cmake/aarch64-linux-gnu.toolchain.cmake") ;;
