@@ -39,6 +39,11 @@ bool HasSimdTwoBitKernels() {
 #endif
 }
 
+// The qs8 operators write int8 codes (dequantized with the tensor's output scale afterwards).
+bool Int8Output(XnnOperator op) {
+  return op == XnnOperator::kQs8Qc8w || op == XnnOperator::kQs8Qc4w || op == XnnOperator::kQs8Qc2w;
+}
+
 int Bits(DType dtype) {
   switch (dtype) {
     case DType::I8: return 8;
@@ -50,7 +55,8 @@ int Bits(DType dtype) {
 
 // Is XNNPACK faster than our kernels for this operator on this CPU, at the decode and prefill shapes
 // of E2B? One engine per tensor serves both, so the answer weighs decode (bandwidth-bound for 8-bit
-// weights on both) and prefill. The measurements behind it: docs/performance.md, "XNNPACK or ours".
+// weights on both) and prefill. The measurements behind it: docs/performance.md, "Which engine is
+// faster: the rule".
 bool XnnpackIsFaster(XnnOperator op) {
 #if defined(__aarch64__)
   (void)op;
@@ -241,7 +247,7 @@ uint64_t XnnWeights::ScratchBytes(int rows) const {
   for (const Plan& p : plans_) {
     const uint64_t K = static_cast<uint64_t>(p.w->cols()), N = static_cast<uint64_t>(p.w->rows());
     uint64_t b = M * K + XNN_EXTRA_BYTES + (M + XNN_EXTRA_QUANTIZATION_PARAMS) * (8 + sizeof(float));
-    if (p.op == XnnOperator::kQs8Qc8w || p.op == XnnOperator::kQs8Qc4w || p.op == XnnOperator::kQs8Qc2w) b += M * N;
+    if (Int8Output(p.op)) b += M * N;
     bytes = std::max(bytes, b);
   }
   return bytes;
@@ -443,7 +449,7 @@ bool XnnOperators::Run(const TensorView& w, const float* x, int rows, float* y, 
 
   void* workspace = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(workspace_.data()) + 63) & ~uintptr_t{63});
   const auto* qp = reinterpret_cast<const xnn_quantization_params*>(params_.data());
-  const bool int8_output = op == XnnOperator::kQs8Qc8w || op == XnnOperator::kQs8Qc4w || op == XnnOperator::kQs8Qc2w;
+  const bool int8_output = Int8Output(op);
   if (int8_output && output_.size() < M * N) output_.resize(M * N);
   xnn_status s = xnn_status_invalid_parameter;
   switch (op) {
