@@ -6,17 +6,6 @@
 
 #include <cpuinfo.h>
 
-#if defined(__aarch64__)
-#if defined(__APPLE__)
-#include <sys/sysctl.h>
-#elif defined(__linux__)  // Linux and Android
-#include <sys/auxv.h>
-#ifndef HWCAP2_I8MM
-#define HWCAP2_I8MM (1 << 13)  // kernel ABI value; older libc headers lack the name
-#endif
-#endif
-#endif
-
 namespace {
 
 // The scores and accumulate kernels of every KV record format, in edgelm_kv_format order.
@@ -126,19 +115,8 @@ const edgelm_kernels kI8mm = {"i8mm",
 
 bool HasNeonDot() { return cpuinfo_has_arm_neon_dot(); }
 
-// cpuinfo 2022 has no I8MM query. The i8mm kernels use SDOT for single tokens, so they need both.
-bool HasI8mm() {
-#if defined(__APPLE__)
-  int value = 0;
-  size_t size = sizeof(value);
-  const bool i8mm = sysctlbyname("hw.optional.arm.FEAT_I8MM", &value, &size, nullptr, 0) == 0 && value != 0;
-#elif defined(__linux__)
-  const bool i8mm = (getauxval(AT_HWCAP2) & HWCAP2_I8MM) != 0;
-#else
-  const bool i8mm = false;
-#endif
-  return i8mm && HasNeonDot();
-}
+// The i8mm kernels use SDOT for single tokens, so they need both.
+bool HasI8mm() { return cpuinfo_has_arm_i8mm() && HasNeonDot(); }
 #endif
 
 const Variant kVariants[] = {
@@ -148,9 +126,13 @@ const Variant kVariants[] = {
     {&kAvx512Vnni, HasAvx512Vnni},
 #endif
 #if defined(__aarch64__)
+    // i8mm ranks below dotprod although it needs more: re-pairing row-major weights for SMMLA in every
+    // step costs more vector work than SMMLA saves, so its kernels model 0-40% slower than the SDOT ones
+    // on every i8mm core (docs/performance.md, "ARM kernels under llvm-mca"). They stay selectable by
+    // name (EDGELM_KERNELS=i8mm, edgelm-kernel-bench) so that a phone can confirm or refute the model.
     {&kNeon, Always},
-    {&kNeonDot, HasNeonDot},
     {&kI8mm, HasI8mm},
+    {&kNeonDot, HasNeonDot},
 #endif
 };
 

@@ -4,9 +4,10 @@
 // with the weights stored row-major [N][K] in the .edgelm file's packed layout (read in place, never
 // copied). Strides are in elements of x and y; w_row_bytes in bytes. The scalar references define the
 // exact results; every variant is declared here, by macro, one line per variant.
-// A kernel that needs per-thread scratch memory (simd/scratch.h: the scalar references and the x86
-// integer kernels) and cannot get it writes zeros to y, and edgelm_kernels_take_scratch_failure()
-// (dispatch.h) reports it: out of memory never aborts and never leaves y undefined.
+// A kernel that needs per-thread scratch memory (simd/scratch.h: the scalar references, the x86 integer
+// kernels and the NEON sub-byte kernels) and cannot get it writes zeros to y, and
+// edgelm_kernels_take_scratch_failure() (dispatch.h) reports it: out of memory never aborts and never
+// leaves y undefined.
 //
 // Variant suffixes name what the CPU needs (call them only through dispatch.h, which checks it):
 //   _scalar      nothing: the references (baseline compiler flags)

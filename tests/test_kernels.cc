@@ -385,8 +385,8 @@ TEST_CASE("a kernel that cannot get scratch memory writes zeros and raises the s
   }
 
   SECTION("every integer and float GEMM variant that uses scratch") {
-    // The scalar references and the x86 integer kernels use scratch; NEON kernels keep their state in
-    // registers and on the stack. Each kernel either fails cleanly (zeros, flag) or computes the result.
+    // The scalar references, the x86 integer kernels and the NEON sub-byte kernels (activations in lane
+    // order) use scratch. Each kernel either fails cleanly (zeros, flag) or computes the result.
     size_t failed = 0;
     for (const edgelm_kernels& v : variants) {
       for (const IntKernel& k : kIntKernels) {
@@ -495,10 +495,11 @@ TEST_CASE("integer kernels equal the scalar reference at extreme codes") {
     const int lowest = -(1 << (k.bits - 1)), highest = (1 << (k.bits - 1)) - 1;
     for (int x : {-127, 127})
       for (int code : {lowest, highest, k.bits == 8 ? -127 : lowest + 1, 0})
-        for (size_t K : {size_t{1000}, size_t{12288}}) {
-          INFO("x=" << x << " code=" << code);
-          CheckIntVariants(k, MakeProblem(k.dtype, k.bits, 3, 5, K, rng, Fill{false, x, code}), variants);
-        }
+        for (size_t K : {size_t{1000}, size_t{12288}})
+          for (size_t M : {size_t{3}, size_t{9}}) {  // NEON SDOT: in-loop (scaled) decode; decoded panels
+            INFO("x=" << x << " code=" << code << " M=" << M);
+            CheckIntVariants(k, MakeProblem(k.dtype, k.bits, M, 5, K, rng, Fill{false, x, code}), variants);
+          }
   }
 }
 

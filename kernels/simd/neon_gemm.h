@@ -28,8 +28,19 @@ void CopyPrefix(T* dst, const T* src, size_t count) {
   for (size_t i = 0; i < count; ++i) dst[i] = src[i];
 }
 
-// Runs tile.Step on every whole step of K, then once on zero-padded copies of the ragged end: a zero
-// activation cancels whatever a packed row holds past K (the spare bits of its last byte).
+// Whether a packing's activation rows are already zero-padded to whole steps (its kXPadded).
+template <class P, class = void>
+struct XIsPadded {
+  static constexpr bool value = false;
+};
+template <class P>
+struct XIsPadded<P, decltype(void(P::kXPadded))> {
+  static constexpr bool value = P::kXPadded;
+};
+
+// Runs tile.Step on every whole step of K, then once on zero-padded copies of the ragged end (the
+// activations are used in place when their rows are padded already): a zero activation cancels whatever
+// a packed row holds past K (the spare bits of its last byte).
 template <class Tile, class T>
 void AccumulateK(Tile& tile, const T* const* x, const uint8_t* const* w, size_t K) {
   using P = typename Tile::Packing;
@@ -47,8 +58,12 @@ void AccumulateK(Tile& tile, const T* const* x, const uint8_t* const* w, size_t 
   const T* x_step[Tile::kRows];
   const uint8_t* w_step[Tile::kCols];
   for (int r = 0; r < Tile::kRows; ++r) {
-    CopyPrefix(x_pad[r], x[r] + k, K - k);
-    x_step[r] = x_pad[r];
+    if (XIsPadded<P>::value) {
+      x_step[r] = x[r] + k;
+    } else {
+      CopyPrefix(x_pad[r], x[r] + k, K - k);
+      x_step[r] = x_pad[r];
+    }
   }
   for (int c = 0; c < Tile::kCols; ++c) {
     CopyPrefix(w_pad[c], w[c] + P::Bytes(k), P::Bytes(K) - P::Bytes(k));

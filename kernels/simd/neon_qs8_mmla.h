@@ -77,14 +77,22 @@ struct Qs8MmlaTile {
 // Tokens four, then two at a time with SMMLA; a last odd token uses SDOT, as SMMLA would waste half its
 // products on it (M = 1 decode is pure SDOT).
 template <class Codes>
-void Qs8MmlaGemm(const Qs8GemmArgs& a) {
+void Qs8MmlaRows(const Qs8GemmArgs& a) {
   size_t m = 0;
   for (; m + 4 <= a.M; m += 4) Qs8TileRows<Qs8MmlaTile<Codes, 4, 4>>(a, m);
   if (m + 2 <= a.M) {
     Qs8TileRows<Qs8MmlaTile<Codes, 2, 4>>(a, m);
     m += 2;
   }
-  Qs8SingleRows<Codes, SdotEngine>(a, m);
+  Qs8SingleRows<SdotEngine::Decoder<Codes>, SdotEngine>(a, m);
+}
+
+template <class Codes>
+void Qs8MmlaGemm(const Qs8GemmArgs& a) {
+  if constexpr (Codes::kXPadded)
+    WithLaneOrderX<Codes>(a, 0, [](const Qs8GemmArgs& lane, int8_t*) { Qs8MmlaRows<Codes>(lane); });
+  else
+    Qs8MmlaRows<Codes>(a);
 }
 
 }  // namespace

@@ -59,8 +59,11 @@ int Bits(DType dtype) {
 // faster: the rule".
 bool XnnpackIsFaster(XnnOperator op) {
 #if defined(__aarch64__)
+  // With dotprod: XNNPACK's tuned assembly streams one packed panel per tile (what llvm-mca cannot
+  // rate). Without it XNNPACK's 4- and 2-bit operators are scalar and ours are NEON.
   (void)op;
-  return true;  // tuned dotprod / i8mm assembly; our NEON int4/int2 unpacking is modeled slower
+  cpuinfo_initialize();
+  return cpuinfo_has_arm_neon_dot();
 #elif defined(__x86_64__) || defined(_M_X64)
   // Without VNNI, ours matches or beats every XNNPACK operator (AVX2, measured on AMD Zen). With
   // VNNI, XNNPACK's int8-output operators with 8- and 4-bit weights prefill 1.7x faster than ours
