@@ -36,7 +36,9 @@ log() { printf '[setup] %s\n' "$*"; }
 NATIVE_PKGS=(g++ make cmake ninja-build pkg-config python3 git
   libflatbuffers-dev flatbuffers-compiler
   flatbuffers-compiler-dev catch2 nlohmann-json3-dev clang libclang-rt-14-dev libsimde-dev zlib1g-dev libssl-dev)
-CROSS_PKGS=(g++-aarch64-linux-gnu qemu-user clang lld)
+# llvm-19 + clang-19: benchmarks/arm-model (llvm-mca 19 has the Neoverse and Cortex-A510/A710 models that
+# stand in for phone cores; 14's map every big core to a 2014 A57).
+CROSS_PKGS=(g++-aarch64-linux-gnu qemu-user clang lld llvm-19 clang-19)
 ARM64_PKGS=(libflatbuffers2 libflatbuffers-dev catch2 nlohmann-json3-dev zlib1g zlib1g-dev libssl3 libssl-dev)
 
 UPDATED=0

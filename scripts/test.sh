@@ -29,8 +29,10 @@ if [ "${SKIP_SANITIZERS:-0}" != 1 ]; then
   EDGELM_KERNELS=xnnpack ctest --test-dir "$tsan" --output-on-failure -R '^test_threads:'
 fi
 
-# The aarch64 cross build under qemu (NEON, SDOT and SMMLA kernels), once setup.sh --arm64 has run.
+# The aarch64 cross build under qemu (NEON, SDOT and SMMLA kernels), once setup.sh --arm64 has run, and
+# the modeled speed of their inner loops on phone cores against the recorded table (llvm-mca).
 if [ "${ARM64:-0}" = 1 ] || [ -d "${ARM64_DEPS_ROOT:-/opt/arm64-deps}" ]; then
+  benchmarks/arm-model/run-gate.sh
   scripts/test-arm64.sh
 fi
 

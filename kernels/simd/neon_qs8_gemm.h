@@ -271,7 +271,7 @@ void WithLaneOrderX(const Qs8GemmArgs& a, size_t extra_bytes, Run run) {
 // per panel instead of once per four tokens, and the packed weights are read once per GEMM instead of
 // once per four tokens.
 constexpr int kPanelCols = 4;
-constexpr size_t kPanelMinRows = 8;  // below this the four-row tile's in-loop decode is cheaper
+constexpr size_t kPanelMinRows = 12;  // llvm-mca break-even on Neoverse N1 (benchmarks/arm-model)
 
 #if defined(__ARM_FEATURE_DOTPROD)
 
