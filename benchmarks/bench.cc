@@ -31,7 +31,8 @@
 //                "warm_load_ms": spread,             // edgelm_model_load, file in the page cache
 //                "warm_first_token_ms": spread,      // load start -> first token of a 1-token prompt
 //                "cold_load_ms": spread, "cold_first_token_ms": spread,   // after dropping the page cache
-//                "cold_resident_fraction": float}],  // file fraction still cached after the drop, -1 unknown
+//                "cold_resident_fraction": float,    // file fraction still cached after the drop, -1 unknown
+//                "warm_verified_load_ms": spread}],  // load with verify_weights AT_LOAD (files with checksums)
 //                                                    // (the cold_* fields are absent with --no-cold)
 //   "tests": [{"name": "pp512" | "tg128" | "tg128 @ d4096", "kind": "prefill" | "decode",
 //              "n_threads": int, "n_prompt": int, "n_gen": int, "n_depth": int,
@@ -147,10 +148,11 @@ ordered_json Spread(std::vector<double> samples) {
 
 // ---- Running the model -----------------------------------------------------------------------
 
-ModelPtr LoadModel(const std::string& path, int threads) {
+ModelPtr LoadModel(const std::string& path, int threads, int32_t verify_weights = EDGELM_VERIFY_NONE) {
   edgelm_model_options options;
   edgelm_model_options_init(&options);
   options.num_threads = threads;
+  options.verify_weights = verify_weights;
   edgelm_model* model = nullptr;
   CheckModelCall(edgelm_model_load(path.c_str(), &options, &model), "edgelm_model_load");
   return ModelPtr(model, edgelm_model_free);
@@ -253,6 +255,15 @@ ordered_json MeasureStartup(const BenchOptions& o, int threads, int context_leng
   }
   TimeStartup(o, threads, context_length);  // untimed: brings the pages a token needs into the cache
   RecordStartups(o, threads, context_length, "warm", [] {}, &load);
+  // What checking every weight against its checksum adds to a warm load (files that carry checksums).
+  std::vector<double> verified_ms;
+  for (int rep = 0; rep < o.reps; ++rep) {
+    const Clock::time_point start = Clock::now();
+    ModelPtr model = LoadModel(o.model_path, threads, EDGELM_VERIFY_AT_LOAD);
+    verified_ms.push_back(MillisecondsSince(start));
+    if (ModelInfo(model.get()).weights_verified != 1) return load;  // no checksums
+  }
+  load["warm_verified_load_ms"] = Spread(verified_ms);
   return load;
 }
 
@@ -570,17 +581,18 @@ void PrintMemoryTable(const std::vector<ordered_json>& runs) {
 
 void PrintStartupTable(const std::vector<ordered_json>& runs) {
   std::printf("| model | threads | load warm ms | load to first token warm ms | load cold ms | "
-              "load to first token cold ms | cache left after drop |\n"
-              "|---|--:|--:|--:|--:|--:|--:|\n");
+              "load to first token cold ms | cache left after drop | load warm, weights verified, ms |\n"
+              "|---|--:|--:|--:|--:|--:|--:|--:|\n");
   for (const ordered_json& run : runs)
     for (const ordered_json& load : run["startup"]) {
       const std::string left = load.contains("cold_resident_fraction") && load["cold_resident_fraction"] >= 0
                                    ? Format("%.1f%%", 100 * load["cold_resident_fraction"].get<double>())
                                    : "n/a";
-      std::printf("| %s | %d | %s | %s | %s | %s | %s |\n", run["model"]["file"].get<std::string>().c_str(),
+      std::printf("| %s | %d | %s | %s | %s | %s | %s | %s |\n", run["model"]["file"].get<std::string>().c_str(),
                   load["n_threads"].get<int>(), SpreadText(load, "warm_load_ms").c_str(),
                   SpreadText(load, "warm_first_token_ms").c_str(), SpreadText(load, "cold_load_ms").c_str(),
-                  SpreadText(load, "cold_first_token_ms").c_str(), left.c_str());
+                  SpreadText(load, "cold_first_token_ms").c_str(), left.c_str(),
+                  SpreadText(load, "warm_verified_load_ms").c_str());
     }
 }
 
@@ -636,7 +648,8 @@ std::vector<std::pair<std::string, double>> Metrics(const ordered_json& run) {
       metrics.emplace_back(name + ", of paired roofline", test["paired_roofline_fraction"]["median"].get<double>());
   }
   for (const ordered_json& load : run["startup"])
-    for (const char* key : {"warm_load_ms", "warm_first_token_ms", "cold_load_ms", "cold_first_token_ms"})
+    for (const char* key :
+         {"warm_load_ms", "warm_first_token_ms", "cold_load_ms", "cold_first_token_ms", "warm_verified_load_ms"})
       if (load.contains(key))
         metrics.emplace_back(
             std::string(key) + ", " + std::to_string(load["n_threads"].get<int>()) + " threads (median)",

@@ -9,7 +9,7 @@ include(CMakePackageConfigHelpers)
 # mode, of the dependencies built here, so that a consumer links one archive plus system libraries.
 # (Only libraries compiled from their own sources can be merged this way.)
 set(merged_libraries edgelm_core edgelm_kernels)
-set(static_link_libraries Threads::Threads)
+set(static_link_libraries Threads::Threads z)  # z: the system zlib (weight checksums)
 if(EDGELM_DEPS STREQUAL "fetch")
   set(dependency_libraries XNNPACK xnnpack-microkernels-prod cpuinfo pthreadpool)
   list(APPEND merged_libraries ${dependency_libraries})
@@ -61,9 +61,9 @@ install(EXPORT edgelmTargets NAMESPACE edgelm:: DESTINATION ${cmake_package_dir}
 
 configure_package_config_file(${CMAKE_CURRENT_LIST_DIR}/edgelmConfig.cmake.in
                               ${PROJECT_BINARY_DIR}/edgelmConfig.cmake INSTALL_DESTINATION ${cmake_package_dir})
-# 0.x: a minor release may change the API.
+# 1.x: minor releases only add to the API (the SONAME carries the major version).
 write_basic_package_version_file(${PROJECT_BINARY_DIR}/edgelmConfigVersion.cmake
-                                 COMPATIBILITY SameMinorVersion)
+                                 COMPATIBILITY SameMajorVersion)
 install(FILES ${PROJECT_BINARY_DIR}/edgelmConfig.cmake ${PROJECT_BINARY_DIR}/edgelmConfigVersion.cmake
         DESTINATION ${cmake_package_dir} COMPONENT edgelm)
 

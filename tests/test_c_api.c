@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "edgelm/edgelm.h"
 
@@ -633,6 +634,73 @@ static void test_model_info(const edgelm_model* model) {
 }
 
 /* Option structs from callers built against a shorter version take defaults for the rest. */
+/* A copy of the bundled model with 4 bytes overwritten at offset 5,000,000 (inside a weight tensor):
+ * the container is valid, only the weight checksums can tell. 1 if it was written. */
+static int write_damaged_model(const char* path) {
+  FILE* in = fopen(EDGELM_MODEL_PATH, "rb");
+  FILE* out = fopen(path, "wb");
+  int ok = in && out;
+  long offset = 0;
+  int c;
+  while (ok && (c = fgetc(in)) != EOF) {
+    if (offset >= 5000000 && offset < 5000004) c ^= 0x5a;
+    ok = fputc(c, out) != EOF;
+    ++offset;
+  }
+  if (in) fclose(in);
+  if (out && fclose(out) != 0) ok = 0;
+  return ok && offset > 5000004;
+}
+
+/* weights_verified of a model, waiting up to 10 s while a background check runs. */
+static int32_t weights_verified(const edgelm_model* model) {
+  edgelm_model_info info;
+  const time_t start = time(NULL);
+  do {
+    edgelm_model_info_init(&info);
+    if (edgelm_model_get_info(model, &info) != EDGELM_OK) return -99;
+  } while (info.weights_verified == 0 && time(NULL) - start < 10);
+  return info.weights_verified;
+}
+
+/* verify_weights: NONE loads a damaged file, AT_LOAD refuses it naming the tensor, BACKGROUND loads it
+ * and then refuses to compute; the intact bundled model verifies; out-of-range values are refused. */
+static void test_model_verify_weights(void) {
+  edgelm_model* model = NULL;
+  edgelm_model_options opts;
+  edgelm_model_options_init(&opts);
+  CHECK(opts.verify_weights == EDGELM_VERIFY_NONE);
+  opts.verify_weights = 3;
+  CHECK_FAILS(edgelm_model_load(EDGELM_MODEL_PATH, &opts, &model), EDGELM_INVALID_ARGUMENT);
+  opts.verify_weights = EDGELM_VERIFY_AT_LOAD;
+  CHECK(edgelm_model_load(EDGELM_MODEL_PATH, &opts, &model) == EDGELM_OK);
+  CHECK(weights_verified(model) == 1);
+  edgelm_model_free(model);
+
+  const char* damaged = "test_c_api_damaged.edgelm";
+  CHECK(write_damaged_model(damaged));
+  opts.verify_weights = EDGELM_VERIFY_NONE;
+  CHECK(edgelm_model_load(damaged, &opts, &model) == EDGELM_OK);
+  CHECK(weights_verified(model) == 0);
+  edgelm_model_free(model);
+  model = NULL;
+  opts.verify_weights = EDGELM_VERIFY_AT_LOAD;
+  CHECK_FAILS(edgelm_model_load(damaged, &opts, &model), EDGELM_CORRUPT_MODEL);
+  CHECK(strstr(edgelm_last_error(), "is damaged") != NULL && strstr(edgelm_last_error(), "layers.") != NULL);
+  CHECK(model == NULL);
+  opts.verify_weights = EDGELM_VERIFY_BACKGROUND;
+  CHECK(edgelm_model_load(damaged, &opts, &model) == EDGELM_OK);
+  CHECK(weights_verified(model) == 2);
+  edgelm_session* s = NULL;
+  CHECK(edgelm_session_create(model, NULL, &s) == EDGELM_OK);
+  CHECK(edgelm_session_append_text(s, "The jury said", 0) == EDGELM_OK);
+  CHECK_FAILS(edgelm_session_generate(s, NULL, NULL, NULL), EDGELM_CORRUPT_MODEL);
+  CHECK(strstr(edgelm_session_error(s), "is damaged") != NULL);
+  edgelm_session_free(s);
+  edgelm_model_free(model);
+  remove(damaged);
+}
+
 static void test_struct_sizes(const edgelm_model* model) {
   edgelm_session_options so;
   edgelm_session_options_init(&so);
@@ -876,6 +944,7 @@ int main(void) {
   test_load_errors();
   test_model_memory_budget();
   test_model_linear_engine();
+  test_model_verify_weights();
   edgelm_model* model = NULL;
   edgelm_status st = edgelm_model_load(EDGELM_MODEL_PATH, NULL, &model);
   CHECK(st == EDGELM_OK);

@@ -341,5 +341,105 @@ TEST_CASE("a failed mmap is reported as out of memory, not a crash") {
 #endif
 }
 
+// A copy of `good` with 4 bytes flipped at file offset `offset`; the path of the copy.
+std::string Damaged(const std::vector<uint8_t>& good, uint64_t offset, const std::string& name) {
+  std::vector<uint8_t> bad = good;
+  for (uint64_t k = offset; k < offset + 4; ++k) bad[k] ^= 0x5a;
+  const std::string path = testing::TempDir() + "/" + name + ".edgelm";
+  WriteBytes(path, bad);
+  return path;
+}
+
+// File offsets of tensor i's codes and scales.
+uint64_t CodesOffset(const ModelFile& f, size_t i) {
+  return f.header().data_offset + f.metadata().tensors()->Get(static_cast<uint32_t>(i))->offset();
+}
+uint64_t ScalesOffset(const ModelFile& f, size_t i) {
+  return f.header().data_offset + f.metadata().tensors()->Get(static_cast<uint32_t>(i))->scales_offset();
+}
+
+TEST_CASE("weight checksums name the damaged tensor, at load, in the background and in old files") {
+  // The published recipe: int8, int4 and int2 codes with per-row scales (synthetic weights).
+  Status s;
+  const std::string good_path = testing::Converted(SharedPath("fixtures/gemma4-tiny-e2b/config.json"), "published", &s,
+                                                   /*synthesize=*/true);
+  REQUIRE(s.ok());
+  const std::vector<uint8_t> good = ReadBytes(good_path);
+  std::unique_ptr<ModelFile> file = Open(good_path, &s);
+  REQUIRE(s.ok());
+  REQUIRE(file->has_checksums());
+  CHECK(file->VerifyAllTensors(2).ok());
+  const std::vector<TensorView>& tensors = file->tensors();
+
+  SECTION("every few tensors: 4 bytes of its codes, then of its scales") {
+    int checked = 0;
+    for (size_t i = 0; i < tensors.size(); i += 5) {
+      const TensorView& t = tensors[i];
+      std::vector<uint64_t> offsets = {CodesOffset(*file, i) + (t.size - 4) / 2};
+      if (t.scales) offsets.push_back(ScalesOffset(*file, i));
+      for (uint64_t offset : offsets) {
+        std::unique_ptr<ModelFile> bad = Open(Damaged(good, offset, "damaged"), &s);
+        REQUIRE(s.ok());  // the container is valid: only the checksums can tell
+        const Status v = bad->VerifyAllTensors(2);
+        INFO(t.name << ": " << v.message());
+        CHECK(v.code() == StatusCode::kCorruptModel);
+        CHECK(v.message().find("'" + t.name + "'") != std::string::npos);
+        CHECK(bad->VerifyTensor(bad->tensors()[i]).code() == StatusCode::kCorruptModel);
+        ++checked;
+      }
+    }
+    CHECK(checked > 5);
+  }
+
+  SECTION("verification at load refuses the file, in the background it stops Forward; without it loads") {
+    const size_t last = tensors.size() - 1;
+    const std::string path = Damaged(good, CodesOffset(*file, last), "damaged-load");
+    LoadOptions options;
+    options.num_threads = 1;
+    std::unique_ptr<LoadedModel> model;
+    REQUIRE(LoadedModel::Open(path, options, &model).ok());
+    model.reset();
+
+    options.verify = LoadOptions::Verify::kAtLoad;
+    const Status at_load = LoadedModel::Open(path, options, &model);
+    INFO(at_load.message());
+    CHECK(at_load.code() == StatusCode::kCorruptModel);
+    CHECK(at_load.message().find(tensors[last].name) != std::string::npos);
+    CHECK(model == nullptr);
+
+    options.verify = LoadOptions::Verify::kBackground;
+    REQUIRE(LoadedModel::Open(path, options, &model).ok());
+    for (int i = 0; i < 2000 && model->file().verification() == ModelFile::Verification::kRunning; ++i) usleep(1000);
+    CHECK(model->file().verification() == ModelFile::Verification::kFailed);
+    std::unique_ptr<Session> session;
+    REQUIRE(Session::Create(model->model(), nullptr, nullptr, SessionOptions{}, &session).ok());
+    const int tokens[] = {2, 17};
+    REQUIRE(session->AppendTokens(tokens, 2).ok());
+    std::vector<float> logits(static_cast<size_t>(model->config().vocab_size));
+    const Status forward = session->EvaluateLast(logits.data());
+    CHECK(forward.code() == StatusCode::kCorruptModel);
+    CHECK(forward.message().find(tensors[last].name) != std::string::npos);
+
+    options.verify = LoadOptions::Verify::kBackground;
+    REQUIRE(LoadedModel::Open(good_path, options, &model).ok());
+    for (int i = 0; i < 2000 && model->file().verification() == ModelFile::Verification::kRunning; ++i) usleep(1000);
+    CHECK(model->file().verification() == ModelFile::Verification::kPassed);
+  }
+
+  SECTION("a file without checksums (converted before 1.1) loads and says so") {
+    const std::string old = Mutated("no-checksums", [](schema::ModelT& m) { m.tensor_checksums = schema::ChecksumKind::None; });
+    std::unique_ptr<ModelFile> f = Open(old, &s);
+    REQUIRE(s.ok());
+    CHECK_FALSE(f->has_checksums());
+    CHECK(f->VerifyAllTensors(1).code() == StatusCode::kUnsupported);
+    LoadOptions options;
+    options.num_threads = 1;
+    options.verify = LoadOptions::Verify::kAtLoad;
+    std::unique_ptr<LoadedModel> model;
+    CHECK(LoadedModel::Open(old, options, &model).ok());
+    CHECK_FALSE(model->weights_verified_at_load());
+  }
+}
+
 }  // namespace
 }  // namespace edgelm

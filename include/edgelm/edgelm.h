@@ -44,7 +44,7 @@
 
 /* The version of this header; CMake's project version is read from these three lines. */
 #define EDGELM_VERSION_MAJOR 1
-#define EDGELM_VERSION_MINOR 0
+#define EDGELM_VERSION_MINOR 1
 #define EDGELM_VERSION_PATCH 0
 /* One number that orders versions: MAJOR * 1000000 + MINOR * 1000 + PATCH. */
 #define EDGELM_VERSION_NUMBER (EDGELM_VERSION_MAJOR * 1000000 + EDGELM_VERSION_MINOR * 1000 + EDGELM_VERSION_PATCH)
@@ -118,13 +118,27 @@ typedef struct edgelm_model_options {
    * per-layer embedding table, which stays on flash and is read one row per token) plus the heap the
    * model holds (tokenizer). Sessions have their own budget. */
   uint64_t max_memory_bytes;
-  /* Who runs the integer matrix multiplications (edgelm_linear_engine). AUTO: XNNPACK on arm64 for
-   * every linear it has SIMD kernels for, on x86 where it measured faster than edgelm's kernels; the
+  /* Who runs the integer matrix multiplications (edgelm_linear_engine). AUTO: XNNPACK on arm64 CPUs
+   * with dotprod, on x86 where it measured faster than edgelm's kernels; the
    * EDGELM_KERNELS environment variable ("xnnpack", "edgelm") overrides AUTO. XNNPACK packs the
    * weights it runs at load (edgelm_model_info.packed_weight_bytes) and the file's pages of those
    * tensors are released, so resident memory grows by XNNPACK's per-channel extras (1-4%) only. */
   int32_t linear_engine;
+  /* Check every weight against the checksums the converter recorded (edgelm_weight_verification).
+   * AT_LOAD: the load reads the whole file once more and fails with EDGELM_CORRUPT_MODEL, naming the
+   * tensor, if one is damaged (cost: docs/security.md). BACKGROUND: the load returns at once and a
+   * thread of the model reads the file in the order the forward pass uses it; once a damaged tensor is
+   * found, every call that computes fails with EDGELM_CORRUPT_MODEL and that message
+   * (edgelm_model_info.weights_verified tells the progress). Files converted before 1.1 have no
+   * checksums: they load unverified, with a warning in the log. */
+  int32_t verify_weights;
 } edgelm_model_options;
+
+typedef enum edgelm_weight_verification {
+  EDGELM_VERIFY_NONE = 0, /* default: the mapping is validated, the weight bytes are not */
+  EDGELM_VERIFY_AT_LOAD = 1,
+  EDGELM_VERIFY_BACKGROUND = 2
+} edgelm_weight_verification;
 
 typedef enum edgelm_linear_engine {
   EDGELM_LINEAR_ENGINE_AUTO = 0,
@@ -163,6 +177,9 @@ typedef struct edgelm_model_info {
   int32_t default_context_length; /* edgelm_session_options_init's context_length for this build */
   int32_t xnnpack_linears;     /* weight matrices XNNPACK multiplies (edgelm_model_options.linear_engine) */
   uint64_t packed_weight_bytes; /* XNNPACK's packed copies of them, resident (anonymous memory) */
+  /* Weight checksums: -1 the file has none, 0 not verified (or still verifying in the background),
+   * 1 every tensor matched, 2 a damaged tensor was found (the calls that compute fail). */
+  int32_t weights_verified;
 } edgelm_model_info;
 
 EDGELM_API void edgelm_model_info_init(edgelm_model_info* info);

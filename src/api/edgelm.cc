@@ -62,6 +62,9 @@ EDGELM_SAME_VALUE(EDGELM_LOG_ERROR, edgelm::LogLevel::kError);
 EDGELM_SAME_VALUE(EDGELM_LINEAR_ENGINE_AUTO, edgelm::LinearEngine::kAuto);
 EDGELM_SAME_VALUE(EDGELM_LINEAR_ENGINE_EDGELM, edgelm::LinearEngine::kEdgelm);
 EDGELM_SAME_VALUE(EDGELM_LINEAR_ENGINE_XNNPACK, edgelm::LinearEngine::kXnnpack);
+EDGELM_SAME_VALUE(EDGELM_VERIFY_NONE, edgelm::LoadOptions::Verify::kNone);
+EDGELM_SAME_VALUE(EDGELM_VERIFY_AT_LOAD, edgelm::LoadOptions::Verify::kAtLoad);
+EDGELM_SAME_VALUE(EDGELM_VERIFY_BACKGROUND, edgelm::LoadOptions::Verify::kBackground);
 #undef EDGELM_SAME_VALUE
 
 namespace {
@@ -171,7 +174,20 @@ edgelm_model_options ModelDefaults() {
   o.populate = d.populate;
   o.max_memory_bytes = d.max_memory_bytes;
   o.linear_engine = static_cast<int32_t>(d.engine);
+  o.verify_weights = static_cast<int32_t>(d.verify);
   return o;
+}
+
+// edgelm_model_info.weights_verified.
+int32_t WeightsVerified(const edgelm::LoadedModel& m) {
+  using V = edgelm::ModelFile::Verification;
+  if (!m.file().has_checksums()) return -1;
+  if (m.weights_verified_at_load()) return 1;
+  switch (m.file().verification()) {
+    case V::kPassed: return 1;
+    case V::kFailed: return 2;
+    default: return 0;
+  }
 }
 
 // The checks every session call starts with, inside Guard.
@@ -243,6 +259,10 @@ edgelm_status edgelm_model_load(const char* path, const edgelm_model_options* op
     if (engine < EDGELM_LINEAR_ENGINE_AUTO || engine > EDGELM_LINEAR_ENGINE_XNNPACK)
       return Fail(EDGELM_INVALID_ARGUMENT, "linear_engine must be an edgelm_linear_engine");
     lo.engine = static_cast<edgelm::LinearEngine>(engine);
+    const int32_t verify = EDGELM_FIELD_OR(options, verify_weights, defaults.verify_weights);
+    if (verify < EDGELM_VERIFY_NONE || verify > EDGELM_VERIFY_BACKGROUND)
+      return Fail(EDGELM_INVALID_ARGUMENT, "verify_weights must be an edgelm_weight_verification");
+    lo.verify = static_cast<edgelm::LoadOptions::Verify>(verify);
     std::unique_ptr<edgelm::LoadedModel> loaded;
     const edgelm_status st = Report(edgelm::LoadedModel::Open(path, lo, &loaded));
     if (st != EDGELM_OK) return st;
@@ -296,6 +316,7 @@ edgelm_status edgelm_model_get_info(const edgelm_model* model, edgelm_model_info
     full.default_context_length = SessionDefaults().context_length;
     full.xnnpack_linears = static_cast<int32_t>(m.model().xnn().size());
     full.packed_weight_bytes = m.model().xnn().packed_bytes();
+    full.weights_verified = WeightsVerified(m);
     CopyOut(full, info);
     return EDGELM_OK;
   });

@@ -10,9 +10,15 @@
 #include <cmath>
 #include <cstring>
 
+#include <zlib.h>
+
 namespace edgelm {
 
 namespace {
+
+Status NoChecksums(const std::string& path) {
+  return Unsupported(path + " carries no weight checksums (converted before edgelm-convert 1.1)");
+}
 
 // a + b <= limit without overflow.
 bool FitsWithin(uint64_t a, uint64_t b, uint64_t limit) { return a <= limit && b <= limit - a; }
@@ -20,6 +26,8 @@ bool FitsWithin(uint64_t a, uint64_t b, uint64_t limit) { return a <= limit && b
 }  // namespace
 
 ModelFile::~ModelFile() {
+  stop_verifier_.store(true);
+  if (verifier_.joinable()) verifier_.join();
   if (base_) munmap(const_cast<uint8_t*>(base_), size_);
   if (fd_ >= 0) close(fd_);
 }
@@ -96,6 +104,82 @@ void ModelFile::GatherRow(const TensorView& tensor, int64_t row, std::vector<uin
   one_row.scales = tensor.scales ? tensor.scales + row * tensor.scales_per_row() : nullptr;
   one_row.scale_group_size = tensor.scale_group_size;
   DequantizeRow(one_row, 0, out);
+}
+
+bool ModelFile::has_checksums() const { return metadata_->tensor_checksums() == schema::ChecksumKind::Crc32; }
+
+Status ModelFile::VerifyTensor(const TensorView& tensor, const std::atomic<bool>* stop) const {
+  if (!has_checksums()) return NoChecksums(path_);
+  constexpr size_t kChunk = 1 << 20;
+  std::vector<uint8_t> buffer(kChunk);
+  // CRC-32 of `size` bytes at `begin` inside the mapping, read from the file.
+  auto checksum = [&](const uint8_t* begin, uint64_t size, uint32_t* crc) -> Status {
+    uLong c = crc32(0L, Z_NULL, 0);
+    const off_t start = static_cast<off_t>(begin - base_);
+    for (uint64_t done = 0; done < size;) {
+      if (stop && stop->load(std::memory_order_relaxed)) return Status(StatusCode::kCancelled, "verification stopped");
+      const size_t want = static_cast<size_t>(std::min<uint64_t>(kChunk, size - done));
+      const ssize_t n = pread(fd_, buffer.data(), want, start + static_cast<off_t>(done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return IoError(path_ + ": cannot read tensor '" + tensor.name + "': " + (n < 0 ? std::strerror(errno) : "end of file"));
+      c = crc32(c, buffer.data(), static_cast<uInt>(n));
+      done += static_cast<uint64_t>(n);
+    }
+    *crc = static_cast<uint32_t>(c);
+    return Status::Ok();
+  };
+  uint32_t crc = 0;
+  EDGELM_RETURN_IF_ERROR(checksum(tensor.data, tensor.size, &crc));
+  if (crc != tensor.data_checksum)
+    return CorruptModel(path_ + ": tensor '" + tensor.name + "' is damaged: its bytes do not match their checksum");
+  if (tensor.scales) {
+    uint64_t scales_bytes = static_cast<uint64_t>(tensor.rows()) * static_cast<uint64_t>(tensor.scales_per_row()) * sizeof(float);
+    EDGELM_RETURN_IF_ERROR(checksum(reinterpret_cast<const uint8_t*>(tensor.scales), scales_bytes, &crc));
+    if (crc != tensor.scales_checksum)
+      return CorruptModel(path_ + ": tensor '" + tensor.name + "' is damaged: its scales do not match their checksum");
+  }
+  return Status::Ok();
+}
+
+Status ModelFile::VerifyAllTensors(int threads) const {
+  if (!has_checksums()) return NoChecksums(path_);
+  std::vector<Status> results(tensors_.size());
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i; (i = next.fetch_add(1)) < tensors_.size();) results[i] = VerifyTensor(tensors_[i]);
+  };
+  std::vector<std::thread> helpers;
+  for (int t = 1; t < threads && static_cast<size_t>(t) < tensors_.size(); ++t) helpers.emplace_back(work);
+  work();
+  for (std::thread& h : helpers) h.join();
+  for (const Status& r : results) EDGELM_RETURN_IF_ERROR(r);
+  return Status::Ok();
+}
+
+void ModelFile::StartBackgroundVerification() const {
+  if (!has_checksums() || verifier_.joinable()) return;
+  verification_.store(static_cast<int>(Verification::kRunning));
+  verifier_ = std::thread([this] {
+    for (const TensorView& t : tensors_) {
+      Status s = VerifyTensor(t, &stop_verifier_);
+      if (s.code() == StatusCode::kCancelled) return;  // the file is being closed
+      if (!s.ok()) {
+        {
+          std::lock_guard<std::mutex> lock(integrity_mutex_);
+          integrity_ = std::move(s);
+        }
+        verification_.store(static_cast<int>(Verification::kFailed));
+        return;
+      }
+    }
+    verification_.store(static_cast<int>(Verification::kPassed));
+  });
+}
+
+Status ModelFile::integrity() const {
+  if (verification() != Verification::kFailed) return Status::Ok();
+  std::lock_guard<std::mutex> lock(integrity_mutex_);
+  return integrity_;
 }
 
 uint64_t ModelFile::DropFromMemory(const TensorView& tensor) const {
@@ -197,6 +281,8 @@ Status ModelFile::ParseTensor(const schema::Tensor& t, TensorView* view) const {
   if (int_codes != (view->scales != nullptr)) return CorruptModel("integer codes need per-row scales (and only they have them)");
 
   if (t.activation() > ActivationQuant::MAX) return CorruptModel("unknown activation quantization");
+  view->data_checksum = t.data_checksum();
+  view->scales_checksum = t.scales_checksum();
   view->activation = t.activation();
   view->input_scale = t.input_scale();
   view->output_scale = t.output_scale();

@@ -12,6 +12,8 @@
 #include <ctime>
 #include <memory>
 
+#include <zlib.h>
+
 #include "format/container.h"
 
 namespace edgelm {
@@ -54,6 +56,19 @@ class TempFile {
     }
     return Status::Ok();
   }
+  // Overwrites bytes already written (the metadata, once the checksums are known).
+  Status WriteAt(uint64_t offset, const void* data, size_t size) {
+    const uint8_t* p = static_cast<const uint8_t*>(data);
+    while (size > 0) {
+      ssize_t n = ::pwrite(fd_, p, size, static_cast<off_t>(offset));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return IoError("cannot write " + final_ + ": " + std::strerror(errno));
+      p += n;
+      offset += static_cast<uint64_t>(n);
+      size -= static_cast<size_t>(n);
+    }
+    return Status::Ok();
+  }
   Status WriteZeros(uint64_t n) {
     static const uint8_t zeros[4096] = {};
     while (n > 0) {
@@ -81,7 +96,20 @@ class TempFile {
 struct Placement {
   uint64_t offset = 0, size = 0, scales_offset = 0, scales_size = 0, row_bytes = 0;
   int64_t scales_per_row = 1;
+  uint32_t data_checksum = 0, scales_checksum = 0;  // CRC-32, known once the tensor is written
 };
+
+uint32_t Crc32(uint32_t crc, const void* data, size_t size) {
+  const uint8_t* p = static_cast<const uint8_t*>(data);
+  uLong c = crc;
+  while (size > 0) {  // crc32 takes 32-bit lengths
+    const uInt n = static_cast<uInt>(std::min<size_t>(size, 1u << 30));
+    c = crc32(c, p, n);
+    p += n;
+    size -= n;
+  }
+  return static_cast<uint32_t>(c);
+}
 
 }  // namespace
 
@@ -120,27 +148,35 @@ Status WriteModelFile(const std::string& path, const ModelMetadata& meta, const 
   }
   const uint64_t data_size = AlignUp(cursor, kTensorAlignment);
 
-  flatbuffers::FlatBufferBuilder fbb(1 << 20);
-  std::vector<flatbuffers::Offset<schema::Tensor>> tensor_offsets;
-  for (size_t i = 0; i < tensors.size(); ++i) {
-    const TensorSpec& t = tensors[i];
-    std::vector<uint64_t> shape(t.shape.begin(), t.shape.end());
-    tensor_offsets.push_back(schema::CreateTensorDirect(
-        fbb, t.name.c_str(), &shape, t.dtype, schema::Layout::RowMajor, place[i].offset, place[i].size,
-        !t.per_row_scales ? ScaleKind::None : t.scale_group_size > 0 ? ScaleKind::PerGroup : ScaleKind::PerRow,
-        place[i].scales_offset, place[i].scales_size, t.activation, t.input_scale, t.output_scale,
-        static_cast<uint32_t>(t.scale_group_size)));
-  }
-  auto arch = ConfigToSchema(fbb, meta.config);
-  auto tok = meta.tokenizer ? TokenizerToSchema(fbb, *meta.tokenizer) : flatbuffers::Offset<schema::Tokenizer>();
-  auto tensor_vec = fbb.CreateVector(tensor_offsets);
-  auto quant = schema::CreateQuantizationDirect(fbb, meta.recipe.c_str(), meta.recipe_description.c_str(),
-                                                meta.recipe_json.c_str());
+  // Every field is stored even at its default, so the metadata keeps its size when it is built again
+  // with the checksums, which are known only after the data is written.
   const std::string created = UtcNow();
-  auto prov = schema::CreateProvenanceDirect(fbb, meta.source.c_str(), ConverterVersion(), created.c_str(),
-                                             meta.command_line.c_str(), meta.source_format.c_str(),
-                                             meta.source_sha256.c_str());
-  fbb.Finish(schema::CreateModel(fbb, arch, tok, tensor_vec, quant, prov), schema::ModelIdentifier());
+  auto build_metadata = [&](flatbuffers::FlatBufferBuilder& fbb) {
+    fbb.ForceDefaults(true);
+    std::vector<flatbuffers::Offset<schema::Tensor>> tensor_offsets;
+    for (size_t i = 0; i < tensors.size(); ++i) {
+      const TensorSpec& t = tensors[i];
+      std::vector<uint64_t> shape(t.shape.begin(), t.shape.end());
+      tensor_offsets.push_back(schema::CreateTensorDirect(
+          fbb, t.name.c_str(), &shape, t.dtype, schema::Layout::RowMajor, place[i].offset, place[i].size,
+          !t.per_row_scales ? ScaleKind::None : t.scale_group_size > 0 ? ScaleKind::PerGroup : ScaleKind::PerRow,
+          place[i].scales_offset, place[i].scales_size, t.activation, t.input_scale, t.output_scale,
+          static_cast<uint32_t>(t.scale_group_size), place[i].data_checksum, place[i].scales_checksum));
+    }
+    auto arch = ConfigToSchema(fbb, meta.config);
+    auto tok = meta.tokenizer ? TokenizerToSchema(fbb, *meta.tokenizer) : flatbuffers::Offset<schema::Tokenizer>();
+    auto tensor_vec = fbb.CreateVector(tensor_offsets);
+    auto quant = schema::CreateQuantizationDirect(fbb, meta.recipe.c_str(), meta.recipe_description.c_str(),
+                                                  meta.recipe_json.c_str());
+    auto prov = schema::CreateProvenanceDirect(fbb, meta.source.c_str(), ConverterVersion(), created.c_str(),
+                                               meta.command_line.c_str(), meta.source_format.c_str(),
+                                               meta.source_sha256.c_str());
+    fbb.Finish(schema::CreateModel(fbb, arch, tok, tensor_vec, quant, prov,
+                                   meta.write_checksums ? schema::ChecksumKind::Crc32 : schema::ChecksumKind::None),
+               schema::ModelIdentifier());
+  };
+  flatbuffers::FlatBufferBuilder fbb(1 << 20);
+  build_metadata(fbb);
 
   FileHeader h{};
   std::memcpy(h.magic, kFileMagic, sizeof kFileMagic);
@@ -164,7 +200,7 @@ Status WriteModelFile(const std::string& path, const ModelMetadata& meta, const 
   std::vector<float> scales;
   for (size_t i = 0; i < tensors.size(); ++i) {
     const TensorSpec& t = tensors[i];
-    const Placement& p = place[i];
+    Placement& p = place[i];
     EDGELM_RETURN_IF_ERROR(out.WriteZeros(p.offset - written));
     written = p.offset;
     const int64_t rows = t.shape.size() == 2 ? t.shape[0] : 1;
@@ -175,17 +211,27 @@ Status WriteModelFile(const std::string& path, const ModelMetadata& meta, const 
       chunk.assign(static_cast<size_t>((r_end - r) * p.row_bytes), 0);
       Status s = t.fill(r, r_end, chunk.data(), t.per_row_scales ? scales.data() + r * p.scales_per_row : nullptr);
       if (!s.ok()) return Status(s.code(), "tensor '" + t.name + "': " + s.message());
+      p.data_checksum = Crc32(p.data_checksum, chunk.data(), chunk.size());
       EDGELM_RETURN_IF_ERROR(out.Write(chunk.data(), chunk.size()));
       written += chunk.size();
       if (progress) progress(written, data_size);
     }
     if (t.per_row_scales) {
       EDGELM_RETURN_IF_ERROR(out.WriteZeros(p.scales_offset - written));
+      p.scales_checksum = Crc32(0, scales.data(), p.scales_size);
       EDGELM_RETURN_IF_ERROR(out.Write(scales.data(), p.scales_size));
       written = p.scales_offset + p.scales_size;
     }
   }
   EDGELM_RETURN_IF_ERROR(out.WriteZeros(data_size - written));
+  if (meta.write_checksums) {
+    flatbuffers::FlatBufferBuilder with_checksums(fbb.GetSize());
+    build_metadata(with_checksums);
+    if (with_checksums.GetSize() != h.metadata_size) return Status(StatusCode::kInternal, "metadata changed size");
+    h.metadata_checksum = Fnv1a64(with_checksums.GetBufferPointer(), with_checksums.GetSize());
+    EDGELM_RETURN_IF_ERROR(out.WriteAt(0, &h, sizeof h));
+    EDGELM_RETURN_IF_ERROR(out.WriteAt(h.metadata_offset, with_checksums.GetBufferPointer(), with_checksums.GetSize()));
+  }
   if (progress) progress(data_size, data_size);
   return out.Commit();
 }

@@ -39,6 +39,9 @@ struct ModelMetadata {
   std::string command_line;
   std::string source_format;  // "safetensors", "qat-export", "litertlm", "compressed-tensors", "gguf", "synthetic"
   std::string source_sha256;  // hex, for single-file sources
+  // Record a CRC-32 of every tensor's bytes and scales (ModelFile::VerifyTensor). False writes a file
+  // as converters before 1.1 did (for tests of such files).
+  bool write_checksums = true;
 };
 
 // bytes_done / bytes_total of the data region.

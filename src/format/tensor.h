@@ -47,6 +47,10 @@ struct TensorView {
   ActivationQuant activation = ActivationQuant::None;
   float input_scale = 0.0f;          // StaticInt8 / StaticInt8Full
   float output_scale = 0.0f;         // > 0: the output is requantized to int8 with this scale
+  // CRC-32 of the `size` bytes at `data` and of the scales, when the file carries checksums
+  // (ModelFile::has_checksums).
+  uint32_t data_checksum = 0;
+  uint32_t scales_checksum = 0;
 
   bool static_input() const {
     return activation == ActivationQuant::StaticInt8 || activation == ActivationQuant::StaticInt8Full;

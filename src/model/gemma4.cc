@@ -393,6 +393,8 @@ Status Gemma4Model::Forward(const int* tokens, int count, LogitsMode mode, KvCac
                             ForwardObserver* observer) const {
   const ModelConfig& c = config();
   if (count <= 0) return InvalidArgument("no tokens to process");
+  // A damaged tensor found by the background verification stops every session from computing on it.
+  EDGELM_RETURN_IF_ERROR(file_->integrity());
   if (count > kv->max_chunk()) return InvalidArgument("chunk larger than the session's prefill chunk");
   const int pos0 = kv->length();
   if (count > kv->context_length() - pos0)

@@ -1,5 +1,7 @@
 #include "runtime/loaded_model.h"
 
+#include <thread>
+
 #include "common/log.h"
 #include "common/memory_budget.h"
 #include "dispatch.h"
@@ -38,6 +40,13 @@ Status LoadedModel::Open(const std::string& path, const LoadOptions& options, st
   std::unique_ptr<ModelFile> file;
   EDGELM_RETURN_IF_ERROR(ModelFile::Open(path, &file));
   EDGELM_RETURN_IF_ERROR(CheckModelMemory(*file, options.max_memory_bytes));
+  if (options.verify != LoadOptions::Verify::kNone && !file->has_checksums())
+    Log(LogLevel::kWarn, path + " carries no weight checksums (converted before edgelm-convert 1.1): not verified");
+  else if (options.verify == LoadOptions::Verify::kAtLoad) {  // before XNNPACK packs anything damaged
+    const int threads = options.num_threads > 0 ? options.num_threads : static_cast<int>(std::thread::hardware_concurrency());
+    EDGELM_RETURN_IF_ERROR(file->VerifyAllTensors(threads));
+    m->verified_at_load_ = true;
+  }
   m->file_ = std::move(file);
   EDGELM_RETURN_IF_ERROR(Gemma4Model::Create(m->file_, &m->model_, options.num_threads, options.engine));
   if (options.populate) {  // after XNNPACK copied its tensors: their pages are not needed again
@@ -55,6 +64,7 @@ Status LoadedModel::Open(const std::string& path, const LoadOptions& options, st
     }
   }
   m->recipe_ = m->file_->recipe();
+  if (options.verify == LoadOptions::Verify::kBackground) m->file_->StartBackgroundVerification();
   if (const char* warning = edgelm_kernels_selection_warning()) Log(LogLevel::kWarn, warning);
   Log(LogLevel::kInfo, path + ": recipe " + (m->recipe_.empty() ? "?" : m->recipe_) + ", kernels " +
                            edgelm_kernels_select()->name + ", " + std::to_string(m->model_->num_threads()) + " threads");

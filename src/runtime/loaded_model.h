@@ -21,6 +21,10 @@ struct LoadOptions {
   bool populate = false;          // fault every weight page in at load
   uint64_t max_memory_bytes = 0;  // refuse a model whose resident weights + tokenizer exceed it; 0 = no limit
   LinearEngine engine = LinearEngine::kAuto;  // who runs the integer linears (model/xnn_linear.h)
+  // Check the weights against the file's checksums: not at all, before the load returns (a damaged
+  // tensor fails it), or in the background (Forward fails once a damaged tensor is found). Files
+  // without checksums load either way, with a warning.
+  enum class Verify { kNone, kAtLoad, kBackground } verify = Verify::kNone;
 };
 
 class LoadedModel {
@@ -39,6 +43,8 @@ class LoadedModel {
   const std::string& chat_template_name() const { return chat_template_name_; }
   // Tokens that end a generation, as int32 for the C API.
   const std::vector<int32_t>& stop_tokens() const { return stop_tokens_; }
+  // Every tensor matched its checksum before the load returned (LoadOptions::Verify::kAtLoad).
+  bool weights_verified_at_load() const { return verified_at_load_; }
 
  private:
   LoadedModel() = default;
@@ -49,6 +55,7 @@ class LoadedModel {
   std::unique_ptr<ChatTemplate> chat_;
   std::string recipe_, chat_template_name_;
   std::vector<int32_t> stop_tokens_;
+  bool verified_at_load_ = false;
 };
 
 }  // namespace edgelm
