@@ -14,6 +14,7 @@
 
 #include <zlib.h>
 
+#include "common/file_sync.h"
 #include "format/container.h"
 
 namespace edgelm {
@@ -84,6 +85,7 @@ class TempFile {
     fd_ = -1;
     if (rename(tmp_.c_str(), final_.c_str()) != 0) return IoError("rename to " + final_ + " failed: " + std::strerror(errno));
     committed_ = true;
+    SyncDirectoryOf(final_);
     return Status::Ok();
   }
 

@@ -5,13 +5,13 @@
 //   tokens   int32 each
 //   KV cache the cache's own section (KvCache::Save: options, model checksum, rows)
 //   checksum FNV-1a 64 of every byte before it
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 
+#include "common/file_sync.h"
 #include "common/hash.h"
 #include "runtime/session.h"
 
@@ -122,17 +122,6 @@ class FileSource : public ByteSource {
 struct FileCloser {
   void operator()(std::FILE* f) const { std::fclose(f); }
 };
-
-// Makes a completed rename survive a power cut: the directory entry is on disk too.
-void SyncDirectoryOf(const std::string& path) {
-  const size_t slash = path.find_last_of('/');
-  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd >= 0) {
-    (void)::fsync(fd);
-    ::close(fd);
-  }
-}
 
 }  // namespace
 
