@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <new>
 
 #include <zlib.h>
 
@@ -111,7 +112,8 @@ bool ModelFile::has_checksums() const { return metadata_->tensor_checksums() == 
 Status ModelFile::VerifyTensor(const TensorView& tensor, const std::atomic<bool>* stop) const {
   if (!has_checksums()) return NoChecksums(path_);
   constexpr size_t kChunk = 1 << 20;
-  std::vector<uint8_t> buffer(kChunk);
+  const std::unique_ptr<uint8_t[]> buffer(new (std::nothrow) uint8_t[kChunk]);
+  if (!buffer) return Status(StatusCode::kOutOfMemory, "no memory to verify the weights");
   // CRC-32 of `size` bytes at `begin` inside the mapping, read from the file.
   auto checksum = [&](const uint8_t* begin, uint64_t size, uint32_t* crc) -> Status {
     uLong c = crc32(0L, Z_NULL, 0);
@@ -119,10 +121,10 @@ Status ModelFile::VerifyTensor(const TensorView& tensor, const std::atomic<bool>
     for (uint64_t done = 0; done < size;) {
       if (stop && stop->load(std::memory_order_relaxed)) return Status(StatusCode::kCancelled, "verification stopped");
       const size_t want = static_cast<size_t>(std::min<uint64_t>(kChunk, size - done));
-      const ssize_t n = pread(fd_, buffer.data(), want, start + static_cast<off_t>(done));
+      const ssize_t n = pread(fd_, buffer.get(), want, start + static_cast<off_t>(done));
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) return IoError(path_ + ": cannot read tensor '" + tensor.name + "': " + (n < 0 ? std::strerror(errno) : "end of file"));
-      c = crc32(c, buffer.data(), static_cast<uInt>(n));
+      c = crc32(c, buffer.get(), static_cast<uInt>(n));
       done += static_cast<uint64_t>(n);
     }
     *crc = static_cast<uint32_t>(c);
@@ -145,11 +147,22 @@ Status ModelFile::VerifyAllTensors(int threads) const {
   if (!has_checksums()) return NoChecksums(path_);
   std::vector<Status> results(tensors_.size());
   std::atomic<size_t> next{0};
-  auto work = [&] {
-    for (size_t i; (i = next.fetch_add(1)) < tensors_.size();) results[i] = VerifyTensor(tensors_[i]);
+  // Statuses carry strings: a thread that cannot allocate one records out-of-memory instead of throwing.
+  auto work = [&]() noexcept {
+    for (size_t i; (i = next.fetch_add(1)) < tensors_.size();) {
+      try {
+        results[i] = VerifyTensor(tensors_[i]);
+      } catch (const std::bad_alloc&) {
+        results[i] = Status(StatusCode::kOutOfMemory, "");
+      }
+    }
   };
   std::vector<std::thread> helpers;
-  for (int t = 1; t < threads && static_cast<size_t>(t) < tensors_.size(); ++t) helpers.emplace_back(work);
+  try {
+    helpers.reserve(static_cast<size_t>(std::max(threads, 1)));
+    for (int t = 1; t < threads && static_cast<size_t>(t) < tensors_.size(); ++t) helpers.emplace_back(work);
+  } catch (const std::exception&) {  // fewer threads than asked: this one works on regardless
+  }
   work();
   for (std::thread& h : helpers) h.join();
   for (const Status& r : results) EDGELM_RETURN_IF_ERROR(r);
@@ -159,9 +172,15 @@ Status ModelFile::VerifyAllTensors(int threads) const {
 void ModelFile::StartBackgroundVerification() const {
   if (!has_checksums() || verifier_.joinable()) return;
   verification_.store(static_cast<int>(Verification::kRunning));
-  verifier_ = std::thread([this] {
+  verifier_ = std::thread([this]() noexcept {
     for (const TensorView& t : tensors_) {
-      Status s = VerifyTensor(t, &stop_verifier_);
+      Status s;
+      try {
+        s = VerifyTensor(t, &stop_verifier_);
+      } catch (const std::bad_alloc&) {  // no verdict: the state says "not verified"
+        verification_.store(static_cast<int>(Verification::kNotRun));
+        return;
+      }
       if (s.code() == StatusCode::kCancelled) return;  // the file is being closed
       if (!s.ok()) {
         {

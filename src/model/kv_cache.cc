@@ -99,10 +99,11 @@ uint8_t* KvCache::WritableRow(int layer, int position) {
   const int slot = l.ring ? position % l.capacity : position;
   std::shared_ptr<Page>& page = l.pages[static_cast<size_t>(slot / kPageTokens)];
   const size_t page_bytes = static_cast<size_t>(std::min(kPageTokens, l.capacity)) * l.row_bytes;
-  if (!page) {
-    page = std::make_shared<Page>();
-    page->bytes.reset(new uint8_t[page_bytes]());
-    page->size = page_bytes;
+  if (!page) {  // built whole before it is installed: a failed allocation leaves no empty page behind
+    auto fresh = std::make_shared<Page>();
+    fresh->bytes.reset(new uint8_t[page_bytes]());
+    fresh->size = page_bytes;
+    page = std::move(fresh);
   } else if (page.use_count() > 1) {  // shared with a fork: copy before writing
     auto copy = std::make_shared<Page>();
     copy->bytes.reset(new uint8_t[page_bytes]);
