@@ -1,7 +1,7 @@
 // Crash safety: a process killed (SIGKILL) at a random point while it saves a session state or writes a
 // model file leaves the previous file intact or the new one complete — never a torn file at the final
 // path. A forked child writes in a loop; the parent kills it after a random delay and checks the file,
-// EDGELM_KILL_ITERATIONS times (default 40 per writer).
+// EDGELM_KILL_ITERATIONS times (default 40 per writer; EDGELM_KILL_SEED varies the delays).
 #include <catch2/catch.hpp>
 
 #include <signal.h>
@@ -22,6 +22,12 @@ int Iterations() {
   return env && std::atoi(env) > 0 ? std::atoi(env) : 40;
 }
 
+// The kill delays' seed: EDGELM_KILL_SEED for long runs with new delays, else fixed per test.
+uint32_t Seed(uint32_t fixed) {
+  const char* env = std::getenv("EDGELM_KILL_SEED");
+  return env ? static_cast<uint32_t>(std::strtoul(env, nullptr, 10)) * 2 + fixed : fixed;
+}
+
 // Forks a child that runs write() forever, SIGKILLs it after a random delay below max_delay_us, and
 // calls check() once it is gone; `iterations` times. The child never returns into the test runner.
 template <class Write, class Check>
@@ -39,7 +45,7 @@ void KillWhileWriting(int iterations, unsigned max_delay_us, uint32_t seed, Writ
     REQUIRE(kill(child, SIGKILL) == 0);
     int status = 0;
     REQUIRE(waitpid(child, &status, 0) == child);
-    INFO("iteration " << i << ", killed after " << delay << " us");
+    INFO("iteration " << i << ", killed after " << delay << " us (seed " << seed << ")");
     REQUIRE(WIFSIGNALED(status));
     REQUIRE(WTERMSIG(status) == SIGKILL);
     check();
@@ -66,7 +72,7 @@ TEST_CASE("a session state file survives SIGKILL during its save: the old state 
   const std::string path = testing::TempDir() + "/killed.session";
   REQUIRE(short_session->SaveFile(path).ok());
   KillWhileWriting(
-      Iterations(), 20000, 1,
+      Iterations(), 20000, Seed(1),
       [&] { return long_session->SaveFile(path).ok() && short_session->SaveFile(path).ok(); },
       [&] {
         std::unique_ptr<Session> restored;
@@ -86,7 +92,7 @@ TEST_CASE("a model file survives SIGKILL while the converter rewrites it: the ol
   options.output = testing::TempDir() + "/killed.edgelm";
   REQUIRE(Convert(options, nullptr).ok());
   KillWhileWriting(
-      Iterations(), 150000, 2, [&] { return Convert(options, nullptr).ok(); },
+      Iterations(), 150000, Seed(2), [&] { return Convert(options, nullptr).ok(); },
       [&] {
         std::unique_ptr<ModelFile> file;
         const Status opened = ModelFile::Open(options.output, &file);
