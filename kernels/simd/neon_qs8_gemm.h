@@ -237,12 +237,18 @@ void Qs8DirectGemm(const Qs8GemmArgs& a) {
   Qs8SingleRows<Codes, Engine>(a, m);
 }
 
+// K rounded up to whole steps of Codes: the length of an activation row in lane order.
+template <class Codes>
+size_t PaddedK(size_t K) {
+  return (K + Codes::kK - 1) / Codes::kK * Codes::kK;
+}
+
 // Runs run(args, extra) with args.x the activation rows in Codes' lane order (each zero-padded to whole
 // steps; args.x_stride = that padded length) in the thread's scratch, followed by `extra_bytes` of
 // scratch for the caller. Without the scratch memory y is zeros (gemm.h).
 template <class Codes, class Run>
 void WithLaneOrderX(const Qs8GemmArgs& a, size_t extra_bytes, Run run) {
-  const size_t padded_k = (a.K + Codes::kK - 1) / Codes::kK * Codes::kK;
+  const size_t padded_k = PaddedK<Codes>(a.K);
   int8_t* x = static_cast<int8_t*>(edgelm_scratch(a.M * padded_k + extra_bytes));
   if (!x) {
     for (size_t m = 0; m < a.M; ++m)
@@ -266,8 +272,8 @@ void WithLaneOrderX(const Qs8GemmArgs& a, size_t extra_bytes, Run run) {
   run(lane, x + a.M * padded_k);
 }
 
-// Prefill of sub-byte weights with SDOT: kPanelCols weight rows decoded exactly to int8 once (a "panel", in the
-// activations' lane order), then every token runs the int8 SDOT tiles over them. The decode is paid once
+// Prefill of sub-byte weights with SDOT: kPanelCols weight rows decoded exactly to int8 once (a "panel",
+// in the activations' lane order), then every token runs the int8 SDOT tiles over them. The decode is paid once
 // per panel instead of once per four tokens, and the packed weights are read once per GEMM instead of
 // once per four tokens.
 constexpr int kPanelCols = 4;
@@ -319,9 +325,8 @@ void Qs8DotGemm(const Qs8GemmArgs& a) {
   if constexpr (!Codes::kXPadded) {
     Qs8DirectGemm<Codes, Engine>(a);
   } else {
-    const size_t padded_k = (a.K + Codes::kK - 1) / Codes::kK * Codes::kK;
     const bool panels = Engine::kDecodesPanels && a.M >= kPanelMinRows;
-    WithLaneOrderX<Codes>(a, panels ? kPanelCols * padded_k : 0, [&](const Qs8GemmArgs& lane, int8_t* panel) {
+    WithLaneOrderX<Codes>(a, panels ? kPanelCols * PaddedK<Codes>(a.K) : 0, [&](const Qs8GemmArgs& lane, int8_t* panel) {
 #if defined(__ARM_FEATURE_DOTPROD)
       if (panels) return Qs8PanelGemm<Codes>(lane, panel);
 #endif
