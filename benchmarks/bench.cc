@@ -48,6 +48,9 @@
 //              "minor_page_faults": int,             // read from storage / mapped on first touch
 //              "rss_bytes": int, "pss_bytes": int, "pss_anon_bytes": int, "pss_file_bytes": int,
 //              "kv_bytes": int}],                    // decode only: process memory after the test
+//   "verify": [{"n_threads": int, "n_depth": int,   // --verify only: one forward over n_tokens new
+//               "n_tokens": int, "ms": spread,       // tokens with every position's logits (checking a
+//               "vs_one_token": float}],             // speculative draft), and its median over n_tokens = 1
 //   "memory": {"peak_rss_bytes": int,                // getrusage over the whole run
 //              "kv_bytes": int},                     // largest KV cache of a decode test
 //   "warnings": [str]    // why the figures may not be those of a quiet machine with the model resident
@@ -109,6 +112,7 @@ struct BenchOptions {
   size_t bandwidth_bytes = size_t{1} << 30;  // buffer of the read bandwidth probe
   bool cold = true;
   bool busy_core = false;            // a competing busy loop at nice 19 for the whole run
+  std::vector<int> verify_lengths;   // drafted tokens verified in one forward (--verify); none by default
   std::string json_path;
 };
 
@@ -350,6 +354,43 @@ ordered_json MeasureDecode(const BenchOptions& o, edgelm_session* session, const
   return test;
 }
 
+// Verifying k drafted tokens, as speculative decoding does: one forward over k new tokens at `depth`
+// that returns the logits of each, timed against the same call over one token (a decode step). Each
+// sample appends the tokens, evaluates every position and rewinds them; 5 samples per repetition.
+ordered_json MeasureVerify(const BenchOptions& o, edgelm_session* session, int vocab_size, int threads, int depth) {
+  std::fprintf(stderr, "  verify @ d%d, %d threads\n", depth, threads);
+  const std::vector<int32_t> context = RandomTokens(static_cast<size_t>(std::max(depth, 1)), vocab_size, o.seed);
+  CheckSessionCall(edgelm_session_reset(session), session, "edgelm_session_reset");
+  AppendTokens(session, context);
+  std::vector<int> lengths = {1};
+  for (int k : o.verify_lengths)
+    if (k > 1) lengths.push_back(k);
+  const int longest = *std::max_element(lengths.begin(), lengths.end());
+  std::vector<float> logits(static_cast<size_t>(longest) * static_cast<size_t>(vocab_size));
+  size_t n_logits = 0;
+  CheckSessionCall(edgelm_session_evaluate(session, 0, logits.data(), logits.size(), &n_logits), session,
+                   "edgelm_session_evaluate");  // the context's prefill, untimed
+  ordered_json rows = ordered_json::array();
+  double one_token_ms = 0;
+  for (int k : lengths) {
+    const std::vector<int32_t> draft = RandomTokens(static_cast<size_t>(k), vocab_size, o.seed + static_cast<uint64_t>(k));
+    std::vector<double> ms;
+    for (int sample = 0; sample < 5 * o.reps; ++sample) {
+      AppendTokens(session, draft);
+      const Clock::time_point start = Clock::now();
+      CheckSessionCall(edgelm_session_evaluate(session, 1, logits.data(), logits.size(), &n_logits), session,
+                       "edgelm_session_evaluate");
+      ms.push_back(MillisecondsSince(start));
+      CheckSessionCall(edgelm_session_rewind(session, context.size()), session, "edgelm_session_rewind");
+    }
+    const ordered_json spread = Spread(ms);
+    if (k == 1) one_token_ms = spread["median"].get<double>();
+    rows.push_back({{"n_threads", threads}, {"n_depth", depth}, {"n_tokens", k}, {"ms", spread},
+                    {"vs_one_token", spread["median"].get<double>() / one_token_ms}});
+  }
+  return rows;
+}
+
 int ContextLengthFor(const BenchOptions& o) {
   if (o.context_length > 0) return o.context_length;
   int needed = kMinContextLength;
@@ -473,7 +514,7 @@ ordered_json RunBenchmark(const BenchOptions& o) {
   bandwidth_threads.erase(std::unique(bandwidth_threads.begin(), bandwidth_threads.end()), bandwidth_threads.end());
   const std::vector<double> bandwidth_before = ReadBandwidth(&probe, bandwidth_threads, "before the tests");
 
-  ordered_json startup = ordered_json::array(), tests = ordered_json::array();
+  ordered_json startup = ordered_json::array(), tests = ordered_json::array(), verify = ordered_json::array();
   uint64_t kv_bytes = 0;
   for (int threads : o.threads) {
     std::fprintf(stderr, "edgelm-bench: %d threads\n", threads);
@@ -486,6 +527,9 @@ ordered_json RunBenchmark(const BenchOptions& o) {
       tests.push_back(MeasureDecode(o, session.get(), info, &probe, threads, depth));
       WarnAboutPageFaults(tests.back(), info.weight_bytes_per_token, &warnings);
       kv_bytes = std::max(kv_bytes, tests.back()["kv_bytes"].get<uint64_t>());
+      if (!o.verify_lengths.empty())
+        for (ordered_json& row : MeasureVerify(o, session.get(), info.vocab_size, threads, depth))
+          verify.push_back(std::move(row));
     }
   }
   const uint64_t peak_rss_bytes = edgelm_bench::PeakRssBytes();
@@ -507,6 +551,7 @@ ordered_json RunBenchmark(const BenchOptions& o) {
   run["bandwidth"] = bandwidth;
   run["startup"] = startup;
   run["tests"] = tests;
+  if (!verify.empty()) run["verify"] = verify;
   run["memory"] = {{"peak_rss_bytes", peak_rss_bytes}, {"kv_bytes", kv_bytes}};
   run["machine"]["load_avg_1m_end"] = LoadAverage1m();
   if (busy_core) {
@@ -624,9 +669,27 @@ void PrintWarnings(const std::vector<ordered_json>& runs) {
                     warning.get<std::string>().c_str());
 }
 
+// --verify: a forward over k drafted tokens against one decode step.
+void PrintVerifyTable(const std::vector<ordered_json>& runs) {
+  bool any = false;
+  for (const ordered_json& run : runs) any = any || run.contains("verify");
+  if (!any) return;
+  std::printf("| model | engine | threads | depth | tokens verified | ms | min ms | max ms | vs one token |\n"
+              "|---|---|--:|--:|--:|--:|--:|--:|--:|\n");
+  for (const ordered_json& run : runs)
+    for (const ordered_json& row : run.value("verify", ordered_json::array()))
+      std::printf("| %s | %s | %d | %d | %d | %s | %s | %s | %s |\n", run["model"]["file"].get<std::string>().c_str(),
+                  run["settings"].value("linear_engine", "n/a").c_str(), row["n_threads"].get<int>(),
+                  row["n_depth"].get<int>(), row["n_tokens"].get<int>(), Format("%.1f", row["ms"]["median"]).c_str(),
+                  Format("%.1f", row["ms"]["min"]).c_str(), Format("%.1f", row["ms"]["max"]).c_str(),
+                  Format("%.2fx", row["vs_one_token"]).c_str());
+  std::printf("\n");
+}
+
 void PrintTables(const std::vector<ordered_json>& runs) {
   PrintSpeedTable(runs);
   std::printf("\n");
+  PrintVerifyTable(runs);
   PrintMemoryTable(runs);
   std::printf("\n");
   PrintStartupTable(runs);
@@ -712,6 +775,8 @@ void Usage(FILE* out) {
       "  --no-cold               skip the cold (page cache dropped) load measurement\n"
       "  --busy-core             run a competing busy loop (a process at nice 19, on no particular core)\n"
       "                          for the whole run, as another app would on a phone\n"
+      "  --verify K,...          also time one forward over K new tokens with every position's logits\n"
+      "                          (verifying a speculative draft) at each depth, against K = 1\n"
       "  --json FILE             also write the results as JSON (schema: top of benchmarks/bench.cc)\n");
 }
 
@@ -762,6 +827,7 @@ int main(int argc, char** argv) {
       o.bandwidth_bytes = static_cast<size_t>(ParseNumber(value(), 1, "--bandwidth-mib")) << 20;
     else if (a == "--no-cold") o.cold = false;
     else if (a == "--busy-core") o.busy_core = true;
+    else if (a == "--verify") o.verify_lengths = ParseList(value(), 1, "--verify");
     else if (a == "--json") o.json_path = value();
     else if (!a.empty() && a[0] == '-') { Usage(stderr); Die("unknown option " + a); }
     else if (table_mode) table_files.push_back(a);

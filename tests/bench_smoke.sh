@@ -18,7 +18,7 @@ fail() {
   exit 1
 }
 
-"$bench" "$model" --prefill 16 --depths 0,32 --n-gen 4 --threads 1,2 --reps 2 --bandwidth-mib 16 \
+"$bench" "$model" --prefill 16 --depths 0,32 --n-gen 4 --threads 1,2 --reps 2 --bandwidth-mib 16 --verify 4 \
   --json "$work/run.json" > "$work/stdout.txt"
 cat "$work/stdout.txt"
 "$bench" --table "$work/run.json" > "$work/table.txt"
@@ -35,6 +35,17 @@ awk -F'|' -v engine="${EDGELM_KERNELS:-auto}" '
   }
   END { if (rows != 6) { print rows + 0 " speed rows, expected 6"; bad = 1 } exit bad }' "$work/table.txt" ||
   fail "incomplete speed table"
+
+# The verification table (--verify 4): 1 and 4 tokens at both depths and thread counts, positive ms,
+# 1.00x for one token.
+awk -F'|' '
+  $6 ~ /^ (1|4) $/ && $5 ~ /^ (0|32) $/ {
+    rows++
+    if ($7 + 0 <= 0) { print "no ms in: " $0; bad = 1 }
+    if ($6 == " 1 " && $10 != " 1.00x ") { print "one token is not 1.00x in: " $0; bad = 1 }
+  }
+  END { if (rows != 8) { print rows + 0 " verify rows, expected 8"; bad = 1 } exit bad }' "$work/table.txt" ||
+  fail "incomplete verify table"
 
 "$bench" --compare "$work/run.json" "$work/run.json" > "$work/compare.txt"
 grep -q "| tg4 @ d32, 2 threads, of paired roofline |" "$work/compare.txt" || fail "--compare lacks the paired roofline"
