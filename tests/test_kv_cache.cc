@@ -133,6 +133,35 @@ TEST_CASE("rewinds, shallow and past the ring, continue exactly") {
   }
 }
 
+// Speculative decoding's verification step: k drafted tokens in one forward give each position's
+// logits, and after accepting only the first j of them the session rewinds to the last accepted token
+// and continues exactly, past the sliding window's ring and through the KV-sharing layers.
+TEST_CASE("a verified draft gives every position's logits, and a partly rejected one rewinds exactly") {
+  Fixture f;
+  const std::vector<int> prefix = Tokens(45, 8), draft = Tokens(9, 9), next = Tokens(6, 10);
+  for (int k : {2, 4, 8}) {
+    const std::vector<int> drafted(draft.begin() + 1, draft.begin() + 1 + k);
+    for (int accepted = 0; accepted <= k; accepted += (k > 4 ? 3 : 1)) {
+      auto s = f.NewSession(KvType::kF32, /*chunk=*/8);
+      Feed(*s, prefix, f.vocab());
+      REQUIRE(s->AppendTokens(drafted.data(), drafted.size()).ok());
+      std::vector<float> all(static_cast<size_t>(k) * static_cast<size_t>(f.vocab()));
+      REQUIRE(s->Evaluate(all.data()).ok());
+      INFO("k " << k << ", accepted " << accepted);
+      for (int i = 0; i < k; ++i) {
+        const std::vector<int> seen = Concat(prefix, std::vector<int>(drafted.begin(), drafted.begin() + i + 1));
+        const std::vector<float> row(all.begin() + static_cast<std::ptrdiff_t>(i) * f.vocab(),
+                                     all.begin() + static_cast<std::ptrdiff_t>(i + 1) * f.vocab());
+        CHECK(MaxDiff(row, f.Reference(seen)) <= kExact);
+      }
+      REQUIRE(s->Rewind(prefix.size() + static_cast<size_t>(accepted)).ok());
+      const std::vector<int> kept =
+          Concat(prefix, std::vector<int>(drafted.begin(), drafted.begin() + accepted));
+      CHECK(MaxDiff(Feed(*s, next, f.vocab()), f.Reference(Concat(kept, next))) <= kExact);
+    }
+  }
+}
+
 TEST_CASE("save and restore continue exactly, and bad state files are rejected") {
   Fixture f;
   const std::vector<int> first = Tokens(50, 7), next = Tokens(20, 8);
