@@ -218,9 +218,10 @@ Status Gemma4Model::Bind() {
     // their page faults do not map the neighbouring weights (whole large folios) back into memory
     // after XNNPACK packed those.
     if (info.role == TensorRole::kNorm) {
-      norms_.emplace_back(new OwnedTensor{*t, std::vector<uint8_t>(t->data, t->data + t->size)});
-      norms_.back()->view.data = norms_.back()->bytes.data();
-      t = &norms_.back()->view;
+      auto norm = std::make_unique<OwnedTensor>(OwnedTensor{*t, std::vector<uint8_t>(t->data, t->data + t->size)});
+      norm->view.data = norm->bytes.data();
+      t = &norm->view;
+      norms_.push_back(std::move(norm));  // owned before the vector may fail to grow: nothing leaks
     }
     const int slot = static_cast<int>(info.slot);
     if (info.layer < 0)
