@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 
 #include "common/log.h"
 #include "dispatch.h"
@@ -181,6 +182,8 @@ struct XnnWeights::Cache {
   std::unordered_map<Key, size_t, KeyHash> index;
   void* pending = nullptr;  // reserved, not yet inserted
   bool sealed = false;
+  // A packing that did not land in the cache (out of memory) since the last load-time operator creation.
+  bool insert_failed = false;
 
   Cache() {
     provider.context = this;
@@ -224,14 +227,27 @@ struct XnnWeights::Cache {
     c->pending_size = std::max<size_t>(n, 1);
     return p;
   }
-  static size_t LookUpOrInsert(void* context, const xnn_weights_cache_look_up_key* key, void* ptr, size_t size) {
+  // Called from XNNPACK's C code: nothing may throw through it. XNNPACK does not check the result, so
+  // a failure is recorded for CreateOperator instead.
+  static size_t LookUpOrInsert(void* context, const xnn_weights_cache_look_up_key* key, void* ptr, size_t size) noexcept {
     Cache* c = static_cast<Cache*>(context);
     const Key k = MakeKey(key);
     auto it = c->index.find(k);
-    if (it != c->index.end() || ptr != c->pending || !ptr) return it != c->index.end() ? it->second : SIZE_MAX;
-    c->buffers.push_back({ptr, c->pending_size});
+    if (it != c->index.end()) return it->second;
+    if (ptr != c->pending || !ptr) {
+      c->insert_failed = true;
+      return SIZE_MAX;
+    }
+    try {
+      c->buffers.reserve(c->buffers.size() + 1);
+      c->index[k] = c->buffers.size();
+    } catch (const std::bad_alloc&) {
+      c->insert_failed = true;
+      return SIZE_MAX;
+    }
+    c->buffers.push_back({ptr, c->pending_size});  // cannot throw: reserved
     c->pending = nullptr;
-    return c->index[k] = c->buffers.size() - 1;
+    return c->buffers.size() - 1;
   }
 };
 
@@ -261,6 +277,7 @@ Status XnnWeights::CreateOperator(int index, xnn_operator** out) const {
   const size_t K = static_cast<size_t>(w.cols()), N = static_cast<size_t>(w.rows());
   const float inf = INFINITY;
   xnn_weights_cache_t cache = &cache_->provider;
+  if (!cache_->sealed) cache_->insert_failed = false;  // load time: one thread
   xnn_status s = xnn_status_invalid_parameter;
   switch (plans_[index].op) {
     case XnnOperator::kQd8F32Qc8w:
@@ -289,6 +306,11 @@ Status XnnWeights::CreateOperator(int index, xnn_operator** out) const {
                                                  -128, 127, 0, cache, out);
       break;
     case XnnOperator::kNone: break;
+  }
+  if (s == xnn_status_success && !cache_->sealed && cache_->insert_failed) {  // packed, but not cached
+    xnn_delete_operator(*out);
+    *out = nullptr;
+    return Status(StatusCode::kOutOfMemory, "no memory to keep XNNPACK's packed weights of '" + w.name + "'");
   }
   if (s != xnn_status_success) {
     *out = nullptr;
