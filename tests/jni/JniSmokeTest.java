@@ -106,10 +106,10 @@ public final class JniSmokeTest {
     expect(bridge.versionNumber() == number, "versionNumber " + bridge.versionNumber() + " matches " + version);
 
     // The _init values the Kotlin options classes take as their defaults.
-    int[] modelInts = new int[2];
+    int[] modelInts = new int[3];
     long[] modelLongs = new long[1];
     bridge.modelOptionsInit(modelInts, modelLongs);
-    expect(modelInts[0] >= 0 && modelLongs[0] == 0, "model defaults: threads, no budget");
+    expect(modelInts[0] >= 0 && modelInts[2] == 0 && modelLongs[0] == 0, "model defaults: threads, no check, no budget");
     int[] sessionInts = new int[7];
     long[] sessionLongs = new long[1];
     bridge.sessionOptionsInit(sessionInts, sessionLongs);
@@ -127,7 +127,7 @@ public final class JniSmokeTest {
     bridge.setLogListener(collect, LOG_DEBUG);
 
     long[] handle = new long[1];
-    int status = bridge.modelLoad(utf8("/nonexistent/model.edgelm"), 1, false, 0, handle);
+    int status = bridge.modelLoad(utf8("/nonexistent/model.edgelm"), 1, false, 0, 0, handle);
     expect(status == NOT_FOUND && handle[0] == 0, "a missing file is NOT_FOUND");
     expect(text(bridge.lastError()).contains("nonexistent"), "the message names the file");
     expect(text(bridge.statusName(status)).length() > 0, "statuses have names");
@@ -136,7 +136,7 @@ public final class JniSmokeTest {
              "the failed load is logged at DEBUG");
     }
 
-    expect(bridge.modelLoad(utf8(args[0]), 1, false, 1 << 20, handle) == OUT_OF_MEMORY && handle[0] == 0,
+    expect(bridge.modelLoad(utf8(args[0]), 1, false, 1 << 20, 0, handle) == OUT_OF_MEMORY && handle[0] == 0,
            "a 1 MB budget refuses the model");
     expect(text(bridge.lastError()).contains("max_memory_bytes"), "the message names the budget");
 
@@ -148,7 +148,9 @@ public final class JniSmokeTest {
     synchronized (messages) {
       messages.clear();
     }
-    expect(bridge.modelLoad(utf8(args[0]), 1, false, 0, handle) == OK, "the model loads");
+    expect(bridge.modelLoad(utf8(args[0]), 1, false, 0, 1, handle) == OK, "the model loads, its weights verified");
+    bridge.modelFree(handle[0]);
+    expect(bridge.modelLoad(utf8(args[0]), 1, false, 0, 0, handle) == OK, "the model loads");
     long model = handle[0];
     synchronized (messages) {
       expect(!messages.isEmpty(), "the model load is logged");
@@ -158,7 +160,7 @@ public final class JniSmokeTest {
     synchronized (messages) {
       messages.clear();
     }
-    expect(bridge.modelLoad(utf8(args[0]), 1, false, 0, handle) == OK, "the model loads again");
+    expect(bridge.modelLoad(utf8(args[0]), 1, false, 0, 0, handle) == OK, "the model loads again");
     bridge.modelFree(handle[0]);
     synchronized (messages) {
       expect(messages.isEmpty(), "no listener, no messages");

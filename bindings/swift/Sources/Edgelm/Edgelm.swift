@@ -102,16 +102,33 @@ public enum Overflow {
     }
 }
 
+/// Checking the weights against the checksums in the file (edgelm_weight_verification): `.atLoad`
+/// fails the load with a corrupt-model error naming the damaged tensor; `.background` returns at once
+/// and calls that compute fail once damage is found. Files converted before 1.1 load unverified.
+public enum VerifyWeights: Sendable {
+    case none, atLoad, background
+
+    fileprivate var raw: Int32 {
+        switch self {
+        case .none: return Int32(bitPattern: EDGELM_VERIFY_NONE.rawValue)
+        case .atLoad: return Int32(bitPattern: EDGELM_VERIFY_AT_LOAD.rawValue)
+        case .background: return Int32(bitPattern: EDGELM_VERIFY_BACKGROUND.rawValue)
+        }
+    }
+}
+
 /// Options of `Model(path:options:)` (edgelm_model_options). An option left nil keeps
 /// edgelm_model_options_init's default.
 public struct ModelOptions: @unchecked Sendable {  // a C struct of numbers only
     fileprivate var raw = edgelm_model_options()
 
-    public init(threads: Int32? = nil, populate: Bool? = nil, maxMemoryBytes: UInt64? = nil) {
+    public init(threads: Int32? = nil, populate: Bool? = nil, maxMemoryBytes: UInt64? = nil,
+                verifyWeights: VerifyWeights? = nil) {
         edgelm_model_options_init(&raw)
         if let threads = threads { self.threads = threads }
         if let populate = populate { self.populate = populate }
         if let maxMemoryBytes = maxMemoryBytes { self.maxMemoryBytes = maxMemoryBytes }
+        if let verifyWeights = verifyWeights { raw.verify_weights = verifyWeights.raw }
     }
 
     /// Compute threads of the model's pool, and the default of every session's own pool; 0 = one per core.

@@ -220,25 +220,26 @@ JNIEXPORT void JNICALL Java_dev_edgelm_NativeBridge_setLogListener(JNIEnv* env, 
 
 // ---- Model ------------------------------------------------------------------------------------
 
-// edgelm_model_options_init's values. ints: num_threads, populate; longs: max_memory_bytes.
+// edgelm_model_options_init's values. ints: num_threads, populate, verify_weights; longs: max_memory_bytes.
 JNIEXPORT void JNICALL Java_dev_edgelm_NativeBridge_modelOptionsInit(JNIEnv* env, jobject, jintArray ints,
                                                                      jlongArray longs) {
   edgelm_model_options options;
   edgelm_model_options_init(&options);
-  const jint int_values[] = {options.num_threads, options.populate};
+  const jint int_values[] = {options.num_threads, options.populate, options.verify_weights};
   const jlong long_values[] = {static_cast<jlong>(options.max_memory_bytes)};
-  env->SetIntArrayRegion(ints, 0, 2, int_values);
+  env->SetIntArrayRegion(ints, 0, 3, int_values);
   env->SetLongArrayRegion(longs, 0, 1, long_values);
 }
 
 JNIEXPORT jint JNICALL Java_dev_edgelm_NativeBridge_modelLoad(JNIEnv* env, jobject, jbyteArray path, jint threads,
                                                               jboolean populate, jlong max_memory_bytes,
-                                                              jlongArray model_out) {
+                                                              jint verify_weights, jlongArray model_out) {
   edgelm_model_options options;
   edgelm_model_options_init(&options);
   options.num_threads = threads;
   options.populate = populate ? 1 : 0;
   options.max_memory_bytes = static_cast<uint64_t>(max_memory_bytes);  // Kotlin checked >= 0
+  options.verify_weights = verify_weights;  // an enum ordinal; the library checks the range
   edgelm_model* model = nullptr;
   const edgelm_status status = edgelm_model_load(ToCString(env, path).c_str(), &options, &model);
   StoreHandle(env, model_out, model);

@@ -39,6 +39,13 @@ enum class LogLevel {
 /** KV cache storage (edgelm_kv_type). */
 enum class KvType { F32, BF16, INT8, INT4 }
 
+/**
+ * Checking the weights against the checksums in the file (edgelm_weight_verification): NONE; AT_LOAD
+ * (the load fails with CORRUPT_MODEL, naming the damaged tensor); BACKGROUND (the load returns at
+ * once; calls that compute fail once damage is found). Files converted before 1.1 load unverified.
+ */
+enum class VerifyWeights { NONE, AT_LOAD, BACKGROUND }
+
 /** What a session does when the conversation would outgrow its context (edgelm_overflow). */
 enum class Overflow { ERROR, DROP_OLDEST_TURNS, KEEP_SINK_AND_RECENT }
 
@@ -48,11 +55,13 @@ enum class Overflow { ERROR, DROP_OLDEST_TURNS, KEEP_SINK_AND_RECENT }
  *   0 = one per core
  * @property populate fault every page in at load: slower load, no page faults at the first tokens
  * @property maxMemoryBytes refuse a model whose resident weights and tokenizer need more; 0 = no limit
+ * @property verifyWeights check every weight against the file's checksums (see [VerifyWeights])
  */
 data class ModelOptions(
     val threads: Int = modelDefaults.threads,
     val populate: Boolean = modelDefaults.populate,
     val maxMemoryBytes: Long = modelDefaults.maxMemoryBytes,
+    val verifyWeights: VerifyWeights = modelDefaults.verifyWeights,
 )
 
 /**
@@ -160,7 +169,7 @@ class Edgelm private constructor(private var handle: Long) : AutoCloseable {
             require(options.maxMemoryBytes >= 0) { "maxMemoryBytes must not be negative" }
             val modelOut = LongArray(1)
             val status = NativeBridge.modelLoad(path.toCString(), options.threads, options.populate,
-                                                options.maxMemoryBytes, modelOut)
+                                                options.maxMemoryBytes, options.verifyWeights.ordinal, modelOut)
             throwIfFailed(status) { NativeBridge.lastError() }
             return Edgelm(modelOut[0])
         }
@@ -477,10 +486,11 @@ private fun String.toCString(): ByteArray {
 
 // The C _init functions' values, read once (see NativeBridge.*OptionsInit for the array layouts).
 private val modelDefaults: ModelOptions by lazy {
-    val ints = IntArray(2)
+    val ints = IntArray(3)
     val longs = LongArray(1)
     NativeBridge.modelOptionsInit(ints, longs)
-    ModelOptions(threads = ints[0], populate = ints[1] != 0, maxMemoryBytes = longs[0])
+    ModelOptions(threads = ints[0], populate = ints[1] != 0, maxMemoryBytes = longs[0],
+                 verifyWeights = VerifyWeights.values()[ints[2]])
 }
 
 private val sessionDefaults: SessionOptions by lazy {
@@ -527,10 +537,10 @@ internal object NativeBridge {
     external fun lastError(): ByteArray
     external fun setLogListener(listener: LogListener?, minLevel: Int)
 
-    /** ints: threads, populate; longs: maxMemoryBytes. */
+    /** ints: threads, populate, verifyWeights; longs: maxMemoryBytes. */
     external fun modelOptionsInit(ints: IntArray, longs: LongArray)
     external fun modelLoad(path: ByteArray, threads: Int, populate: Boolean, maxMemoryBytes: Long,
-                           modelOut: LongArray): Int
+                           verifyWeights: Int, modelOut: LongArray): Int
     external fun modelFree(model: Long)
     /** The field order of edgelm_model_info: see modelInfo in edgelm_jni.cc. */
     external fun modelInfo(model: Long, ints: IntArray, longs: LongArray, texts: Array<ByteArray?>,
