@@ -595,6 +595,107 @@ static void test_chat(const edgelm_model* model) {
   edgelm_session_free(s);
 }
 
+/* Greedy text of up to 24 tokens after "The jury said" in a fresh session, with `stops` / `bias`. */
+static edgelm_status greedy_text(const edgelm_model* model, const char* const* stops, int32_t n_stops,
+                                 const int32_t* bias_tokens, const float* bias_values, int32_t n_bias, Collected* out) {
+  edgelm_session* s = NULL;
+  if (edgelm_session_create(model, NULL, &s) != EDGELM_OK) return EDGELM_INTERNAL;
+  edgelm_status st = edgelm_session_append_text(s, "The jury said", 0);
+  edgelm_generate_options gen;
+  edgelm_generate_options_init(&gen);
+  gen.max_tokens = 24;
+  gen.temperature = 0.0f;
+  gen.ignore_stop = 1;
+  gen.stop_strings = stops;
+  gen.n_stop_strings = n_stops;
+  gen.logit_bias_tokens = bias_tokens;
+  gen.logit_bias_values = bias_values;
+  gen.n_logit_bias = n_bias;
+  memset(out, 0, sizeof *out);
+  if (st == EDGELM_OK) st = edgelm_session_generate(s, &gen, collect, out);
+  edgelm_session_free(s);
+  return st;
+}
+
+/* Stop strings: one cut from the middle of the plain output (spanning tokens) ends the text right
+ * before it; one that never appears changes nothing. Logit bias: banning the first greedy token
+ * changes the output. Bad arguments give a status. */
+static void test_stop_strings_and_bias(const edgelm_model* model) {
+  Collected plain, cut, missed, banned;
+  CHECK(greedy_text(model, NULL, 0, NULL, NULL, 0, &plain) == EDGELM_OK);
+  CHECK(plain.bytes > 12);
+  char stop[8];
+  const size_t at = plain.bytes / 2;
+  memcpy(stop, plain.text + at, 5);
+  stop[5] = '\0';
+  const char* stops[] = {"<never appears>", stop};
+  CHECK(greedy_text(model, stops, 2, NULL, NULL, 0, &cut) == EDGELM_OK);
+  const char* first = strstr(plain.text, stop);
+  CHECK(first != NULL && cut.bytes == (size_t)(first - plain.text) && memcmp(cut.text, plain.text, cut.bytes) == 0);
+  CHECK(greedy_text(model, stops, 1, NULL, NULL, 0, &missed) == EDGELM_OK);
+  CHECK(strcmp(missed.text, plain.text) == 0);
+
+  edgelm_session* s = NULL;
+  CHECK(edgelm_session_create(model, NULL, &s) == EDGELM_OK);
+  CHECK(edgelm_session_append_text(s, "The jury said", 0) == EDGELM_OK);
+  float logits[8192];
+  size_t n = 0;
+  CHECK(edgelm_session_evaluate(s, 0, logits, sizeof logits / sizeof logits[0], &n) == EDGELM_OK);
+  int32_t best = 0;
+  for (size_t i = 1; i < n; ++i)
+    if (logits[i] > logits[best]) best = (int32_t)i;
+  edgelm_session_free(s);
+  const float ban = -INFINITY;
+  CHECK(greedy_text(model, NULL, 0, &best, &ban, 1, &banned) == EDGELM_OK);
+  CHECK(strcmp(banned.text, plain.text) != 0);
+
+  const int32_t outside = 1 << 30;
+  const float nan_bias = NAN;
+  const char* empty[] = {""};
+  const char* invalid[] = {"\xC3("};
+  CHECK(greedy_text(model, NULL, 0, &outside, &ban, 1, &banned) == EDGELM_OUT_OF_RANGE);
+  CHECK(greedy_text(model, NULL, 0, &best, &nan_bias, 1, &banned) == EDGELM_INVALID_ARGUMENT);
+  CHECK(greedy_text(model, NULL, 0, NULL, NULL, 1, &banned) == EDGELM_INVALID_ARGUMENT);
+  CHECK(greedy_text(model, empty, 1, NULL, NULL, 0, &banned) == EDGELM_INVALID_ARGUMENT);
+  CHECK(greedy_text(model, invalid, 1, NULL, NULL, 0, &banned) == EDGELM_INVALID_ARGUMENT);
+  CHECK(greedy_text(model, NULL, -1, NULL, NULL, 0, &banned) == EDGELM_INVALID_ARGUMENT);
+}
+
+/* 200 chat turns in a 2k context: the oldest turns give way, every call succeeds, the history never
+ * outgrows the context. (60 turns under AddressSanitizer, which runs this test 5x slower in CI: enough
+ * to fill the context and drop turns many times.) */
+#if defined(__SANITIZE_ADDRESS__)
+enum { kConversationTurns = 60 };
+#else
+enum { kConversationTurns = 200 };
+#endif
+static void test_long_conversation(const edgelm_model* model) {
+  edgelm_session_options so;
+  edgelm_session_options_init(&so);
+  so.context_length = 2048;
+  so.overflow = EDGELM_OVERFLOW_DROP_OLDEST_TURNS;
+  edgelm_session* s = NULL;
+  CHECK(edgelm_session_create(model, &so, &s) == EDGELM_OK);
+  edgelm_generate_options gen;
+  edgelm_generate_options_init(&gen);
+  gen.max_tokens = 16;
+  gen.seed = 11;
+  int ok = 1;
+  size_t longest = 0;
+  for (int turn = 0; turn < kConversationTurns && ok; ++turn) {
+    char message[160];
+    snprintf(message, sizeof message, "Turn %d: tell me what the jury said about the county and the election, please.",
+             turn);
+    ok = edgelm_session_append_message(s, "user", message) == EDGELM_OK &&
+         edgelm_session_generate(s, &gen, NULL, NULL) == EDGELM_OK;
+    if (!ok) fprintf(stderr, "turn %d: %s\n", turn, edgelm_session_error(s));
+    if (edgelm_session_token_count(s) > longest) longest = edgelm_session_token_count(s);
+  }
+  CHECK(ok);
+  CHECK(longest <= 2048 && longest > 1024);
+  edgelm_session_free(s);
+}
+
 static void test_version(void) {
   char expected[32];
   snprintf(expected, sizeof expected, "%d.%d.%d", EDGELM_VERSION_MAJOR, EDGELM_VERSION_MINOR, EDGELM_VERSION_PATCH);
@@ -960,6 +1061,8 @@ int main(void) {
     test_handle_kinds(model);
     test_fork_and_state(model);
     test_chat(model);
+    test_stop_strings_and_bias(model);
+    test_long_conversation(model);
     test_model_info(model);
     test_struct_sizes(model);
     test_evaluate_and_score(model);

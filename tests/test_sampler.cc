@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "runtime/sampler.h"
+#include "runtime/stop_strings.h"
 
 namespace edgelm {
 namespace {
@@ -383,6 +384,58 @@ TEST_CASE("Gemma-sized vocabulary") {
       CHECK(sampler->Sample(tiny.data(), 2, nullptr, 0) == 1);
     }
   }
+}
+
+TEST_CASE("Logit bias moves or bans tokens, after the penalties, in every sampling mode") {
+  const std::vector<float> logits = {1.0f, 5.0f, 3.0f, -2.0f};
+  SamplerParams params = Greedy();
+  params.logit_bias = {{1, -kInf}};  // ban the argmax
+  CHECK(MakeSampler(params)->Sample(logits.data(), 4, nullptr, 0) == 2);
+  params.logit_bias = {{3, 10.0f}, {42, 100.0f}};  // an id past this vocab is ignored here
+  CHECK(MakeSampler(params)->Sample(logits.data(), 4, nullptr, 0) == 3);
+  // Sampled: a banned token is never drawn.
+  params = SamplerParams();
+  params.seed = 3;
+  params.logit_bias = {{1, -kInf}, {2, -kInf}};
+  auto sampler = MakeSampler(params);
+  for (int i = 0; i < 200; ++i) {
+    const int token = sampler->Sample(logits.data(), 4, nullptr, 0);
+    CHECK((token == 0 || token == 3));
+  }
+  for (float bad : {kNaN, kInf}) {
+    params.logit_bias = {{0, bad}};
+    CHECK(params.Validate().code() == StatusCode::kInvalidArgument);
+  }
+}
+
+// Pushes `pieces` through a StopStrings: what was shown, and whether a stop string ended it.
+static std::pair<std::string, bool> Shown(const std::vector<std::string>& stops, const std::vector<std::string>& pieces) {
+  StopStrings filter(stops);
+  std::string shown;
+  for (const std::string& piece : pieces) {
+    bool matched = false;
+    shown += filter.Push(piece, &matched);
+    if (matched) return {shown, true};
+  }
+  return {shown + filter.Flush(), false};
+}
+
+TEST_CASE("Stop strings spanning pieces are never shown; near misses are released") {
+  using Result = std::pair<std::string, bool>;
+  CHECK(Shown({"<end>"}, {"Hello", " wor", "ld<e", "nd> more"}) == Result("Hello world", true));
+  CHECK(Shown({"<end>"}, {"a <e", "n", "x"}) == Result("a <enx", false));  // a near miss, released
+  CHECK(Shown({"ab", "b"}, {"xa", "b"}) == Result("x", true));             // the earliest match wins
+  CHECK(Shown({"\xC3\xA9t\xC3\xA9"}, {"l'\xC3\xA9", "t\xC3\xA9!"}) == Result("l'", true));
+  CHECK(Shown({}, {"plain", " text"}) == Result("plain text", false));
+  // Held back exactly while it could still match.
+  StopStrings filter({"<end>"});
+  bool matched = false;
+  CHECK(filter.Push("abc<e", &matched) == "abc");
+  CHECK(filter.Push("n", &matched) == "");
+  CHECK(filter.Push("d", &matched) == "");
+  CHECK_FALSE(matched);
+  CHECK(filter.Push(">tail", &matched) == "");
+  CHECK(matched);
 }
 
 }  // namespace edgelm

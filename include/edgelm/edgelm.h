@@ -271,6 +271,18 @@ typedef struct edgelm_generate_options {
   /* The same seed, model, options and inputs give the same output on the same CPU kind and kernel
    * variant (any thread count); other CPUs may round logits differently in the last bits. */
   uint64_t seed;
+  /* Stop strings (n_stop_strings of them, each a non-empty UTF-8 string, copied by the call): the
+   * generation ends when the generated text contains one. Text is held back from the callback while
+   * it could still become a stop string, so a stop string spanning tokens is never passed on, nor
+   * anything after it; the tokens stay in the history (edgelm_session_rewind removes them). */
+  const char* const* stop_strings;
+  int32_t n_stop_strings;
+  /* Logit bias (n_logit_bias pairs, copied): logit_bias_values[i] is added to the logit of token
+   * logit_bias_tokens[i] after the penalties, -INFINITY bans it. An id outside the vocabulary is
+   * EDGELM_OUT_OF_RANGE; NaN or +INFINITY EDGELM_INVALID_ARGUMENT. */
+  const int32_t* logit_bias_tokens;
+  const float* logit_bias_values;
+  int32_t n_logit_bias;
 } edgelm_generate_options;
 
 EDGELM_API void edgelm_generate_options_init(edgelm_generate_options* options);

@@ -459,6 +459,21 @@ edgelm_status edgelm_session_generate(edgelm_session* session, const edgelm_gene
     p.sampling.presence_penalty = EDGELM_FIELD_OR(options, presence_penalty, d.presence_penalty);
     p.sampling.penalty_last_n = EDGELM_FIELD_OR(options, penalty_last_n, d.penalty_last_n);
     p.sampling.seed = EDGELM_FIELD_OR(options, seed, d.seed);
+    const char* const* stops = EDGELM_FIELD_OR(options, stop_strings, d.stop_strings);
+    const int32_t n_stops = EDGELM_FIELD_OR(options, n_stop_strings, d.n_stop_strings);
+    if (n_stops < 0 || (n_stops > 0 && !stops))
+      return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_generate: n_stop_strings < 0, or stop_strings is NULL", session);
+    for (int32_t i = 0; i < n_stops; ++i) {
+      if (!stops[i]) return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_generate: a stop string is NULL", session);
+      p.stop_strings.emplace_back(stops[i]);
+    }
+    const int32_t* bias_tokens = EDGELM_FIELD_OR(options, logit_bias_tokens, d.logit_bias_tokens);
+    const float* bias_values = EDGELM_FIELD_OR(options, logit_bias_values, d.logit_bias_values);
+    const int32_t n_bias = EDGELM_FIELD_OR(options, n_logit_bias, d.n_logit_bias);
+    if (n_bias < 0 || (n_bias > 0 && (!bias_tokens || !bias_values)))
+      return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_generate: n_logit_bias < 0, or a NULL logit bias array",
+                  session);
+    for (int32_t i = 0; i < n_bias; ++i) p.sampling.logit_bias.emplace_back(bias_tokens[i], bias_values[i]);
     edgelm::TokenCallback on_token;
     if (callback)
       on_token = [callback, user_data](int token, std::string_view text) {

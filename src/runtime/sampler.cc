@@ -153,6 +153,9 @@ Status SamplerParams::Validate() const {
     return reject("presence_penalty", "finite (0 = off)", presence_penalty);
   }
   if (penalty_last_n < 0) return reject("penalty_last_n", ">= 0 (0 = off)", penalty_last_n);
+  for (const auto& [id, bias] : logit_bias)
+    if (std::isnan(bias) || bias == std::numeric_limits<float>::infinity())
+      return reject("logit_bias", "finite or -inf (a ban)", bias);
   return Status::Ok();
 }
 
@@ -219,12 +222,15 @@ void Sampler::LoadLogits(const float* logits, int vocab, const int* recent_token
   for (int id = 0; id < vocab; ++id) weights_[id] = Sanitize(logits[id]);
 
   const bool penalties_on = params_.repetition_penalty != 1.0f || params_.presence_penalty != 0.0f;
-  if (!penalties_on || recent_tokens == nullptr || n_recent <= 0) return;
-  const int window = std::min(n_recent, params_.penalty_last_n);
-  // Recomputed from the raw logit, so a token repeated in the window is penalized once.
-  ForEachId(recent_tokens + n_recent - window, window, [&](int id) {
-    if (id >= 0 && id < vocab) weights_[id] = Sanitize(Penalize(logits[id], params_));
-  });
+  if (penalties_on && recent_tokens != nullptr && n_recent > 0) {
+    const int window = std::min(n_recent, params_.penalty_last_n);
+    // Recomputed from the raw logit, so a token repeated in the window is penalized once.
+    ForEachId(recent_tokens + n_recent - window, window, [&](int id) {
+      if (id >= 0 && id < vocab) weights_[id] = Sanitize(Penalize(logits[id], params_));
+    });
+  }
+  for (const auto& [id, bias] : params_.logit_bias)
+    if (id >= 0 && id < vocab) weights_[id] = Sanitize(weights_[id] + bias);
 }
 
 // Turns the pool's logits into unnormalized probabilities (the top token gets exactly 1) and

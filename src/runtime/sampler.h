@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -28,6 +29,9 @@ struct SamplerParams {
   float presence_penalty = 0.0f;    // subtracted once from each distinct recent token's logit
   int penalty_last_n = 64;          // how many of the newest recent tokens penalties see; 0 = none
   uint64_t seed = 0;
+  // Added to a token's logit after the penalties (-inf bans it); ids outside the vocabulary are
+  // ignored here (the session refuses them).
+  std::vector<std::pair<int, float>> logit_bias;
 
   // InvalidArgument naming the field for NaN/inf or out-of-range values.
   Status Validate() const;

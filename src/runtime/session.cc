@@ -9,6 +9,7 @@
 #endif
 
 #include "common/memory_budget.h"
+#include "runtime/stop_strings.h"
 
 namespace edgelm {
 namespace {
@@ -236,6 +237,15 @@ Status Session::Generate(const GenerateParams& params, const TokenCallback& on_t
 
 Status Session::GenerateTokens(const GenerateParams& params, const TokenCallback& on_token) {
   if (params.max_tokens < 0) return InvalidArgument("max_tokens must not be negative");
+  const int vocab = model_.config().vocab_size;
+  for (const auto& [id, bias] : params.sampling.logit_bias)
+    if (id < 0 || id >= vocab)
+      return OutOfRange("logit bias for token " + std::to_string(id) + ", outside the vocabulary of " +
+                        std::to_string(vocab));
+  for (const std::string& stop : params.stop_strings) {
+    if (stop.empty()) return InvalidArgument("a stop string is empty");
+    EDGELM_RETURN_IF_ERROR(ValidateUtf8(stop));
+  }
   std::unique_ptr<Sampler> sampler;
   EDGELM_RETURN_IF_ERROR(Sampler::Create(params.sampling, &sampler));
   stats_ = SessionStats();
@@ -251,10 +261,11 @@ Status Session::GenerateTokens(const GenerateParams& params, const TokenCallback
   EDGELM_RETURN_IF_ERROR(Prefill());
   stats_.prefill_seconds = SecondsSince(start);
 
-  const int vocab = model_.config().vocab_size;
   std::unique_ptr<TokenStreamDecoder> decoder;
   if (tokenizer_) decoder.reset(new TokenStreamDecoder(*tokenizer_, DecodeOptions{/*skip_control=*/true}));
   const auto decode_start = std::chrono::steady_clock::now();
+  StopStrings stop_strings(params.stop_strings);
+  bool stop_string_seen = false;
   std::string text;
   for (int produced = 0; produced < params.max_tokens; ++produced) {
     if (TakeCancel()) return Status(StatusCode::kCancelled, "cancelled");
@@ -279,14 +290,17 @@ Status Session::GenerateTokens(const GenerateParams& params, const TokenCallback
     }
     text.clear();
     if (decoder) EDGELM_RETURN_IF_ERROR(decoder->Push(token, &text));
-    const bool callback_stop = on_token && on_token(token, text);
-    if (stop || callback_stop || produced + 1 == params.max_tokens) break;
+    const std::string shown = stop_strings.Push(text, &stop_string_seen);
+    const bool callback_stop = on_token && on_token(token, shown);
+    if (stop || stop_string_seen || callback_stop || produced + 1 == params.max_tokens) break;
     EDGELM_RETURN_IF_ERROR(model_.Forward(&tokens_.back(), 1, LogitsMode::kLast, kv_.get(), workspace_.get(),
                                           last_logits_.data()));
     last_logits_valid_ = true;
   }
-  if (decoder && on_token) {
-    const std::string rest = decoder->Flush();
+  if (decoder && on_token && !stop_string_seen) {
+    // What the stream decoder and the stop strings still hold; a stop string may complete in it.
+    std::string rest = stop_strings.Push(decoder->Flush(), &stop_string_seen);
+    if (!stop_string_seen) rest += stop_strings.Flush();
     if (!rest.empty()) on_token(-1, rest);
   }
   stats_.decode_seconds = SecondsSince(decode_start);

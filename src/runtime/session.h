@@ -44,6 +44,9 @@ struct GenerateParams {
   int max_tokens = 256;
   bool ignore_stop = false;
   SamplerParams sampling;
+  // Generation stops when the generated text contains one of these (non-empty, valid UTF-8); the
+  // callback never sees it or anything after it. The tokens stay in the history.
+  std::vector<std::string> stop_strings;
 };
 
 struct SessionStats {

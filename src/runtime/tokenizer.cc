@@ -213,13 +213,18 @@ size_t Tokenizer::MatchAtomic(std::string_view text, size_t pos, int* id) const 
   return longest;
 }
 
-Status Tokenizer::Encode(std::string_view text, const EncodeOptions& options, std::vector<int>* ids) const {
+Status ValidateUtf8(std::string_view text) {
   for (size_t pos = 0; pos < text.size();) {
     bool truncated;
     const size_t length = Utf8CharLength(text, pos, &truncated);
     if (length == 0) return InvalidArgument("text is not valid UTF-8 at byte offset " + std::to_string(pos));
     pos += length;
   }
+  return Status::Ok();
+}
+
+Status Tokenizer::Encode(std::string_view text, const EncodeOptions& options, std::vector<int>* ids) const {
+  EDGELM_RETURN_IF_ERROR(ValidateUtf8(text));
   ids->clear();
   const bool add_bos = options.add_bos && bos_id_ >= 0;
   if (add_bos) ids->push_back(bos_id_);
