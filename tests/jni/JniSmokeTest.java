@@ -16,6 +16,7 @@ public final class JniSmokeTest {
   private static final int OK = 0;
   private static final int NOT_FOUND = 2;
   private static final int OUT_OF_MEMORY = 6;
+  private static final int OUT_OF_RANGE = 7;
   private static final int CANCELLED = 8;
   private static final int BUFFER_TOO_SMALL = 11;
   private static final int LOG_DEBUG = 0;
@@ -53,7 +54,8 @@ public final class JniSmokeTest {
   /** Generates greedily (the library's other defaults) with the listener. */
   private static int generate(long session, int maxTokens, TokenListener listener) {
     return bridge.sessionGenerate(session, maxTokens, genInts[1] != 0, 0f, genInts[2], genFloats[1], genFloats[2],
-                                  genFloats[3], genFloats[4], genInts[3], genLongs[0], listener);
+                                  genFloats[3], genFloats[4], genInts[3], genLongs[0], new byte[0][], new int[0],
+                                  new float[0], listener);
   }
 
   /** Generates with a listener that collects the text and stops after stopAfter pieces. */
@@ -210,6 +212,22 @@ public final class JniSmokeTest {
     expect(counts[1] > 0 && rates[1] > 0, "tokens were generated");
     expect(reply.size() > 0, "the listener saw text");
     expect(bridge.sessionTokenCount(session) == counts[3], "token count is the stats' context tokens");
+
+    // Stop strings and logit bias cross the bridge: a stop string "e" ends the text before its first e;
+    // a banned token id out of the vocabulary is refused.
+    ByteArrayOutputStream stopped = new ByteArrayOutputStream();
+    final long beforeStop = bridge.sessionTokenCount(session);
+    expect(bridge.sessionAppendMessage(session, utf8("user"), utf8("And then?")) == OK, "a second turn");
+    expect(bridge.sessionGenerate(session, 40, true, 0f, 0, 1f, 0f, 1f, 0f, 64, 1L, new byte[][] {utf8("e")},
+                                  new int[] {1}, new float[] {Float.NEGATIVE_INFINITY}, bytes -> {
+                                    stopped.write(bytes, 0, bytes.length);
+                                    return true;
+                                  }) == OK, "generate with a stop string and a ban");
+    expect(stopped.toString(StandardCharsets.UTF_8).indexOf('e') < 0, "no text from the stop string on");
+    expect(bridge.sessionGenerate(session, 4, true, 0f, 0, 1f, 0f, 1f, 0f, 64, 1L, new byte[0][],
+                                  new int[] {1 << 30}, new float[] {1f}, bytes -> true) == OUT_OF_RANGE,
+           "a logit bias outside the vocabulary is refused");
+    expect(bridge.sessionRewind(session, beforeStop) == OK, "rewind the stop-string turn");
 
     // Session state in memory: a second session restored from it has the same history and logits.
     byte[] state = saveState(session);

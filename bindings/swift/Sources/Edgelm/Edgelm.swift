@@ -213,13 +213,21 @@ public struct SessionOptions: @unchecked Sendable {  // a C struct of numbers on
 
 /// Options of `Session.generate` (edgelm_generate_options). An option left nil keeps
 /// edgelm_generate_options_init's default.
-public struct GenerateOptions: @unchecked Sendable {  // a C struct of numbers only
+public struct GenerateOptions: @unchecked Sendable {  // numbers, and arrays the generate call copies
     fileprivate var raw = edgelm_generate_options()
+    /// Generation ends when the text contains one of these; it and what follows are never passed on,
+    /// even when they span tokens (the tokens stay in the history).
+    public var stopStrings: [String] = []
+    /// Added to a token's logit before sampling; `-Float.infinity` bans the token.
+    public var logitBias: [Int32: Float] = [:]
 
     public init(maxTokens: Int32? = nil, ignoreStop: Bool? = nil, temperature: Float? = nil, topK: Int32? = nil,
                 topP: Float? = nil, minP: Float? = nil, repetitionPenalty: Float? = nil,
-                presencePenalty: Float? = nil, penaltyLastN: Int32? = nil, seed: UInt64? = nil) {
+                presencePenalty: Float? = nil, penaltyLastN: Int32? = nil, seed: UInt64? = nil,
+                stopStrings: [String] = [], logitBias: [Int32: Float] = [:]) {
         edgelm_generate_options_init(&raw)
+        self.stopStrings = stopStrings
+        self.logitBias = logitBias
         if let maxTokens = maxTokens { self.maxTokens = maxTokens }
         if let ignoreStop = ignoreStop { self.ignoreStop = ignoreStop }
         if let temperature = temperature { self.temperature = temperature }
@@ -618,13 +626,31 @@ public final class Session: @unchecked Sendable {  // its locks serialize every 
         try locked {
             var raw = options.raw
             let sink = TokenSink(onText)
+            // C copies of the stop strings and the bias, alive for the call (the library copies them).
+            let stops = options.stopStrings.map { strdup($0) }
+            defer { stops.forEach { free($0) } }
+            let stopPointers: [UnsafePointer<CChar>?] = stops.map { $0.map { UnsafePointer($0) } }
+            let biasTokens = Array(options.logitBias.keys)
+            let biasValues = biasTokens.map { options.logitBias[$0]! }
             setGenerating(true)
-            let status = withExtendedLifetime(sink) {
-                edgelm_session_generate(handle, &raw, { userData, _, text, textBytes in
-                    let sink = Unmanaged<TokenSink>.fromOpaque(userData!).takeUnretainedValue()
-                    let piece = String(decoding: UnsafeRawBufferPointer(start: text, count: textBytes), as: UTF8.self)
-                    return piece.isEmpty || sink.onText(piece) ? 0 : 1
-                }, Unmanaged.passUnretained(sink).toOpaque())
+            let status = stopPointers.withUnsafeBufferPointer { stopBuffer in
+                biasTokens.withUnsafeBufferPointer { tokenBuffer in
+                    biasValues.withUnsafeBufferPointer { valueBuffer -> edgelm_status in
+                        raw.stop_strings = stopBuffer.baseAddress
+                        raw.n_stop_strings = Int32(stopBuffer.count)
+                        raw.logit_bias_tokens = tokenBuffer.baseAddress
+                        raw.logit_bias_values = valueBuffer.baseAddress
+                        raw.n_logit_bias = Int32(tokenBuffer.count)
+                        return withExtendedLifetime(sink) {
+                            edgelm_session_generate(handle, &raw, { userData, _, text, textBytes in
+                                let sink = Unmanaged<TokenSink>.fromOpaque(userData!).takeUnretainedValue()
+                                let piece = String(decoding: UnsafeRawBufferPointer(start: text, count: textBytes),
+                                                   as: UTF8.self)
+                                return piece.isEmpty || sink.onText(piece) ? 0 : 1
+                            }, Unmanaged.passUnretained(sink).toOpaque())
+                        }
+                    }
+                }
             }
             setGenerating(false)
             if status == EDGELM_CANCELLED { return .cancelled }

@@ -396,7 +396,7 @@ JNIEXPORT void JNICALL Java_dev_edgelm_NativeBridge_generateOptionsInit(JNIEnv* 
 JNIEXPORT jint JNICALL Java_dev_edgelm_NativeBridge_sessionGenerate(
     JNIEnv* env, jobject, jlong session, jint max_tokens, jboolean ignore_stop, jfloat temperature, jint top_k,
     jfloat top_p, jfloat min_p, jfloat repetition_penalty, jfloat presence_penalty, jint penalty_last_n, jlong seed,
-    jobject listener) {
+    jobjectArray stop_strings, jintArray bias_tokens, jfloatArray bias_values, jobject listener) {
   jclass type = env->GetObjectClass(listener);
   TokenListener target{env, listener, env->GetMethodID(type, "onToken", "([B)Z")};
   env->DeleteLocalRef(type);
@@ -413,6 +413,22 @@ JNIEXPORT jint JNICALL Java_dev_edgelm_NativeBridge_sessionGenerate(
   options.presence_penalty = presence_penalty;
   options.penalty_last_n = penalty_last_n;
   options.seed = static_cast<uint64_t>(seed);  // all 64 bits: a negative Long is a large seed
+  std::vector<std::string> stops;
+  for (jsize i = 0, n = env->GetArrayLength(stop_strings); i < n; ++i) {
+    auto utf8 = static_cast<jbyteArray>(env->GetObjectArrayElement(stop_strings, i));
+    stops.push_back(ToCString(env, utf8));
+    env->DeleteLocalRef(utf8);
+  }
+  std::vector<const char*> stop_pointers;
+  for (const std::string& stop : stops) stop_pointers.push_back(stop.c_str());
+  options.stop_strings = stop_pointers.data();
+  options.n_stop_strings = static_cast<int32_t>(stop_pointers.size());
+  const std::vector<int32_t> tokens = ToTokens(env, bias_tokens);
+  std::vector<float> values(tokens.size());
+  env->GetFloatArrayRegion(bias_values, 0, static_cast<jsize>(values.size()), values.data());  // Kotlin: same size
+  options.logit_bias_tokens = tokens.data();
+  options.logit_bias_values = values.data();
+  options.n_logit_bias = static_cast<int32_t>(tokens.size());
   return edgelm_session_generate(FromHandle<edgelm_session>(session), &options, ForwardToken, &target);
 }
 

@@ -98,6 +98,9 @@ data class SessionOptions(
  * @property penaltyLastN recent tokens the penalties see
  * @property seed the same seed, model, options and inputs give the same text on the same kind of CPU;
  *   all 64 bits count (the library reads it as unsigned)
+ * @property stopStrings generation ends when the text contains one of these; it and what follows are
+ *   never passed on, even when they span tokens (the tokens stay in the history)
+ * @property logitBias added to a token's logit before sampling; Float.NEGATIVE_INFINITY bans the token
  */
 data class GenerateOptions(
     val maxTokens: Int = generateDefaults.maxTokens,
@@ -110,6 +113,8 @@ data class GenerateOptions(
     val presencePenalty: Float = generateDefaults.presencePenalty,
     val penaltyLastN: Int = generateDefaults.penaltyLastN,
     val seed: Long = generateDefaults.seed,
+    val stopStrings: List<String> = emptyList(),
+    val logitBias: Map<Int, Float> = emptyMap(),
 )
 
 /**
@@ -422,7 +427,9 @@ class Session internal constructor(private var handle: Long) : AutoCloseable {
             val status = try {
                 with(options) {
                     NativeBridge.sessionGenerate(session, maxTokens, ignoreStop, temperature, topK, topP, minP,
-                                                 repetitionPenalty, presencePenalty, penaltyLastN, seed, listener)
+                                                 repetitionPenalty, presencePenalty, penaltyLastN, seed,
+                                                 stopStrings.map { it.toCString() }.toTypedArray(),
+                                                 logitBias.keys.toIntArray(), logitBias.values.toFloatArray(), listener)
                 }
             } finally {
                 synchronized(cancelLock) { generating = false }
@@ -565,7 +572,8 @@ internal object NativeBridge {
     external fun generateOptionsInit(ints: IntArray, floats: FloatArray, longs: LongArray)
     external fun sessionGenerate(session: Long, maxTokens: Int, ignoreStop: Boolean, temperature: Float, topK: Int,
                                  topP: Float, minP: Float, repetitionPenalty: Float, presencePenalty: Float,
-                                 penaltyLastN: Int, seed: Long, listener: TokenListener): Int
+                                 penaltyLastN: Int, seed: Long, stopStrings: Array<ByteArray>,
+                                 biasTokens: IntArray, biasValues: FloatArray, listener: TokenListener): Int
     external fun sessionCancel(session: Long)
     external fun sessionEvaluate(session: Long, allPositions: Boolean, logits: FloatArray?, count: LongArray): Int
     external fun sessionScore(session: Long, tokens: IntArray, logprobs: FloatArray, sum: DoubleArray): Int
