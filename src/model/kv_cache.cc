@@ -87,10 +87,12 @@ Status KvCache::Create(const ModelConfig& config, const KvCacheOptions& options,
 std::unique_ptr<KvCache> KvCache::Fork() const { return std::unique_ptr<KvCache>(new KvCache(*this)); }
 
 int KvCache::rewind_floor() const {
-  // Resuming at n needs positions n-W+1 .. n-1; a ring of W + C - 1 slots holds length-(W+C-1) ..
-  // length-1, so n >= length - C.
+  // Cut back to n, the session recomputes position n-1 (for its logits, after a rewind) unless new
+  // tokens come first, and that needs positions n-W .. n-2. A ring of W + C - 1 slots holds the
+  // newest positions written, written-(W+C-1) .. written-1 (after an earlier cut, written is past
+  // the length), so n >= written - C + 1. (Resuming at n alone would allow one less.)
   for (const Layer& l : layers_)
-    if (l.ring) return std::max(0, length_ - options_.max_chunk);
+    if (l.ring) return std::max(0, written_ - options_.max_chunk + 1);
   return 0;
 }
 
@@ -294,6 +296,9 @@ Status KvCache::Load(ByteSource* in, uint64_t model_checksum) {
   KvCache fresh(*this);  // fill a copy, so a bad state leaves this cache untouched
   for (Layer& l : fresh.layers_) std::fill(l.pages.begin(), l.pages.end(), nullptr);
   fresh.length_ = h.length;
+  // The saving cache may have been cut back by up to max_chunk - 1 positions (its rewind floor),
+  // after writing them: the oldest ring rows of the state may hold newer positions than theirs.
+  fresh.written_ = h.length > 0 ? h.length + options_.max_chunk - 1 : 0;
   for (size_t i = 0; i < fresh.layers_.size(); ++i) {
     const Layer& l = fresh.layers_[i];
     uint64_t row_bytes;

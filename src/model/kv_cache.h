@@ -49,9 +49,13 @@ class KvCache {
   int max_chunk() const { return options_.max_chunk; }
   // Tokens whose K/V are stored (positions 0 .. length-1).
   int length() const { return length_; }
-  void set_length(int length) { length_ = length; }
+  void set_length(int length) {
+    length_ = length;
+    written_ = length == 0 ? 0 : std::max(written_, length);
+  }
   // Smallest length the cache can be cut back to without losing sliding-window K/V that later
-  // positions still need (ring buffers overwrite the oldest slots).
+  // positions still need (ring buffers overwrite the oldest slots, and a cache cut back keeps in
+  // them what it wrote past its new length).
   int rewind_floor() const;
 
   // Stores the K and V of one token ([num_kv_heads * head_dim] floats each) of owner `layer`.
@@ -115,6 +119,7 @@ class KvCache {
   KvCacheOptions options_;
   const edgelm_kernels* kernels_ = nullptr;
   int length_ = 0;
+  int written_ = 0;  // positions 0 .. written_-1 were stored since the cache was last emptied
   std::vector<Layer> layers_;
 };
 
