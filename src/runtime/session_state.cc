@@ -104,7 +104,9 @@ class BufferSource : public ByteSource {
 class FileSink : public ByteSink {
  public:
   explicit FileSink(std::FILE* f) : f_(f) {}
-  bool Write(const void* data, size_t size) override { return std::fwrite(data, 1, size, f_) == size; }
+  bool Write(const void* data, size_t size) override {
+    return size == 0 || std::fwrite(data, 1, size, f_) == size;  // data may be null (an empty vector's data())
+  }
 
  private:
   std::FILE* f_;
@@ -113,7 +115,9 @@ class FileSink : public ByteSink {
 class FileSource : public ByteSource {
  public:
   explicit FileSource(std::FILE* f) : f_(f) {}
-  bool Read(void* data, size_t size) override { return std::fread(data, 1, size, f_) == size; }
+  bool Read(void* data, size_t size) override {
+    return size == 0 || std::fread(data, 1, size, f_) == size;  // data may be null (an empty vector's data())
+  }
 
  private:
   std::FILE* f_;
