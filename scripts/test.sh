@@ -17,14 +17,14 @@ if [ "${SKIP_SANITIZERS:-0}" != 1 ]; then
   asan="${ASAN_BUILD_DIR:-build-asan}"
   cmake -S . -B "$asan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDGELM_SANITIZE=address,undefined >/dev/null
   cmake --build "$asan" --parallel "$jobs" --target test_format test_tokenizer test_c_api test_gemma4 test_linear \
-    test_import_fuzz test_import_gguf test_import_litertlm test_alloc_failure
+    test_import_fuzz test_import_gguf test_import_litertlm test_alloc_failure edgelm-soak
   ctest --test-dir "$asan" --output-on-failure --parallel "$jobs" \
-    -R '^(test_format:|test_tokenizer:|test_c_api$|test_gemma4:tanh|test_linear:|test_import_fuzz:|test_import_gguf:malformed|test_import_litertlm:truncated|test_alloc_failure:)'
+    -R '^(test_format:|test_tokenizer:|test_c_api$|test_gemma4:tanh|test_linear:|test_import_fuzz:|test_import_gguf:malformed|test_import_litertlm:truncated|test_alloc_failure:|soak_short$)'
   # Sessions sharing one model across threads, and cancellation, under ThreadSanitizer.
   tsan="${TSAN_BUILD_DIR:-build-tsan}"
   cmake -S . -B "$tsan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDGELM_SANITIZE=thread >/dev/null
-  cmake --build "$tsan" --parallel "$jobs" --target test_threads
-  ctest --test-dir "$tsan" --output-on-failure -R '^test_threads:'
+  cmake --build "$tsan" --parallel "$jobs" --target test_threads edgelm-soak
+  ctest --test-dir "$tsan" --output-on-failure -R '^(test_threads:|soak_short$)'
   # ... and with XNNPACK running the integer linears: sessions on several threads share its packed weights.
   EDGELM_KERNELS=xnnpack ctest --test-dir "$tsan" --output-on-failure -R '^test_threads:'
 fi
