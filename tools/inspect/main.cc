@@ -69,15 +69,19 @@ void PrintArchitecture(const ModelConfig& c) {
   }
 }
 
+// The opened file, or null after printing why it does not open.
+std::unique_ptr<ModelFile> OpenOrReport(const std::string& path) {
+  std::unique_ptr<ModelFile> file;
+  const Status s = ModelFile::Open(path, &file);
+  if (!s.ok()) std::fprintf(stderr, "edgelm-inspect: %s\n", s.message().c_str());
+  return file;
+}
+
 // Reads every tensor and compares it with its recorded checksum; names each damaged one.
 // Exit status: 0 all match, 1 damage or a read error, 3 the file carries no checksums.
 int VerifyFile(const std::string& path, bool as_json) {
-  std::unique_ptr<ModelFile> file;
-  const Status s = ModelFile::Open(path, &file);
-  if (!s.ok()) {
-    std::fprintf(stderr, "edgelm-inspect: %s\n", s.message().c_str());
-    return 1;
-  }
+  const std::unique_ptr<ModelFile> file = OpenOrReport(path);
+  if (!file) return 1;
   if (!file->has_checksums()) {
     if (as_json) std::printf("%s\n", ordered_json{{"file", path}, {"checksums", "none"}}.dump(1).c_str());
     else std::printf("%s carries no weight checksums (converted before edgelm-convert 1.1): nothing to verify\n", path.c_str());
@@ -107,12 +111,8 @@ int VerifyFile(const std::string& path, bool as_json) {
 }
 
 int InspectFile(const std::string& path, bool as_json) {
-  std::unique_ptr<ModelFile> file;
-  const Status s = ModelFile::Open(path, &file);
-  if (!s.ok()) {
-    std::fprintf(stderr, "edgelm-inspect: %s\n", s.message().c_str());
-    return 1;
-  }
+  const std::unique_ptr<ModelFile> file = OpenOrReport(path);
+  if (!file) return 1;
   const ModelConfig& c = file->config();
   std::map<std::string, const TensorInfo*> infos;
   const std::vector<TensorInfo> manifest = Gemma4TensorManifest(c);
