@@ -452,6 +452,7 @@ struct GenCall {
   int flush_calls = 0;          // token -1
   bool stop_strings = false;    // the final -1 call may give back held text, not only U+FFFD
   int stop_string_end = 0;      // the token (1-based) whose text completed a stop string; 0 = none
+  bool held_text_returned = false;  // the final -1 call gave back held text (not only U+FFFD)
   std::string problem;          // a callback-level invariant that failed
   const GenSpec* spec = nullptr;
   Canceller* canceller = nullptr;
@@ -473,6 +474,7 @@ int OnToken(void* user_data, int32_t token, const char* text, size_t bytes) {
                            std::string(text, bytes).find_first_not_of("\xEF\xBF\xBD") != std::string::npos)) {
       if (c->problem.empty()) c->problem = "the final token -1 carries no text, or other than U+FFFD without stop strings";
     }
+    if (text && std::string(text, bytes).find_first_not_of("\xEF\xBF\xBD") != std::string::npos) c->held_text_returned = true;
     return 0;
   }
   if (token >= c->facts->vocab && c->problem.empty()) c->problem = Fmt("generated token %d outside the vocabulary", token);
@@ -739,6 +741,7 @@ class Worker {
         if (decoded.find(stop) != std::string::npos) call->stop_string_end = static_cast<int>(i) + 1;
     }
     if (call->stop_string_end) Count("generate.ended_by_stop_string");
+    if (call->held_text_returned) Count("note.final_call_gives_back_held_text");
     if (!BannedOf(spec.opt).empty()) Count("generate.with_banned_tokens");
     const std::string wrong = Simulate(slot.sh, spec, *call, st);
     if (!wrong.empty())
