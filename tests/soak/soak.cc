@@ -204,7 +204,8 @@ struct Facts {
   int window = 0;
   bool Ring(int context, int chunk) const { return window > 0 && window + chunk - 1 < context; }
   bool IsStop(int t) const { return std::find(stops.begin(), stops.end(), t) != stops.end(); }
-  bool IsControl(int t) const { return t == bos || t == eos || t == turn_start || t == turn_end; }
+  std::vector<bool> control;  // by token id: the stream leaves these out (LearnFacts)
+  bool IsControl(int t) const { return t >= 0 && t < static_cast<int>(control.size()) && control[static_cast<size_t>(t)]; }
 };
 
 edgelm_status Tokenize(const edgelm_model* m, const std::string& text, bool add_bos, bool special,
@@ -1988,6 +1989,21 @@ Facts LearnFacts(edgelm_model* m) {
   f.max_context = info.max_context > 0 ? info.max_context : 4096;
   f.stops.assign(info.stop_tokens, info.stop_tokens + info.n_stop_tokens);
   f.chat = info.chat_template && info.chat_template[0];
+  // Control tokens (pad too, which model info does not name; a generation can sample it): pieces
+  // that special-token parsing turns back into the token while plain tokenization does not.
+  f.control.assign(static_cast<size_t>(f.vocab), false);
+  for (int32_t t = 0; t < f.vocab; ++t) {
+    size_t bytes = 0;
+    char piece[64];
+    if (edgelm_detokenize(m, &t, 1, piece, sizeof piece, &bytes) != EDGELM_OK || bytes < 3 || piece[0] != '<') continue;
+    std::vector<int32_t> special, plain;
+    if (Tokenize(m, std::string(piece, bytes), false, true, &special) != EDGELM_OK ||
+        Tokenize(m, std::string(piece, bytes), false, false, &plain) != EDGELM_OK)
+      SetupFailure("tokenize a piece");
+    f.control[static_cast<size_t>(t)] = special == std::vector<int32_t>{t} && plain != special;
+  }
+  for (int t : {f.bos, f.eos, f.turn_start, f.turn_end})
+    if (t >= 0 && !f.IsControl(t)) SetupFailure("a named control token was not recognised as one");
   if (Tokenize(m, "\n", false, false, &f.newline) != EDGELM_OK) SetupFailure("tokenize newline");
   if (Tokenize(m, "model\n", false, false, &f.generation_prompt) != EDGELM_OK) SetupFailure("tokenize prompt");
   f.generation_prompt.insert(f.generation_prompt.begin(), f.turn_start);
