@@ -159,7 +159,7 @@ TEST_CASE("the D.3 worked example renders byte-exactly, markers as their own pie
   REQUIRE(CountMarkers(pieces) == 2 + 2 * 8);  // <|tool>, <tool|> and eight strings
 }
 
-TEST_CASE("bare function objects render like OpenAI tools; several tools are concatenated") {
+TEST_CASE("bare function objects render like OpenAI tools and several tools are concatenated") {
   const std::string bare =
       R"([{"name":"get_weather","description":"Get current weather","parameters":{"type":"object",)"
       R"("properties":{"unit":{"enum":["c","f"],"type":"string"},"city":{"description":"City name","type":"string"}},)"

@@ -58,7 +58,8 @@ struct ToolDeclaration {
 // (IsValidBareKey), "properties"/"items" that are not objects, "required" that is not an array of
 // strings, "enum" that is not an array, "type" that is neither a string nor an array of strings,
 // "description" that is not a string, "nullable" that is not a boolean; a "response" that is not an
-// object. Other schema keywords are accepted and not rendered (as in the Gemma template).
+// object. Other schema keywords are accepted and not rendered (as in the Gemma template). A member
+// whose value is JSON null counts as absent (the template's None), except the name.
 Status ParseToolDeclarations(std::string_view tools_json, std::vector<ToolDeclaration>* tools);
 
 // Appends "<|tool>declaration:NAME{description:<|"|>DESC<|"|>[,parameters:{...}][,response:{...}]}<tool|>"
@@ -77,8 +78,8 @@ Status ParseToolDeclarations(std::string_view tools_json, std::vector<ToolDeclar
 void RenderToolDeclarations(const std::vector<ToolDeclaration>& tools, std::vector<TemplatePiece>* out);
 
 // Appends `value` in Gemma's argument syntax (the template's format_argument with bare keys): strings
-// <|"|>...<|"|>, numbers as written, true/false, null, {k:v,...} with keys sorted as in
-// RenderToolDeclarations, [v,...].
+// <|"|>...<|"|>, numbers as written, true/false, null (where the Python template would print None),
+// {k:v,...} with keys sorted as in RenderToolDeclarations, [v,...]. Keys are written as given.
 void RenderGemmaValue(const JsonValue& value, std::vector<TemplatePiece>* out);
 
 struct ToolCall {
