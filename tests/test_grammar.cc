@@ -289,6 +289,25 @@ TEST_CASE("grammar: right recursion and long repetitions run in constant stack d
   CHECK(Matches(*star, long_list + "]"));
 }
 
+TEST_CASE("grammar: the state cache is rebuilt from the current state when it outgrows its limit", "[grammar]") {
+  // Each letter reaches a new state (how many more may follow), past the cache's 4096 states.
+  const auto g = MustParse("root ::= [a-z]{0,6000} \".\"");
+  GrammarMatcher m(*g, ByteVocabulary());
+  std::vector<float> logits(ByteTokenizer().vocab_size());
+  for (int k = 0; k < 6000; ++k) {
+    if (k % 1000 == 999) {
+      std::fill(logits.begin(), logits.end(), 0.0f);
+      m.MaskLogits(logits.data(), ByteTokenizer().vocab_size());
+      for (int id = 0; id < ByteTokenizer().vocab_size(); ++id) REQUIRE(std::isinf(logits[id]) != m.AcceptsToken(id));
+      CHECK(m.AcceptsToken(kByteBase + 'z'));
+    }
+    REQUIRE(m.AcceptToken(kByteBase + 'a' + k % 26).ok());
+  }
+  CHECK_FALSE(m.AcceptsToken(kByteBase + 'a'));
+  REQUIRE(m.AcceptToken(kByteBase + '.').ok());
+  CHECK(m.MustEnd());
+}
+
 TEST_CASE("grammar: UTF-8 characters, classes and partial characters", "[grammar]") {
   const auto greek = MustParse("root ::= [α-ω]+");
   CHECK(Matches(*greek, "αβγ"));
@@ -660,6 +679,13 @@ TEST_CASE("json schema: Gemma tool-argument syntax", "[grammar][schema]") {
   CHECK_FALSE(Matches(*sorted, "{zeta:[],alpha:2}"));
   CHECK_FALSE(Matches(*sorted, "{alpha:2, zeta:[]}"));
 
+  // A length-bounded string holds no '<', so it can never spell the delimiter.
+  const auto bounded = MustParse(SchemaGrammar(R"({"type":"object","properties":{"c":{"type":"string","minLength":1,"maxLength":3}},"required":["c"]})", kGemma));
+  CHECK(Matches(*bounded, "{c:<|\"|>abc<|\"|>}"));
+  CHECK_FALSE(Matches(*bounded, "{c:<|\"|><|\"|>}"));
+  CHECK_FALSE(Matches(*bounded, "{c:<|\"|>abcd<|\"|>}"));
+  CHECK_FALSE(IsPrefix(*bounded, "{c:<|\"|>a<"));
+
   const auto any = MustParse(SchemaGrammar("{}", kGemma));
   CHECK(Matches(*any, "{q:[1,<|\"|>s<|\"|>,{k:true}]}"));
 
@@ -808,7 +834,8 @@ TEST_CASE("json schema: random masked generations always parse and validate", "[
     REQUIRE(Validates(value, parsed[which], parsed[which]));
   }
   // Most generations finish within the cap (the schemas bound their strings and arrays).
-  CHECK(completed > kSeeds / 2);
+  INFO(completed << " of " << kSeeds << " generations finished");
+  CHECK(completed > kSeeds * 3 / 4);
 }
 
 }  // namespace
