@@ -10,25 +10,69 @@
 import CEdgelm
 import Foundation
 
-/// A failed edgelm call: `status` is the C API's edgelm_status code and `statusName` its name.
+/// A failed edgelm call: `status` is the C API's edgelm_status code and `statusName` its name. `output` is
+/// what the model wrote when the status is EDGELM_INVALID_OUTPUT, nil otherwise: for `Session.toolCalls()`,
+/// the whole JSON array, in which each malformed call is {"error": ..., "raw": ...} and the well-formed ones
+/// are as usual.
 public struct EdgelmError: Error, CustomStringConvertible {
     public let status: UInt32
     public let statusName: String
     public let message: String
+    public let output: String?
 
-    init(_ status: edgelm_status, message: String) {
+    init(_ status: edgelm_status, message: String, output: String? = nil) {
         self.status = status.rawValue
         statusName = String(cString: edgelm_status_string(status))
         self.message = message
+        self.output = output
     }
 
     public var description: String { "\(statusName): \(message)" }
 }
 
-/// How a generate call ended: finished (end of turn, maxTokens, end of input) or cancelled by `cancel()`.
+/// How a generate call ended: finished (end of turn, maxTokens, a stop string, a tool call, end of input)
+/// or cancelled by `cancel()`. `Stats.stopReason` tells which way it finished.
 public enum GenerateResult {
     case finished
     case cancelled
+}
+
+/// Why the last generate call stopped (edgelm_stop_reason): `.none` (no generate yet, or it failed),
+/// `.token` (the model ended its turn, or a constrained answer is complete), `.maxTokens`, `.string` (a stop
+/// string), `.callback` (a stream's consumer went away), `.toolCall` (read `Session.toolCalls()`, append
+/// each result with role "tool", and generate again).
+public enum StopReason: Sendable {
+    case none, token, maxTokens, string, callback, toolCall
+
+    fileprivate init(_ value: Int32) {
+        switch edgelm_stop_reason(rawValue: UInt32(bitPattern: value)) {
+        case EDGELM_STOP_TOKEN: self = .token
+        case EDGELM_STOP_MAX_TOKENS: self = .maxTokens
+        case EDGELM_STOP_STRING: self = .string
+        case EDGELM_STOP_CALLBACK: self = .callback
+        case EDGELM_STOP_TOOL_CALL: self = .toolCall
+        default: self = .none  // EDGELM_STOP_NONE, or one this binding does not know
+        }
+    }
+}
+
+/// Whether a reply must call a tool (edgelm_tool_choice): `.auto` (the model decides) or `.required` (the
+/// reply is one or more calls, constrained to the declared schemas; the session needs
+/// `SessionOptions.toolsJson`).
+public enum ToolChoice: Sendable {
+    case auto, required
+
+    fileprivate init(_ value: Int32) {
+        let choice = edgelm_tool_choice(rawValue: UInt32(bitPattern: value))
+        self = choice == EDGELM_TOOL_CHOICE_REQUIRED ? .required : .auto
+    }
+
+    fileprivate var cValue: Int32 {
+        switch self {
+        case .auto: return Int32(bitPattern: EDGELM_TOOL_CHOICE_AUTO.rawValue)
+        case .required: return Int32(bitPattern: EDGELM_TOOL_CHOICE_REQUIRED.rawValue)
+        }
+    }
 }
 
 /// Severity of a library message (edgelm_log_level); see `Model.setLogger`.
@@ -151,13 +195,22 @@ public struct ModelOptions: @unchecked Sendable {  // a C struct of numbers only
 
 /// Options of `Session(model:options:)` (edgelm_session_options). An option left nil keeps
 /// edgelm_session_options_init's default.
-public struct SessionOptions: @unchecked Sendable {  // a C struct of numbers only
-    fileprivate var raw = edgelm_session_options()
+public struct SessionOptions: @unchecked Sendable {  // numbers, and a string the create call copies
+    fileprivate var raw = edgelm_session_options()  // its tools_json is set during the create call only
+    /// Tools the model may call: a JSON array of function declarations, OpenAI style
+    /// ({"type":"function","function":{"name","description","parameters"}}) or the bare function objects;
+    /// nil or "" = none. Fixed for the session. A call ends generate with `StopReason.toolCall`: read
+    /// `Session.toolCalls()`, append each result with `appendMessage(role: "tool", content:)`, and generate
+    /// again to continue the same model turn.
+    public var toolsJson: String?
 
     public init(contextLength: Int32? = nil, prefillChunk: Int32? = nil, kvType: KvType? = nil,
                 overflow: Overflow? = nil, sinkTokens: Int32? = nil, maxMemoryBytes: UInt64? = nil,
-                threads: Int32? = nil, shareModelThreads: Bool? = nil) {
+                threads: Int32? = nil, shareModelThreads: Bool? = nil, enableThinking: Bool? = nil,
+                toolsJson: String? = nil) {
         edgelm_session_options_init(&raw)
+        self.toolsJson = toolsJson
+        if let enableThinking = enableThinking { self.enableThinking = enableThinking }
         if let contextLength = contextLength { self.contextLength = contextLength }
         if let prefillChunk = prefillChunk { self.prefillChunk = prefillChunk }
         if let kvType = kvType { self.kvType = kvType }
@@ -209,25 +262,42 @@ public struct SessionOptions: @unchecked Sendable {  // a C struct of numbers on
         get { raw.share_model_threads != 0 }
         set { raw.share_model_threads = newValue ? 1 : 0 }
     }
+    /// The conversation opens with Gemma 4's thinking marker, and a reply may start with a thought: passed to
+    /// generate's `onThought`, not to `onToken`, and dropped from the history when the model turn closes.
+    public var enableThinking: Bool {
+        get { raw.enable_thinking != 0 }
+        set { raw.enable_thinking = newValue ? 1 : 0 }
+    }
 }
 
 /// Options of `Session.generate` (edgelm_generate_options). An option left nil keeps
 /// edgelm_generate_options_init's default.
-public struct GenerateOptions: @unchecked Sendable {  // numbers, and arrays the generate call copies
-    fileprivate var raw = edgelm_generate_options()
+public struct GenerateOptions: @unchecked Sendable {  // numbers, and arrays and strings the generate call copies
+    fileprivate var raw = edgelm_generate_options()  // its pointers are set during the generate call only
     /// Generation ends when the text contains one of these; it and what follows are never passed on,
     /// even when they span tokens (the tokens stay in the history).
     public var stopStrings: [String] = []
     /// Added to a token's logit before sampling; `-Float.infinity` bans the token.
     public var logitBias: [Int32: Float] = [:]
+    /// The answer is a sentence of this grammar (GBNF-like, docs/assistant.md); nil = free. At most one of
+    /// `grammar` and `jsonSchema`.
+    public var grammar: String?
+    /// The answer is a JSON value valid for this JSON Schema; nil = free. Constrained answers end once
+    /// complete (`maxTokens` still applies: see `Stats.stopReason`).
+    public var jsonSchema: String?
 
     public init(maxTokens: Int32? = nil, ignoreStop: Bool? = nil, temperature: Float? = nil, topK: Int32? = nil,
                 topP: Float? = nil, minP: Float? = nil, repetitionPenalty: Float? = nil,
                 presencePenalty: Float? = nil, penaltyLastN: Int32? = nil, seed: UInt64? = nil,
-                stopStrings: [String] = [], logitBias: [Int32: Float] = [:]) {
+                stopStrings: [String] = [], logitBias: [Int32: Float] = [:], thinkingBudget: Int32? = nil,
+                grammar: String? = nil, jsonSchema: String? = nil, toolChoice: ToolChoice? = nil) {
         edgelm_generate_options_init(&raw)
         self.stopStrings = stopStrings
         self.logitBias = logitBias
+        self.grammar = grammar
+        self.jsonSchema = jsonSchema
+        if let thinkingBudget = thinkingBudget { self.thinkingBudget = thinkingBudget }
+        if let toolChoice = toolChoice { self.toolChoice = toolChoice }
         if let maxTokens = maxTokens { self.maxTokens = maxTokens }
         if let ignoreStop = ignoreStop { self.ignoreStop = ignoreStop }
         if let temperature = temperature { self.temperature = temperature }
@@ -290,6 +360,17 @@ public struct GenerateOptions: @unchecked Sendable {  // numbers, and arrays the
         get { raw.seed }
         set { raw.seed = newValue }
     }
+    /// With `SessionOptions.enableThinking`, thought tokens after which the library closes the thought itself
+    /// and the answer starts; -1 = no limit.
+    public var thinkingBudget: Int32 {
+        get { raw.thinking_budget }
+        set { raw.thinking_budget = newValue }
+    }
+    /// `.required` makes the reply tool calls (the session needs `SessionOptions.toolsJson`).
+    public var toolChoice: ToolChoice {
+        get { ToolChoice(raw.tool_choice) }
+        set { raw.tool_choice = newValue.cValue }
+    }
 }
 
 /// What a model is (edgelm_model_info). Special token ids are -1 where the vocabulary has none;
@@ -321,7 +402,8 @@ public struct ScoreResult {
     public let logprobSum: Double
 }
 
-/// Statistics of a session's last generate call, and of its memory (edgelm_stats).
+/// Statistics of a session's last generate call, and of its memory (edgelm_stats); `stopReason` is why the
+/// last generate call stopped.
 public struct Stats {
     public let promptTokens: Int64
     public let generatedTokens: Int64
@@ -330,6 +412,7 @@ public struct Stats {
     public let timeToFirstTokenMs: Double
     public let kvCacheBytes: UInt64
     public let contextTokens: Int64
+    public let stopReason: StopReason
 }
 
 /// An opened model file (edgelm_model): weights memory-mapped read-only, tokenizer, chat template.
@@ -428,15 +511,22 @@ public final class Session: @unchecked Sendable {  // its locks serialize every 
 
     /// Starts a conversation with `model`.
     public init(model: Model, options: SessionOptions = SessionOptions()) throws {
+        if let tools = options.toolsJson { try rejectNul(tools) }
         var raw = options.raw
         var session: OpaquePointer?
-        try throwIfFailed(edgelm_session_create(model.handle, &raw, &session)) { lastError() }
+        let status = withOptionalCString(options.toolsJson) { tools -> edgelm_status in
+            raw.tools_json = tools  // copied by the call
+            return edgelm_session_create(model.handle, &raw, &session)
+        }
+        try throwIfFailed(status) { lastError() }
         handle = session!
     }
 
     deinit { edgelm_session_free(handle) }
 
-    /// Appends one chat turn; `role` is "system", "user" or "assistant". Processed by the next generate.
+    /// Appends one chat turn; `role` is "system", "user" or "assistant". Processed by the next generate. Role
+    /// "tool" appends a tool result instead (content: JSON, or plain text), inside the open model turn,
+    /// answering its oldest unanswered call (see `toolCalls()`); an invalid-argument error when there is none.
     public func appendMessage(role: String, content: String) throws {
         try rejectNul(role)
         try rejectNul(content)
@@ -459,16 +549,37 @@ public final class Session: @unchecked Sendable {  // its locks serialize every 
         }
     }
 
-    /// Answers the conversation: samples until a stop token, `options.maxTokens` or `cancel()`, passing
-    /// each new piece of text (whole characters) to `onToken` on the calling thread. Blocks: call it off
-    /// the main thread. `onToken` may call `cancel()`, but nothing else on this session.
+    /// Answers the conversation: samples until a stop token, `options.maxTokens`, a tool call or `cancel()`,
+    /// passing each new piece of text (whole characters) to `onToken` on the calling thread. Blocks: call it
+    /// off the main thread. `onToken` may call `cancel()`, but nothing else on this session. `stats()` tells
+    /// why it stopped (`Stats.stopReason`).
     @discardableResult
     public func generate(options: GenerateOptions = GenerateOptions(),
                          onToken: (String) -> Void) throws -> GenerateResult {
         try withoutActuallyEscaping(onToken) { onToken in
-            try generateWhile(options) { piece in
+            try generateWhile(options, onThought: nil) { piece in
                 onToken(piece)
                 return true
+            }
+        }
+    }
+
+    /// `generate` that also passes the thought of a thinking session (`SessionOptions.enableThinking`) to
+    /// `onThought`, piece by piece, on the calling thread, before the answer reaches `onToken`:
+    /// `generate(options: options, onThought: { thought += $0 }) { answer += $0 }`. The same rules as for
+    /// `onToken` apply to it.
+    @discardableResult
+    public func generate(options: GenerateOptions = GenerateOptions(), onThought: (String) -> Void,
+                         onToken: (String) -> Void) throws -> GenerateResult {
+        try withoutActuallyEscaping(onThought) { onThought in
+            try withoutActuallyEscaping(onToken) { onToken in
+                try generateWhile(options, onThought: { piece in
+                    onThought(piece)
+                    return true
+                }) { piece in
+                    onToken(piece)
+                    return true
+                }
             }
         }
     }
@@ -476,21 +587,35 @@ public final class Session: @unchecked Sendable {  // its locks serialize every 
     /// `generate` as an AsyncThrowingStream of text pieces, produced on a thread of its own. Ending the
     /// iteration (or its task) stops generation; `cancel()` finishes the stream normally.
     public func tokens(options: GenerateOptions = GenerateOptions()) -> AsyncThrowingStream<String, Error> {
-        AsyncThrowingStream { continuation in
-            // A dedicated thread: generation blocks for its whole length, too long for Swift's task pool.
-            let producer = Thread {
-                do {
-                    try self.generateWhile(options) { piece in
-                        if case .terminated = continuation.yield(piece) { return false }
-                        return true
-                    }
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: error)
-                }
+        stream(options, onThought: nil)
+    }
+
+    /// `tokens(options:)` that also passes the thought of a thinking session to `onThought`, piece by piece,
+    /// on the stream's producing thread (the stream itself carries the answer only).
+    public func tokens(options: GenerateOptions = GenerateOptions(),
+                       onThought: @escaping @Sendable (String) -> Void) -> AsyncThrowingStream<String, Error> {
+        stream(options, onThought: onThought)
+    }
+
+    /// The tool calls of the last generate that stopped with `StopReason.toolCall`, as a JSON array:
+    /// `[{"name": "...", "arguments": {...}}, ...]`; "[]" after any other stop. Answer each, in order, with
+    /// `appendMessage(role: "tool", content:)`, then generate again. When the model wrote a call malformed,
+    /// throws an `EdgelmError` with status EDGELM_INVALID_OUTPUT whose `output` is the whole array, the
+    /// malformed calls in it as {"error": "...", "raw": "..."}.
+    public func toolCalls() throws -> String {
+        try locked {
+            var size = 0
+            let asked = edgelm_session_get_tool_calls(handle, nil, 0, &size)  // a size query
+            if asked != EDGELM_BUFFER_TOO_SMALL { try throwIfFailed(asked) { sessionError() } }
+            var json = [CChar](repeating: 0, count: max(size, 1))  // the size counts the NUL the C API writes
+            let status = json.withUnsafeMutableBufferPointer {
+                edgelm_session_get_tool_calls(handle, $0.baseAddress, $0.count, &size)
             }
-            continuation.onTermination = { [weak self] _ in self?.cancel() }  // stops a prefill too
-            producer.start()
+            let utf8 = json.prefix(max(size - 1, 0)).map { UInt8(bitPattern: $0) }
+            let text = String(decoding: utf8, as: UTF8.self)
+            if status == EDGELM_INVALID_OUTPUT { throw EdgelmError(status, message: sessionError(), output: text) }
+            try throwIfFailed(status) { sessionError() }
+            return text
         }
     }
 
@@ -611,24 +736,77 @@ public final class Session: @unchecked Sendable {  // its locks serialize every 
                          prefillTokensPerSecond: stats.prefill_tokens_per_s,
                          decodeTokensPerSecond: stats.decode_tokens_per_s,
                          timeToFirstTokenMs: stats.time_to_first_token_ms, kvCacheBytes: stats.kv_bytes,
-                         contextTokens: stats.context_tokens)
+                         contextTokens: stats.context_tokens, stopReason: StopReason(stats.stop_reason))
         }
     }
 
-    /// Receives the pieces of text of one generate call; `onText` returns false to stop.
+    /// Receives the pieces of text of one generate call: the answer's in `onText`, the thought's in
+    /// `onThought`; either returns false to stop.
     private final class TokenSink {
         let onText: (String) -> Bool
-        init(_ onText: @escaping (String) -> Bool) { self.onText = onText }
+        let onThought: ((String) -> Bool)?
+        init(_ onText: @escaping (String) -> Bool, onThought: ((String) -> Bool)?) {
+            self.onText = onText
+            self.onThought = onThought
+        }
     }
 
-    private func generateWhile(_ options: GenerateOptions,
+    /// The stream of `tokens(options:)`; `onThought` (may be nil) gets the thought on the producing thread.
+    private func stream(_ options: GenerateOptions,
+                        onThought: (@Sendable (String) -> Void)?) -> AsyncThrowingStream<String, Error> {
+        AsyncThrowingStream { continuation in
+            // A dedicated thread: generation blocks for its whole length, too long for Swift's task pool.
+            let producer = Thread {
+                do {
+                    var thought: ((String) -> Bool)?
+                    if let onThought = onThought {
+                        thought = { piece in
+                            onThought(piece)
+                            return true
+                        }
+                    }
+                    try self.generateWhile(options, onThought: thought) { piece in
+                        if case .terminated = continuation.yield(piece) { return false }
+                        return true
+                    }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { [weak self] _ in self?.cancel() }  // stops a prefill too
+            producer.start()
+        }
+    }
+
+    private func generateWhile(_ options: GenerateOptions, onThought: ((String) -> Bool)?,
                                onText: @escaping (String) -> Bool) throws -> GenerateResult {
-        try locked {
+        if let grammar = options.grammar { try rejectNul(grammar) }
+        if let schema = options.jsonSchema { try rejectNul(schema) }
+        return try locked {
             var raw = options.raw
-            let sink = TokenSink(onText)
-            // C copies of the stop strings and the bias, alive for the call (the library copies them).
+            let sink = TokenSink(onText, onThought: onThought)
+            // C copies of the stop strings, the bias and the constraints, alive for the call (the library
+            // copies them).
             let stops = options.stopStrings.map { strdup($0) }
             defer { stops.forEach { free($0) } }
+            let grammar: UnsafeMutablePointer<CChar>? = options.grammar.flatMap { strdup($0) }
+            let schema: UnsafeMutablePointer<CChar>? = options.jsonSchema.flatMap { strdup($0) }
+            defer {
+                free(grammar)
+                free(schema)
+            }
+            raw.grammar = grammar.map { UnsafePointer($0) }
+            raw.json_schema = schema.map { UnsafePointer($0) }
+            if onThought != nil {
+                raw.thought_callback = { userData, _, text, textBytes in
+                    let sink = Unmanaged<TokenSink>.fromOpaque(userData!).takeUnretainedValue()
+                    let piece = String(decoding: UnsafeRawBufferPointer(start: text, count: textBytes),
+                                       as: UTF8.self)
+                    guard let thought = sink.onThought else { return 0 }
+                    return piece.isEmpty || thought(piece) ? 0 : 1
+                }
+            }
             let stopPointers: [UnsafePointer<CChar>?] = stops.map { $0.map { UnsafePointer($0) } }
             let biasTokens = Array(options.logitBias.keys)
             let biasValues = biasTokens.map { options.logitBias[$0]! }
@@ -719,6 +897,12 @@ private func lastError() -> String { String(cString: edgelm_last_error()) }
 
 /// A string the library owns, "" for NULL.
 private func string(_ text: UnsafePointer<CChar>?) -> String { text.map { String(cString: $0) } ?? "" }
+
+/// Calls `body` with a C copy of `text`, valid for the call, or with nil for nil.
+private func withOptionalCString<R>(_ text: String?, _ body: (UnsafePointer<CChar>?) -> R) -> R {
+    guard let text = text else { return body(nil) }
+    return text.withCString { body($0) }
+}
 
 /// Calls `body` with the token ids and their count; the pointer is never nil, even for no tokens.
 private func withTokens<R>(_ tokens: [Int32], _ body: (UnsafePointer<Int32>, Int) -> R) -> R {

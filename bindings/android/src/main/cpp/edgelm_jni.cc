@@ -43,6 +43,22 @@ std::string ToCString(JNIEnv* env, jbyteArray utf8) {
   return text;
 }
 
+// An optional string: has_value is false for a null array (the C API's NULL, "none").
+struct OptionalCString {
+  bool has_value = false;
+  std::string text;
+  const char* get() const { return has_value ? text.c_str() : nullptr; }
+};
+
+OptionalCString ToOptionalCString(JNIEnv* env, jbyteArray utf8) {
+  OptionalCString result;
+  if (utf8) {
+    result.has_value = true;
+    result.text = ToCString(env, utf8);
+  }
+  return result;
+}
+
 // A copy of token ids from Kotlin.
 std::vector<int32_t> ToTokens(JNIEnv* env, jintArray tokens) {
   std::vector<int32_t> ids(static_cast<size_t>(env->GetArrayLength(tokens)));
@@ -71,25 +87,44 @@ T* OrEmpty(T* data) {
   return data ? data : &none;
 }
 
-// What the C token callback needs to reach the Kotlin listener. The callback runs on the thread that
-// called sessionGenerate, so the JNIEnv stays valid.
+// What the C token and thought callbacks need to reach the Kotlin listeners (one user_data serves
+// both). The callbacks run on the thread that called sessionGenerate, so the JNIEnv stays valid.
 struct TokenListener {
   JNIEnv* env;
-  jobject listener;
-  jmethodID on_token;  // boolean onToken(byte[] utf8): false stops generation
+  jobject listener;          // answer text
+  jmethodID on_token;        // boolean onToken(byte[] utf8): false stops generation
+  jobject thought_listener;  // thought text, or null when thoughts are not passed on
+  jmethodID on_thought;      // the same method, of thought_listener's class
 };
 
-int ForwardToken(void* user_data, int32_t /*token*/, const char* text, size_t text_bytes) {
-  auto* target = static_cast<TokenListener*>(user_data);
-  JNIEnv* env = target->env;
+// Calls listener.onToken(text); nonzero stops generation.
+int CallTokenListener(JNIEnv* env, jobject listener, jmethodID on_token, const char* text, size_t text_bytes) {
   if (env->ExceptionCheck()) return 1;  // an earlier piece threw: call no Java until generate returns
   jbyteArray utf8 = ToByteArray(env, text, text_bytes);
   if (!utf8) return 1;
-  const jboolean keep_going = env->CallBooleanMethod(target->listener, target->on_token, utf8);
+  const jboolean keep_going = env->CallBooleanMethod(listener, on_token, utf8);
   // One array per token: without this a long reply overflows the thread's local reference table.
   env->DeleteLocalRef(utf8);
   // A listener that threw stops generation; the exception surfaces in Kotlin when generate returns.
   return env->ExceptionCheck() || !keep_going;
+}
+
+int ForwardToken(void* user_data, int32_t /*token*/, const char* text, size_t text_bytes) {
+  auto* target = static_cast<TokenListener*>(user_data);
+  return CallTokenListener(target->env, target->listener, target->on_token, text, text_bytes);
+}
+
+int ForwardThought(void* user_data, int32_t /*token*/, const char* text, size_t text_bytes) {
+  auto* target = static_cast<TokenListener*>(user_data);
+  return CallTokenListener(target->env, target->thought_listener, target->on_thought, text, text_bytes);
+}
+
+// The onToken method of a TokenListener; null, with NoSuchMethodError pending, if it has none.
+jmethodID OnTokenMethod(JNIEnv* env, jobject listener) {
+  jclass type = env->GetObjectClass(listener);
+  const jmethodID method = env->GetMethodID(type, "onToken", "([B)Z");
+  env->DeleteLocalRef(type);
+  return method;
 }
 
 // The Kotlin log listener, one per process like the C library's log callback. Never destroyed: the C
@@ -317,16 +352,17 @@ JNIEXPORT jint JNICALL Java_dev_edgelm_NativeBridge_detokenize(JNIEnv* env, jobj
 // ---- Session ----------------------------------------------------------------------------------
 
 // edgelm_session_options_init's values. ints: context_length, prefill_chunk, kv_type, overflow,
-// sink_tokens, num_threads, share_model_threads; longs: max_memory_bytes.
+// sink_tokens, num_threads, share_model_threads, enable_thinking; longs: max_memory_bytes. (tools_json's
+// default is NULL: none.)
 JNIEXPORT void JNICALL Java_dev_edgelm_NativeBridge_sessionOptionsInit(JNIEnv* env, jobject, jintArray ints,
                                                                        jlongArray longs) {
   edgelm_session_options options;
   edgelm_session_options_init(&options);
   const jint int_values[] = {options.context_length, options.prefill_chunk, options.kv_type,
                              options.overflow,       options.sink_tokens,   options.num_threads,
-                             options.share_model_threads};
+                             options.share_model_threads, options.enable_thinking};
   const jlong long_values[] = {static_cast<jlong>(options.max_memory_bytes)};
-  env->SetIntArrayRegion(ints, 0, 7, int_values);
+  env->SetIntArrayRegion(ints, 0, 8, int_values);
   env->SetLongArrayRegion(longs, 0, 1, long_values);
 }
 
@@ -335,6 +371,7 @@ JNIEXPORT jint JNICALL Java_dev_edgelm_NativeBridge_sessionCreate(JNIEnv* env, j
                                                                   jint kv_type, jint overflow, jint sink_tokens,
                                                                   jlong max_memory_bytes, jint threads,
                                                                   jboolean share_model_threads,
+                                                                  jboolean enable_thinking, jbyteArray tools_json,
                                                                   jlongArray session_out) {
   edgelm_session_options options;
   edgelm_session_options_init(&options);
@@ -346,6 +383,9 @@ JNIEXPORT jint JNICALL Java_dev_edgelm_NativeBridge_sessionCreate(JNIEnv* env, j
   options.max_memory_bytes = static_cast<uint64_t>(max_memory_bytes);  // Kotlin checked >= 0
   options.num_threads = threads;
   options.share_model_threads = share_model_threads ? 1 : 0;
+  options.enable_thinking = enable_thinking ? 1 : 0;
+  const OptionalCString tools = ToOptionalCString(env, tools_json);  // null: no tools
+  options.tools_json = tools.get();  // copied by the call
   edgelm_session* session = nullptr;
   const edgelm_status status = edgelm_session_create(FromHandle<edgelm_model>(model), &options, &session);
   StoreHandle(env, session_out, session);
@@ -378,17 +418,19 @@ JNIEXPORT jint JNICALL Java_dev_edgelm_NativeBridge_sessionAppendTokens(JNIEnv* 
   return edgelm_session_append_tokens(FromHandle<edgelm_session>(session), OrEmpty(ids.data()), ids.size());
 }
 
-// edgelm_generate_options_init's values. ints: max_tokens, ignore_stop, top_k, penalty_last_n;
-// floats: temperature, top_p, min_p, repetition_penalty, presence_penalty; longs: seed.
+// edgelm_generate_options_init's values. ints: max_tokens, ignore_stop, top_k, penalty_last_n,
+// thinking_budget, tool_choice; floats: temperature, top_p, min_p, repetition_penalty, presence_penalty;
+// longs: seed. (grammar, json_schema and thought_callback default to NULL: none.)
 JNIEXPORT void JNICALL Java_dev_edgelm_NativeBridge_generateOptionsInit(JNIEnv* env, jobject, jintArray ints,
                                                                         jfloatArray floats, jlongArray longs) {
   edgelm_generate_options options;
   edgelm_generate_options_init(&options);
-  const jint int_values[] = {options.max_tokens, options.ignore_stop, options.top_k, options.penalty_last_n};
+  const jint int_values[] = {options.max_tokens,     options.ignore_stop,     options.top_k,
+                             options.penalty_last_n, options.thinking_budget, options.tool_choice};
   const jfloat float_values[] = {options.temperature, options.top_p, options.min_p, options.repetition_penalty,
                                  options.presence_penalty};
   const jlong long_values[] = {static_cast<jlong>(options.seed)};
-  env->SetIntArrayRegion(ints, 0, 4, int_values);
+  env->SetIntArrayRegion(ints, 0, 6, int_values);
   env->SetFloatArrayRegion(floats, 0, 5, float_values);
   env->SetLongArrayRegion(longs, 0, 1, long_values);
 }
@@ -396,11 +438,14 @@ JNIEXPORT void JNICALL Java_dev_edgelm_NativeBridge_generateOptionsInit(JNIEnv* 
 JNIEXPORT jint JNICALL Java_dev_edgelm_NativeBridge_sessionGenerate(
     JNIEnv* env, jobject, jlong session, jint max_tokens, jboolean ignore_stop, jfloat temperature, jint top_k,
     jfloat top_p, jfloat min_p, jfloat repetition_penalty, jfloat presence_penalty, jint penalty_last_n, jlong seed,
-    jobjectArray stop_strings, jintArray bias_tokens, jfloatArray bias_values, jobject listener) {
-  jclass type = env->GetObjectClass(listener);
-  TokenListener target{env, listener, env->GetMethodID(type, "onToken", "([B)Z")};
-  env->DeleteLocalRef(type);
+    jobjectArray stop_strings, jintArray bias_tokens, jfloatArray bias_values, jint thinking_budget,
+    jbyteArray grammar, jbyteArray json_schema, jint tool_choice, jobject listener, jobject thought_listener) {
+  TokenListener target{env, listener, OnTokenMethod(env, listener), thought_listener, nullptr};
   if (!target.on_token) return EDGELM_INTERNAL;  // NoSuchMethodError pending
+  if (thought_listener) {
+    target.on_thought = OnTokenMethod(env, thought_listener);
+    if (!target.on_thought) return EDGELM_INTERNAL;
+  }
   edgelm_generate_options options;
   edgelm_generate_options_init(&options);
   options.max_tokens = max_tokens;
@@ -429,7 +474,30 @@ JNIEXPORT jint JNICALL Java_dev_edgelm_NativeBridge_sessionGenerate(
   options.logit_bias_tokens = tokens.data();
   options.logit_bias_values = values.data();
   options.n_logit_bias = static_cast<int32_t>(tokens.size());
+  options.thinking_budget = thinking_budget;
+  // Null arrays are NULL (none); the call copies the strings, so they may go when it returns.
+  const OptionalCString grammar_text = ToOptionalCString(env, grammar);
+  const OptionalCString schema_text = ToOptionalCString(env, json_schema);
+  options.grammar = grammar_text.get();
+  options.json_schema = schema_text.get();
+  options.tool_choice = tool_choice;  // an enum ordinal; the library checks the range
+  options.thought_callback = thought_listener ? ForwardThought : nullptr;
   return edgelm_session_generate(FromHandle<edgelm_session>(session), &options, ForwardToken, &target);
+}
+
+// The tool calls of the last generate as a JSON array (UTF-8); json null asks for the size. size[0]: the
+// bytes needed including the NUL the C API also writes. EDGELM_INVALID_OUTPUT still fills json.
+JNIEXPORT jint JNICALL Java_dev_edgelm_NativeBridge_sessionToolCalls(JNIEnv* env, jobject, jlong session,
+                                                                     jbyteArray json, jlongArray size) {
+  std::string text(Capacity(env, json), '\0');
+  size_t json_bytes = 0;
+  const edgelm_status status = edgelm_session_get_tool_calls(FromHandle<edgelm_session>(session),
+                                                             json ? &text[0] : nullptr, text.size(), &json_bytes);
+  if ((status == EDGELM_OK || status == EDGELM_INVALID_OUTPUT) && json) {
+    env->SetByteArrayRegion(json, 0, static_cast<jsize>(json_bytes), reinterpret_cast<const jbyte*>(text.data()));
+  }
+  StoreCount(env, size, json_bytes);
+  return status;
 }
 
 JNIEXPORT void JNICALL Java_dev_edgelm_NativeBridge_sessionCancel(JNIEnv*, jobject, jlong session) {
@@ -521,9 +589,11 @@ JNIEXPORT jlong JNICALL Java_dev_edgelm_NativeBridge_sessionTokenCount(JNIEnv*, 
   return static_cast<jlong>(edgelm_session_token_count(FromHandle<edgelm_session>(session)));
 }
 
-// counts: prompt, generated, KV bytes, context tokens; rates: prefill and decode tokens/s, TTFT ms.
+// counts: prompt, generated, KV bytes, context tokens; rates: prefill and decode tokens/s, TTFT ms;
+// codes: stop_reason.
 JNIEXPORT jint JNICALL Java_dev_edgelm_NativeBridge_sessionStats(JNIEnv* env, jobject, jlong session,
-                                                                 jlongArray counts, jdoubleArray rates) {
+                                                                 jlongArray counts, jdoubleArray rates,
+                                                                 jintArray codes) {
   edgelm_stats stats;
   edgelm_stats_init(&stats);
   const edgelm_status status = edgelm_session_get_stats(FromHandle<edgelm_session>(session), &stats);
@@ -532,6 +602,8 @@ JNIEXPORT jint JNICALL Java_dev_edgelm_NativeBridge_sessionStats(JNIEnv* env, jo
   const jdouble rate_values[] = {stats.prefill_tokens_per_s, stats.decode_tokens_per_s, stats.time_to_first_token_ms};
   env->SetLongArrayRegion(counts, 0, 4, count_values);
   env->SetDoubleArrayRegion(rates, 0, 3, rate_values);
+  const jint code_values[] = {stats.stop_reason};
+  env->SetIntArrayRegion(codes, 0, 1, code_values);
   return status;
 }
 

@@ -19,12 +19,42 @@ import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.callbackFlow
 import kotlinx.coroutines.launch
 
-/** A failed edgelm call: [status] is the C API's edgelm_status code and [statusName] its name. */
-class EdgelmException(val status: Int, val statusName: String, detail: String) :
+/**
+ * A failed edgelm call: [status] is the C API's edgelm_status code and [statusName] its name. [output] is
+ * what the model wrote when the status is EDGELM_INVALID_OUTPUT (12), null otherwise: for
+ * [Session.toolCalls], the whole JSON array, in which each malformed call is {"error": ..., "raw": ...}
+ * and the well-formed ones are as usual.
+ */
+class EdgelmException(val status: Int, val statusName: String, detail: String, val output: String? = null) :
     RuntimeException("$statusName: $detail")
 
-/** How a generate call ended: [FINISHED] (end of turn, maxTokens, end of input) or [CANCELLED] by Session.cancel. */
+/**
+ * How a generate call ended: [FINISHED] (end of turn, maxTokens, a stop string, a tool call, end of input)
+ * or [CANCELLED] by Session.cancel. [Stats.stopReason] tells which way it finished.
+ */
 enum class GenerateResult { FINISHED, CANCELLED }
+
+/**
+ * Why the last generate call stopped (edgelm_stop_reason): [NONE] (no generate yet, or it failed),
+ * [TOKEN] (the model ended its turn, or a constrained answer is complete), [MAX_TOKENS], [STRING] (a stop
+ * string), [CALLBACK] (the listener returned false, or a Flow's collector went away), [TOOL_CALL] (read
+ * [Session.toolCalls], append each result with role "tool", and generate again).
+ */
+enum class StopReason {
+    NONE, TOKEN, MAX_TOKENS, STRING, CALLBACK, TOOL_CALL;
+
+    internal companion object {
+        /** The reason of a C edgelm_stop_reason value; one this binding does not know counts as NONE. */
+        fun of(reason: Int): StopReason = StopReason.values().getOrElse(reason) { NONE }
+    }
+}
+
+/**
+ * Whether a reply must call a tool (edgelm_tool_choice): [AUTO] (the model decides) or [REQUIRED] (the
+ * reply is one or more calls, constrained to the declared schemas; the session needs
+ * [SessionOptions.toolsJson]).
+ */
+enum class ToolChoice { AUTO, REQUIRED }
 
 /** Severity of a library message (edgelm_log_level); see Edgelm.setLogger. */
 enum class LogLevel {
@@ -74,6 +104,14 @@ data class ModelOptions(
  * @property threads threads of the session's own pool; 0 = the model's [ModelOptions.threads]
  * @property shareModelThreads compute on the model's pool instead: fewer threads, but the sessions sharing it
  *   take turns
+ * @property enableThinking the conversation opens with Gemma 4's thinking marker, and a reply may start with a
+ *   thought: passed to generate's onThought, not to onToken, and dropped from the history when the model turn
+ *   closes
+ * @property toolsJson tools the model may call: a JSON array of function declarations, OpenAI style
+ *   ({"type":"function","function":{"name","description","parameters"}}) or the bare function objects; null or
+ *   "" = none. Fixed for the session. A call ends generate with [StopReason.TOOL_CALL]: read
+ *   [Session.toolCalls], append each result with appendMessage("tool", result), and generate again to continue
+ *   the same model turn
  */
 data class SessionOptions(
     val contextLength: Int = sessionDefaults.contextLength,
@@ -84,6 +122,8 @@ data class SessionOptions(
     val maxMemoryBytes: Long = sessionDefaults.maxMemoryBytes,
     val threads: Int = sessionDefaults.threads,
     val shareModelThreads: Boolean = sessionDefaults.shareModelThreads,
+    val enableThinking: Boolean = sessionDefaults.enableThinking,
+    val toolsJson: String? = null,
 )
 
 /**
@@ -101,6 +141,12 @@ data class SessionOptions(
  * @property stopStrings generation ends when the text contains one of these; it and what follows are
  *   never passed on, even when they span tokens (the tokens stay in the history)
  * @property logitBias added to a token's logit before sampling; Float.NEGATIVE_INFINITY bans the token
+ * @property thinkingBudget with [SessionOptions.enableThinking], thought tokens after which the library closes the
+ *   thought itself and the answer starts; -1 = no limit
+ * @property grammar the answer is a sentence of this grammar (GBNF-like, docs/assistant.md); null = free
+ * @property jsonSchema the answer is a JSON value valid for this JSON Schema; null = free. At most one of [grammar]
+ *   and [jsonSchema]. Constrained answers end once complete (maxTokens still applies: see [Stats.stopReason])
+ * @property toolChoice [ToolChoice.REQUIRED] makes the reply tool calls (the session needs tools)
  */
 data class GenerateOptions(
     val maxTokens: Int = generateDefaults.maxTokens,
@@ -115,6 +161,10 @@ data class GenerateOptions(
     val seed: Long = generateDefaults.seed,
     val stopStrings: List<String> = emptyList(),
     val logitBias: Map<Int, Float> = emptyMap(),
+    val thinkingBudget: Int = generateDefaults.thinkingBudget,
+    val grammar: String? = null,
+    val jsonSchema: String? = null,
+    val toolChoice: ToolChoice = generateDefaults.toolChoice,
 )
 
 /**
@@ -145,7 +195,10 @@ data class ModelInfo(
 /** Natural-log probabilities of scored tokens, one per token, and their sum (edgelm_session_score). */
 data class ScoreResult(val tokenLogprobs: FloatArray, val logprobSum: Double)
 
-/** Statistics of a session's last generate call, and of its memory (edgelm_stats). */
+/**
+ * Statistics of a session's last generate call, and of its memory (edgelm_stats); [stopReason] is why the
+ * last generate call stopped.
+ */
 data class Stats(
     val promptTokens: Long,
     val generatedTokens: Long,
@@ -154,6 +207,7 @@ data class Stats(
     val timeToFirstTokenMs: Double,
     val kvCacheBytes: Long,
     val contextTokens: Long,
+    val stopReason: StopReason = StopReason.NONE,
 )
 
 /** An opened model file (edgelm_model): weights memory-mapped read-only, tokenizer, chat template. */
@@ -245,7 +299,7 @@ class Edgelm private constructor(private var handle: Long) : AutoCloseable {
         val status = NativeBridge.sessionCreate(openHandle(), options.contextLength, options.prefillChunk,
                                                 options.kvType.ordinal, options.overflow.ordinal, options.sinkTokens,
                                                 options.maxMemoryBytes, options.threads, options.shareModelThreads,
-                                                sessionOut)
+                                                options.enableThinking, options.toolsJson?.toCString(), sessionOut)
         throwIfFailed(status) { NativeBridge.lastError() }
         Session(sessionOut[0])
     }
@@ -271,7 +325,11 @@ class Session internal constructor(private var handle: Long) : AutoCloseable {
     private val cancelLock = Any()          // orders cancel() against generate's start and end, and close
     private var generating = false          // guarded by cancelLock
 
-    /** Appends one chat turn; [role] is "system", "user" or "assistant". Processed by the next generate. */
+    /**
+     * Appends one chat turn; [role] is "system", "user" or "assistant". Processed by the next generate. Role
+     * "tool" appends a tool result instead (content: JSON, or plain text), inside the open model turn,
+     * answering its oldest unanswered call (see [toolCalls]); INVALID_ARGUMENT when there is none.
+     */
     fun appendMessage(role: String, content: String) = withSession { session ->
         checkSession(NativeBridge.sessionAppendMessage(session, role.toCString(), content.toCString()), session)
     }
@@ -287,24 +345,59 @@ class Session internal constructor(private var handle: Long) : AutoCloseable {
     }
 
     /**
-     * Answers the conversation: samples until a stop token, maxTokens or [cancel], passing each new piece
-     * of text (whole UTF-8 characters) to [onToken] on the calling thread. Blocks: call it off the main
-     * thread. [onToken] may call [cancel], but nothing else on this session.
+     * Answers the conversation: samples until a stop token, maxTokens, a tool call or [cancel], passing each
+     * new piece of text (whole UTF-8 characters) to [onToken] on the calling thread. Blocks: call it off the
+     * main thread. [onToken] may call [cancel], but nothing else on this session. [stats] tells why it
+     * stopped ([Stats.stopReason]).
      */
     fun generate(options: GenerateOptions = GenerateOptions(), onToken: (String) -> Unit): GenerateResult =
-        generateWhile(options) { text -> onToken(text); true }
+        generateWhile(options, null) { text -> onToken(text); true }
+
+    /**
+     * [generate] that also passes the thought of a thinking session ([SessionOptions.enableThinking]) to
+     * [onThought], piece by piece, on the calling thread, before the answer reaches [onToken]:
+     * `generate(options, onThought = { thought.append(it) }) { answer.append(it) }`. The same rules as for
+     * [onToken] apply to it.
+     */
+    fun generate(options: GenerateOptions = GenerateOptions(), onThought: (String) -> Unit,
+                 onToken: (String) -> Unit): GenerateResult =
+        generateWhile(options, { text -> onThought(text); true }) { text -> onToken(text); true }
 
     /**
      * [generate] as a cold Flow of text pieces, produced on Dispatchers.IO. Cancelling the collector
      * stops generation; a [cancel] ends the flow normally.
      */
-    fun generateFlow(options: GenerateOptions = GenerateOptions()): Flow<String> = callbackFlow {
-        launch(Dispatchers.IO) {
-            // A closed channel (the collector is gone) stops generation at the next token.
-            generateWhile(options) { text -> trySendBlocking(text).isSuccess }
-            channel.close()
+    fun generateFlow(options: GenerateOptions = GenerateOptions()): Flow<String> = answerFlow(options, null)
+
+    /**
+     * [generateFlow] that also passes the thought of a thinking session to [onThought], piece by piece, on
+     * the Dispatchers.IO thread that produces the flow (the flow itself carries the answer only):
+     * `generateFlow(options, onThought = { thought.append(it) })`.
+     */
+    fun generateFlow(options: GenerateOptions = GenerateOptions(), onThought: (String) -> Unit): Flow<String> =
+        answerFlow(options, onThought)
+
+    /**
+     * The tool calls of the last generate that stopped with [StopReason.TOOL_CALL], as a JSON array:
+     * `[{"name": "...", "arguments": {...}}, ...]`; "[]" after any other stop. Answer each, in order, with
+     * appendMessage("tool", result), then generate again. When the model wrote a call malformed, throws an
+     * [EdgelmException] with status INVALID_OUTPUT (12) whose [EdgelmException.output] is the whole array,
+     * the malformed calls in it as {"error": "...", "raw": "..."}.
+     */
+    fun toolCalls(): String = withSession { session ->
+        val size = LongArray(1)
+        val bytes = queriedSize(NativeBridge.sessionToolCalls(session, null, size), size[0]) {
+            NativeBridge.sessionError(session)
         }
-        awaitClose { this@Session.cancel() }  // stops a prefill too, which produces no token to stop at
+        val utf8 = ByteArray(bytes)  // the size counts the NUL the C API also writes
+        val status = NativeBridge.sessionToolCalls(session, utf8, size)
+        val json = utf8.decodeToString(0, (size[0] - 1).coerceIn(0L, bytes.toLong()).toInt())
+        if (status == STATUS_INVALID_OUTPUT) {
+            val detail = NativeBridge.sessionError(session).decodeToString()
+            throw EdgelmException(status, NativeBridge.statusName(status).decodeToString(), detail, json)
+        }
+        checkSession(status, session)
+        json
     }
 
     /**
@@ -404,8 +497,9 @@ class Session internal constructor(private var handle: Long) : AutoCloseable {
         get() = withSession { session ->
             val counts = LongArray(4)
             val rates = DoubleArray(3)
-            checkSession(NativeBridge.sessionStats(session, counts, rates), session)
-            Stats(counts[0], counts[1], rates[0], rates[1], rates[2], counts[2], counts[3])
+            val codes = IntArray(1)
+            checkSession(NativeBridge.sessionStats(session, counts, rates, codes), session)
+            Stats(counts[0], counts[1], rates[0], rates[1], rates[2], counts[2], counts[3], StopReason.of(codes[0]))
         }
 
     /** Stops a running generate, waits for it, then frees the session. */
@@ -420,16 +514,39 @@ class Session internal constructor(private var handle: Long) : AutoCloseable {
         }
     }
 
-    private fun generateWhile(options: GenerateOptions, onText: (String) -> Boolean): GenerateResult =
+    /** The flow of [generateFlow]; [onThought] (may be null) gets the thought on the producing thread. */
+    private fun answerFlow(options: GenerateOptions, onThought: ((String) -> Unit)?): Flow<String> = callbackFlow {
+        launch(Dispatchers.IO) {
+            // A closed channel (the collector is gone) stops generation at the next token.
+            generateWhile(options, onThought?.let { thought -> { text: String -> thought(text); true } }) { text ->
+                trySendBlocking(text).isSuccess
+            }
+            channel.close()
+        }
+        awaitClose { this@Session.cancel() }  // stops a prefill too, which produces no token to stop at
+    }
+
+    /**
+     * Generates, passing answer text to [onText] and thought text to [onThought] (null: thoughts are not
+     * passed on); either returns false to stop.
+     */
+    private fun generateWhile(options: GenerateOptions, onThought: ((String) -> Boolean)?,
+                              onText: (String) -> Boolean): GenerateResult =
         withSession { session ->
             val listener = TokenListener { utf8 -> utf8.isEmpty() || onText(utf8.decodeToString()) }
+            val thoughtListener = onThought?.let { thought ->
+                TokenListener { utf8 -> utf8.isEmpty() || thought(utf8.decodeToString()) }
+            }
             synchronized(cancelLock) { generating = true }
             val status = try {
                 with(options) {
+                    // Every string is copied by the C call: the arrays need not outlive it.
                     NativeBridge.sessionGenerate(session, maxTokens, ignoreStop, temperature, topK, topP, minP,
                                                  repetitionPenalty, presencePenalty, penaltyLastN, seed,
                                                  stopStrings.map { it.toCString() }.toTypedArray(),
-                                                 logitBias.keys.toIntArray(), logitBias.values.toFloatArray(), listener)
+                                                 logitBias.keys.toIntArray(), logitBias.values.toFloatArray(),
+                                                 thinkingBudget, grammar?.toCString(), jsonSchema?.toCString(),
+                                                 toolChoice.ordinal, listener, thoughtListener)
                 }
             } finally {
                 synchronized(cancelLock) { generating = false }
@@ -456,6 +573,7 @@ class Session internal constructor(private var handle: Long) : AutoCloseable {
 private const val STATUS_OK = 0
 private const val STATUS_CANCELLED = 8
 private const val STATUS_BUFFER_TOO_SMALL = 11
+private const val STATUS_INVALID_OUTPUT = 12
 
 /** The largest array the JVMs allocate. */
 private const val MAX_ARRAY_SIZE = Int.MAX_VALUE - 8
@@ -501,22 +619,23 @@ private val modelDefaults: ModelOptions by lazy {
 }
 
 private val sessionDefaults: SessionOptions by lazy {
-    val ints = IntArray(7)
+    val ints = IntArray(8)
     val longs = LongArray(1)
     NativeBridge.sessionOptionsInit(ints, longs)
     SessionOptions(contextLength = ints[0], prefillChunk = ints[1], kvType = KvType.values()[ints[2]],
                    overflow = Overflow.values()[ints[3]], sinkTokens = ints[4], maxMemoryBytes = longs[0],
-                   threads = ints[5], shareModelThreads = ints[6] != 0)
+                   threads = ints[5], shareModelThreads = ints[6] != 0, enableThinking = ints[7] != 0)
 }
 
 private val generateDefaults: GenerateOptions by lazy {
-    val ints = IntArray(4)
+    val ints = IntArray(6)
     val floats = FloatArray(5)
     val longs = LongArray(1)
     NativeBridge.generateOptionsInit(ints, floats, longs)
     GenerateOptions(maxTokens = ints[0], ignoreStop = ints[1] != 0, temperature = floats[0], topK = ints[2],
                     topP = floats[1], minP = floats[2], repetitionPenalty = floats[3], presencePenalty = floats[4],
-                    penaltyLastN = ints[3], seed = longs[0])
+                    penaltyLastN = ints[3], seed = longs[0], thinkingBudget = ints[4],
+                    toolChoice = ToolChoice.values()[ints[5]])
 }
 
 /** Receives each generated piece of text as UTF-8; returns false to stop generating. */
@@ -556,24 +675,30 @@ internal object NativeBridge {
                           count: LongArray): Int
     external fun detokenize(model: Long, tokens: IntArray, text: ByteArray?, count: LongArray): Int
 
-    /** ints: contextLength, prefillChunk, kvType, overflow, sinkTokens, threads, shareModelThreads;
-     *  longs: maxMemoryBytes. */
+    /** ints: contextLength, prefillChunk, kvType, overflow, sinkTokens, threads, shareModelThreads,
+     *  enableThinking; longs: maxMemoryBytes. */
     external fun sessionOptionsInit(ints: IntArray, longs: LongArray)
+    /** toolsJson null: no tools. */
     external fun sessionCreate(model: Long, contextLength: Int, prefillChunk: Int, kvType: Int, overflow: Int,
                                sinkTokens: Int, maxMemoryBytes: Long, threads: Int, shareModelThreads: Boolean,
-                               sessionOut: LongArray): Int
+                               enableThinking: Boolean, toolsJson: ByteArray?, sessionOut: LongArray): Int
     external fun sessionFree(session: Long)
     external fun sessionError(session: Long): ByteArray
     external fun sessionAppendMessage(session: Long, role: ByteArray, content: ByteArray): Int
     external fun sessionAppendText(session: Long, text: ByteArray, parseSpecial: Boolean): Int
     external fun sessionAppendTokens(session: Long, tokens: IntArray): Int
-    /** ints: maxTokens, ignoreStop, topK, penaltyLastN; floats: temperature, topP, minP, repetitionPenalty,
-     *  presencePenalty; longs: seed. */
+    /** ints: maxTokens, ignoreStop, topK, penaltyLastN, thinkingBudget, toolChoice; floats: temperature, topP,
+     *  minP, repetitionPenalty, presencePenalty; longs: seed. */
     external fun generateOptionsInit(ints: IntArray, floats: FloatArray, longs: LongArray)
+    /** grammar, jsonSchema null: none; thoughtListener null: thoughts are not passed on. */
     external fun sessionGenerate(session: Long, maxTokens: Int, ignoreStop: Boolean, temperature: Float, topK: Int,
                                  topP: Float, minP: Float, repetitionPenalty: Float, presencePenalty: Float,
                                  penaltyLastN: Int, seed: Long, stopStrings: Array<ByteArray>,
-                                 biasTokens: IntArray, biasValues: FloatArray, listener: TokenListener): Int
+                                 biasTokens: IntArray, biasValues: FloatArray, thinkingBudget: Int,
+                                 grammar: ByteArray?, jsonSchema: ByteArray?, toolChoice: Int,
+                                 listener: TokenListener, thoughtListener: TokenListener?): Int
+    /** size: the JSON's bytes with the NUL; json null asks for it. INVALID_OUTPUT fills json too. */
+    external fun sessionToolCalls(session: Long, json: ByteArray?, size: LongArray): Int
     external fun sessionCancel(session: Long)
     external fun sessionEvaluate(session: Long, allPositions: Boolean, logits: FloatArray?, count: LongArray): Int
     external fun sessionScore(session: Long, tokens: IntArray, logprobs: FloatArray, sum: DoubleArray): Int
@@ -585,5 +710,6 @@ internal object NativeBridge {
     external fun sessionReset(session: Long): Int
     external fun sessionRewind(session: Long, tokenCount: Long): Int
     external fun sessionTokenCount(session: Long): Long
-    external fun sessionStats(session: Long, counts: LongArray, rates: DoubleArray): Int
+    /** counts: prompt, generated, KV bytes, context tokens; rates: prefill, decode, TTFT; codes: stop reason. */
+    external fun sessionStats(session: Long, counts: LongArray, rates: DoubleArray, codes: IntArray): Int
 }
