@@ -51,6 +51,11 @@
 //   "verify": [{"n_threads": int, "n_depth": int,   // --verify only: one forward over n_tokens new
 //               "n_tokens": int, "ms": spread,       // tokens with every position's logits (checking a
 //               "vs_one_token": float}],             // speculative draft), and its median over n_tokens = 1
+//   "constrained": [{"n_threads": int,              // --json-schema only: greedy decode constrained by the
+//                    "n_tokens": int,                 // schema against plain greedy decode, same session and
+//                    "t_s_constrained": spread,       // length; overhead = plain t/s over constrained t/s,
+//                    "t_s_plain": spread,             // minus one (the grammar's cost per token, as a
+//                    "overhead": float}],             // fraction of a decode step)
 //   "memory": {"peak_rss_bytes": int,                // getrusage over the whole run
 //              "kv_bytes": int},                     // largest KV cache of a decode test
 //   "warnings": [str]    // why the figures may not be those of a quiet machine with the model resident
@@ -113,6 +118,7 @@ struct BenchOptions {
   bool cold = true;
   bool busy_core = false;            // a competing busy loop at nice 19 for the whole run
   std::vector<int> verify_lengths;   // drafted tokens verified in one forward (--verify); none by default
+  std::string json_schema;           // --json-schema: the schema's text; empty = no constrained test
   std::string json_path;
 };
 
@@ -194,12 +200,13 @@ void AppendTokens(edgelm_session* session, const std::vector<int32_t>& tokens) {
 }
 
 // Greedy generation of exactly max_tokens (stop tokens ignored); returns the session's statistics.
-edgelm_stats Generate(edgelm_session* session, int max_tokens) {
+edgelm_stats Generate(edgelm_session* session, int max_tokens, const char* json_schema = nullptr) {
   edgelm_generate_options options;
   edgelm_generate_options_init(&options);
   options.max_tokens = max_tokens;
   options.ignore_stop = 1;
   options.temperature = 0.0f;
+  options.json_schema = json_schema;
   CheckSessionCall(edgelm_session_generate(session, &options, nullptr, nullptr), session, "edgelm_session_generate");
   edgelm_stats stats;
   edgelm_stats_init(&stats);
@@ -391,6 +398,32 @@ ordered_json MeasureVerify(const BenchOptions& o, edgelm_session* session, int v
   return rows;
 }
 
+// Constrained decoding's cost: greedy decode under the JSON schema against plain greedy decode of the
+// same length from the same one-token context, alternating, `reps` of each. The grammar only refuses
+// tokens, so the difference is its cost per token (the masking of refused samples included).
+ordered_json MeasureConstrained(const BenchOptions& o, edgelm_session* session, int vocab_size, int threads) {
+  std::fprintf(stderr, "  constrained tg%d, %d threads\n", o.n_gen, threads);
+  const std::vector<int32_t> context = RandomTokens(1, vocab_size, o.seed);
+  CheckSessionCall(edgelm_session_reset(session), session, "edgelm_session_reset");
+  AppendTokens(session, context);
+  std::vector<double> constrained, plain;
+  int n_tokens = o.n_gen;
+  for (int rep = 0; rep < o.reps; ++rep) {
+    CheckSessionCall(edgelm_session_rewind(session, context.size()), session, "edgelm_session_rewind");
+    const edgelm_stats with_schema = Generate(session, o.n_gen + 1, o.json_schema.c_str());
+    // A schema can end the reply early (a complete value): compare equal lengths.
+    n_tokens = std::min<int>(n_tokens, static_cast<int>(with_schema.generated_tokens) - 1);
+    constrained.push_back(with_schema.decode_tokens_per_s);
+    CheckSessionCall(edgelm_session_rewind(session, context.size()), session, "edgelm_session_rewind");
+    plain.push_back(Generate(session, static_cast<int>(with_schema.generated_tokens)).decode_tokens_per_s);
+  }
+  if (n_tokens < 8) Die("the JSON schema ended the reply after " + std::to_string(n_tokens + 1) + " tokens: give one that allows a longer value");
+  const ordered_json constrained_spread = Spread(constrained), plain_spread = Spread(plain);
+  return {{"n_threads", threads}, {"n_tokens", n_tokens}, {"t_s_constrained", constrained_spread},
+          {"t_s_plain", plain_spread},
+          {"overhead", plain_spread["median"].get<double>() / constrained_spread["median"].get<double>() - 1.0}};
+}
+
 int ContextLengthFor(const BenchOptions& o) {
   if (o.context_length > 0) return o.context_length;
   int needed = kMinContextLength;
@@ -515,6 +548,7 @@ ordered_json RunBenchmark(const BenchOptions& o) {
   const std::vector<double> bandwidth_before = ReadBandwidth(&probe, bandwidth_threads, "before the tests");
 
   ordered_json startup = ordered_json::array(), tests = ordered_json::array(), verify = ordered_json::array();
+  ordered_json constrained = ordered_json::array();
   uint64_t kv_bytes = 0;
   for (int threads : o.threads) {
     std::fprintf(stderr, "edgelm-bench: %d threads\n", threads);
@@ -531,6 +565,7 @@ ordered_json RunBenchmark(const BenchOptions& o) {
         for (ordered_json& row : MeasureVerify(o, session.get(), info.vocab_size, threads, depth))
           verify.push_back(std::move(row));
     }
+    if (!o.json_schema.empty()) constrained.push_back(MeasureConstrained(o, session.get(), info.vocab_size, threads));
   }
   const uint64_t peak_rss_bytes = edgelm_bench::PeakRssBytes();
 
@@ -552,6 +587,7 @@ ordered_json RunBenchmark(const BenchOptions& o) {
   run["startup"] = startup;
   run["tests"] = tests;
   if (!verify.empty()) run["verify"] = verify;
+  if (!constrained.empty()) run["constrained"] = constrained;
   run["memory"] = {{"peak_rss_bytes", peak_rss_bytes}, {"kv_bytes", kv_bytes}};
   run["machine"]["load_avg_1m_end"] = LoadAverage1m();
   if (busy_core) {
@@ -686,10 +722,28 @@ void PrintVerifyTable(const std::vector<ordered_json>& runs) {
   std::printf("\n");
 }
 
+// --json-schema: the grammar's cost per decode step.
+void PrintConstrainedTable(const std::vector<ordered_json>& runs) {
+  bool any = false;
+  for (const ordered_json& run : runs) any = any || run.contains("constrained");
+  if (!any) return;
+  std::printf("| model | threads | tokens | constrained t/s | plain t/s | grammar cost per step |\n"
+              "|---|--:|--:|--:|--:|--:|\n");
+  for (const ordered_json& run : runs)
+    for (const ordered_json& row : run.value("constrained", ordered_json::array()))
+      std::printf("| %s | %d | %d | %s | %s | %s |\n", run["model"]["file"].get<std::string>().c_str(),
+                  row["n_threads"].get<int>(), row["n_tokens"].get<int>(),
+                  Format("%.2f", row["t_s_constrained"]["median"]).c_str(),
+                  Format("%.2f", row["t_s_plain"]["median"]).c_str(),
+                  Format("%.1f%%", row["overhead"].get<double>() * 100.0).c_str());
+  std::printf("\n");
+}
+
 void PrintTables(const std::vector<ordered_json>& runs) {
   PrintSpeedTable(runs);
   std::printf("\n");
   PrintVerifyTable(runs);
+  PrintConstrainedTable(runs);
   PrintMemoryTable(runs);
   std::printf("\n");
   PrintStartupTable(runs);
@@ -777,6 +831,8 @@ void Usage(FILE* out) {
       "                          for the whole run, as another app would on a phone\n"
       "  --verify K,...          also time one forward over K new tokens with every position's logits\n"
       "                          (verifying a speculative draft) at each depth, against K = 1\n"
+      "  --json-schema FILE      also time greedy decode constrained by this JSON schema against plain\n"
+      "                          greedy decode (the grammar's cost per token)\n"
       "  --json FILE             also write the results as JSON (schema: top of benchmarks/bench.cc)\n");
 }
 
@@ -826,6 +882,13 @@ int main(int argc, char** argv) {
     else if (a == "--bandwidth-mib")
       o.bandwidth_bytes = static_cast<size_t>(ParseNumber(value(), 1, "--bandwidth-mib")) << 20;
     else if (a == "--no-cold") o.cold = false;
+    else if (a == "--json-schema") {
+      std::ifstream file(value());
+      std::stringstream text;
+      text << file.rdbuf();
+      if (!file) Die("cannot read the JSON schema file");
+      o.json_schema = text.str();
+    }
     else if (a == "--busy-core") o.busy_core = true;
     else if (a == "--verify") o.verify_lengths = ParseList(value(), 1, "--verify");
     else if (a == "--json") o.json_path = value();

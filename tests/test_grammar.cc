@@ -684,7 +684,8 @@ TEST_CASE("json schema: Gemma tool-argument syntax", "[grammar][schema]") {
   CHECK(Matches(*bounded, "{c:<|\"|>abc<|\"|>}"));
   CHECK_FALSE(Matches(*bounded, "{c:<|\"|><|\"|>}"));
   CHECK_FALSE(Matches(*bounded, "{c:<|\"|>abcd<|\"|>}"));
-  CHECK_FALSE(IsPrefix(*bounded, "{c:<|\"|>a<"));
+  CHECK(IsPrefix(*bounded, "{c:<|\"|>a<"));  // the start of the closing delimiter
+  CHECK_FALSE(IsPrefix(*bounded, "{c:<|\"|>a<x"));
 
   const auto any = MustParse(SchemaGrammar("{}", kGemma));
   CHECK(Matches(*any, "{q:[1,<|\"|>s<|\"|>,{k:true}]}"));

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "runtime/sampler.h"
-#include "runtime/stop_strings.h"
+#include "runtime/text_scanner.h"
 
 namespace edgelm {
 namespace {
@@ -408,14 +408,14 @@ TEST_CASE("Logit bias moves or bans tokens, after the penalties, in every sampli
   }
 }
 
-// Pushes `pieces` through a StopStrings: what was shown, and whether a stop string ended it.
+// Pushes `pieces` through a TextScanner of stop strings: what was shown, and whether one ended it.
 static std::pair<std::string, bool> Shown(const std::vector<std::string>& stops, const std::vector<std::string>& pieces) {
-  StopStrings filter(stops);
+  TextScanner filter(stops);
   std::string shown;
   for (const std::string& piece : pieces) {
-    bool matched = false;
-    shown += filter.Push(piece, &matched);
-    if (matched) return {shown, true};
+    int found = -1;
+    shown += filter.Push(piece, &found);
+    if (found >= 0) return {shown, true};
   }
   return {shown + filter.Flush(), false};
 }
@@ -428,14 +428,27 @@ TEST_CASE("Stop strings spanning pieces are never shown; near misses are release
   CHECK(Shown({"\xC3\xA9t\xC3\xA9"}, {"l'\xC3\xA9", "t\xC3\xA9!"}) == Result("l'", true));
   CHECK(Shown({}, {"plain", " text"}) == Result("plain text", false));
   // Held back exactly while it could still match.
-  StopStrings filter({"<end>"});
-  bool matched = false;
-  CHECK(filter.Push("abc<e", &matched) == "abc");
-  CHECK(filter.Push("n", &matched) == "");
-  CHECK(filter.Push("d", &matched) == "");
-  CHECK_FALSE(matched);
-  CHECK(filter.Push(">tail", &matched) == "");
-  CHECK(matched);
+  TextScanner filter({"<end>"});
+  int found = -1;
+  CHECK(filter.Push("abc<e", &found) == "abc");
+  CHECK(filter.Push("n", &found) == "");
+  CHECK(filter.Push("d", &found) == "");
+  CHECK(found == -1);
+  CHECK(filter.Push(">tail", &found) == "");
+  CHECK(found == 0);
+}
+
+TEST_CASE("Text scanner: the text after a match stays held and is scanned for the next one") {
+  TextScanner scanner({"<a>", "<b>"});
+  int found = -1;
+  CHECK(scanner.Push("x<a>y<b", &found) == "x");
+  CHECK(found == 0);
+  CHECK(scanner.Push("", &found) == "y");  // "<b" could still become "<b>"
+  CHECK(found == -1);
+  CHECK(scanner.Push(">z", &found) == "");
+  CHECK(found == 1);
+  CHECK(scanner.Push("", &found) == "z");
+  CHECK(scanner.Flush().empty());
 }
 
 }  // namespace edgelm

@@ -143,10 +143,9 @@ TEST_CASE("Gemma 4 overlay: chat template ids of the README example", "[tokenize
                                 236761, 106, 107, 105, 2364, 107, 3689, 563, 236743,
                                 236778, 236862, 236778, 236881, 106, 107, 105, 4368, 107});
 
-  ChatTemplateOptions thinking;
-  thinking.enable_thinking = true;
-  REQUIRE(ChatTemplate::Create(*tokenizer, thinking, &chat).ok());
-  REQUIRE(chat->Apply(messages, true, &ids).ok());
+  ConversationOptions thinking;
+  thinking.thinking = true;
+  REQUIRE(chat->Apply(messages, true, &ids, thinking).ok());
   CHECK(std::vector<int>(ids.begin(), ids.begin() + 7) == std::vector<int>{2, 105, 9731, 107, 98, 107, 3048});
 
   CHECK(Encode(*tokenizer, "<|channel>thought\n<channel|>", false, true) == std::vector<int>{100, 45518, 107, 101});
@@ -321,9 +320,11 @@ TEST_CASE("chat template: format, incremental use and errors on brown-tiny", "[t
   CHECK(chat->AppendTurn({"user", "bad \xFF"}, &incremental).code() == StatusCode::kInvalidArgument);
   CHECK(incremental.size() == before);
 
-  ChatTemplateOptions thinking;
-  thinking.enable_thinking = true;
-  CHECK(ChatTemplate::Create(*tokenizer, thinking, &chat).code() == StatusCode::kUnsupported);
+  // A vocabulary without <|think|> spells it as text, never as a control token.
+  ConversationOptions thinking;
+  thinking.thinking = true;
+  REQUIRE(chat->Apply({conversation[1]}, true, &ids, thinking).ok());
+  CHECK(Decode(*tokenizer, ids) == "<s><|turn>system\n<|think|>\n<turn|>\n<|turn>user\nHi<turn|>\n<|turn>model\n");
   const auto plain = MakeTokenizer(BrownData(kBrownJson));  // turn tokens not set up
   CHECK(ChatTemplate::Create(*plain, ChatTemplateOptions(), &chat).code() == StatusCode::kUnsupported);
 }

@@ -20,8 +20,8 @@ std::string Join(const std::vector<TemplatePiece>& pieces) {
 }
 
 bool IsToolMarker(std::string_view text) {
-  for (std::string_view marker : {kToolDeclarationStart, kToolDeclarationEnd, kToolCallStart, kToolCallEnd,
-                                  kToolResponseStart, kToolResponseEnd, kToolStringDelimiter})
+  for (std::string_view marker : {markers::kToolStart, markers::kToolEnd, markers::kToolCallStart, markers::kToolCallEnd,
+                                  markers::kToolResponseStart, markers::kToolResponseEnd, markers::kStringDelimiter})
     if (text == marker) return true;
   return false;
 }
@@ -67,7 +67,7 @@ std::string RenderResponse(std::string_view name, std::string_view result) {
   RenderToolResponse(name, result, &pieces);
   CheckPieces(pieces);
   REQUIRE(pieces.back().marker);
-  REQUIRE(pieces.back().text == kToolResponseEnd);
+  REQUIRE(pieces.back().text == markers::kToolResponseEnd);
   return Join(pieces);
 }
 
@@ -151,11 +151,11 @@ TEST_CASE("the D.3 worked example renders byte-exactly, markers as their own pie
   REQUIRE(parsed[0].function.Find("description")->text == "Get current weather");
   std::vector<TemplatePiece> pieces;
   RenderToolDeclarations(parsed, &pieces);
-  REQUIRE(pieces.front().text == kToolDeclarationStart);
+  REQUIRE(pieces.front().text == markers::kToolStart);
   REQUIRE(pieces.front().marker);
   REQUIRE(pieces[1].text == "declaration:get_weather{description:");
   REQUIRE(!pieces[1].marker);
-  REQUIRE(pieces.back().text == kToolDeclarationEnd);
+  REQUIRE(pieces.back().text == markers::kToolEnd);
   REQUIRE(CountMarkers(pieces) == 2 + 2 * 8);  // <|tool>, <tool|> and eight strings
 }
 

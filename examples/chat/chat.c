@@ -1,10 +1,13 @@
 /* edgelm-chat: an interactive REPL (or one-shot completion) over the edgelm C API only.
  *
  *   edgelm-chat [-m MODEL] [--chat] [-p [PROMPT]] [-n N] [sampling flags]
+ *               [--think [--thinking-budget N]] [--tools FILE.json [--tool-choice required]]
+ *               [--json-schema FILE | --grammar FILE]
  *
  * Without --chat the model continues plain text (right for base models such as the bundled
  * brown-tiny); with --chat each line is a user turn in the model's chat template. -p without a
- * value reads the prompt from standard input. Ctrl-C stops the current reply. */
+ * value reads the prompt from standard input. Ctrl-C stops the current reply. --tools runs a demo
+ * tool loop: every call is printed and answered with a stand-in result that echoes its arguments. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +31,14 @@ static int print_token(void* user_data, int32_t token, const char* text, size_t 
   return 0;
 }
 
+/* Thoughts go to standard error, dimmed, so that standard output carries only the answer. */
+static int print_thought(void* user_data, int32_t token, const char* text, size_t bytes) {
+  (void)user_data;
+  (void)token;
+  fprintf(stderr, "\033[2m%.*s\033[0m", (int)bytes, text);
+  return 0;
+}
+
 static void usage(FILE* out) {
   fprintf(out,
           "usage: edgelm-chat [options]\n"
@@ -40,6 +51,12 @@ static void usage(FILE* out) {
           "  --temp T --top-k K --top-p P --min-p P --repeat-penalty R --presence-penalty R --seed S\n"
           "  -t, --threads N         compute threads (0 = all cores)\n"
           "  --max-memory MB         refuse a model, or a session, that needs more than MB megabytes\n"
+          "  --think                 thinking on (Gemma 4 <|think|>); thoughts are shown dimmed on stderr\n"
+          "  --thinking-budget N     close a thought after N tokens\n"
+          "  --tools FILE.json       declare tools (JSON array); calls are answered by a demo stand-in\n"
+          "  --tool-choice required  every reply is a call of a declared tool, valid for its schema\n"
+          "  --json-schema FILE      replies are JSON valid for this schema\n"
+          "  --grammar FILE          replies are sentences of this grammar (docs/constrained_output.md)\n"
           "REPL commands: /reset  /stats  /quit\n");
 }
 
@@ -74,13 +91,70 @@ static char* read_all(FILE* in) {
   return buf;
 }
 
-/* Appends one user input and streams the reply. Returns 0 on success. */
+static char* read_file(const char* path) {
+  FILE* f = fopen(path, "rb");
+  if (!f) {
+    fprintf(stderr, "edgelm-chat: cannot read %s\n", path);
+    exit(2);
+  }
+  char* text = read_all(f);
+  fclose(f);
+  return text;
+}
+
+/* The demo stand-in for a tool: answers every call of this turn with {"tool": NAME, "arguments": ARGS}
+ * (the JSON of the call, renamed). Returns the status of the last append. */
+static edgelm_status answer_tool_calls(edgelm_session* session) {
+  size_t bytes = 0;
+  edgelm_status st = edgelm_session_get_tool_calls(session, NULL, 0, &bytes);
+  if (st != EDGELM_BUFFER_TOO_SMALL) return st;
+  char* calls = malloc(bytes);
+  if (!calls) return EDGELM_OUT_OF_MEMORY;
+  st = edgelm_session_get_tool_calls(session, calls, bytes, &bytes);
+  fprintf(stderr, "[tool calls: %s]\n", calls);
+  if (st == EDGELM_OK) {
+    /* calls is [{"name":...,"arguments":...},...]: one result per element, in order. */
+    int depth = 0;
+    const char* start = NULL;
+    for (const char* p = calls; *p && st == EDGELM_OK; ++p) {
+      if (*p == '"') {  /* skip strings: braces inside them do not count */
+        for (++p; *p && *p != '"'; ++p)
+          if (*p == '\\' && p[1]) ++p;
+        continue;
+      }
+      if (*p == '{' && depth++ == 0) start = p;
+      if (*p == '}' && --depth == 0) {
+        const size_t n = (size_t)(p - start + 1);
+        char* result = malloc(n + 16);
+        if (!result) { st = EDGELM_OUT_OF_MEMORY; break; }
+        snprintf(result, n + 16, "{\"tool\"%.*s", (int)(n - 7), start + 7);  /* {"name" -> {"tool" */
+        fprintf(stderr, "[tool result: %s]\n", result);
+        st = edgelm_session_append_message(session, "tool", result);
+        free(result);
+      }
+    }
+  }
+  free(calls);
+  return st;
+}
+
+/* Appends one user input and streams the reply, running the tool loop until the model answers.
+ * Returns 0 on success. */
 static int respond(edgelm_session* session, int chat, const char* text, const edgelm_generate_options* gen) {
   edgelm_status st = chat ? edgelm_session_append_message(session, "user", text)
                           : edgelm_session_append_text(session, text, 0);
-  if (st == EDGELM_OK) {
-    if (!chat) fputs(text, stdout);
-    st = edgelm_session_generate(session, gen, print_token, NULL);
+  if (st == EDGELM_OK && !chat) fputs(text, stdout);
+  edgelm_generate_options options = *gen;
+  for (int round = 0; st == EDGELM_OK && round < 8; ++round) {
+    st = edgelm_session_generate(session, &options, print_token, NULL);
+    edgelm_stats stats;
+    edgelm_stats_init(&stats);
+    if (st != EDGELM_OK || edgelm_session_get_stats(session, &stats) != EDGELM_OK ||
+        stats.stop_reason != EDGELM_STOP_TOOL_CALL)
+      break;
+    fputc('\n', stdout);
+    st = answer_tool_calls(session);
+    options.tool_choice = EDGELM_TOOL_CHOICE_AUTO;  /* after the results, the model answers */
   }
   fputc('\n', stdout);
   if (st == EDGELM_CANCELLED) {
@@ -131,9 +205,17 @@ int main(int argc, char** argv) {
     else if (!strcmp(a, "--repeat-penalty")) gen.repetition_penalty = strtof(NEXT(), NULL);
     else if (!strcmp(a, "--presence-penalty")) gen.presence_penalty = strtof(NEXT(), NULL);
     else if (!strcmp(a, "--seed")) gen.seed = strtoull(NEXT(), NULL, 10);
+    else if (!strcmp(a, "--think")) sopt.enable_thinking = 1;
+    else if (!strcmp(a, "--thinking-budget")) gen.thinking_budget = atoi(NEXT());
+    else if (!strcmp(a, "--tools")) sopt.tools_json = read_file(NEXT());
+    else if (!strcmp(a, "--tool-choice")) gen.tool_choice = strcmp(NEXT(), "required") ? EDGELM_TOOL_CHOICE_AUTO : EDGELM_TOOL_CHOICE_REQUIRED;
+    else if (!strcmp(a, "--json-schema")) gen.json_schema = read_file(NEXT());
+    else if (!strcmp(a, "--grammar")) gen.grammar = read_file(NEXT());
     else { fprintf(stderr, "edgelm-chat: unknown option %s\n", a); usage(stderr); return 2; }
 #undef NEXT
   }
+  if (sopt.enable_thinking || sopt.tools_json) chat = 1;  /* both live in the chat template */
+  gen.thought_callback = print_thought;
 
   edgelm_model_options mopt;
   edgelm_model_options_init(&mopt);
@@ -188,5 +270,8 @@ int main(int argc, char** argv) {
   g_session = NULL;
   edgelm_session_free(session);
   edgelm_model_free(model);
+  free((char*)sopt.tools_json);
+  free((char*)gen.json_schema);
+  free((char*)gen.grammar);
   return rc;
 }

@@ -44,7 +44,7 @@
 
 /* The version of this header; CMake's project version is read from these three lines. */
 #define EDGELM_VERSION_MAJOR 1
-#define EDGELM_VERSION_MINOR 1
+#define EDGELM_VERSION_MINOR 2
 #define EDGELM_VERSION_PATCH 0
 /* One number that orders versions: MAJOR * 1000000 + MINOR * 1000 + PATCH. */
 #define EDGELM_VERSION_NUMBER (EDGELM_VERSION_MAJOR * 1000000 + EDGELM_VERSION_MINOR * 1000 + EDGELM_VERSION_PATCH)
@@ -73,7 +73,8 @@ typedef enum edgelm_status {
   EDGELM_CANCELLED = 8,        /* edgelm_session_cancel stopped the call; the session stays usable */
   EDGELM_CONTEXT_FULL = 9,     /* the conversation reached the session's context length */
   EDGELM_INTERNAL = 10,
-  EDGELM_BUFFER_TOO_SMALL = 11 /* the output did not fit; the needed size was reported */
+  EDGELM_BUFFER_TOO_SMALL = 11, /* the output did not fit; the needed size was reported */
+  EDGELM_INVALID_OUTPUT = 12    /* the model wrote something malformed (a tool call); its raw text is reported */
 } edgelm_status;
 
 typedef struct edgelm_model edgelm_model;
@@ -230,6 +231,18 @@ typedef struct edgelm_session_options {
   uint64_t max_memory_bytes;
   int32_t num_threads;         /* threads of the session's own pool; 0 = the model's num_threads */
   int32_t share_model_threads; /* 1 = compute on the model's pool instead (see "Threads" above) */
+  /* Since 1.2. Thinking: 1 = the conversation opens with Gemma 4's <|think|>, and a reply may start
+   * with a thought, streamed to edgelm_generate_options.thought_callback (not to the token callback)
+   * and dropped from the history when the model turn closes, as the chat template renders earlier
+   * turns; the KV cache is rewound to the first changed token, so the next turn reuses the prefix. */
+  int32_t enable_thinking;
+  /* Since 1.2. Tools the model may call: a JSON array of function declarations, OpenAI style
+   * ({"type":"function","function":{"name","description","parameters"}}) or the bare function
+   * objects; copied; rendered into the conversation's system turn, so fixed for the session. NULL or
+   * "" = none. A call stops generation (stop_reason EDGELM_STOP_TOOL_CALL): read the calls with
+   * edgelm_session_get_tool_calls, append each result as a message with role "tool" (content: JSON,
+   * or plain text), and generate again to continue the same model turn. */
+  const char* tools_json;
 } edgelm_session_options;
 
 EDGELM_API void edgelm_session_options_init(edgelm_session_options* options);
@@ -240,7 +253,8 @@ EDGELM_API const char* edgelm_session_error(const edgelm_session* session);
 
 /* Appends one chat turn (role "system", "user" or "assistant") in the model's chat template. The
  * content is plain text: control tokens in it are not interpreted. Tokens are processed (prefilled)
- * lazily, by the next generate call. */
+ * lazily, by the next generate call. Role "tool" appends a tool result instead, inside the open model
+ * turn, answering its oldest unanswered call (EDGELM_INVALID_ARGUMENT if there is none). */
 EDGELM_API edgelm_status edgelm_session_append_message(edgelm_session* session, const char* role,
                                                        const char* content);
 /* Appends raw text (no template). parse_special = 1 lets "<|turn>" etc. become control tokens. */
@@ -283,7 +297,26 @@ typedef struct edgelm_generate_options {
   const int32_t* logit_bias_tokens;
   const float* logit_bias_values;
   int32_t n_logit_bias;
+  /* Since 1.2. Thinking (edgelm_session_options.enable_thinking): thought tokens after which the
+   * library closes the thought itself and the answer starts; -1 (default) = no limit. */
+  int32_t thinking_budget;
+  /* Since 1.2. Receives thought text (same contract as the token callback, same user_data; its
+   * token is the one that completed the text). NULL = thoughts are not passed on. */
+  edgelm_token_callback thought_callback;
+  /* Since 1.2. Constrained output (copied; at most one; NULL = none): the answer is a sentence of
+   * `grammar` (GBNF-like, docs/constrained_output.md) or a JSON value valid for `json_schema`. Tokens
+   * the grammar refuses are never sampled; stop tokens only once the sentence is complete, and a
+   * sentence nothing can extend ends the turn. max_tokens still applies (the stop reason says so). */
+  const char* grammar;
+  const char* json_schema;
+  /* Since 1.2. edgelm_tool_choice; default EDGELM_TOOL_CHOICE_AUTO. */
+  int32_t tool_choice;
 } edgelm_generate_options;
+
+typedef enum edgelm_tool_choice {
+  EDGELM_TOOL_CHOICE_AUTO = 0,    /* the model decides whether to call a tool */
+  EDGELM_TOOL_CHOICE_REQUIRED = 1 /* the reply is one or more calls, constrained to the declared schemas */
+} edgelm_tool_choice;
 
 EDGELM_API void edgelm_generate_options_init(edgelm_generate_options* options);
 
@@ -293,6 +326,14 @@ EDGELM_API void edgelm_generate_options_init(edgelm_generate_options* options);
  * EDGELM_CANCELLED the session holds every token committed before the cancel. */
 EDGELM_API edgelm_status edgelm_session_generate(edgelm_session* session, const edgelm_generate_options* options,
                                                  edgelm_token_callback callback, void* user_data);
+
+/* The tool calls of the last generate that stopped with EDGELM_STOP_TOOL_CALL, as a JSON array (UTF-8,
+ * NUL-terminated): [{"name": "...", "arguments": {...}}, ...]; a call the model wrote malformed is
+ * {"error": "...", "raw": "..."} and makes the status EDGELM_INVALID_OUTPUT (the array is still
+ * written). "[]" after any other stop. *json_bytes receives the size including the NUL;
+ * EDGELM_BUFFER_TOO_SMALL, with nothing written, if it exceeds capacity (NULL and 0 ask the size). */
+EDGELM_API edgelm_status edgelm_session_get_tool_calls(const edgelm_session* session, char* json, size_t capacity,
+                                                       size_t* json_bytes);
 
 /* Asks a running generate on `session` to stop (one that starts later is stopped at once if no
  * generate was running). A cancel never outlives the generate call it stopped or raced with.
@@ -358,7 +399,18 @@ typedef struct edgelm_stats {
   /* Of the session now: */
   uint64_t kv_bytes;              /* KV cache memory held */
   int64_t context_tokens;         /* tokens in the history */
+  /* Since 1.2, of the last generate call: */
+  int32_t stop_reason;            /* edgelm_stop_reason */
 } edgelm_stats;
+
+typedef enum edgelm_stop_reason {
+  EDGELM_STOP_NONE = 0,        /* no generate yet, or it failed */
+  EDGELM_STOP_TOKEN = 1,       /* the model ended its turn (or a constrained answer is complete) */
+  EDGELM_STOP_MAX_TOKENS = 2,
+  EDGELM_STOP_STRING = 3,
+  EDGELM_STOP_CALLBACK = 4,
+  EDGELM_STOP_TOOL_CALL = 5    /* edgelm_session_get_tool_calls; append results as role "tool" */
+} edgelm_stop_reason;
 
 EDGELM_API void edgelm_stats_init(edgelm_stats* stats);
 EDGELM_API edgelm_status edgelm_session_get_stats(const edgelm_session* session, edgelm_stats* stats);

@@ -10,6 +10,7 @@
 #include <type_traits>
 
 #include "common/log.h"
+#include "runtime/json.h"
 #include "runtime/loaded_model.h"
 #include "runtime/session.h"
 
@@ -48,6 +49,15 @@ EDGELM_SAME_VALUE(EDGELM_CANCELLED, edgelm::StatusCode::kCancelled);
 EDGELM_SAME_VALUE(EDGELM_CONTEXT_FULL, edgelm::StatusCode::kContextFull);
 EDGELM_SAME_VALUE(EDGELM_INTERNAL, edgelm::StatusCode::kInternal);
 EDGELM_SAME_VALUE(EDGELM_BUFFER_TOO_SMALL, edgelm::StatusCode::kBufferTooSmall);
+EDGELM_SAME_VALUE(EDGELM_INVALID_OUTPUT, edgelm::StatusCode::kInvalidOutput);
+EDGELM_SAME_VALUE(EDGELM_TOOL_CHOICE_AUTO, edgelm::ToolChoice::kAuto);
+EDGELM_SAME_VALUE(EDGELM_TOOL_CHOICE_REQUIRED, edgelm::ToolChoice::kRequired);
+EDGELM_SAME_VALUE(EDGELM_STOP_NONE, edgelm::StopReason::kNone);
+EDGELM_SAME_VALUE(EDGELM_STOP_TOKEN, edgelm::StopReason::kStopToken);
+EDGELM_SAME_VALUE(EDGELM_STOP_MAX_TOKENS, edgelm::StopReason::kMaxTokens);
+EDGELM_SAME_VALUE(EDGELM_STOP_STRING, edgelm::StopReason::kStopString);
+EDGELM_SAME_VALUE(EDGELM_STOP_CALLBACK, edgelm::StopReason::kCallback);
+EDGELM_SAME_VALUE(EDGELM_STOP_TOOL_CALL, edgelm::StopReason::kToolCall);
 EDGELM_SAME_VALUE(EDGELM_KV_F32, edgelm::KvType::kF32);
 EDGELM_SAME_VALUE(EDGELM_KV_BF16, edgelm::KvType::kBF16);
 EDGELM_SAME_VALUE(EDGELM_KV_INT8, edgelm::KvType::kInt8);
@@ -148,6 +158,8 @@ edgelm_generate_options GenerateDefaults() {
   o.presence_penalty = d.sampling.presence_penalty;
   o.penalty_last_n = d.sampling.penalty_last_n;
   o.seed = d.sampling.seed;
+  o.thinking_budget = d.thinking_budget;
+  o.tool_choice = static_cast<int32_t>(d.tool_choice);
   return o;
 }
 
@@ -163,6 +175,7 @@ edgelm_session_options SessionDefaults() {
   o.max_memory_bytes = d.max_memory_bytes;
   o.num_threads = d.num_threads;
   o.share_model_threads = d.share_model_threads;
+  o.enable_thinking = d.enable_thinking;
   return o;
 }
 
@@ -220,6 +233,7 @@ const char* edgelm_status_string(edgelm_status status) {
     case EDGELM_CONTEXT_FULL: return "context full";
     case EDGELM_INTERNAL: return "internal error";
     case EDGELM_BUFFER_TOO_SMALL: return "buffer too small";
+    case EDGELM_INVALID_OUTPUT: return "invalid model output";
   }
   return "unknown status";
 }
@@ -389,6 +403,8 @@ edgelm_status edgelm_session_create(const edgelm_model* model, const edgelm_sess
     so.max_memory_bytes = EDGELM_FIELD_OR(options, max_memory_bytes, defaults.max_memory_bytes);
     so.num_threads = EDGELM_FIELD_OR(options, num_threads, defaults.num_threads);
     so.share_model_threads = EDGELM_FIELD_OR(options, share_model_threads, defaults.share_model_threads) != 0;
+    so.enable_thinking = EDGELM_FIELD_OR(options, enable_thinking, defaults.enable_thinking) != 0;
+    if (const char* tools = EDGELM_FIELD_OR(options, tools_json, defaults.tools_json)) so.tools_json = tools;
     auto s = std::make_unique<edgelm_session>();
     s->loaded = model->loaded;
     const edgelm::LoadedModel& m = *s->loaded;
@@ -474,12 +490,54 @@ edgelm_status edgelm_session_generate(edgelm_session* session, const edgelm_gene
       return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_generate: n_logit_bias < 0, or a NULL logit bias array",
                   session);
     for (int32_t i = 0; i < n_bias; ++i) p.sampling.logit_bias.emplace_back(bias_tokens[i], bias_values[i]);
-    edgelm::TokenCallback on_token;
-    if (callback)
-      on_token = [callback, user_data](int token, std::string_view text) {
-        return callback(user_data, token, text.data(), text.size()) != 0;
-      };
-    return Report(session->session->Generate(p, on_token), session);
+    p.thinking_budget = EDGELM_FIELD_OR(options, thinking_budget, d.thinking_budget);
+    if (const char* grammar = EDGELM_FIELD_OR(options, grammar, d.grammar)) p.grammar = grammar;
+    if (const char* schema = EDGELM_FIELD_OR(options, json_schema, d.json_schema)) p.json_schema = schema;
+    const int32_t tool_choice = EDGELM_FIELD_OR(options, tool_choice, d.tool_choice);
+    if (tool_choice < EDGELM_TOOL_CHOICE_AUTO || tool_choice > EDGELM_TOOL_CHOICE_REQUIRED)
+      return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_generate: unknown tool_choice", session);
+    p.tool_choice = static_cast<edgelm::ToolChoice>(tool_choice);
+    auto adapt = [user_data](edgelm_token_callback c) {
+      edgelm::TokenCallback f;
+      if (c) f = [c, user_data](int token, std::string_view text) { return c(user_data, token, text.data(), text.size()) != 0; };
+      return f;
+    };
+    return Report(session->session->Generate(p, adapt(callback), adapt(EDGELM_FIELD_OR(options, thought_callback, d.thought_callback))),
+                  session);
+  });
+}
+
+edgelm_status edgelm_session_get_tool_calls(const edgelm_session* session, char* json, size_t capacity,
+                                           size_t* json_bytes) {
+  return Guard(nullptr, [&]() -> edgelm_status {
+    EDGELM_CHECK_SESSION(session, "edgelm_session_get_tool_calls");
+    if (!json_bytes || (!json && capacity > 0))
+      return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_get_tool_calls: NULL json_bytes, or NULL json with a capacity", session);
+    std::string text = "[";
+    std::string malformed;
+    for (const edgelm::ToolCall& call : session->session->tool_calls()) {
+      if (text.size() > 1) text += ',';
+      if (call.error.empty()) {
+        text += "{\"name\":";
+        edgelm::AppendJsonString(call.name, &text);
+        text += ",\"arguments\":" + call.arguments_json + "}";
+      } else {
+        text += "{\"error\":";
+        edgelm::AppendJsonString(call.error, &text);
+        text += ",\"raw\":";
+        edgelm::AppendJsonString(call.raw, &text);
+        text += "}";
+        if (malformed.empty()) malformed = "the model wrote a malformed tool call: " + call.error;
+      }
+    }
+    text += "]";
+    *json_bytes = text.size() + 1;
+    if (*json_bytes > capacity)
+      return Report(Status(StatusCode::kBufferTooSmall, "edgelm_session_get_tool_calls: " + std::to_string(*json_bytes) +
+                                                            " bytes do not fit " + std::to_string(capacity)),
+                    session);
+    std::memcpy(json, text.c_str(), *json_bytes);
+    return malformed.empty() ? EDGELM_OK : Report(Status(StatusCode::kInvalidOutput, malformed), session);
   });
 }
 
@@ -617,6 +675,7 @@ edgelm_status edgelm_session_get_stats(const edgelm_session* session, edgelm_sta
     full.time_to_first_token_ms = s.time_to_first_token_seconds * 1000.0;
     full.kv_bytes = session->session->kv_bytes();
     full.context_tokens = static_cast<int64_t>(session->session->tokens().size());
+    full.stop_reason = static_cast<int32_t>(s.stop_reason);
     CopyOut(full, stats);
     return EDGELM_OK;
   });

@@ -20,6 +20,7 @@ enum class StatusCode : int {
   kContextFull = 9,
   kInternal = 10,
   kBufferTooSmall = 11,
+  kInvalidOutput = 12,
 };
 
 class [[nodiscard]] Status {

@@ -290,9 +290,13 @@ class SchemaConverter {
       *out = Primitive("string");
       return Status::Ok();
     }
-    if (syntax_ == Syntax::kGemmaToolArguments)
-      return Unsupported(path, "minLength/maxLength in the Gemma tool-argument syntax");
     if (max_length >= 0 && max_length < min_length) return Invalid(path, "maxLength is below minLength");
+    if (syntax_ == Syntax::kGemmaToolArguments) {
+      // Counting characters while excluding the delimiter text is awkward; a bounded string simply has
+      // no '<', so it can never spell <|"|>.
+      *out = "( @\"<|\\\"|>\" " + Repeat("[^<]", min_length, max_length) + " @\"<|\\\"|>\" )";
+      return Status::Ok();
+    }
     Primitive("string");
     *out = "( \"\\\"\" " + Repeat(prefix_ + "-char", min_length, max_length) + " \"\\\"\" )";
     return Status::Ok();

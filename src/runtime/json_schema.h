@@ -19,6 +19,7 @@
 // Anything else (`pattern`, `not`, `prefixItems`, `uniqueItems`, `multipleOf`, ...) is kUnsupported
 // naming the schema path.
 //
+// In the Gemma syntax a string with minLength/maxLength holds no '<' (so it never spells the delimiter).
 // Output shape, so a model cannot run on forever: at most one space after ':' and ',' (kJson; none in
 // Gemma syntax), no other whitespace; numbers with at most 20 integer digits, 20 fraction digits and 3
 // exponent digits. JSON strings: raw characters except '"', '\' and controls, the JSON escapes, and \u

@@ -9,7 +9,12 @@
 #endif
 
 #include "common/memory_budget.h"
-#include "runtime/stop_strings.h"
+#include "runtime/chat_markers.h"
+#include "runtime/grammar.h"
+#include "runtime/json.h"
+#include "runtime/json_schema.h"
+#include "runtime/reply_stream.h"
+#include "runtime/text_scanner.h"
 
 namespace edgelm {
 namespace {
@@ -39,6 +44,13 @@ Status Session::Create(const Gemma4Model& model, const Tokenizer* tokenizer, con
   if (options.num_threads < 0 || options.num_threads > 1024)
     return InvalidArgument("session thread count " + std::to_string(options.num_threads) + " outside [0, 1024]");
   std::unique_ptr<Session> s(new Session(model, tokenizer, chat, options));
+  if ((options.enable_thinking || !options.tools_json.empty()) && !chat)
+    return Unsupported("thinking and tools need a model with a chat template");
+  if (!options.tools_json.empty()) {
+    EDGELM_RETURN_IF_ERROR(ParseToolDeclarations(options.tools_json, &s->tools_));
+    RenderToolDeclarations(s->tools_, &s->conversation_.tool_declarations);
+  }
+  s->conversation_.thinking = options.enable_thinking;
   s->options_.prefill_chunk = std::min(options.prefill_chunk, options.context_length);
   if (s->options_.num_threads == 0) s->options_.num_threads = model.num_threads();
   EDGELM_RETURN_IF_ERROR(
@@ -100,18 +112,130 @@ Status Session::MakeRoom(size_t extra) {
 
 Status Session::AppendMessage(const ChatMessage& message) {
   if (!chat_) return Unsupported("this model has no chat template");
+  if (message.role == "tool") return AppendToolResult(message);
   std::vector<int> ids;
   if (tokens_.empty()) {
-    EDGELM_RETURN_IF_ERROR(chat_->Apply({message}, /*add_generation_prompt=*/false, &ids));
+    EDGELM_RETURN_IF_ERROR(chat_->Apply({message}, /*add_generation_prompt=*/false, &ids, conversation_));
   } else {
     if (model_turn_open_) chat_->AppendTurnClose(&ids);  // a reply that was cut short
     EDGELM_RETURN_IF_ERROR(chat_->AppendTurn(message, &ids));
   }
   EDGELM_RETURN_IF_ERROR(MakeRoom(ids.size()));
+  const size_t closed_content = model_turn_open_ ? OpenModelTurnContent() : std::string::npos;
+  const size_t close_at = tokens_.size();
   tokens_.insert(tokens_.end(), ids.begin(), ids.end());
   model_turn_open_ = false;
   awaiting_reply_ = !ChatTemplate::IsModelRole(message.role);
+  if (closed_content != std::string::npos) EDGELM_RETURN_IF_ERROR(PruneThoughts(closed_content, close_at));
   return Status::Ok();
+}
+
+Status Session::AppendToolResult(const ChatMessage& message) {
+  EDGELM_RETURN_IF_ERROR(ValidateUtf8(message.content));
+  const size_t content = model_turn_open_ ? OpenModelTurnContent() : std::string::npos;
+  if (content == std::string::npos)
+    return InvalidArgument("a tool result belongs to the model turn that called the tool: none is open");
+  const std::string text = MarkedText(content, tokens_.size());
+  std::vector<ToolCall> calls;
+  ParseToolCalls(text, &calls);
+  size_t answered = 0;
+  for (size_t at = text.find(markers::kToolResponseEnd); at != std::string::npos;
+       at = text.find(markers::kToolResponseEnd, at + 1))
+    ++answered;
+  if (answered >= calls.size())
+    return InvalidArgument("every tool call of this turn has its result already (" + std::to_string(calls.size()) +
+                           " calls)");
+  const ToolCall& call = calls[answered];
+  if (!call.error.empty()) return InvalidArgument("the call this result would answer is malformed: " + call.error);
+  std::vector<TemplatePiece> pieces;
+  const std::string_view opener = markers::kToolResponseStart;
+  if (text.size() < opener.size() || text.compare(text.size() - opener.size(), opener.size(), opener) != 0)
+    pieces.push_back(TemplatePiece{std::string(opener), true});
+  RenderToolResponse(call.name, message.content, &pieces);
+  std::vector<int> ids;
+  EDGELM_RETURN_IF_ERROR(chat_->AppendPieces(pieces, &ids));
+  EDGELM_RETURN_IF_ERROR(MakeRoom(ids.size()));
+  tokens_.insert(tokens_.end(), ids.begin(), ids.end());
+  awaiting_reply_ = false;  // the model continues its own turn
+  return Status::Ok();
+}
+
+size_t Session::OpenModelTurnContent() const {
+  if (!chat_) return std::string::npos;
+  const std::vector<int>& prompt = chat_->GenerationPrompt();  // "<|turn>model\n"
+  for (size_t i = tokens_.size(); i-- > 0;) {
+    if (tokens_[i] == tokenizer_->turn_end_id()) return std::string::npos;
+    if (tokens_[i] != tokenizer_->turn_start_id()) continue;
+    if (tokens_.size() - i >= prompt.size() && std::equal(prompt.begin(), prompt.end(), tokens_.begin() + static_cast<std::ptrdiff_t>(i)))
+      return i + prompt.size();
+    return std::string::npos;
+  }
+  return std::string::npos;
+}
+
+std::string Session::MarkedText(size_t begin, size_t end) const {
+  static constexpr std::string_view kShown[] = {markers::kChannelStart,  markers::kChannelEnd,
+                                                markers::kToolCallStart, markers::kToolCallEnd,
+                                                markers::kToolResponseStart, markers::kToolResponseEnd,
+                                                markers::kStringDelimiter};
+  std::vector<int> ids;
+  for (size_t i = begin; i < end; ++i) {
+    const int id = tokens_[i];
+    if (tokenizer_->IsControl(id) &&
+        std::find(std::begin(kShown), std::end(kShown), tokenizer_->piece(id)) == std::end(kShown))
+      continue;
+    ids.push_back(id);
+  }
+  std::string text;
+  (void)tokenizer_->Decode(ids, DecodeOptions{/*skip_control=*/false}, &text);  // ids come from the vocabulary
+  return text;
+}
+
+Status Session::PruneThoughts(size_t content, size_t end) {
+  std::string text = MarkedText(content, end);
+  if (text.find(markers::kChannelStart) == std::string::npos) return Status::Ok();
+  // A thought the turn never closed (cut by max_tokens) ends the kept text.
+  if (ReplyStream::ChannelAfter(text) == ReplyChannel::kThought) text.resize(text.rfind(markers::kChannelStart));
+  const size_t turn_start = content - chat_->GenerationPrompt().size();
+  size_t after_turn = end;  // the first token after the turn's "<turn|>\n"
+  if (after_turn < tokens_.size() && tokens_[after_turn] == tokenizer_->turn_end_id()) {
+    ++after_turn;
+    const std::vector<int>& newline = chat_->AfterTurnEnd();
+    if (tokens_.size() - after_turn >= newline.size() &&
+        std::equal(newline.begin(), newline.end(), tokens_.begin() + static_cast<std::ptrdiff_t>(after_turn)))
+      after_turn += newline.size();
+  }
+  std::vector<int> tail;
+  if (text.find(markers::kToolCallStart) == std::string::npos) {
+    // A plain reply: exactly what the template renders for it as an earlier turn.
+    EDGELM_RETURN_IF_ERROR(chat_->AppendTurn(ChatMessage{"model", text}, &tail));
+  } else {
+    // Calls and results stay as generated and written; only the thought spans between their control
+    // tokens go (a vocabulary that spells the markers as text keeps its thoughts here).
+    const int open = chat_->MarkerToken(markers::kChannelStart), close = chat_->MarkerToken(markers::kChannelEnd);
+    if (open < 0 || close < 0) return Status::Ok();
+    bool in_thought = false;
+    for (size_t i = turn_start; i < after_turn; ++i) {
+      if (tokens_[i] == open) in_thought = true;
+      if (!in_thought) tail.push_back(tokens_[i]);
+      if (tokens_[i] == close) in_thought = false;
+    }
+  }
+  tail.insert(tail.end(), tokens_.begin() + static_cast<std::ptrdiff_t>(after_turn), tokens_.end());
+  ReplaceTail(turn_start, tail);
+  return Status::Ok();
+}
+
+void Session::ReplaceTail(size_t from, const std::vector<int>& tail) {
+  size_t same = 0;
+  while (from + same < tokens_.size() && same < tail.size() && tokens_[from + same] == tail[same]) ++same;
+  tokens_.resize(from);
+  tokens_.insert(tokens_.end(), tail.begin(), tail.end());
+  const int changed = static_cast<int>(from + same);
+  if (changed < kv_->length()) {
+    kv_->set_length(changed >= kv_->rewind_floor() ? changed : 0);
+    last_logits_valid_ = false;
+  }
 }
 
 Status Session::AppendText(std::string_view text, bool parse_special) {
@@ -228,15 +352,51 @@ Status Session::Score(const int* tokens, size_t count, float* logprobs, double* 
   return Status::Ok();
 }
 
-Status Session::Generate(const GenerateParams& params, const TokenCallback& on_token) {
-  const Status s = GenerateTokens(params, on_token);
+Status Session::Generate(const GenerateParams& params, const TokenCallback& on_token,
+                         const ThoughtCallback& on_thought) {
+  const Status s = GenerateTokens(params, on_token, on_thought);
   // A cancel that arrives after the last check belongs to this call, not to the next one.
   cancel_.store(false, std::memory_order_relaxed);
   return s;
 }
 
-Status Session::GenerateTokens(const GenerateParams& params, const TokenCallback& on_token) {
+Status Session::BuildGrammar(const GenerateParams& params, std::unique_ptr<Grammar>* grammar) const {
+  if (!params.grammar.empty()) return Grammar::Parse(params.grammar, grammar);
+  std::string text;
+  if (!params.json_schema.empty()) {
+    JsonValue schema;
+    EDGELM_RETURN_IF_ERROR(ParseJson(params.json_schema, &schema));
+    EDGELM_RETURN_IF_ERROR(JsonSchemaToGrammar(schema, SchemaGrammarOptions(), "root", &text));
+  } else if (params.tool_choice == ToolChoice::kRequired) {
+    // One or more calls of declared tools, each with arguments valid for its parameter schema, then the
+    // model's stop for the results.
+    std::string names;
+    SchemaGrammarOptions gemma;
+    gemma.syntax = SchemaGrammarOptions::Syntax::kGemmaToolArguments;
+    for (size_t i = 0; i < tools_.size(); ++i) {
+      const std::string rule = "tool-" + std::to_string(i) + "-arguments";
+      names += (i ? " | \"" : "\"") + tools_[i].name + "\" " + rule;  // names are [A-Za-z0-9_.-]
+      const JsonValue* parameters = tools_[i].function.Find("parameters");
+      JsonValue empty_object;
+      empty_object.kind = JsonValue::Kind::kObject;
+      EDGELM_RETURN_IF_ERROR(JsonSchemaToGrammar(parameters ? *parameters : empty_object, gemma, rule, &text));
+    }
+    text = "root ::= tool-call+ @\"" + std::string(markers::kToolResponseStart) + "\"\ntool-call ::= @\"" +
+           std::string(markers::kToolCallStart) + "\" \"call:\" (" + names + ") @\"" +
+           std::string(markers::kToolCallEnd) + "\"\n" + text;
+  } else {
+    grammar->reset();
+    return Status::Ok();
+  }
+  return Grammar::Parse(text, grammar);
+}
+
+Status Session::GenerateTokens(const GenerateParams& params, const TokenCallback& on_token,
+                               const ThoughtCallback& on_thought) {
+  stats_.stop_reason = StopReason::kNone;  // until this call ends well
+  tool_calls_.clear();
   if (params.max_tokens < 0) return InvalidArgument("max_tokens must not be negative");
+  if (params.thinking_budget < -1) return InvalidArgument("thinking_budget must be -1 (no limit) or more");
   const int vocab = model_.config().vocab_size;
   for (const auto& [id, bias] : params.sampling.logit_bias)
     if (id < 0 || id >= vocab)
@@ -245,6 +405,22 @@ Status Session::GenerateTokens(const GenerateParams& params, const TokenCallback
   for (const std::string& stop : params.stop_strings) {
     if (stop.empty()) return InvalidArgument("a stop string is empty");
     EDGELM_RETURN_IF_ERROR(ValidateUtf8(stop));
+  }
+  if (!params.grammar.empty() && !params.json_schema.empty())
+    return InvalidArgument("give a grammar or a JSON schema, not both");
+  if (params.tool_choice == ToolChoice::kRequired && tools_.empty())
+    return InvalidArgument("tool_choice 'required' needs tools declared in the session options");
+  std::unique_ptr<Grammar> grammar;
+  EDGELM_RETURN_IF_ERROR(BuildGrammar(params, &grammar));
+  std::unique_ptr<GrammarMatcher> matcher;
+  if (grammar) {
+    if (!tokenizer_) return Unsupported("constrained output needs a model with a tokenizer");
+    if (!grammar_vocabulary_) {
+      std::unique_ptr<GrammarVocabulary> vocabulary;
+      EDGELM_RETURN_IF_ERROR(GrammarVocabulary::Create(*tokenizer_, &vocabulary));
+      grammar_vocabulary_ = std::move(vocabulary);
+    }
+    matcher.reset(new GrammarMatcher(*grammar, *grammar_vocabulary_));
   }
   std::unique_ptr<Sampler> sampler;
   EDGELM_RETURN_IF_ERROR(Sampler::Create(params.sampling, &sampler));
@@ -261,49 +437,165 @@ Status Session::GenerateTokens(const GenerateParams& params, const TokenCallback
   EDGELM_RETURN_IF_ERROR(Prefill());
   stats_.prefill_seconds = SecondsSince(start);
 
+  // The reply's channels: a turn resumed after a tool result or a cut thought goes on where it was.
+  const size_t turn_content = model_turn_open_ ? OpenModelTurnContent() : std::string::npos;
   std::unique_ptr<TokenStreamDecoder> decoder;
-  if (tokenizer_) decoder.reset(new TokenStreamDecoder(*tokenizer_, DecodeOptions{/*skip_control=*/true}));
+  std::unique_ptr<ReplyStream> reply;
+  if (tokenizer_) {
+    decoder.reset(new TokenStreamDecoder(*tokenizer_, DecodeOptions{/*skip_control=*/true}));
+    const ReplyChannel channel = turn_content == std::string::npos
+                                     ? ReplyChannel::kAnswer
+                                     : ReplyStream::ChannelAfter(MarkedText(turn_content, tokens_.size()));
+    reply.reset(new ReplyStream(*tokenizer_, channel));
+  }
+  // What closes a thought that ran over its budget.
+  std::vector<int> close_thought;
+  if (chat_) EDGELM_RETURN_IF_ERROR(chat_->AppendPieces({TemplatePiece{std::string(markers::kChannelEnd), true}}, &close_thought));
+  const int open_thought = chat_ && options_.enable_thinking ? chat_->MarkerToken(markers::kChannelStart) : -1;
+  const int end_token = chat_ ? tokenizer_->turn_end_id() : tokenizer_ ? tokenizer_->eos_id() : -1;
+
   const auto decode_start = std::chrono::steady_clock::now();
-  StopStrings stop_strings(params.stop_strings);
+  TextScanner stop_strings(params.stop_strings);
   bool stop_string_seen = false;
-  std::string text;
+  std::vector<int> forced;  // tokens the library writes instead of sampling, in reverse order
+  std::vector<float> masked_logits;
+  std::vector<ReplyText> segments;
+  int thought_tokens = 0;
+  bool answer_started = false;
+  std::string text, shown;
+  StopReason stop_reason = StopReason::kMaxTokens;
   for (int produced = 0; produced < params.max_tokens; ++produced) {
     if (TakeCancel()) return Status(StatusCode::kCancelled, "cancelled");
     if (tokens_.size() >= static_cast<size_t>(options_.context_length)) {
       EDGELM_RETURN_IF_ERROR(MakeRoom(1));
       EDGELM_RETURN_IF_ERROR(Prefill());
     }
-    const size_t recent = std::min<size_t>(tokens_.size(), static_cast<size_t>(std::max(0, params.sampling.penalty_last_n)));
-    const int token = sampler->Sample(last_logits_.data(), vocab, tokens_.data() + tokens_.size() - recent,
-                                      static_cast<int>(recent));
+    const ReplyChannel channel = reply ? reply->channel() : ReplyChannel::kAnswer;
+    const bool constrained = matcher && channel != ReplyChannel::kThought;  // thoughts are free
+    int token;
+    if (!forced.empty()) {
+      token = forced.back();
+      forced.pop_back();
+    } else {
+      const size_t recent = std::min<size_t>(tokens_.size(), static_cast<size_t>(std::max(0, params.sampling.penalty_last_n)));
+      const int* recent_tokens = tokens_.data() + tokens_.size() - recent;
+      token = sampler->Sample(last_logits_.data(), vocab, recent_tokens, static_cast<int>(recent));
+      // Constrained: a token the grammar refuses is drawn again from the masked logits (for plain
+      // temperature sampling, exactly the masked distribution; rejection is rare, masking is not cheap).
+      const bool may_open_thought = open_thought >= 0 && !answer_started;
+      auto allowed = [&](int t) {
+        if (tokenizer_->IsStop(t)) return matcher->CanEnd();
+        return (may_open_thought && t == open_thought) || matcher->AcceptsToken(t);
+      };
+      if (constrained && token != Sampler::kNoToken && !allowed(token)) {
+        masked_logits.assign(last_logits_.begin(), last_logits_.end());
+        matcher->MaskLogits(masked_logits.data(), vocab);
+        if (matcher->CanEnd())
+          for (int id : tokenizer_->stop_ids()) masked_logits[static_cast<size_t>(id)] = last_logits_[static_cast<size_t>(id)];
+        if (may_open_thought) masked_logits[static_cast<size_t>(open_thought)] = last_logits_[static_cast<size_t>(open_thought)];
+        token = sampler->Sample(masked_logits.data(), vocab, recent_tokens, static_cast<int>(recent));
+        if (token == Sampler::kNoToken)
+          return InvalidArgument("the grammar allows no token after \"" + MarkedText(tokens_.size() - std::min<size_t>(tokens_.size(), 16), tokens_.size()) + "\"");
+      }
+    }
     if (token == Sampler::kNoToken) return Status(StatusCode::kInternal, "the model produced no finite logits");
+    if (constrained && !tokenizer_->IsStop(token) && token != open_thought) {
+      EDGELM_RETURN_IF_ERROR(matcher->AcceptToken(token));
+      answer_started = true;
+    }
     if (produced == 0) stats_.time_to_first_token_seconds = SecondsSince(start);
     tokens_.push_back(token);
     last_logits_valid_ = false;
     ++stats_.generated_tokens;
+
+    // Route the token's text: answer (through the stop strings) to on_token, thought to on_thought.
+    text.clear();
+    if (decoder) EDGELM_RETURN_IF_ERROR(decoder->Push(token, &text));
+    segments.clear();
+    if (reply) {
+      reply->Push(token, text, &segments);
+    } else if (!text.empty()) {
+      segments.push_back(ReplyText{ReplyChannel::kAnswer, text});
+    }
+    shown.clear();
+    bool callback_stop = false;
+    for (ReplyText& segment : segments) {
+      if (segment.channel == ReplyChannel::kThought) {
+        if (on_thought && on_thought(token, segment.text)) callback_stop = true;
+      } else if (segment.channel == ReplyChannel::kAnswer && !stop_string_seen) {
+        int found = -1;
+        shown += stop_strings.Push(segment.text, &found);
+        stop_string_seen = found >= 0;
+        answer_started = true;
+      }
+    }
+    if (on_token && on_token(token, shown)) callback_stop = true;
+    if (reply && reply->channel() == ReplyChannel::kThought) {
+      if (channel == ReplyChannel::kThought) ++thought_tokens;
+      if (params.thinking_budget >= 0 && thought_tokens >= params.thinking_budget && forced.empty())
+        forced.assign(close_thought.rbegin(), close_thought.rend());
+    }
+
+    if (reply && reply->wants_tool_response()) {
+      stop_reason = StopReason::kToolCall;
+      std::string turn = MarkedText(turn_content == std::string::npos ? tokens_.size() - stats_.generated_tokens : turn_content, tokens_.size());
+      const size_t answered = turn.rfind(markers::kToolResponseEnd);
+      if (answered != std::string::npos) turn.erase(0, answered + markers::kToolResponseEnd.size());
+      ParseToolCalls(turn, &tool_calls_);
+      break;
+    }
     const bool stop = !params.ignore_stop && tokenizer_ && tokenizer_->IsStop(token);
-    if (stop && chat_ && token == tokenizer_->turn_end_id()) {
+    if (stop && chat_ && token == tokenizer_->turn_end_id() && model_turn_open_) {
       model_turn_open_ = false;
+      const size_t turn_end = tokens_.size() - 1;
       const std::vector<int>& after = chat_->AfterTurnEnd();
       if (tokens_.size() + after.size() <= static_cast<size_t>(options_.context_length))
         tokens_.insert(tokens_.end(), after.begin(), after.end());
+      if (turn_content != std::string::npos) EDGELM_RETURN_IF_ERROR(PruneThoughts(turn_content, turn_end));
     }
-    text.clear();
-    if (decoder) EDGELM_RETURN_IF_ERROR(decoder->Push(token, &text));
-    const std::string shown = stop_strings.Push(text, &stop_string_seen);
-    const bool callback_stop = on_token && on_token(token, shown);
-    if (stop || stop_string_seen || callback_stop || produced + 1 == params.max_tokens) break;
+    if (stop) {
+      stop_reason = StopReason::kStopToken;
+      break;
+    }
+    if (stop_string_seen) {
+      stop_reason = StopReason::kStopString;
+      break;
+    }
+    if (callback_stop) {
+      stop_reason = StopReason::kCallback;
+      break;
+    }
+    if (produced + 1 == params.max_tokens) break;
+    // A complete sentence that nothing can extend ends the reply as the model would.
+    if (matcher && forced.empty() && matcher->MustEnd() && end_token >= 0 && !params.ignore_stop) forced.push_back(end_token);
     EDGELM_RETURN_IF_ERROR(model_.Forward(&tokens_.back(), 1, LogitsMode::kLast, kv_.get(), workspace_.get(),
                                           last_logits_.data()));
     last_logits_valid_ = true;
   }
-  if (decoder && on_token && !stop_string_seen) {
-    // What the stream decoder and the stop strings still hold; a stop string may complete in it.
-    std::string rest = stop_strings.Push(decoder->Flush(), &stop_string_seen);
-    if (!stop_string_seen) rest += stop_strings.Flush();
-    if (!rest.empty()) on_token(-1, rest);
+  if (decoder && !stop_string_seen) {
+    // What the stream decoder, the reply stream and the stop strings still hold; a stop string may
+    // complete in it.
+    segments.clear();
+    const std::string rest = decoder->Flush();
+    if (reply) {
+      reply->Push(-1, rest, &segments);
+      reply->Flush(&segments);
+    } else if (!rest.empty()) {
+      segments.push_back(ReplyText{ReplyChannel::kAnswer, rest});
+    }
+    std::string answer;
+    for (const ReplyText& segment : segments) {
+      if (segment.channel == ReplyChannel::kThought && on_thought) on_thought(-1, segment.text);
+      if (segment.channel != ReplyChannel::kAnswer || stop_string_seen) continue;
+      int found = -1;
+      answer += stop_strings.Push(segment.text, &found);
+      stop_string_seen = found >= 0;
+    }
+    if (!stop_string_seen) answer += stop_strings.Flush();
+    if (!answer.empty() && on_token) on_token(-1, answer);
   }
   stats_.decode_seconds = SecondsSince(decode_start);
+  stats_.stop_reason = stop_reason;
   return Status::Ok();
 }
 
@@ -315,6 +607,7 @@ void Session::Reset() {
   model_turn_open_ = false;
   cancel_.store(false);
   stats_ = SessionStats();
+  tool_calls_.clear();
 }
 
 Status Session::Rewind(size_t n_tokens) {
@@ -341,6 +634,10 @@ Status Session::Fork(std::unique_ptr<Session>* out) const {
   s->last_logits_valid_ = last_logits_valid_;
   s->awaiting_reply_ = awaiting_reply_;
   s->model_turn_open_ = model_turn_open_;
+  s->conversation_ = conversation_;
+  s->tools_ = tools_;
+  s->tool_calls_ = tool_calls_;
+  s->grammar_vocabulary_ = grammar_vocabulary_;
   *out = std::move(s);
   return Status::Ok();
 }

@@ -17,8 +17,12 @@
 #include "runtime/chat_template.h"
 #include "runtime/sampler.h"
 #include "runtime/tokenizer.h"
+#include "runtime/tool_calls.h"
 
 namespace edgelm {
+
+class Grammar;
+class GrammarVocabulary;
 
 // What happens when the conversation would outgrow the context.
 enum class OverflowPolicy {
@@ -38,6 +42,28 @@ struct SessionOptions {
   uint64_t max_memory_bytes = 0;
   int num_threads = 0;               // the session's own pool; 0 = as many as the model's pool
   bool share_model_threads = false;  // compute on the model's pool (sessions then take turns)
+  // Thinking: the conversation opens with <|think|>, and replies may start with a thought
+  // ("<|channel>thought\n...<channel|>"), which is dropped from the history when the turn closes.
+  bool enable_thinking = false;
+  // Tools the model may call: a JSON array of function declarations (ParseToolDeclarations), rendered
+  // into the conversation's system turn; fixed for the life of the session.
+  std::string tools_json;
+};
+
+// How a reply may use the declared tools.
+enum class ToolChoice {
+  kAuto,      // the model decides; its calls are parsed, not constrained
+  kRequired,  // the reply is one or more calls of declared tools, constrained to their parameter schemas
+};
+
+// Why the last Generate stopped.
+enum class StopReason {
+  kNone,        // no generate yet, or it failed
+  kStopToken,   // the model ended its turn (or the grammar's sentence is complete)
+  kMaxTokens,
+  kStopString,
+  kCallback,    // the token callback asked to stop
+  kToolCall,    // the model called tools and waits for their results (Session::tool_calls)
 };
 
 struct GenerateParams {
@@ -47,6 +73,14 @@ struct GenerateParams {
   // Generation stops when the generated text contains one of these (non-empty, valid UTF-8); the
   // callback never sees it or anything after it. The tokens stay in the history.
   std::vector<std::string> stop_strings;
+  // Thought tokens after which the library closes the thought itself (the answer then starts);
+  // -1 = no limit, 0 = close any thought at once.
+  int thinking_budget = -1;
+  // Constrained output: the answer must be a sentence of this grammar (runtime/grammar.h syntax), or a
+  // JSON value valid for this JSON schema; at most one of the two. Thoughts are not constrained.
+  std::string grammar;
+  std::string json_schema;
+  ToolChoice tool_choice = ToolChoice::kAuto;
 };
 
 struct SessionStats {
@@ -55,10 +89,14 @@ struct SessionStats {
   double prefill_seconds = 0.0;
   double decode_seconds = 0.0;
   double time_to_first_token_seconds = 0.0;
+  StopReason stop_reason = StopReason::kNone;
 };
 
-// Receives each generated token and the whole UTF-8 characters it completes; returns true to stop.
+// Receives each generated token and the whole UTF-8 characters of the answer it completes (thought and
+// tool-call text are not answer text); returns true to stop.
 using TokenCallback = std::function<bool(int token, std::string_view text)>;
+// Receives thought text as it streams (token, text); returns true to stop.
+using ThoughtCallback = std::function<bool(int token, std::string_view text)>;
 
 class Session {
  public:
@@ -71,7 +109,12 @@ class Session {
   Status AppendTokens(const int* tokens, size_t count);
 
   // Prefills pending tokens (adding the model's turn prompt after a user turn), then samples.
-  Status Generate(const GenerateParams& params, const TokenCallback& on_token);
+  // A message with role "tool" appends a tool result to the open model turn, answering the oldest
+  // unanswered call; the next Generate continues the same turn.
+  Status Generate(const GenerateParams& params, const TokenCallback& on_token,
+                  const ThoughtCallback& on_thought = nullptr);
+  // The tool calls of the last Generate that stopped with StopReason::kToolCall (parsed or malformed).
+  const std::vector<ToolCall>& tool_calls() const { return tool_calls_; }
 
   // Tokens appended but not yet processed.
   size_t pending_tokens() const { return tokens_.size() - static_cast<size_t>(kv_->length()); }
@@ -119,7 +162,20 @@ class Session {
   // Makes room for `extra` more tokens, applying the overflow policy if needed.
   Status MakeRoom(size_t extra);
   uint64_t model_checksum() const { return model_.file().header().metadata_checksum; }
-  Status GenerateTokens(const GenerateParams& params, const TokenCallback& on_token);
+  Status GenerateTokens(const GenerateParams& params, const TokenCallback& on_token, const ThoughtCallback& on_thought);
+  // The grammar a generation is constrained by (params' grammar, JSON schema or required tool calls);
+  // null when unconstrained.
+  Status BuildGrammar(const GenerateParams& params, std::unique_ptr<Grammar>* grammar) const;
+  // Index of the first content token of the open model turn (after "<|turn>model\n"), or npos.
+  size_t OpenModelTurnContent() const;
+  // The text of tokens_[begin, end) with markers printed, other control tokens dropped.
+  std::string MarkedText(size_t begin, size_t end) const;
+  Status AppendToolResult(const ChatMessage& message);
+  // A model turn tokens_[content, end) was just closed: drops its thoughts, as the template renders
+  // earlier turns, and rewinds the KV cache to where the history changed.
+  Status PruneThoughts(size_t content, size_t end);
+  // Replaces tokens_ from `from` on with `tail`, keeping the KV cache of the unchanged prefix.
+  void ReplaceTail(size_t from, const std::vector<int>& tail);
   // Runs pending tokens through the model; leaves the last token's logits in last_logits_.
   Status Prefill();
   bool TakeCancel() { return cancel_.exchange(false, std::memory_order_relaxed); }
@@ -135,7 +191,12 @@ class Session {
   std::vector<float> last_logits_;    // logits after the last processed token
   bool last_logits_valid_ = false;
   bool awaiting_reply_ = false;       // the history ends with a closed non-model turn
-  bool model_turn_open_ = false;      // a reply was cut before its <turn|>
+  bool model_turn_open_ = false;      // a reply was cut before its <turn|>, or waits for a tool result
+  ConversationOptions conversation_;  // thinking and rendered tool declarations (the system turn)
+  std::vector<ToolDeclaration> tools_;
+  std::vector<ToolCall> tool_calls_;
+  // Built on the first constrained generation, shared with forks.
+  mutable std::shared_ptr<const GrammarVocabulary> grammar_vocabulary_;
   std::atomic<bool> cancel_{false};
   SessionStats stats_;
 };

@@ -10,10 +10,6 @@
 namespace edgelm {
 namespace {
 
-// A model's reasoning block; tool syntax written inside it is thought, not action.
-constexpr std::string_view kChannelStart = "<|channel>";
-constexpr std::string_view kChannelEnd = "<channel|>";
-
 bool IsAsciiSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 // The bytes that end a bare key or a bare word in Gemma's argument syntax.
@@ -88,9 +84,9 @@ class PieceWriter {
   }
   void Marker(std::string_view marker) { out_->push_back(TemplatePiece{std::string(marker), true}); }
   void String(std::string_view text) {
-    Marker(kToolStringDelimiter);
+    Marker(markers::kStringDelimiter);
     Text(text);
-    Marker(kToolStringDelimiter);
+    Marker(markers::kStringDelimiter);
   }
 
  private:
@@ -440,7 +436,7 @@ class CallParser {
     if (depth > kMaxJsonDepth) return Error("nesting deeper than " + std::to_string(kMaxJsonDepth));
     SkipSpace();
     if (pos_ == text_.size()) return Error("a value is missing");
-    if (StartsWith(kToolStringDelimiter)) {
+    if (StartsWith(markers::kStringDelimiter)) {
       out->kind = JsonValue::Kind::kString;
       return ParseString(&out->text);
     }
@@ -462,11 +458,11 @@ class CallParser {
   }
 
   Status ParseString(std::string* out) {
-    pos_ += kToolStringDelimiter.size();
-    const size_t end = text_.find(kToolStringDelimiter, pos_);
+    pos_ += markers::kStringDelimiter.size();
+    const size_t end = text_.find(markers::kStringDelimiter, pos_);
     if (end == std::string_view::npos) return Error("unterminated <|\"|> string");
     out->assign(text_.substr(pos_, end - pos_));
-    pos_ = end + kToolStringDelimiter.size();
+    pos_ = end + markers::kStringDelimiter.size();
     return Status::Ok();
   }
 
@@ -502,7 +498,7 @@ class CallParser {
     for (;;) {
       SkipSpace();
       std::string key;
-      if (StartsWith(kToolStringDelimiter)) {
+      if (StartsWith(markers::kStringDelimiter)) {
         EDGELM_RETURN_IF_ERROR(ParseString(&key));
       } else {
         key.assign(BareRun());
@@ -618,9 +614,9 @@ Status ParseToolDeclarations(std::string_view tools_json, std::vector<ToolDeclar
 void RenderToolDeclarations(const std::vector<ToolDeclaration>& tools, std::vector<TemplatePiece>* out) {
   PieceWriter writer(out);
   for (const ToolDeclaration& tool : tools) {
-    writer.Marker(kToolDeclarationStart);
+    writer.Marker(markers::kToolStart);
     WriteDeclaration(tool, &writer);
-    writer.Marker(kToolDeclarationEnd);
+    writer.Marker(markers::kToolEnd);
   }
 }
 
@@ -631,10 +627,11 @@ void RenderGemmaValue(const JsonValue& value, std::vector<TemplatePiece>* out) {
 
 void ParseToolCalls(std::string_view model_text, std::vector<ToolCall>* calls) {
   calls->clear();
-  ForwardSearch next_call(model_text, kToolCallStart);
-  ForwardSearch next_call_end(model_text, kToolCallEnd);
-  ForwardSearch next_channel(model_text, kChannelStart);
-  ForwardSearch next_channel_end(model_text, kChannelEnd);
+  ForwardSearch next_call(model_text, markers::kToolCallStart);
+  ForwardSearch next_call_end(model_text, markers::kToolCallEnd);
+  // Tool syntax inside a closed thought is the model thinking about a call, not making one.
+  ForwardSearch next_channel(model_text, markers::kChannelStart);
+  ForwardSearch next_channel_end(model_text, markers::kChannelEnd);
   size_t pos = 0;
   for (;;) {
     const size_t start = next_call.From(pos);
@@ -643,11 +640,11 @@ void ParseToolCalls(std::string_view model_text, std::vector<ToolCall>* calls) {
     if (channel < start) {
       // A closed reasoning block is skipped whole; an unclosed one is ignored (its end never comes, and
       // the calls after it must not be lost).
-      const size_t channel_end = next_channel_end.From(channel + kChannelStart.size());
-      pos = channel_end == std::string_view::npos ? channel + kChannelStart.size() : channel_end + kChannelEnd.size();
+      const size_t channel_end = next_channel_end.From(channel + markers::kChannelStart.size());
+      pos = channel_end == std::string_view::npos ? channel + markers::kChannelStart.size() : channel_end + markers::kChannelEnd.size();
       continue;
     }
-    const size_t body = start + kToolCallStart.size();
+    const size_t body = start + markers::kToolCallStart.size();
     const size_t end = next_call_end.From(body);
     const size_t next_start = next_call.From(body);
     if (end == std::string_view::npos || next_start < end) {
@@ -660,7 +657,7 @@ void ParseToolCalls(std::string_view model_text, std::vector<ToolCall>* calls) {
       continue;
     }
     calls->push_back(ParseOneCall(model_text.substr(body, end - body)));
-    pos = end + kToolCallEnd.size();
+    pos = end + markers::kToolCallEnd.size();
   }
 }
 
@@ -680,7 +677,7 @@ void RenderToolResponse(std::string_view name, std::string_view result, std::vec
     value = std::move(wrapped);
   }
   WriteValue(value, KeyStyle::kBare, &writer);
-  writer.Marker(kToolResponseEnd);
+  writer.Marker(markers::kToolResponseEnd);
 }
 
 }  // namespace edgelm

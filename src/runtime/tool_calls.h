@@ -13,18 +13,10 @@
 #include <vector>
 
 #include "common/status.h"
+#include "runtime/chat_markers.h"
 #include "runtime/json.h"
 
 namespace edgelm {
-
-// The markers of the tool syntax; each is one control token in Gemma 4's vocabulary.
-inline constexpr std::string_view kToolDeclarationStart = "<|tool>";
-inline constexpr std::string_view kToolDeclarationEnd = "<tool|>";
-inline constexpr std::string_view kToolCallStart = "<|tool_call>";
-inline constexpr std::string_view kToolCallEnd = "<tool_call|>";
-inline constexpr std::string_view kToolResponseStart = "<|tool_response>";  // the model's stop token
-inline constexpr std::string_view kToolResponseEnd = "<tool_response|>";
-inline constexpr std::string_view kToolStringDelimiter = "<|\"|>";  // opens and closes every string
 
 // A piece of template text: control markers (<|tool>, <|"|>, <|tool_call>, ...) are kept apart from
 // free text so that the template can encode markers as control tokens and never parse markers out of

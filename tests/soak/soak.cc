@@ -329,8 +329,7 @@ edgelm_status TemplateIds(const edgelm_model* m, const Facts& f, const Shadow& s
   if (role == "system" || role == "developer") name = "system";
   else if (role == "user") name = "user";
   else if (role == "assistant" || role == "model") name = "model";
-  else if (role == "tool") name = "tool";
-  else return EDGELM_INVALID_ARGUMENT;
+  else return EDGELM_INVALID_ARGUMENT;  // "tool" too: a tool result needs an open tool call, never here
   ids->clear();
   if (sh.tokens.empty()) ids->push_back(f.bos);
   else if (sh.turn_open) {
