@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # fuzz.sh TARGET SECONDS — build the libFuzzer targets with clang (ASan + UBSan) and fuzz TARGET
-# (fuzz_model_file | fuzz_tokenizer | fuzz_converter_inputs | fuzz_session_state | fuzz_published_files | all) for SECONDS
+# (fuzz_model_file | fuzz_tokenizer | fuzz_converter_inputs | fuzz_session_state | fuzz_published_files |
+# fuzz_assistant | all) for SECONDS
 # each, starting from seeds made of real files. Crashes are saved in build-fuzz/crashes/ and make
 # the script fail; turn each into a regression test.
 set -euo pipefail
@@ -12,7 +13,7 @@ shared="${EDGELM_SHARED_DIR:-../shared}"
 
 CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDGELM_FUZZ=ON \
   -DEDGELM_BUILD_TESTS=OFF >/dev/null
-targets=(fuzz_model_file fuzz_tokenizer fuzz_converter_inputs fuzz_session_state fuzz_published_files)
+targets=(fuzz_model_file fuzz_tokenizer fuzz_converter_inputs fuzz_session_state fuzz_published_files fuzz_assistant)
 [ "$target" = all ] || targets=("$target")
 cmake --build "$build" --parallel "$(nproc)" --target "${targets[@]}" edgelm-convert
 
@@ -47,6 +48,13 @@ seed_corpus() {  # $1 target, $2 corpus dir
         { printf '\1'; cat "$f"; } > "$dir/litertlm-$(basename "$(dirname "$(dirname "$f")")")-$(basename "$f")"
       done
       { printf '\2'; le32 "$(stat -c %s "$ct/config.json")"; cat "$ct/config.json" "$ct/model.safetensors"; } > "$dir/ct" ;;
+    fuzz_assistant)  # kind byte: 0 JSON, 1 tool declarations, 2 tool calls, 3 grammar\0text, 4 schema\0text
+      local schema='{"type":"object","properties":{"name":{"type":"string","maxLength":8},"n":{"type":"integer"},"t":{"type":"array","items":{"enum":["a","b"]}}},"required":["name"]}'
+      printf '\0%s' "$schema" > "$dir/json"
+      printf '\1[{"type":"function","function":{"name":"get_weather","description":"Weather","parameters":%s}}]' "$schema" > "$dir/tools"
+      printf '\2<|channel>thought\nhm<channel|><|tool_call>call:get_weather{city:<|"|>Paris, "FR"<|"|>,days:[1,2.5e3,{a:true}]}<tool_call|><|tool_call>call:x{}<tool_call|>' > "$dir/calls"
+      printf '\3root ::= "{" ws ("\\"a\\"" ":" [0-9]{1,3})? "}"\nws ::= " "?\0{ "a":12}' > "$dir/grammar"
+      printf '\4%s\0{"name": "Ann", "n": 3, "t": ["a"]}' "$schema" > "$dir/schema" ;;
   esac
 }
 

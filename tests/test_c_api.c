@@ -839,6 +839,97 @@ static void test_struct_sizes(const edgelm_model* model) {
   edgelm_session_free(s);
 }
 
+/* The 1.2 assistant surface from C: a 1.1 caller's struct sizes still work (no thinking, no tools,
+ * stop_reason not written), the tool loop with size queries, and the misuse of each new field. */
+static void test_assistant_api(const edgelm_model* model) {
+  edgelm_session_options so;
+  edgelm_session_options_init(&so);
+  CHECK(so.enable_thinking == 0 && so.tools_json == NULL);
+  so.tools_json = "[{\"name\":\"get_weather\",\"description\":\"Weather\",\"parameters\":{\"type\":\"object\","
+                  "\"properties\":{\"city\":{\"type\":\"string\",\"maxLength\":8}},\"required\":[\"city\"]}}]";
+  edgelm_session* s = NULL;
+  CHECK(edgelm_session_create(model, &so, &s) == EDGELM_OK);
+  char calls[1024];
+  size_t bytes = 0;
+  CHECK(edgelm_session_get_tool_calls(s, NULL, 0, &bytes) == EDGELM_BUFFER_TOO_SMALL && bytes == 3); /* "[]" */
+  CHECK(edgelm_session_get_tool_calls(s, calls, sizeof calls, &bytes) == EDGELM_OK && strcmp(calls, "[]") == 0);
+  CHECK_FAILS(edgelm_session_get_tool_calls(s, NULL, 0, NULL), EDGELM_INVALID_ARGUMENT);
+  CHECK_FAILS(edgelm_session_append_message(s, "tool", "{}"), EDGELM_INVALID_ARGUMENT); /* no call to answer */
+  CHECK(edgelm_session_append_message(s, "user", "Weather in Paris?") == EDGELM_OK);
+  edgelm_generate_options gen;
+  edgelm_generate_options_init(&gen);
+  CHECK(gen.tool_choice == EDGELM_TOOL_CHOICE_AUTO && gen.thinking_budget == -1 && gen.grammar == NULL);
+  gen.max_tokens = 200;
+  gen.tool_choice = EDGELM_TOOL_CHOICE_REQUIRED;
+  edgelm_stats stats;
+  int called = 0;
+  for (uint64_t seed = 1; seed <= 4 && !called; ++seed) {
+    gen.seed = seed;
+    const size_t before = edgelm_session_token_count(s);
+    CHECK(edgelm_session_generate(s, &gen, NULL, NULL) == EDGELM_OK);
+    edgelm_stats_init(&stats);
+    CHECK(edgelm_session_get_stats(s, &stats) == EDGELM_OK);
+    called = stats.stop_reason == EDGELM_STOP_TOOL_CALL;
+    if (!called) CHECK(stats.stop_reason == EDGELM_STOP_MAX_TOKENS && edgelm_session_rewind(s, before) == EDGELM_OK);
+  }
+  CHECK(called);
+  CHECK(edgelm_session_get_tool_calls(s, calls, 4, &bytes) == EDGELM_BUFFER_TOO_SMALL && bytes > 4);
+  CHECK(edgelm_session_get_tool_calls(s, calls, sizeof calls, &bytes) == EDGELM_OK);
+  CHECK(strncmp(calls, "[{\"name\":\"get_weather\",\"arguments\":{\"city\":", 42) == 0 && strlen(calls) + 1 == bytes);
+  CHECK(edgelm_session_append_message(s, "tool", "{\"temp\":22}") == EDGELM_OK);
+  gen.tool_choice = EDGELM_TOOL_CHOICE_AUTO;
+  gen.max_tokens = 4;
+  CHECK(edgelm_session_generate(s, &gen, NULL, NULL) == EDGELM_OK);
+  CHECK(edgelm_session_get_stats(s, &stats) == EDGELM_OK && stats.stop_reason == EDGELM_STOP_MAX_TOKENS);
+  CHECK(edgelm_session_get_tool_calls(s, calls, sizeof calls, &bytes) == EDGELM_OK && strcmp(calls, "[]") == 0);
+
+  /* Misuse: both constraints, a broken grammar or schema, an unknown tool choice; a failed generate
+   * has stop reason NONE. */
+  gen.grammar = "root ::= \"a\"";
+  gen.json_schema = "{}";
+  CHECK_FAILS(edgelm_session_generate(s, &gen, NULL, NULL), EDGELM_INVALID_ARGUMENT);
+  CHECK(edgelm_session_get_stats(s, &stats) == EDGELM_OK && stats.stop_reason == EDGELM_STOP_NONE);
+  gen.json_schema = NULL;
+  gen.grammar = "root ::= (";
+  CHECK_FAILS(edgelm_session_generate(s, &gen, NULL, NULL), EDGELM_INVALID_ARGUMENT);
+  gen.grammar = NULL;
+  gen.json_schema = "{\"type\":\"string\",\"pattern\":\"a+\"}";
+  CHECK_FAILS(edgelm_session_generate(s, &gen, NULL, NULL), EDGELM_UNSUPPORTED);
+  gen.json_schema = NULL;
+  gen.tool_choice = 7;
+  CHECK_FAILS(edgelm_session_generate(s, &gen, NULL, NULL), EDGELM_INVALID_ARGUMENT);
+  gen.tool_choice = EDGELM_TOOL_CHOICE_AUTO;
+  gen.thinking_budget = -2;
+  CHECK_FAILS(edgelm_session_generate(s, &gen, NULL, NULL), EDGELM_INVALID_ARGUMENT);
+  edgelm_session_free(s);
+  so.tools_json = "[{\"name\":\"bad name\"}]";
+  CHECK_FAILS(edgelm_session_create(model, &so, &s), EDGELM_INVALID_ARGUMENT);
+  so.tools_json = "not json";
+  CHECK_FAILS(edgelm_session_create(model, &so, &s), EDGELM_INVALID_ARGUMENT);
+
+  /* A 1.1 caller: its structs end before the 1.2 fields, which are then never read. */
+  edgelm_session_options old_session;
+  edgelm_session_options_init(&old_session);
+  old_session.struct_size = (uint32_t)offsetof(edgelm_session_options, enable_thinking);
+  old_session.tools_json = "garbage that must not be read";
+  CHECK(edgelm_session_create(model, &old_session, &s) == EDGELM_OK);
+  CHECK(edgelm_session_append_message(s, "user", "Hi") == EDGELM_OK);
+  edgelm_generate_options old_gen;
+  edgelm_generate_options_init(&old_gen);
+  old_gen.struct_size = (uint32_t)offsetof(edgelm_generate_options, thinking_budget);
+  old_gen.max_tokens = 3;
+  old_gen.grammar = "garbage";
+  old_gen.tool_choice = 99;
+  CHECK(edgelm_session_generate(s, &old_gen, NULL, NULL) == EDGELM_OK);
+  edgelm_stats old_stats;
+  memset(&old_stats, 0xEE, sizeof old_stats);
+  old_stats.struct_size = (uint32_t)offsetof(edgelm_stats, stop_reason);
+  CHECK(edgelm_session_get_stats(s, &old_stats) == EDGELM_OK && old_stats.generated_tokens == 3);
+  CHECK(((const unsigned char*)&old_stats)[offsetof(edgelm_stats, stop_reason)] == 0xEE);
+  CHECK(strcmp(edgelm_status_string(EDGELM_INVALID_OUTPUT), "invalid model output") == 0);
+  edgelm_session_free(s);
+}
+
 static void test_evaluate_and_score(const edgelm_model* model) {
   edgelm_model_info info;
   edgelm_model_info_init(&info);
@@ -1065,6 +1156,7 @@ int main(void) {
     test_long_conversation(model);
     test_model_info(model);
     test_struct_sizes(model);
+    test_assistant_api(model);
     test_evaluate_and_score(model);
     test_state_in_memory(model);
     test_release_memory(model);
