@@ -6,6 +6,8 @@
 // (runtime/chat_markers.h); the same code paths run with Gemma 4's control tokens.
 #include <catch2/catch.hpp>
 
+#include <fstream>
+#include <regex>
 #include <set>
 
 #include "runtime/chat_markers.h"
@@ -190,6 +192,79 @@ TEST_CASE("tools: required calls parse, validate, and results continue the same 
     CHECK(s->tokens()[at] != Bundled().tokenizer()->turn_start_id());
   }
   CHECK(calls_seen >= 6);
+}
+
+// A tiny Gemma 4 model with Gemma 4's real vocabulary (random weights): its markers are control tokens.
+const LoadedModel& GemmaVocabularyModel() {
+  static const std::unique_ptr<LoadedModel> model = [] {
+    std::ifstream in(testing::SharedPath("fixtures/gemma4-tiny-e2b/config.json"));
+    std::string config((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    config = std::regex_replace(config, std::regex(R"re("(vocab_size|vocab_size_per_layer_input)": 2048)re"), "\"$1\": 262144");
+    const std::string config_path = testing::TempDir() + "/gemma-vocabulary-config.json";
+    std::ofstream(config_path) << config;
+    ConvertOptions o;
+    o.synthesize_config = config_path;
+    o.tokenizer = std::string(EDGELM_SOURCE_DIR) + "/third_party/gemma_tokenizer/tokenizer.json";
+    o.format = "q4_0";
+    o.output = testing::TempDir() + "/gemma-vocabulary.edgelm";
+    Status status = Convert(o, nullptr);
+    INFO(status.message());
+    REQUIRE(status.ok());
+    auto m = testing::LoadModel(o.output, &status);
+    REQUIRE(status.ok());
+    return m;
+  }();
+  return *model;
+}
+
+TEST_CASE("tools: a call the model opens with <|tool_call> always parses and fits its schema", "[assistant]") {
+  const LoadedModel& m = GemmaVocabularyModel();
+  const Tokenizer& tokenizer = *m.tokenizer();
+  const int call_start = tokenizer.PieceToId(markers::kToolCallStart);
+  REQUIRE(tokenizer.IsControl(call_start));
+  auto calls_in = [&](const std::vector<int>& ids) {
+    std::string text;
+    REQUIRE(tokenizer.Decode(ids, DecodeOptions(), &text).ok());
+    std::vector<ToolCall> calls;
+    ParseToolCalls(text, &calls);
+    return calls;
+  };
+  int parsed = 0, free_malformed = 0;
+  for (bool with_tools : {true, false}) {
+    SessionOptions options;
+    options.context_length = 1024;
+    if (with_tools) options.tools_json = kWeatherTools;
+    for (uint64_t seed = 1; seed <= 3; ++seed) {
+      std::unique_ptr<Session> s;
+      REQUIRE(Session::Create(m.model(), m.tokenizer(), m.chat(), options, &s).ok());
+      REQUIRE(s->AppendMessage({"user", "Weather in Paris?"}).ok());
+      GenerateParams params;
+      params.max_tokens = 160;
+      params.sampling.seed = seed;
+      params.sampling.logit_bias = {{call_start, 30.0f}};  // a random model calls only when pushed
+      const size_t before = s->tokens().size();
+      REQUIRE(s->Generate(params, nullptr).ok());
+      const std::vector<ToolCall> calls = calls_in(std::vector<int>(s->tokens().begin() + static_cast<std::ptrdiff_t>(before), s->tokens().end()));
+      for (const ToolCall& call : calls) {
+        INFO("seed " << seed << ": " << call.raw << " " << call.error);
+        if (!with_tools) {
+          free_malformed += !call.error.empty();
+          continue;
+        }
+        if (call.error.find("without <tool_call|>") != std::string::npos) continue;  // cut by max_tokens
+        REQUIRE(call.error.empty());
+        CHECK(call.name == "get_weather");
+        JsonValue arguments;
+        REQUIRE(ParseJson(call.arguments_json, &arguments).ok());
+        const JsonValue* city = arguments.Find("city");
+        REQUIRE(city);
+        CHECK(city->is_string());
+        ++parsed;
+      }
+    }
+  }
+  CHECK(parsed >= 3);
+  CHECK(free_malformed >= 1);  // without the grammar the random model's calls are garbage
 }
 
 TEST_CASE("tools: a tool result needs an open call; declarations are validated", "[assistant]") {

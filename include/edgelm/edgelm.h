@@ -314,7 +314,8 @@ typedef struct edgelm_generate_options {
 } edgelm_generate_options;
 
 typedef enum edgelm_tool_choice {
-  EDGELM_TOOL_CHOICE_AUTO = 0,    /* the model decides whether to call a tool */
+  EDGELM_TOOL_CHOICE_AUTO = 0,    /* the model decides whether to call; a call it opens (with Gemma 4's
+                                   * <|tool_call> token) is constrained to the declared schemas */
   EDGELM_TOOL_CHOICE_REQUIRED = 1 /* the reply is one or more calls, constrained to the declared schemas */
 } edgelm_tool_choice;
 

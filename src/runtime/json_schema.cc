@@ -350,7 +350,8 @@ class SchemaConverter {
         if (!IsBareKey(name)) return Unsupported(at, "the name cannot be a bare key of the Gemma syntax");
         key = Literal(name);
       }
-      if (std::any_of(members.begin(), members.end(), [&](const Member& m) { return m.name == name; }))
+      const std::string& member_name = name;  // a structured binding cannot be captured in C++17
+      if (std::any_of(members.begin(), members.end(), [&](const Member& m) { return m.name == member_name; }))
         return Invalid(at, "property defined twice");
       members.push_back({name, key + " " + Colon() + " " + value, required_names.count(name) > 0});
     }

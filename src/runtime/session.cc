@@ -360,6 +360,31 @@ Status Session::Generate(const GenerateParams& params, const TokenCallback& on_t
   return s;
 }
 
+Status Session::ToolCallGrammar(bool whole_reply, std::string* text) const {
+  // A call names a declared tool and gives arguments valid for its parameter schema, in Gemma's syntax.
+  std::string names, arguments;
+  SchemaGrammarOptions gemma;
+  gemma.syntax = SchemaGrammarOptions::Syntax::kGemmaToolArguments;
+  for (size_t i = 0; i < tools_.size(); ++i) {
+    const std::string rule = "tool-" + std::to_string(i) + "-arguments";
+    names += (i ? " | \"" : "\"") + tools_[i].name + "\" " + rule;  // names are [A-Za-z0-9_.-]
+    const JsonValue* parameters = tools_[i].function.Find("parameters");
+    JsonValue empty_object;
+    empty_object.kind = JsonValue::Kind::kObject;
+    EDGELM_RETURN_IF_ERROR(JsonSchemaToGrammar(parameters ? *parameters : empty_object, gemma, rule, &arguments));
+  }
+  const std::string call = "\"call:\" (" + names + ") @\"" + std::string(markers::kToolCallEnd) + "\"";
+  if (whole_reply) {
+    // One or more calls, then the model's stop for the results.
+    *text = "root ::= tool-call+ @\"" + std::string(markers::kToolResponseStart) + "\"\ntool-call ::= @\"" +
+            std::string(markers::kToolCallStart) + "\" " + call + "\n";
+  } else {
+    *text = "root ::= " + call + "\n";  // what follows a <|tool_call> the model chose to write
+  }
+  *text += arguments;
+  return Status::Ok();
+}
+
 Status Session::BuildGrammar(const GenerateParams& params, std::unique_ptr<Grammar>* grammar) const {
   if (!params.grammar.empty()) return Grammar::Parse(params.grammar, grammar);
   std::string text;
@@ -368,22 +393,7 @@ Status Session::BuildGrammar(const GenerateParams& params, std::unique_ptr<Gramm
     EDGELM_RETURN_IF_ERROR(ParseJson(params.json_schema, &schema));
     EDGELM_RETURN_IF_ERROR(JsonSchemaToGrammar(schema, SchemaGrammarOptions(), "root", &text));
   } else if (params.tool_choice == ToolChoice::kRequired) {
-    // One or more calls of declared tools, each with arguments valid for its parameter schema, then the
-    // model's stop for the results.
-    std::string names;
-    SchemaGrammarOptions gemma;
-    gemma.syntax = SchemaGrammarOptions::Syntax::kGemmaToolArguments;
-    for (size_t i = 0; i < tools_.size(); ++i) {
-      const std::string rule = "tool-" + std::to_string(i) + "-arguments";
-      names += (i ? " | \"" : "\"") + tools_[i].name + "\" " + rule;  // names are [A-Za-z0-9_.-]
-      const JsonValue* parameters = tools_[i].function.Find("parameters");
-      JsonValue empty_object;
-      empty_object.kind = JsonValue::Kind::kObject;
-      EDGELM_RETURN_IF_ERROR(JsonSchemaToGrammar(parameters ? *parameters : empty_object, gemma, rule, &text));
-    }
-    text = "root ::= tool-call+ @\"" + std::string(markers::kToolResponseStart) + "\"\ntool-call ::= @\"" +
-           std::string(markers::kToolCallStart) + "\" \"call:\" (" + names + ") @\"" +
-           std::string(markers::kToolCallEnd) + "\"\n" + text;
+    EDGELM_RETURN_IF_ERROR(ToolCallGrammar(/*whole_reply=*/true, &text));
   } else {
     grammar->reset();
     return Status::Ok();
@@ -410,17 +420,25 @@ Status Session::GenerateTokens(const GenerateParams& params, const TokenCallback
     return InvalidArgument("give a grammar or a JSON schema, not both");
   if (params.tool_choice == ToolChoice::kRequired && tools_.empty())
     return InvalidArgument("tool_choice 'required' needs tools declared in the session options");
-  std::unique_ptr<Grammar> grammar;
+  std::unique_ptr<Grammar> grammar, call_grammar;
   EDGELM_RETURN_IF_ERROR(BuildGrammar(params, &grammar));
-  std::unique_ptr<GrammarMatcher> matcher;
-  if (grammar) {
+  // Unconstrained replies with tools: a call the model opens with the <|tool_call> token is constrained
+  // from there to its end, so that it always parses and fits its schema. (A vocabulary that spells the
+  // marker as text would need the token that completes it split in two; its calls stay free.)
+  if (!grammar && !tools_.empty() && chat_->MarkerToken(markers::kToolCallStart) >= 0) {
+    std::string text;
+    EDGELM_RETURN_IF_ERROR(ToolCallGrammar(/*whole_reply=*/false, &text));
+    EDGELM_RETURN_IF_ERROR(Grammar::Parse(text, &call_grammar));
+  }
+  std::unique_ptr<GrammarMatcher> matcher, call_matcher;
+  if (grammar || call_grammar) {
     if (!tokenizer_) return Unsupported("constrained output needs a model with a tokenizer");
     if (!grammar_vocabulary_) {
       std::unique_ptr<GrammarVocabulary> vocabulary;
       EDGELM_RETURN_IF_ERROR(GrammarVocabulary::Create(*tokenizer_, &vocabulary));
       grammar_vocabulary_ = std::move(vocabulary);
     }
-    matcher.reset(new GrammarMatcher(*grammar, *grammar_vocabulary_));
+    if (grammar) matcher.reset(new GrammarMatcher(*grammar, *grammar_vocabulary_));
   }
   std::unique_ptr<Sampler> sampler;
   EDGELM_RETURN_IF_ERROR(Sampler::Create(params.sampling, &sampler));
@@ -471,7 +489,10 @@ Status Session::GenerateTokens(const GenerateParams& params, const TokenCallback
       EDGELM_RETURN_IF_ERROR(Prefill());
     }
     const ReplyChannel channel = reply ? reply->channel() : ReplyChannel::kAnswer;
-    const bool constrained = matcher && channel != ReplyChannel::kThought;  // thoughts are free
+    // The grammar of this step: the reply's (thoughts are free), or that of a call the model opened.
+    GrammarMatcher* const active = matcher ? (channel != ReplyChannel::kThought ? matcher.get() : nullptr)
+                                           : (channel == ReplyChannel::kToolCall ? call_matcher.get() : nullptr);
+    const bool constrained = active != nullptr;
     int token;
     if (!forced.empty()) {
       token = forced.back();
@@ -482,15 +503,15 @@ Status Session::GenerateTokens(const GenerateParams& params, const TokenCallback
       token = sampler->Sample(last_logits_.data(), vocab, recent_tokens, static_cast<int>(recent));
       // Constrained: a token the grammar refuses is drawn again from the masked logits (for plain
       // temperature sampling, exactly the masked distribution; rejection is rare, masking is not cheap).
-      const bool may_open_thought = open_thought >= 0 && !answer_started;
+      const bool may_open_thought = active == matcher.get() && open_thought >= 0 && !answer_started;
       auto allowed = [&](int t) {
-        if (tokenizer_->IsStop(t)) return matcher->CanEnd();
-        return (may_open_thought && t == open_thought) || matcher->AcceptsToken(t);
+        if (tokenizer_->IsStop(t)) return active->CanEnd();
+        return (may_open_thought && t == open_thought) || active->AcceptsToken(t);
       };
       if (constrained && token != Sampler::kNoToken && !allowed(token)) {
         masked_logits.assign(last_logits_.begin(), last_logits_.end());
-        matcher->MaskLogits(masked_logits.data(), vocab);
-        if (matcher->CanEnd())
+        active->MaskLogits(masked_logits.data(), vocab);
+        if (active->CanEnd())
           for (int id : tokenizer_->stop_ids()) masked_logits[static_cast<size_t>(id)] = last_logits_[static_cast<size_t>(id)];
         if (may_open_thought) masked_logits[static_cast<size_t>(open_thought)] = last_logits_[static_cast<size_t>(open_thought)];
         token = sampler->Sample(masked_logits.data(), vocab, recent_tokens, static_cast<int>(recent));
@@ -500,7 +521,7 @@ Status Session::GenerateTokens(const GenerateParams& params, const TokenCallback
     }
     if (token == Sampler::kNoToken) return Status(StatusCode::kInternal, "the model produced no finite logits");
     if (constrained && !tokenizer_->IsStop(token) && token != open_thought) {
-      EDGELM_RETURN_IF_ERROR(matcher->AcceptToken(token));
+      EDGELM_RETURN_IF_ERROR(active->AcceptToken(token));
       answer_started = true;
     }
     if (produced == 0) stats_.time_to_first_token_seconds = SecondsSince(start);
@@ -530,6 +551,10 @@ Status Session::GenerateTokens(const GenerateParams& params, const TokenCallback
       }
     }
     if (on_token && on_token(token, shown)) callback_stop = true;
+    if (call_grammar && reply->channel() != channel) {  // a call opened (or closed) with this token
+      call_matcher.reset();
+      if (reply->channel() == ReplyChannel::kToolCall) call_matcher.reset(new GrammarMatcher(*call_grammar, *grammar_vocabulary_));
+    }
     if (reply && reply->channel() == ReplyChannel::kThought) {
       if (channel == ReplyChannel::kThought) ++thought_tokens;
       if (params.thinking_budget >= 0 && thought_tokens >= params.thinking_budget && forced.empty())

@@ -52,7 +52,8 @@ struct SessionOptions {
 
 // How a reply may use the declared tools.
 enum class ToolChoice {
-  kAuto,      // the model decides; its calls are parsed, not constrained
+  kAuto,      // the model decides; a call it opens with the <|tool_call> control token is constrained
+              // to the declared schemas from there (a text-spelled marker: parsed as written)
   kRequired,  // the reply is one or more calls of declared tools, constrained to their parameter schemas
 };
 
@@ -166,6 +167,9 @@ class Session {
   // The grammar a generation is constrained by (params' grammar, JSON schema or required tool calls);
   // null when unconstrained.
   Status BuildGrammar(const GenerateParams& params, std::unique_ptr<Grammar>* grammar) const;
+  // The grammar of declared tools' calls: a whole reply of calls ending in <|tool_response>, or the
+  // rest of one call after its <|tool_call>.
+  Status ToolCallGrammar(bool whole_reply, std::string* text) const;
   // Index of the first content token of the open model turn (after "<|turn>model\n"), or npos.
   size_t OpenModelTurnContent() const;
   // The text of tokens_[begin, end) with markers printed, other control tokens dropped.
