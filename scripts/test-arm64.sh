@@ -8,6 +8,7 @@
 #   its own kernels per model: NEON mlal, dotprod, i8mm);
 #   test_xnn_engine on cortex-a76 and max: the mobile model through XNNPACK vs our kernels;
 #   test_gemma4 on -cpu max: the full model against the transformers fixture;
+#   test_grammar and test_tool_calls on cortex-a76: the byte-level parsers where char is unsigned;
 #   scripts/check-mobile-kernels.sh: the kernels compile for Android and iOS.
 #   scripts/test-arm64.sh        (env: ARM64_BUILD_DIR=build-arm64, ARM64_DEPS_ROOT=/opt/arm64-deps)
 set -euo pipefail
@@ -61,6 +62,8 @@ lane1() {
     check test_linear-a53 qemu cortex-a53 "$build/tests/test_linear" &&
     check test_linear-a76 qemu cortex-a76 "$build/tests/test_linear" &&
     check test_xnn_engine-a76 qemu cortex-a76 "$build/tests/test_xnn_engine" &&
+    check test_grammar-a76 qemu cortex-a76 "$build/tests/test_grammar" &&
+    check test_tool_calls-a76 qemu cortex-a76 "$build/tests/test_tool_calls" &&
     check mobile-kernels scripts/check-mobile-kernels.sh
 }
 lane2() {
