@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <mutex>
 #include <unordered_set>
 
 namespace edgelm {
@@ -565,6 +566,20 @@ bool Grammar::ClassIntersects(int class_index, uint32_t first, uint32_t last) co
 
 // ---------------------------------------------------------------------------------------------------------
 // Vocabulary
+
+Status GrammarVocabulary::Shared(const Tokenizer& tokenizer, std::shared_ptr<const GrammarVocabulary>* out) {
+  static std::mutex mutex;
+  static std::unordered_map<const Tokenizer*, std::weak_ptr<const GrammarVocabulary>> shared;
+  std::lock_guard<std::mutex> lock(mutex);  // held while building: a second session waits, then shares
+  for (auto it = shared.begin(); it != shared.end();) it = it->second.expired() ? shared.erase(it) : std::next(it);
+  auto& slot = shared[&tokenizer];
+  if ((*out = slot.lock())) return Status::Ok();
+  std::unique_ptr<GrammarVocabulary> built;
+  EDGELM_RETURN_IF_ERROR(Create(tokenizer, &built));
+  *out = std::move(built);
+  slot = *out;
+  return Status::Ok();
+}
 
 Status GrammarVocabulary::Create(const Tokenizer& tokenizer, std::unique_ptr<GrammarVocabulary>* out) {
   std::unique_ptr<GrammarVocabulary> v(new GrammarVocabulary());

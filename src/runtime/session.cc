@@ -433,11 +433,7 @@ Status Session::GenerateTokens(const GenerateParams& params, const TokenCallback
   std::unique_ptr<GrammarMatcher> matcher, call_matcher;
   if (grammar || call_grammar) {
     if (!tokenizer_) return Unsupported("constrained output needs a model with a tokenizer");
-    if (!grammar_vocabulary_) {
-      std::unique_ptr<GrammarVocabulary> vocabulary;
-      EDGELM_RETURN_IF_ERROR(GrammarVocabulary::Create(*tokenizer_, &vocabulary));
-      grammar_vocabulary_ = std::move(vocabulary);
-    }
+    if (!grammar_vocabulary_) EDGELM_RETURN_IF_ERROR(GrammarVocabulary::Shared(*tokenizer_, &grammar_vocabulary_));
     if (grammar) matcher.reset(new GrammarMatcher(*grammar, *grammar_vocabulary_));
   }
   std::unique_ptr<Sampler> sampler;

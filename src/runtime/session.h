@@ -199,8 +199,8 @@ class Session {
   ConversationOptions conversation_;  // thinking and rendered tool declarations (the system turn)
   std::vector<ToolDeclaration> tools_;
   std::vector<ToolCall> tool_calls_;
-  // Built on the first constrained generation, shared with forks.
-  mutable std::shared_ptr<const GrammarVocabulary> grammar_vocabulary_;
+  // Taken on the first constrained generation; one per tokenizer, shared by every session using it.
+  std::shared_ptr<const GrammarVocabulary> grammar_vocabulary_;
   std::atomic<bool> cancel_{false};
   SessionStats stats_;
 };
