@@ -12,14 +12,14 @@ cmake --build "$build" --parallel "$jobs"
 ctest --test-dir "$build" --output-on-failure --parallel "$jobs"
 
 if [ "${SKIP_SANITIZERS:-0}" != 1 ]; then
-  # Untrusted input paths (model files, published files, tokenizer, C API misuse) and the activation
+  # Untrusted input paths (model files, published files, tokenizer, tool calls, C API misuse) and the activation
   # arithmetic under ASan + UBSan.
   asan="${ASAN_BUILD_DIR:-build-asan}"
   cmake -S . -B "$asan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDGELM_SANITIZE=address,undefined >/dev/null
   cmake --build "$asan" --parallel "$jobs" --target test_format test_tokenizer test_c_api test_gemma4 test_linear \
-    test_import_fuzz test_import_gguf test_import_litertlm test_alloc_failure edgelm-soak
+    test_import_fuzz test_import_gguf test_import_litertlm test_alloc_failure test_tool_calls edgelm-soak
   ctest --test-dir "$asan" --output-on-failure --parallel "$jobs" \
-    -R '^(test_format:|test_tokenizer:|test_c_api$|test_gemma4:tanh|test_linear:|test_import_fuzz:|test_import_gguf:malformed|test_import_litertlm:truncated|test_alloc_failure:|soak_short$)'
+    -R '^(test_format:|test_tokenizer:|test_c_api$|test_gemma4:tanh|test_linear:|test_import_fuzz:|test_import_gguf:malformed|test_import_litertlm:truncated|test_alloc_failure:|test_tool_calls:|soak_short$)'
   # Sessions sharing one model across threads, and cancellation, under ThreadSanitizer.
   tsan="${TSAN_BUILD_DIR:-build-tsan}"
   cmake -S . -B "$tsan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDGELM_SANITIZE=thread >/dev/null
@@ -36,8 +36,8 @@ if [ "${ARM64:-0}" = 1 ] || [ -d "${ARM64_DEPS_ROOT:-/opt/arm64-deps}" ]; then
   scripts/test-arm64.sh
 fi
 
-# Every libFuzzer target for FUZZ_SECONDS (default 48) each, from real-file seeds, when clang is there:
-# five targets in the four minutes four took at 60 s.
+# Every libFuzzer target for FUZZ_SECONDS (default 40) each, from real-file seeds, when clang is there:
+# six targets in four minutes.
 if [ "${SKIP_FUZZ:-0}" != 1 ] && command -v clang++ >/dev/null; then
-  scripts/fuzz.sh all "${FUZZ_SECONDS:-48}"
+  scripts/fuzz.sh all "${FUZZ_SECONDS:-40}"
 fi
