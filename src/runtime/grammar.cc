@@ -417,23 +417,6 @@ class GrammarParser {
     grammar_->specials_.push_back({std::move(text), fallback});
     return Push(sequence, {Kind::kSpecial, static_cast<int32_t>(grammar_->specials_.size() - 1)});
   }
-  static void AppendUtf8(uint32_t cp, std::string* out) {
-    if (cp < 0x80) {
-      out->push_back(static_cast<char>(cp));
-    } else if (cp < 0x800) {
-      out->push_back(static_cast<char>(0xC0 | cp >> 6));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else if (cp < 0x10000) {
-      out->push_back(static_cast<char>(0xE0 | cp >> 12));
-      out->push_back(static_cast<char>(0x80 | (cp >> 6 & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else {
-      out->push_back(static_cast<char>(0xF0 | cp >> 18));
-      out->push_back(static_cast<char>(0x80 | (cp >> 12 & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp >> 6 & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    }
-  }
 
   // The rule references reachable from rule r before anything is consumed form a graph; a cycle in it
   // is left recursion, which the matcher's expansion could never finish.

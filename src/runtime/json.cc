@@ -91,24 +91,12 @@ class Parser {
   }
 
   Status ParseNumber(JsonValue* out) {
-    const size_t start = pos_;
-    auto digits = [&] {
-      const size_t first = pos_;
-      while (pos_ < text_.size() && text_[pos_] >= '0' && text_[pos_] <= '9') ++pos_;
-      return pos_ - first;
-    };
-    Consume("-");
-    const size_t int_start = pos_;
-    const size_t int_digits = digits();
-    if (int_digits == 0) return Error("a number needs digits");
-    if (int_digits > 1 && text_[int_start] == '0') return Error("a number must not have leading zeros");
-    if (Consume(".") && digits() == 0) return Error("digits expected after the decimal point");
-    if (Consume("e") || Consume("E")) {
-      if (!Consume("+")) Consume("-");
-      if (digits() == 0) return Error("digits expected in the exponent");
-    }
+    std::string why;
+    const size_t length = ScanJsonNumber(text_, pos_, &why);
+    if (length == 0) return Error(why);
     out->kind = JsonValue::Kind::kNumber;
-    out->text.assign(text_.substr(start, pos_ - start));
+    out->text.assign(text_.substr(pos_, length));
+    pos_ += length;
     return Status::Ok();
   }
 
@@ -123,24 +111,6 @@ class Parser {
       *value = *value << 4 | static_cast<uint32_t>(digit);
     }
     return Status::Ok();
-  }
-
-  static void AppendUtf8(uint32_t cp, std::string* out) {
-    if (cp < 0x80) {
-      out->push_back(static_cast<char>(cp));
-    } else if (cp < 0x800) {
-      out->push_back(static_cast<char>(0xC0 | cp >> 6));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else if (cp < 0x10000) {
-      out->push_back(static_cast<char>(0xE0 | cp >> 12));
-      out->push_back(static_cast<char>(0x80 | (cp >> 6 & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else {
-      out->push_back(static_cast<char>(0xF0 | cp >> 18));
-      out->push_back(static_cast<char>(0x80 | (cp >> 12 & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp >> 6 & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    }
   }
 
   Status ParseString(std::string* out) {
@@ -193,6 +163,31 @@ class Parser {
 };
 
 }  // namespace
+
+size_t ScanJsonNumber(std::string_view text, size_t pos, std::string* error) {
+  const size_t start = pos;
+  auto digits = [&] {
+    const size_t first = pos;
+    while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') ++pos;
+    return pos - first;
+  };
+  auto consume = [&](char c) {
+    if (pos == text.size() || text[pos] != c) return false;
+    ++pos;
+    return true;
+  };
+  consume('-');
+  const size_t integer_start = pos;
+  const size_t integer_digits = digits();
+  if (integer_digits == 0) return *error = "a number needs digits", 0;
+  if (integer_digits > 1 && text[integer_start] == '0') return *error = "a number must not have leading zeros", 0;
+  if (consume('.') && digits() == 0) return *error = "digits expected after the decimal point", 0;
+  if (consume('e') || consume('E')) {
+    if (!consume('+')) consume('-');
+    if (digits() == 0) return *error = "digits expected in the exponent", 0;
+  }
+  return pos - start;
+}
 
 const JsonValue* JsonValue::Find(std::string_view key) const {
   const JsonValue* found = nullptr;

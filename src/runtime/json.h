@@ -40,6 +40,9 @@ struct JsonValue {
 constexpr int kMaxJsonDepth = 128;
 Status ParseJson(std::string_view text, JsonValue* out);
 
+// The length of the JSON number (RFC 8259) starting at text[pos], or 0 with *error saying what is wrong.
+size_t ScanJsonNumber(std::string_view text, size_t pos, std::string* error);
+
 // Appends the compact JSON text of `value` (members in their order, numbers as written).
 void AppendJson(const JsonValue& value, std::string* out);
 // Appends `utf8` as a quoted JSON string (", \ and control characters escaped).

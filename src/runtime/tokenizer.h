@@ -18,6 +18,8 @@ namespace edgelm {
 // InvalidArgument naming the byte offset of the first byte that is not part of a valid UTF-8
 // character (overlong forms, surrogates and code points above U+10FFFF included).
 Status ValidateUtf8(std::string_view text);
+// Appends the UTF-8 encoding of `code_point` (a Unicode scalar value) to *out.
+void AppendUtf8(uint32_t code_point, std::string* out);
 
 struct EncodeOptions {
   // Prepend bos_id. Never doubled: if the text itself starts with the BOS piece (parse_special), it is kept once.

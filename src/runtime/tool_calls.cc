@@ -468,25 +468,13 @@ class CallParser {
 
   // A JSON number, which must end at a delimiter ("42abc" is a bare word, not a number).
   Status ParseNumber(JsonValue* out) {
-    const size_t start = pos_;
-    auto digits = [&] {
-      const size_t first = pos_;
-      while (pos_ < text_.size() && text_[pos_] >= '0' && text_[pos_] <= '9') ++pos_;
-      return pos_ - first;
-    };
-    Consume("-");
-    const size_t integer_start = pos_;
-    const size_t integer_digits = digits();
-    if (integer_digits == 0) return Error("a number needs digits");
-    if (integer_digits > 1 && text_[integer_start] == '0') return Error("a number must not have leading zeros");
-    if (Consume(".") && digits() == 0) return Error("digits expected after the decimal point");
-    if (Consume("e") || Consume("E")) {
-      if (!Consume("+")) Consume("-");
-      if (digits() == 0) return Error("digits expected in the exponent");
-    }
-    if (pos_ < text_.size() && !IsBareDelimiter(text_[pos_])) return Error("invalid number");
+    std::string why;
+    const size_t length = ScanJsonNumber(text_, pos_, &why);
+    if (length == 0) return Error(why);
+    if (pos_ + length < text_.size() && !IsBareDelimiter(text_[pos_ + length])) return Error("invalid number");
     out->kind = JsonValue::Kind::kNumber;
-    out->text.assign(text_.substr(start, pos_ - start));
+    out->text.assign(text_.substr(pos_, length));
+    pos_ += length;
     return Status::Ok();
   }
 
