@@ -265,9 +265,12 @@ EDGELM_API edgelm_status edgelm_session_append_tokens(edgelm_session* session, c
 /* Called once per generated token with the text it completes: `text` holds only whole UTF-8
  * characters (bytes of a character split over tokens arrive with its last token), and is not
  * NUL-terminated. Return nonzero to stop generating (the token is kept). Control tokens (turn
- * markers, eos) arrive with empty text. If the generation ends inside a character (its last bytes
- * were never generated), one final call with token = -1 delivers U+FFFD for it, even after the
- * callback asked to stop; its return value is ignored. */
+ * markers, eos) arrive with empty text. Text is held back while it may still become a stop string
+ * or a text-spelled marker (a vocabulary without Gemma 4's control tokens), so a token may arrive with
+ * less text than it completed. When a generation that succeeded ends with text still held (a near
+ * miss of a stop string, or a character whose last bytes were never generated: U+FFFD), one final
+ * call with token = -1 delivers it, even after the callback asked to stop; its return value is
+ * ignored. A generation that fails or is cancelled makes no final call. */
 typedef int (*edgelm_token_callback)(void* user_data, int32_t token, const char* text, size_t text_bytes);
 
 typedef struct edgelm_generate_options {
