@@ -142,6 +142,35 @@ TEST_CASE("thinking: a pruned history gives the same next reply as a fresh sessi
   CHECK(again.tokens == pruned.tokens);
 }
 
+TEST_CASE("thinking: a thought is pruned after the overflow policy dropped turns mid-reply", "[assistant]") {
+  SessionOptions options;
+  options.enable_thinking = true;
+  options.context_length = 192;
+  options.prefill_chunk = 32;
+  options.overflow = OverflowPolicy::kDropOldestTurns;
+  auto s = NewSession(options);
+  for (int turn = 0; turn < 4; ++turn) {
+    REQUIRE(s->AppendMessage({"user", "Tell me about the old jury and the city council."}).ok());
+    REQUIRE(s->AppendMessage({"model", "The jury said the city council was fine and well run."}).ok());
+  }
+  REQUIRE(s->AppendMessage({"user", "And the election?"}).ok());
+  GenerateParams params;
+  params.max_tokens = 120;  // past the context: older turns give way while the reply is written
+  params.thinking_budget = 40;
+  params.sampling.temperature = 0.0f;
+  params.grammar = "root ::= \"<|channel>\" [a-z]{1,4}";  // complete: the library ends the turn itself
+  const size_t before = s->tokens().size();
+  const Reply reply = Generate(*s, params);
+  REQUIRE(s->stats().stop_reason == StopReason::kStopToken);
+  REQUIRE(before + reply.tokens.size() > 192);  // the overflow policy ran during the reply
+  REQUIRE(s->AppendMessage({"user", "Thanks."}).ok());
+  const std::string history = Text(s->tokens());
+  INFO(history);
+  CHECK(history.find(markers::kChannelStart) == std::string::npos);
+  CHECK(history.rfind("<s><|turn>system\n<|think|>\n<turn|>\n", 0) == 0);
+  CHECK(s->tokens().size() <= 192);
+}
+
 const char* kWeatherTools = R"([{"type":"function","function":{"name":"get_weather",
   "description":"Get current weather","parameters":{"type":"object","properties":{
   "city":{"type":"string","description":"City name","maxLength":16},

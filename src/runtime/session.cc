@@ -452,7 +452,7 @@ Status Session::GenerateTokens(const GenerateParams& params, const TokenCallback
   stats_.prefill_seconds = SecondsSince(start);
 
   // The reply's channels: a turn resumed after a tool result or a cut thought goes on where it was.
-  const size_t turn_content = model_turn_open_ ? OpenModelTurnContent() : std::string::npos;
+  size_t turn_content = model_turn_open_ ? OpenModelTurnContent() : std::string::npos;
   std::unique_ptr<TokenStreamDecoder> decoder;
   std::unique_ptr<ReplyStream> reply;
   if (tokenizer_) {
@@ -482,6 +482,7 @@ Status Session::GenerateTokens(const GenerateParams& params, const TokenCallback
     if (TakeCancel()) return Status(StatusCode::kCancelled, "cancelled");
     if (tokens_.size() >= static_cast<size_t>(options_.context_length)) {
       EDGELM_RETURN_IF_ERROR(MakeRoom(1));
+      turn_content = model_turn_open_ ? OpenModelTurnContent() : std::string::npos;  // the history moved
       EDGELM_RETURN_IF_ERROR(Prefill());
     }
     const ReplyChannel channel = reply ? reply->channel() : ReplyChannel::kAnswer;
