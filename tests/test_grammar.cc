@@ -18,7 +18,6 @@
 namespace edgelm {
 namespace {
 
-const std::string kBrownJson = EDGELM_SHARED_DIR "/models/brown-tiny/float/tokenizer.json";
 
 std::unique_ptr<Grammar> MustParse(const std::string& text) {
   std::unique_ptr<Grammar> grammar;
@@ -89,21 +88,8 @@ bool IsPrefix(const Grammar& grammar, std::string_view text) {
   return FeedBytes(&matcher, text);
 }
 
-TokenizerData BrownData() {
-  TokenizerData data;
-  const Status status = ImportTokenizerJson(kBrownJson, &data);
-  INFO(status.message());
-  REQUIRE(status.ok());
-  ConfigTokenIds config;
-  config.bos_id = 2;
-  config.pad_id = 0;
-  config.eos_ids = {1};
-  REQUIRE(ApplyGemma4TurnTokens(config, &data).ok());
-  return data;
-}
-
 const Tokenizer& BrownTokenizer() {
-  static const std::unique_ptr<Tokenizer> tokenizer = MakeTokenizer(BrownData());
+  static const std::unique_ptr<Tokenizer> tokenizer = MakeTokenizer(testing::BrownChatData());
   return *tokenizer;
 }
 

@@ -41,15 +41,7 @@ TokenizerData BrownData(const std::string& path) {
 }
 
 // brown-tiny as the converter sets it up: config ids bos 2, eos 1, pad 0, and the Gemma 4 turn tokens.
-TokenizerData BrownChatData() {
-  TokenizerData data = BrownData(kBrownJson);
-  ConfigTokenIds config;
-  config.bos_id = 2;
-  config.pad_id = 0;
-  config.eos_ids = {1};
-  REQUIRE(ApplyGemma4TurnTokens(config, &data).ok());
-  return data;
-}
+using testing::BrownChatData;
 
 std::vector<int> Encode(const Tokenizer& tokenizer, const std::string& text, bool add_bos, bool parse_special) {
   EncodeOptions options;

@@ -1,5 +1,5 @@
-// Tokenizers for tests: built from TokenizerData, and Google's 262k Gemma vocabulary (fetched by
-// scripts/fetch_gemma_tokenizer.sh, not committed), imported once per process.
+// Tokenizers for tests: built from TokenizerData; brown-tiny's with the Gemma 4 turn tokens; and Google's
+// 262k Gemma vocabulary (fetched by scripts/fetch_gemma_tokenizer.sh, not committed), imported once.
 #pragma once
 
 #include <catch2/catch.hpp>
@@ -14,6 +14,22 @@
 namespace edgelm::testing {
 
 inline const std::string kGemmaTokenizerJson = EDGELM_SOURCE_DIR "/third_party/gemma_tokenizer/tokenizer.json";
+
+inline const std::string kBrownTokenizerJson = EDGELM_SHARED_DIR "/models/brown-tiny/float/tokenizer.json";
+
+// brown-tiny's tokenizer as its config sets it up: bos 2, pad 0, eos 1, and <|turn> / <turn|>.
+inline TokenizerData BrownChatData() {
+  TokenizerData data;
+  const Status status = ImportTokenizerJson(kBrownTokenizerJson, &data);
+  INFO(status.message());
+  REQUIRE(status.ok());
+  ConfigTokenIds config;
+  config.bos_id = 2;
+  config.pad_id = 0;
+  config.eos_ids = {1};
+  REQUIRE(ApplyGemma4TurnTokens(config, &data).ok());
+  return data;
+}
 
 inline std::unique_ptr<Tokenizer> MakeTokenizer(const TokenizerData& data) {
   std::unique_ptr<Tokenizer> tokenizer;
