@@ -9,6 +9,8 @@
 #   test_xnn_engine on cortex-a76 and max: the mobile model through XNNPACK vs our kernels;
 #   test_gemma4 on -cpu max: the full model against the transformers fixture;
 #   test_grammar and test_tool_calls on cortex-a76: the byte-level parsers where char is unsigned;
+#   test_speculation's HF-fixture case on cortex-a76 and max: a verified draft's rows give the tokens
+#   of one-token decoding with the multi-row kernels of each CPU;
 #   scripts/check-mobile-kernels.sh: the kernels compile for Android and iOS.
 #   scripts/test-arm64.sh        (env: ARM64_BUILD_DIR=build-arm64, ARM64_DEPS_ROOT=/opt/arm64-deps)
 set -euo pipefail
@@ -64,6 +66,7 @@ lane1() {
     check test_xnn_engine-a76 qemu cortex-a76 "$build/tests/test_xnn_engine" &&
     check test_grammar-a76 qemu cortex-a76 "$build/tests/test_grammar" &&
     check test_tool_calls-a76 qemu cortex-a76 "$build/tests/test_tool_calls" &&
+    check test_speculation-a76 qemu cortex-a76 "$build/tests/test_speculation" 'greedy speculation on the HF fixture*' &&
     check mobile-kernels scripts/check-mobile-kernels.sh
 }
 lane2() {
@@ -71,6 +74,7 @@ lane2() {
     check test_linear-max qemu max "$build/tests/test_linear" &&
     check test_xnn_engine-max qemu max "$build/tests/test_xnn_engine" &&
     check test_gemma4-max qemu max "$build/tests/test_gemma4" &&
+    check test_speculation-max qemu max "$build/tests/test_speculation" 'greedy speculation on the HF fixture*' &&
     check published-logits-max qemu max "$build/tests/test_import_litertlm" '*logits of the float64 reference'
 }
 lane1 & pid1=$!

@@ -58,13 +58,32 @@ Status Session::Create(const Gemma4Model& model, const Tokenizer* tokenizer, con
   // The cache allocates its pages as the conversation grows: check its full size before any of it.
   const int threads = options.share_model_threads ? model.num_threads() : s->options_.num_threads;
   const uint64_t kv_bytes = s->kv_->bytes_at_full_context();
-  const uint64_t scratch_bytes = model.WorkspaceBytes(s->options_.prefill_chunk, options.context_length, threads);
+  const SpeculationOptions& speculation = options.speculation;
+  if (speculation.mode != SpeculationMode::kNone && (speculation.max_draft_tokens < 1 || speculation.max_draft_tokens > 16))
+    return InvalidArgument("max_draft_tokens " + std::to_string(speculation.max_draft_tokens) + " outside [1, 16]");
+  // A draft and the token before it are verified in one forward, which appends at most a chunk.
+  const int max_draft = std::min(speculation.max_draft_tokens, s->options_.prefill_chunk - 1);
+  const uint64_t verify_bytes = speculation.mode == SpeculationMode::kNone ? 0
+      : static_cast<uint64_t>(max_draft + 1) * static_cast<uint64_t>(model.config().vocab_size) * sizeof(float);
+  const uint64_t scratch_bytes = model.WorkspaceBytes(s->options_.prefill_chunk, options.context_length, threads) + verify_bytes;
   EDGELM_RETURN_IF_ERROR(CheckMemoryBudget(
       "a session of " + std::to_string(options.context_length) + " tokens", kv_bytes + scratch_bytes,
       Megabytes(kv_bytes) + " KV cache (" + KvTypeName(options.kv_type) + ") + " + Megabytes(scratch_bytes) + " scratch",
       options.max_memory_bytes));
   EDGELM_RETURN_IF_ERROR(s->InitCompute());
   s->last_logits_.resize(static_cast<size_t>(model.config().vocab_size));
+  switch (speculation.mode) {
+    case SpeculationMode::kNone:
+      break;
+    case SpeculationMode::kPromptLookup:
+      s->drafter_.reset(new PromptLookupDrafter());
+      break;
+    case SpeculationMode::kDraftModel:
+      if (!speculation.draft_model) return InvalidArgument("speculation with a draft model needs the draft model");
+      EDGELM_RETURN_IF_ERROR(DraftModelDrafter::Create(*speculation.draft_model, model.config().vocab_size, s->options_, &s->drafter_));
+      break;
+  }
+  if (s->drafter_) s->draft_controller_.reset(new DraftController(max_draft, speculation.adaptive));
   *out = std::move(s);
   return Status::Ok();
 }
@@ -254,6 +273,7 @@ Status Session::AppendTokens(const int* tokens, size_t count) {
   for (size_t i = 0; i < count; ++i)
     if (tokens[i] < 0 || tokens[i] >= vocab)
       return OutOfRange("token id " + std::to_string(tokens[i]) + " outside the vocabulary [0, " + std::to_string(vocab) + ")");
+  if (count == 0) return Status::Ok();  // nothing appended: the turn state stays
   EDGELM_RETURN_IF_ERROR(MakeRoom(count));
   tokens_.insert(tokens_.end(), tokens, tokens + count);
   awaiting_reply_ = false;
@@ -280,6 +300,61 @@ Status Session::Prefill() {
   }
   last_logits_valid_ = true;
   return Status::Ok();
+}
+
+Status Session::DecodeStep() {
+  const int token = tokens_.back();
+  const size_t vocab = last_logits_.size();
+  if (verified_.pending()) {
+    if (verified_.tokens[verified_.next] == token) {  // guessed: its logits are already computed
+      const size_t row = ++verified_.next;
+      std::copy_n(verified_.logits.begin() + static_cast<std::ptrdiff_t>(row * vocab), vocab, last_logits_.begin());
+      last_logits_valid_ = true;
+      ++stats_.accepted_draft_tokens;
+      if (!verified_.pending()) draft_controller_->OnOutcome(verified_.drafted, verified_.drafted);
+      return Status::Ok();
+    }
+    draft_controller_->OnOutcome(verified_.drafted, static_cast<int>(verified_.next));
+  }
+  DiscardDrafts();  // the rejected guesses' positions
+  draft_batch_.assign(1, token);
+  double draft_seconds = 0.0;
+  if (drafter_) {
+    const int room = options_.context_length - static_cast<int>(tokens_.size());
+    const int length = draft_controller_->NextLength(room);
+    if (length > 0) {
+      const auto draft_start = std::chrono::steady_clock::now();
+      EDGELM_RETURN_IF_ERROR(drafter_->Draft(tokens_, length, &draft_batch_));
+      draft_seconds = SecondsSince(draft_start) - drafter_->last_catch_up_seconds();
+    }
+  }
+  const int drafted = static_cast<int>(draft_batch_.size()) - 1;
+  const auto start = std::chrono::steady_clock::now();
+  ++stats_.decode_passes;
+  if (drafted == 0) {
+    EDGELM_RETURN_IF_ERROR(model_.Forward(&token, 1, LogitsMode::kLast, kv_.get(), workspace_.get(), last_logits_.data()));
+    if (draft_controller_) draft_controller_->OnPlainStep(SecondsSince(start));
+  } else {
+    verified_.logits.resize(static_cast<size_t>(drafted + 1) * vocab);
+    EDGELM_RETURN_IF_ERROR(model_.Forward(draft_batch_.data(), drafted + 1, LogitsMode::kAll, kv_.get(), workspace_.get(),
+                                          verified_.logits.data()));
+    draft_controller_->OnVerify(drafted, SecondsSince(start), draft_seconds);
+    std::copy_n(verified_.logits.begin(), vocab, last_logits_.begin());
+    verified_.tokens.assign(draft_batch_.begin() + 1, draft_batch_.end());
+    verified_.next = 0;
+    verified_.drafted = drafted;
+    stats_.drafted_tokens += drafted;
+  }
+  last_logits_valid_ = true;
+  return Status::Ok();
+}
+
+void Session::DiscardDrafts() {
+  verified_.tokens.clear();
+  verified_.next = 0;
+  // Processed: the whole history when its last token's logits are known, else all but that token.
+  const int processed = static_cast<int>(tokens_.size()) - (last_logits_valid_ ? 0 : 1);
+  if (kv_->length() > processed) kv_->set_length(std::max(0, processed));
 }
 
 Status Session::Evaluate(float* all_logits) {
@@ -478,9 +553,15 @@ Status Session::GenerateTokens(const GenerateParams& params, const TokenCallback
   bool answer_started = false;
   std::string text, shown;
   StopReason stop_reason = StopReason::kMaxTokens;
+  // Whatever ends the loop, drafted positions beyond the history leave the KV cache.
+  struct DraftsDiscarder {
+    Session* session;
+    ~DraftsDiscarder() { session->DiscardDrafts(); }
+  } discard_drafts{this};
   for (int produced = 0; produced < params.max_tokens; ++produced) {
     if (TakeCancel()) return Status(StatusCode::kCancelled, "cancelled");
     if (tokens_.size() >= static_cast<size_t>(options_.context_length)) {
+      DiscardDrafts();
       EDGELM_RETURN_IF_ERROR(MakeRoom(1));
       turn_content = model_turn_open_ ? OpenModelTurnContent() : std::string::npos;  // the history moved
       EDGELM_RETURN_IF_ERROR(Prefill());
@@ -567,6 +648,7 @@ Status Session::GenerateTokens(const GenerateParams& params, const TokenCallback
       break;
     }
     const bool stop = !params.ignore_stop && tokenizer_ && tokenizer_->IsStop(token);
+    if (stop) DiscardDrafts();  // before the history changes below
     if (stop && chat_ && token == tokenizer_->turn_end_id() && model_turn_open_) {
       model_turn_open_ = false;
       const size_t turn_end = tokens_.size() - 1;
@@ -590,9 +672,7 @@ Status Session::GenerateTokens(const GenerateParams& params, const TokenCallback
     if (produced + 1 == params.max_tokens) break;
     // A complete sentence that nothing can extend ends the reply as the model would.
     if (matcher && forced.empty() && matcher->MustEnd() && end_token >= 0 && !params.ignore_stop) forced.push_back(end_token);
-    EDGELM_RETURN_IF_ERROR(model_.Forward(&tokens_.back(), 1, LogitsMode::kLast, kv_.get(), workspace_.get(),
-                                          last_logits_.data()));
-    last_logits_valid_ = true;
+    EDGELM_RETURN_IF_ERROR(DecodeStep());
   }
   if (decoder && !stop_string_seen) {
     // What the stream decoder, the reply stream and the stop strings still hold; a stop string may
@@ -635,6 +715,7 @@ void Session::Reset() {
 Status Session::Rewind(size_t n_tokens) {
   if (n_tokens > tokens_.size())
     return OutOfRange("cannot rewind to " + std::to_string(n_tokens) + " tokens: the history has " + std::to_string(tokens_.size()));
+  if (n_tokens == tokens_.size()) return Status::Ok();  // nothing dropped: the turn state stays
   tokens_.resize(n_tokens);
   if (static_cast<int>(n_tokens) < kv_->length()) {
     // Ring buffers keep the newest window + chunk - 1 positions; older sliding K/V is gone, and it
@@ -660,6 +741,10 @@ Status Session::Fork(std::unique_ptr<Session>* out) const {
   s->tools_ = tools_;
   s->tool_calls_ = tool_calls_;
   s->grammar_vocabulary_ = grammar_vocabulary_;
+  if (drafter_) {
+    EDGELM_RETURN_IF_ERROR(drafter_->Fork(&s->drafter_));
+    s->draft_controller_.reset(new DraftController(*draft_controller_));
+  }
   *out = std::move(s);
   return Status::Ok();
 }

@@ -16,6 +16,7 @@
 #include "model/thread_pool.h"
 #include "runtime/chat_template.h"
 #include "runtime/sampler.h"
+#include "runtime/speculation.h"
 #include "runtime/tokenizer.h"
 #include "runtime/tool_calls.h"
 
@@ -48,6 +49,9 @@ struct SessionOptions {
   // Tools the model may call: a JSON array of function declarations (ParseToolDeclarations), rendered
   // into the conversation's system turn; fixed for the life of the session.
   std::string tools_json;
+  // Speculative decoding (runtime/speculation.h): output unchanged, more tokens per pass over the
+  // weights when drafts are accepted. Drafts are at most prefill_chunk - 1 tokens.
+  SpeculationOptions speculation;
 };
 
 // How a reply may use the declared tools.
@@ -91,6 +95,11 @@ struct SessionStats {
   double decode_seconds = 0.0;
   double time_to_first_token_seconds = 0.0;
   StopReason stop_reason = StopReason::kNone;
+  // Decoding's forward passes over the weights (without speculation, generated_tokens - 1), the
+  // tokens drafted for verification, and those of them the session then sampled.
+  int64_t decode_passes = 0;
+  int64_t drafted_tokens = 0;
+  int64_t accepted_draft_tokens = 0;
 };
 
 // Receives each generated token and the whole UTF-8 characters of the answer it completes (thought and
@@ -152,6 +161,7 @@ class Session {
   const SessionStats& stats() const { return stats_; }
   size_t kv_bytes() const { return kv_->allocated_bytes(); }
   const SessionOptions& options() const { return options_; }
+  const Gemma4Model& model() const { return model_; }
 
  private:
   Session(const Gemma4Model& model, const Tokenizer* tokenizer, const ChatTemplate* chat, const SessionOptions& options)
@@ -182,6 +192,11 @@ class Session {
   void ReplaceTail(size_t from, const std::vector<int>& tail);
   // Runs pending tokens through the model; leaves the last token's logits in last_logits_.
   Status Prefill();
+  // Leaves in last_logits_ the logits after tokens_.back(), just sampled: from a verified draft that
+  // guessed it, else from a forward over it (and, speculating, over a new draft after it).
+  Status DecodeStep();
+  // Forgets pending drafts and cuts the KV cache back to the processed history.
+  void DiscardDrafts();
   bool TakeCancel() { return cancel_.exchange(false, std::memory_order_relaxed); }
 
   const Gemma4Model& model_;
@@ -203,6 +218,12 @@ class Session {
   std::shared_ptr<const GrammarVocabulary> grammar_vocabulary_;
   std::atomic<bool> cancel_{false};
   SessionStats stats_;
+  // Speculation (null / empty without it). verified_ is only non-empty inside Generate: the KV cache
+  // then holds its drafted positions past the history.
+  std::unique_ptr<Drafter> drafter_;
+  std::unique_ptr<DraftController> draft_controller_;
+  VerifiedDraft verified_;
+  std::vector<int> draft_batch_;
 };
 
 }  // namespace edgelm

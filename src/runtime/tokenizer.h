@@ -60,6 +60,8 @@ class Tokenizer {
   int PieceToId(std::string_view piece) const;
   bool IsControl(int id) const { return InRange(id) && types_[id] == PieceType::Control; }
   bool IsStop(int id) const;
+  // The same pieces with the same ids and types (a draft model may then guess this one's tokens).
+  bool SameVocabulary(const Tokenizer& other) const { return pieces_ == other.pieces_ && types_ == other.types_; }
 
   int bos_id() const { return bos_id_; }
   int eos_id() const { return eos_id_; }

@@ -289,6 +289,7 @@ void ShadowPrefill(Shadow& sh) {
 }
 
 void ShadowRewind(Shadow& sh, size_t n, const Facts& f) {
+  if (n == sh.tokens.size()) return;  // nothing dropped: nothing changes
   sh.tokens.resize(n);
   if (sh.kv_known && n < sh.kv) {
     const size_t floor = f.Ring(sh.opt.context_length, sh.chunk())
@@ -618,6 +619,12 @@ class Worker {
     o.num_threads = rng_.Int(1, 2);
     if (kOneThreadPools) o.num_threads = 1;
     o.share_model_threads = rng_.Chance(0.15);
+    // Speculation must not change anything the shadow expects: prompt lookup, or the model drafting for itself.
+    const double speculate = rng_.Uniform();
+    o.speculation = speculate < 0.25 ? EDGELM_SPECULATION_PROMPT_LOOKUP
+                    : speculate < 0.4 ? EDGELM_SPECULATION_DRAFT_MODEL : EDGELM_SPECULATION_NONE;
+    o.draft_model = o.speculation == EDGELM_SPECULATION_DRAFT_MODEL ? model_ : nullptr;
+    o.max_draft_tokens = rng_.Int(1, 16);
     return o;
   }
 
@@ -949,7 +956,7 @@ class Worker {
     }
     ExpectStatus(st, EDGELM_OK, call);
     next.tokens.insert(next.tokens.end(), ids.begin(), ids.end());
-    next.awaiting = next.turn_open = false;
+    if (!ids.empty()) next.awaiting = next.turn_open = false;  // appending nothing changes nothing
     slot.sh = next;
     CheckCount(slot, call);
   }
