@@ -593,6 +593,22 @@ static void test_chat(const edgelm_model* model) {
   CHECK(edgelm_session_append_message(s, "user", "And then?") == EDGELM_OK);
   CHECK(edgelm_session_generate(s, &gen, NULL, NULL) == EDGELM_OK);
   edgelm_session_free(s);
+
+  /* A rewind to the current length and an empty append change nothing: the user turn still gets the
+   * model's turn prompt, as in a session without them. */
+  edgelm_session* a = NULL;
+  edgelm_session* b = NULL;
+  CHECK(edgelm_session_create(model, NULL, &a) == EDGELM_OK && edgelm_session_create(model, NULL, &b) == EDGELM_OK);
+  CHECK(edgelm_session_append_message(a, "user", "Hello") == EDGELM_OK);
+  CHECK(edgelm_session_append_message(b, "user", "Hello") == EDGELM_OK);
+  CHECK(edgelm_session_rewind(b, edgelm_session_token_count(b)) == EDGELM_OK);
+  CHECK(edgelm_session_append_tokens(b, NULL, 0) == EDGELM_OK);
+  CHECK(edgelm_session_append_text(b, "", 0) == EDGELM_OK);
+  CHECK(edgelm_session_generate(a, &gen, NULL, NULL) == EDGELM_OK);
+  CHECK(edgelm_session_generate(b, &gen, NULL, NULL) == EDGELM_OK);
+  CHECK(edgelm_session_token_count(a) == edgelm_session_token_count(b));
+  edgelm_session_free(a);
+  edgelm_session_free(b);
 }
 
 /* Greedy text of up to 24 tokens after "The jury said" in a fresh session, with `stops` / `bias`. */
@@ -802,6 +818,16 @@ static void test_model_verify_weights(void) {
   remove(damaged);
 }
 
+/* An older caller's stats struct, ending at byte `size`: filled up to there (generated_tokens ==
+ * `generated`), not one byte further. */
+static void check_stats_up_to(const edgelm_session* s, size_t size, int64_t generated) {
+  edgelm_stats stats;
+  memset(&stats, 0xCD, sizeof stats);
+  stats.struct_size = (uint32_t)size;
+  CHECK(edgelm_session_get_stats(s, &stats) == EDGELM_OK && stats.generated_tokens == generated);
+  CHECK(((const unsigned char*)&stats)[size] == 0xCD);
+}
+
 static void test_struct_sizes(const edgelm_model* model) {
   edgelm_session_options so;
   edgelm_session_options_init(&so);
@@ -829,13 +855,7 @@ static void test_struct_sizes(const edgelm_model* model) {
   shorter.struct_size = (uint32_t)sizeof shorter + 4;
   CHECK_FAILS(edgelm_session_generate(s, &shorter, NULL, NULL), EDGELM_INVALID_ARGUMENT);
 
-  edgelm_stats stats;
-  memset(&stats, 0xCD, sizeof stats);
-  stats.struct_size = (uint32_t)offsetof(edgelm_stats, kv_bytes);
-  CHECK(edgelm_session_get_stats(s, &stats) == EDGELM_OK);
-  CHECK(stats.generated_tokens == 3);
-  const unsigned char* raw = (const unsigned char*)&stats;
-  CHECK(raw[offsetof(edgelm_stats, kv_bytes)] == 0xCD);
+  check_stats_up_to(s, offsetof(edgelm_stats, kv_bytes), 3);
   edgelm_session_free(s);
 }
 
@@ -921,11 +941,7 @@ static void test_assistant_api(const edgelm_model* model) {
   old_gen.grammar = "garbage";
   old_gen.tool_choice = 99;
   CHECK(edgelm_session_generate(s, &old_gen, NULL, NULL) == EDGELM_OK);
-  edgelm_stats old_stats;
-  memset(&old_stats, 0xEE, sizeof old_stats);
-  old_stats.struct_size = (uint32_t)offsetof(edgelm_stats, stop_reason);
-  CHECK(edgelm_session_get_stats(s, &old_stats) == EDGELM_OK && old_stats.generated_tokens == 3);
-  CHECK(((const unsigned char*)&old_stats)[offsetof(edgelm_stats, stop_reason)] == 0xEE);
+  check_stats_up_to(s, offsetof(edgelm_stats, stop_reason), 3);
   CHECK(strcmp(edgelm_status_string(EDGELM_INVALID_OUTPUT), "invalid model output") == 0);
   edgelm_session_free(s);
 }
@@ -1115,6 +1131,100 @@ static void test_log_callback(void) {
 }
 
 /* Sessions keep their model alive; freed handles are refused rather than used. */
+/* Speculation (1.3): prompt lookup and a draft model (the model itself here) give plain decoding's
+ * tokens; the stats count passes, drafts and accepted guesses; the draft model outlives its handle in
+ * the session and its forks; bad options are refused; a 1.2 caller's struct is never read past its end. */
+static void generate_collect(edgelm_session* s, const char* prompt, int sampled, Collected* c, edgelm_stats* stats) {
+  CHECK(edgelm_session_append_text(s, prompt, 0) == EDGELM_OK);
+  edgelm_generate_options gen;
+  edgelm_generate_options_init(&gen);
+  gen.max_tokens = 24;
+  gen.ignore_stop = 1;
+  if (sampled) {
+    gen.temperature = 0.8f;
+    gen.seed = 7;
+  } else {
+    gen.temperature = 0.0f;
+  }
+  memset(c, 0, sizeof *c);
+  CHECK(edgelm_session_generate(s, &gen, collect, c) == EDGELM_OK);
+  edgelm_stats_init(stats);
+  CHECK(edgelm_session_get_stats(s, stats) == EDGELM_OK);
+}
+
+static void test_speculation(const edgelm_model* model) {
+  const char* prompt = "The jury said the the jury said the jury said";
+  edgelm_model* draft = NULL;
+  CHECK(edgelm_model_load(EDGELM_MODEL_PATH, NULL, &draft) == EDGELM_OK);
+  for (int sampled = 0; sampled <= 1; ++sampled) {
+    Collected want, got;
+    edgelm_stats plain_stats, stats;
+    edgelm_session* plain = NULL;
+    CHECK(edgelm_session_create(model, NULL, &plain) == EDGELM_OK);
+    generate_collect(plain, prompt, sampled, &want, &plain_stats);
+    CHECK(plain_stats.decode_passes == plain_stats.generated_tokens - 1);
+    CHECK(plain_stats.drafted_tokens == 0 && plain_stats.accepted_draft_tokens == 0);
+    for (int mode = EDGELM_SPECULATION_PROMPT_LOOKUP; mode <= EDGELM_SPECULATION_DRAFT_MODEL; ++mode) {
+      edgelm_session_options so;
+      edgelm_session_options_init(&so);
+      CHECK(so.speculation == EDGELM_SPECULATION_NONE && so.max_draft_tokens == 8 && so.draft_model == NULL);
+      so.speculation = mode;
+      so.draft_model = draft;
+      edgelm_session* s = NULL;
+      CHECK(edgelm_session_create(model, &so, &s) == EDGELM_OK);
+      if (!s) continue;
+      generate_collect(s, prompt, sampled, &got, &stats);
+      CHECK(strcmp(got.text, want.text) == 0 && got.tokens == want.tokens);
+      CHECK(stats.generated_tokens == plain_stats.generated_tokens);
+      CHECK(stats.decode_passes + stats.accepted_draft_tokens == stats.generated_tokens - 1);
+      CHECK(stats.accepted_draft_tokens <= stats.drafted_tokens);
+      edgelm_session* fork = NULL;
+      CHECK(edgelm_session_fork(s, &fork) == EDGELM_OK);
+      edgelm_session_free(s);
+      if (mode == EDGELM_SPECULATION_DRAFT_MODEL && sampled) {
+        edgelm_model_free(draft); /* the fork keeps it alive */
+        draft = NULL;
+      }
+      CHECK(edgelm_session_append_text(fork, " and", 0) == EDGELM_OK);
+      edgelm_generate_options gen;
+      edgelm_generate_options_init(&gen);
+      gen.max_tokens = 8;
+      CHECK(edgelm_session_generate(fork, &gen, NULL, NULL) == EDGELM_OK);
+      edgelm_session_free(fork);
+    }
+    edgelm_session_free(plain);
+  }
+
+  edgelm_session_options so;
+  edgelm_session* s = NULL;
+  edgelm_session_options_init(&so);
+  so.speculation = 3;
+  CHECK_FAILS(edgelm_session_create(model, &so, &s), EDGELM_INVALID_ARGUMENT);
+  so.speculation = EDGELM_SPECULATION_DRAFT_MODEL; /* no draft model */
+  CHECK_FAILS(edgelm_session_create(model, &so, &s), EDGELM_INVALID_ARGUMENT);
+  so.draft_model = (const edgelm_model*)&so; /* not a model handle */
+  CHECK_FAILS(edgelm_session_create(model, &so, &s), EDGELM_INVALID_ARGUMENT);
+  so.speculation = EDGELM_SPECULATION_PROMPT_LOOKUP;
+  so.max_draft_tokens = 0;
+  CHECK_FAILS(edgelm_session_create(model, &so, &s), EDGELM_INVALID_ARGUMENT);
+  so.max_draft_tokens = 17;
+  CHECK_FAILS(edgelm_session_create(model, &so, &s), EDGELM_INVALID_ARGUMENT);
+
+  /* A 1.2 caller: the speculation fields lie past its struct and are never read. */
+  edgelm_session_options_init(&so);
+  so.struct_size = (uint32_t)offsetof(edgelm_session_options, speculation);
+  so.speculation = 99;
+  so.draft_model = (const edgelm_model*)&so;
+  CHECK(edgelm_session_create(model, &so, &s) == EDGELM_OK);
+  CHECK(edgelm_session_append_text(s, "The jury", 0) == EDGELM_OK);
+  edgelm_generate_options gen;
+  edgelm_generate_options_init(&gen);
+  gen.max_tokens = 3;
+  CHECK(edgelm_session_generate(s, &gen, NULL, NULL) == EDGELM_OK);
+  check_stats_up_to(s, offsetof(edgelm_stats, decode_passes), 3);
+  edgelm_session_free(s);
+}
+
 static void test_lifetimes(void) {
   edgelm_model* model = NULL;
   CHECK(edgelm_model_load(EDGELM_MODEL_PATH, NULL, &model) == EDGELM_OK);
@@ -1160,6 +1270,7 @@ int main(void) {
     test_evaluate_and_score(model);
     test_state_in_memory(model);
     test_release_memory(model);
+    test_speculation(model);
     edgelm_model_free(model);
   }
   printf("%d passed, %d failed\n", g_passed, g_failed);

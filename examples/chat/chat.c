@@ -57,6 +57,10 @@ static void usage(FILE* out) {
           "  --tool-choice required  every reply is a call of a declared tool, valid for its schema\n"
           "  --json-schema FILE      replies are JSON valid for this schema\n"
           "  --grammar FILE          replies are sentences of this grammar (docs/constrained_output.md)\n"
+          "  --lookup                speculative decoding by prompt lookup (same output; faster when the\n"
+          "                          reply quotes the context and the CPU verifies several tokens cheaply)\n"
+          "  --draft PATH            speculative decoding with this draft model (same tokenizer, smaller)\n"
+          "  --max-draft N           tokens per draft, 1..16 (default 8)\n"
           "REPL commands: /reset  /stats  /quit\n");
 }
 
@@ -72,6 +76,10 @@ static void print_stats(const edgelm_session* session) {
           (long long)st.prompt_tokens, st.prefill_tokens_per_s, (long long)st.generated_tokens,
           st.decode_tokens_per_s, st.time_to_first_token_ms, (long long)st.context_tokens, st.kv_bytes / 1e6,
           ru.ru_maxrss / 1024.0);
+  if (st.drafted_tokens > 0)
+    fprintf(stderr, "[speculation: %lld of %lld drafted tokens accepted | %.2f tokens per pass over the weights]\n",
+            (long long)st.accepted_draft_tokens, (long long)st.drafted_tokens,
+            st.decode_passes > 0 ? (double)(st.generated_tokens - 1) / (double)st.decode_passes : 0.0);
 }
 
 static char* read_all(FILE* in) {
@@ -170,6 +178,7 @@ int main(int argc, char** argv) {
   const char* model_path = EDGELM_DEFAULT_MODEL;
   const char* prompt = NULL;
   const char* system_text = NULL;
+  const char* draft_path = NULL;
   int one_shot = 0, chat = 0, threads = 0;
   uint64_t max_memory_bytes = 0;
   edgelm_session_options sopt;
@@ -211,6 +220,9 @@ int main(int argc, char** argv) {
     else if (!strcmp(a, "--tool-choice")) gen.tool_choice = strcmp(NEXT(), "required") ? EDGELM_TOOL_CHOICE_AUTO : EDGELM_TOOL_CHOICE_REQUIRED;
     else if (!strcmp(a, "--json-schema")) gen.json_schema = read_file(NEXT());
     else if (!strcmp(a, "--grammar")) gen.grammar = read_file(NEXT());
+    else if (!strcmp(a, "--lookup")) sopt.speculation = EDGELM_SPECULATION_PROMPT_LOOKUP;
+    else if (!strcmp(a, "--draft")) { sopt.speculation = EDGELM_SPECULATION_DRAFT_MODEL; draft_path = NEXT(); }
+    else if (!strcmp(a, "--max-draft")) sopt.max_draft_tokens = atoi(NEXT());
     else { fprintf(stderr, "edgelm-chat: unknown option %s\n", a); usage(stderr); return 2; }
 #undef NEXT
   }
@@ -228,8 +240,19 @@ int main(int argc, char** argv) {
     fprintf(stderr, "edgelm-chat: cannot load model: %s: %s\n", edgelm_status_string(st), edgelm_last_error());
     return 1;
   }
+  edgelm_model* draft = NULL;
+  if (draft_path) {
+    st = edgelm_model_load(draft_path, &mopt, &draft);
+    if (st != EDGELM_OK) {
+      fprintf(stderr, "edgelm-chat: cannot load the draft model: %s: %s\n", edgelm_status_string(st), edgelm_last_error());
+      edgelm_model_free(model);
+      return 1;
+    }
+    sopt.draft_model = draft;
+  }
   edgelm_session* session = NULL;
   st = edgelm_session_create(model, &sopt, &session);
+  edgelm_model_free(draft); /* the session keeps it */
   if (st != EDGELM_OK) {
     fprintf(stderr, "edgelm-chat: %s: %s\n", edgelm_status_string(st), edgelm_last_error());
     edgelm_model_free(model);

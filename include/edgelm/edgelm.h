@@ -44,7 +44,7 @@
 
 /* The version of this header; CMake's project version is read from these three lines. */
 #define EDGELM_VERSION_MAJOR 1
-#define EDGELM_VERSION_MINOR 2
+#define EDGELM_VERSION_MINOR 3
 #define EDGELM_VERSION_PATCH 0
 /* One number that orders versions: MAJOR * 1000000 + MINOR * 1000 + PATCH. */
 #define EDGELM_VERSION_NUMBER (EDGELM_VERSION_MAJOR * 1000000 + EDGELM_VERSION_MINOR * 1000 + EDGELM_VERSION_PATCH)
@@ -218,6 +218,21 @@ typedef enum edgelm_overflow {
   EDGELM_OVERFLOW_KEEP_SINK_AND_RECENT = 2 /* keep the first sink_tokens and the newest tokens */
 } edgelm_overflow;
 
+/* Since 1.3. Speculative decoding: guesses of the next tokens are checked together in one pass over
+ * the weights, and each guess the session then samples costs no pass of its own. Output is unchanged
+ * (same tokens for the same options and seed, greedy or sampled): every token is still sampled from
+ * the model's own logits. The session measures what drafts cost and earn as it runs and drafts
+ * nothing where they do not pay (e.g. a CPU where a forward over several tokens costs nearly as much
+ * as that many single steps). edgelm_stats reports the passes, drafted and accepted tokens. */
+typedef enum edgelm_speculation {
+  EDGELM_SPECULATION_NONE = 0,
+  EDGELM_SPECULATION_PROMPT_LOOKUP = 1, /* guesses by finding the last few tokens earlier in the context
+                                           and proposing what followed them: pays when the reply
+                                           quotes, repeats or edits the prompt (code, documents) */
+  EDGELM_SPECULATION_DRAFT_MODEL = 2    /* a smaller model with the same tokenizer drafts greedily in a
+                                           session of its own (e.g. Gemma 4 E2B for E4B) */
+} edgelm_speculation;
+
 typedef struct edgelm_session_options {
   uint32_t struct_size;
   int32_t context_length; /* tokens; default 4096, at most the model's max_context */
@@ -243,6 +258,15 @@ typedef struct edgelm_session_options {
    * edgelm_session_get_tool_calls, append each result as a message with role "tool" (content: JSON,
    * or plain text), and generate again to continue the same model turn. */
   const char* tools_json;
+  /* Since 1.3. edgelm_speculation; default EDGELM_SPECULATION_NONE. */
+  int32_t speculation;
+  /* Since 1.3. The most tokens one draft proposes, 1..16 (and below prefill_chunk); default 8. */
+  int32_t max_draft_tokens;
+  /* Since 1.3. EDGELM_SPECULATION_DRAFT_MODEL: the drafting model, whose tokenizer must be this
+   * model's (EDGELM_INVALID_ARGUMENT otherwise). The session (and its forks) keep it alive, so it may be
+   * freed after edgelm_session_create. Its draft session is created like this one (context, chunk,
+   * KV type, threads) and counts against max_memory_bytes on its own. */
+  const edgelm_model* draft_model;
 } edgelm_session_options;
 
 EDGELM_API void edgelm_session_options_init(edgelm_session_options* options);
@@ -387,7 +411,10 @@ EDGELM_API edgelm_status edgelm_session_release_memory(edgelm_session* session, 
 
 /* Forgets the whole conversation (keeps the session's memory). */
 EDGELM_API edgelm_status edgelm_session_reset(edgelm_session* session);
-/* Keeps the first n_tokens of the history and drops the rest. */
+/* Keeps the first n_tokens of the history and drops the rest. n_tokens equal to the history's length
+ * changes nothing (a user turn still waits for its reply); dropping tokens ends the chat-turn state, so
+ * the next generate continues the history as it is. Appending no tokens (or "" as text) changes
+ * nothing either. */
 EDGELM_API edgelm_status edgelm_session_rewind(edgelm_session* session, size_t n_tokens);
 /* Tokens in the history (processed or pending); 0 for NULL or a handle that is not a session. */
 EDGELM_API size_t edgelm_session_token_count(const edgelm_session* session);
@@ -405,6 +432,12 @@ typedef struct edgelm_stats {
   int64_t context_tokens;         /* tokens in the history */
   /* Since 1.2, of the last generate call: */
   int32_t stop_reason;            /* edgelm_stop_reason */
+  /* Since 1.3, of the last generate call: forward passes decoding made (without speculation,
+   * generated_tokens - 1: the first token comes from the prefill), tokens drafted for verification,
+   * and those of them that were then sampled (each saved one pass). */
+  int64_t decode_passes;
+  int64_t drafted_tokens;
+  int64_t accepted_draft_tokens;
 } edgelm_stats;
 
 typedef enum edgelm_stop_reason {

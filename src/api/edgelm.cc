@@ -26,6 +26,7 @@ struct edgelm_model {
 struct edgelm_session {
   HandleTag tag = HandleTag::kSession;
   std::shared_ptr<const edgelm::LoadedModel> loaded;  // keeps the model alive (edgelm_model_free may come first)
+  std::shared_ptr<const edgelm::LoadedModel> draft;   // the speculation's draft model, if any (likewise)
   // The only owner. Not unique_ptr: clang does not count libstdc++'s unique_ptr as standard layout.
   std::shared_ptr<edgelm::Session> session;
   mutable std::string error;  // set by const calls too (fork, save)
@@ -72,6 +73,9 @@ EDGELM_SAME_VALUE(EDGELM_LOG_ERROR, edgelm::LogLevel::kError);
 EDGELM_SAME_VALUE(EDGELM_LINEAR_ENGINE_AUTO, edgelm::LinearEngine::kAuto);
 EDGELM_SAME_VALUE(EDGELM_LINEAR_ENGINE_EDGELM, edgelm::LinearEngine::kEdgelm);
 EDGELM_SAME_VALUE(EDGELM_LINEAR_ENGINE_XNNPACK, edgelm::LinearEngine::kXnnpack);
+EDGELM_SAME_VALUE(EDGELM_SPECULATION_NONE, edgelm::SpeculationMode::kNone);
+EDGELM_SAME_VALUE(EDGELM_SPECULATION_PROMPT_LOOKUP, edgelm::SpeculationMode::kPromptLookup);
+EDGELM_SAME_VALUE(EDGELM_SPECULATION_DRAFT_MODEL, edgelm::SpeculationMode::kDraftModel);
 EDGELM_SAME_VALUE(EDGELM_VERIFY_NONE, edgelm::LoadOptions::Verify::kNone);
 EDGELM_SAME_VALUE(EDGELM_VERIFY_AT_LOAD, edgelm::LoadOptions::Verify::kAtLoad);
 EDGELM_SAME_VALUE(EDGELM_VERIFY_BACKGROUND, edgelm::LoadOptions::Verify::kBackground);
@@ -176,6 +180,8 @@ edgelm_session_options SessionDefaults() {
   o.num_threads = d.num_threads;
   o.share_model_threads = d.share_model_threads;
   o.enable_thinking = d.enable_thinking;
+  o.speculation = static_cast<int32_t>(d.speculation.mode);
+  o.max_draft_tokens = d.speculation.max_draft_tokens;
   return o;
 }
 
@@ -405,9 +411,23 @@ edgelm_status edgelm_session_create(const edgelm_model* model, const edgelm_sess
     so.share_model_threads = EDGELM_FIELD_OR(options, share_model_threads, defaults.share_model_threads) != 0;
     so.enable_thinking = EDGELM_FIELD_OR(options, enable_thinking, defaults.enable_thinking) != 0;
     if (const char* tools = EDGELM_FIELD_OR(options, tools_json, defaults.tools_json)) so.tools_json = tools;
+    const int speculation = EDGELM_FIELD_OR(options, speculation, defaults.speculation);
+    if (speculation < EDGELM_SPECULATION_NONE || speculation > EDGELM_SPECULATION_DRAFT_MODEL)
+      return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_create: unknown speculation mode");
+    so.speculation.mode = static_cast<edgelm::SpeculationMode>(speculation);
+    so.speculation.max_draft_tokens = EDGELM_FIELD_OR(options, max_draft_tokens, defaults.max_draft_tokens);
     auto s = std::make_unique<edgelm_session>();
     s->loaded = model->loaded;
     const edgelm::LoadedModel& m = *s->loaded;
+    if (so.speculation.mode == edgelm::SpeculationMode::kDraftModel) {
+      const edgelm_model* draft = EDGELM_FIELD_OR(options, draft_model, defaults.draft_model);
+      if (!IsModel(draft))
+        return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_create: speculation with a draft model needs draft_model");
+      if (m.tokenizer() && draft->loaded->tokenizer() && !m.tokenizer()->SameVocabulary(*draft->loaded->tokenizer()))
+        return Fail(EDGELM_INVALID_ARGUMENT, "edgelm_session_create: the draft model's tokenizer is not this model's");
+      s->draft = draft->loaded;
+      so.speculation.draft_model = &s->draft->model();
+    }
     std::unique_ptr<edgelm::Session> session;
     const edgelm_status st = Report(edgelm::Session::Create(m.model(), m.tokenizer(), m.chat(), so, &session));
     if (st != EDGELM_OK) return st;
@@ -581,6 +601,7 @@ edgelm_status edgelm_session_fork(const edgelm_session* session, edgelm_session*
     EDGELM_CHECK_SESSION(session, "edgelm_session_fork");
     auto f = std::make_unique<edgelm_session>();
     f->loaded = session->loaded;
+    f->draft = session->draft;
     std::unique_ptr<edgelm::Session> forked;
     const edgelm_status st = Report(session->session->Fork(&forked), session);
     if (st != EDGELM_OK) return st;
@@ -676,6 +697,9 @@ edgelm_status edgelm_session_get_stats(const edgelm_session* session, edgelm_sta
     full.kv_bytes = session->session->kv_bytes();
     full.context_tokens = static_cast<int64_t>(session->session->tokens().size());
     full.stop_reason = static_cast<int32_t>(s.stop_reason);
+    full.decode_passes = s.decode_passes;
+    full.drafted_tokens = s.drafted_tokens;
+    full.accepted_draft_tokens = s.accepted_draft_tokens;
     CopyOut(full, stats);
     return EDGELM_OK;
   });

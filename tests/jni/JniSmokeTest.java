@@ -33,6 +33,10 @@ public final class JniSmokeTest {
   // edgelm_tool_choice
   private static final int TOOL_CHOICE_AUTO = 0;
   private static final int TOOL_CHOICE_REQUIRED = 1;
+  // edgelm_speculation
+  private static final int SPECULATION_NONE = 0;
+  private static final int SPECULATION_PROMPT_LOOKUP = 1;
+  private static final int SPECULATION_DRAFT_MODEL = 2;
   private static final int LOG_DEBUG = 0;
   private static final int LOG_INFO = 1;
   private static final NativeBridge bridge = NativeBridge.INSTANCE;
@@ -107,7 +111,7 @@ public final class JniSmokeTest {
 
   /** The stop reason of the session's last generate (edgelm_stats.stop_reason). */
   private static int stopReason(long session) {
-    long[] counts = new long[4];
+    long[] counts = new long[7];
     double[] rates = new double[3];
     int[] codes = {-1};
     expect(bridge.sessionStats(session, counts, rates, codes) == OK, "stats");
@@ -292,11 +296,55 @@ public final class JniSmokeTest {
   /** The same, with thinking on or off and tools (null: none). */
   private static int createSession(long model, int contextLength, long maxMemoryBytes, boolean enableThinking,
                                    String toolsJson, long[] out) {
-    int[] ints = new int[8];
+    int[] ints = new int[10];
     long[] longs = new long[1];
     bridge.sessionOptionsInit(ints, longs);
     return bridge.sessionCreate(model, contextLength, ints[1], ints[2], ints[3], ints[4], maxMemoryBytes, ints[5],
-                                ints[6] != 0, enableThinking, toolsJson == null ? null : utf8(toolsJson), out);
+                                ints[6] != 0, enableThinking, toolsJson == null ? null : utf8(toolsJson), ints[8],
+                                ints[9], 0, out);
+  }
+
+  /** A session that speculates (edgelm_speculation; draft 0: none), otherwise with the defaults. */
+  private static int createSpeculatingSession(long model, int speculation, long draft, long[] out) {
+    int[] ints = new int[10];
+    long[] longs = new long[1];
+    bridge.sessionOptionsInit(ints, longs);
+    return bridge.sessionCreate(model, 512, ints[1], ints[2], ints[3], ints[4], 0, ints[5], ints[6] != 0, false,
+                                null, speculation, ints[9], draft, out);
+  }
+
+  /** Speculation across the bridge: prompt lookup and a draft model give plain decoding's text, and the stats
+   *  count passes, drafts and accepted guesses consistently; the session keeps a draft model freed after it. */
+  private static void speculation(long model, String modelPath) throws Exception {
+    long[] handle = new long[1];
+    expect(createSpeculatingSession(model, SPECULATION_NONE, 0, handle) == OK, "a plain session");
+    long plain = handle[0];
+    expect(bridge.sessionAppendText(plain, utf8("The jury said the jury said the jury"), false) == OK, "append");
+    ByteArrayOutputStream want = new ByteArrayOutputStream();
+    expect(generate(plain, 24, Integer.MAX_VALUE, want) == OK, "plain generate");
+    bridge.sessionFree(plain);
+    for (int mode : new int[] {SPECULATION_PROMPT_LOOKUP, SPECULATION_DRAFT_MODEL}) {
+      long[] draft = new long[1];
+      if (mode == SPECULATION_DRAFT_MODEL)
+        expect(bridge.modelLoad(utf8(modelPath), 1, false, 0, 0, draft) == OK, "the draft model loads");
+      expect(createSpeculatingSession(model, mode, draft[0], handle) == OK, "a speculating session: " + mode);
+      if (draft[0] != 0) bridge.modelFree(draft[0]);  // the session keeps it
+      long session = handle[0];
+      expect(bridge.sessionAppendText(session, utf8("The jury said the jury said the jury"), false) == OK, "append");
+      ByteArrayOutputStream got = new ByteArrayOutputStream();
+      expect(generate(session, 24, Integer.MAX_VALUE, got) == OK, "speculating generate");
+      expect(got.toString(StandardCharsets.UTF_8).equals(want.toString(StandardCharsets.UTF_8)),
+             "speculation does not change the text");
+      long[] counts = new long[7];
+      double[] rates = new double[3];
+      int[] codes = new int[1];
+      expect(bridge.sessionStats(session, counts, rates, codes) == OK, "stats");
+      expect(counts[4] + counts[6] == counts[1] - 1 && counts[6] <= counts[5],
+             "passes + accepted guesses = decoded tokens");
+      bridge.sessionFree(session);
+    }
+    expect(createSpeculatingSession(model, SPECULATION_DRAFT_MODEL, 0, handle) == INVALID_ARGUMENT,
+           "a draft-model session needs the draft model");
   }
 
   /** The last position's logits (evaluate with the size query first, as Edgelm.kt does). */
@@ -335,11 +383,12 @@ public final class JniSmokeTest {
     long[] modelLongs = new long[1];
     bridge.modelOptionsInit(modelInts, modelLongs);
     expect(modelInts[0] >= 0 && modelInts[2] == 0 && modelLongs[0] == 0, "model defaults: threads, no check, no budget");
-    int[] sessionInts = new int[8];
+    int[] sessionInts = new int[10];
     long[] sessionLongs = new long[1];
     bridge.sessionOptionsInit(sessionInts, sessionLongs);
     expect(sessionInts[0] > 0 && sessionInts[1] > 0 && sessionLongs[0] == 0, "session defaults: context, chunk");
     expect(sessionInts[7] == 0, "session defaults: no thinking");
+    expect(sessionInts[8] == SPECULATION_NONE && sessionInts[9] == 8, "session defaults: no speculation, drafts of 8");
     bridge.generateOptionsInit(genInts, genFloats, genLongs);
     expect(genInts[0] > 0 && genFloats[0] >= 0 && genFloats[1] > 0, "generate defaults: maxTokens, temperature, top_p");
     expect(genInts[4] == -1 && genInts[5] == TOOL_CHOICE_AUTO, "generate defaults: no thinking budget, auto tools");
@@ -432,7 +481,7 @@ public final class JniSmokeTest {
            "a user turn with an emoji is accepted");
     ByteArrayOutputStream reply = new ByteArrayOutputStream();
     expect(generate(session, 400, Integer.MAX_VALUE, reply) == OK, "generate finishes");
-    long[] counts = new long[4];
+    long[] counts = new long[7];
     double[] rates = new double[3];
     int[] codes = new int[1];
     expect(bridge.sessionStats(session, counts, rates, codes) == OK, "stats");
@@ -541,6 +590,7 @@ public final class JniSmokeTest {
     expect(thrown, "the listener's exception propagates");
 
     assistantFeatures(model);
+    speculation(model, args[0]);
 
     // A session keeps its model alive: the model may be freed first.
     bridge.modelFree(model);

@@ -193,6 +193,30 @@ public struct ModelOptions: @unchecked Sendable {  // a C struct of numbers only
     }
 }
 
+/// Speculative decoding (edgelm_speculation): guesses of the next tokens are verified together in one pass
+/// over the weights; the output is unchanged. `.promptLookup` guesses from earlier text of the context (pays
+/// when the reply quotes or edits it); `.draftModel` lets a smaller model with the same tokenizer guess
+/// (`SessionOptions.draftModel`). The session measures what drafts cost and earn and drafts only where they pay.
+public enum Speculation: Sendable {
+    case none, promptLookup, draftModel
+
+    fileprivate init(_ value: Int32) {
+        switch edgelm_speculation(rawValue: UInt32(bitPattern: value)) {
+        case EDGELM_SPECULATION_PROMPT_LOOKUP: self = .promptLookup
+        case EDGELM_SPECULATION_DRAFT_MODEL: self = .draftModel
+        default: self = .none
+        }
+    }
+
+    fileprivate var cValue: Int32 {
+        switch self {
+        case .none: return Int32(bitPattern: EDGELM_SPECULATION_NONE.rawValue)
+        case .promptLookup: return Int32(bitPattern: EDGELM_SPECULATION_PROMPT_LOOKUP.rawValue)
+        case .draftModel: return Int32(bitPattern: EDGELM_SPECULATION_DRAFT_MODEL.rawValue)
+        }
+    }
+}
+
 /// Options of `Session(model:options:)` (edgelm_session_options). An option left nil keeps
 /// edgelm_session_options_init's default.
 public struct SessionOptions: @unchecked Sendable {  // numbers, and a string the create call copies
@@ -203,13 +227,20 @@ public struct SessionOptions: @unchecked Sendable {  // numbers, and a string th
     /// `Session.toolCalls()`, append each result with `appendMessage(role: "tool", content:)`, and generate
     /// again to continue the same model turn.
     public var toolsJson: String?
+    /// The drafting model of `Speculation.draftModel` (same tokenizer); the session keeps its native model
+    /// alive, so it may be released after the session is created.
+    public var draftModel: Model?
 
     public init(contextLength: Int32? = nil, prefillChunk: Int32? = nil, kvType: KvType? = nil,
                 overflow: Overflow? = nil, sinkTokens: Int32? = nil, maxMemoryBytes: UInt64? = nil,
                 threads: Int32? = nil, shareModelThreads: Bool? = nil, enableThinking: Bool? = nil,
-                toolsJson: String? = nil) {
+                toolsJson: String? = nil, speculation: Speculation? = nil, maxDraftTokens: Int32? = nil,
+                draftModel: Model? = nil) {
         edgelm_session_options_init(&raw)
         self.toolsJson = toolsJson
+        self.draftModel = draftModel
+        if let speculation = speculation { self.speculation = speculation }
+        if let maxDraftTokens = maxDraftTokens { self.maxDraftTokens = maxDraftTokens }
         if let enableThinking = enableThinking { self.enableThinking = enableThinking }
         if let contextLength = contextLength { self.contextLength = contextLength }
         if let prefillChunk = prefillChunk { self.prefillChunk = prefillChunk }
@@ -267,6 +298,16 @@ public struct SessionOptions: @unchecked Sendable {  // numbers, and a string th
     public var enableThinking: Bool {
         get { raw.enable_thinking != 0 }
         set { raw.enable_thinking = newValue ? 1 : 0 }
+    }
+    /// Speculative decoding; see `Speculation`.
+    public var speculation: Speculation {
+        get { Speculation(raw.speculation) }
+        set { raw.speculation = newValue.cValue }
+    }
+    /// The most tokens one draft proposes, 1...16 (and below `prefillChunk`).
+    public var maxDraftTokens: Int32 {
+        get { raw.max_draft_tokens }
+        set { raw.max_draft_tokens = newValue }
     }
 }
 
@@ -413,6 +454,11 @@ public struct Stats {
     public let kvCacheBytes: UInt64
     public let contextTokens: Int64
     public let stopReason: StopReason
+    /// Forward passes decoding made (without speculation, generatedTokens - 1), guesses verified, and those of
+    /// them then sampled.
+    public let decodePasses: Int64
+    public let draftedTokens: Int64
+    public let acceptedDraftTokens: Int64
 }
 
 /// An opened model file (edgelm_model): weights memory-mapped read-only, tokenizer, chat template.
@@ -516,7 +562,10 @@ public final class Session: @unchecked Sendable {  // its locks serialize every 
         var session: OpaquePointer?
         let status = withOptionalCString(options.toolsJson) { tools -> edgelm_status in
             raw.tools_json = tools  // copied by the call
-            return edgelm_session_create(model.handle, &raw, &session)
+            return withExtendedLifetime(options.draftModel) {
+                raw.draft_model = options.draftModel?.handle  // kept alive by the session
+                return edgelm_session_create(model.handle, &raw, &session)
+            }
         }
         try throwIfFailed(status) { lastError() }
         handle = session!
@@ -736,7 +785,9 @@ public final class Session: @unchecked Sendable {  // its locks serialize every 
                          prefillTokensPerSecond: stats.prefill_tokens_per_s,
                          decodeTokensPerSecond: stats.decode_tokens_per_s,
                          timeToFirstTokenMs: stats.time_to_first_token_ms, kvCacheBytes: stats.kv_bytes,
-                         contextTokens: stats.context_tokens, stopReason: StopReason(stats.stop_reason))
+                         contextTokens: stats.context_tokens, stopReason: StopReason(stats.stop_reason),
+                         decodePasses: stats.decode_passes, draftedTokens: stats.drafted_tokens,
+                         acceptedDraftTokens: stats.accepted_draft_tokens)
         }
     }
 

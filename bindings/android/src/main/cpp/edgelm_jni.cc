@@ -352,17 +352,18 @@ JNIEXPORT jint JNICALL Java_dev_edgelm_NativeBridge_detokenize(JNIEnv* env, jobj
 // ---- Session ----------------------------------------------------------------------------------
 
 // edgelm_session_options_init's values. ints: context_length, prefill_chunk, kv_type, overflow,
-// sink_tokens, num_threads, share_model_threads, enable_thinking; longs: max_memory_bytes. (tools_json's
-// default is NULL: none.)
+// sink_tokens, num_threads, share_model_threads, enable_thinking, speculation, max_draft_tokens; longs:
+// max_memory_bytes. (tools_json's and draft_model's defaults are NULL: none.)
 JNIEXPORT void JNICALL Java_dev_edgelm_NativeBridge_sessionOptionsInit(JNIEnv* env, jobject, jintArray ints,
                                                                        jlongArray longs) {
   edgelm_session_options options;
   edgelm_session_options_init(&options);
   const jint int_values[] = {options.context_length, options.prefill_chunk, options.kv_type,
                              options.overflow,       options.sink_tokens,   options.num_threads,
-                             options.share_model_threads, options.enable_thinking};
+                             options.share_model_threads, options.enable_thinking, options.speculation,
+                             options.max_draft_tokens};
   const jlong long_values[] = {static_cast<jlong>(options.max_memory_bytes)};
-  env->SetIntArrayRegion(ints, 0, 8, int_values);
+  env->SetIntArrayRegion(ints, 0, 10, int_values);
   env->SetLongArrayRegion(longs, 0, 1, long_values);
 }
 
@@ -372,7 +373,8 @@ JNIEXPORT jint JNICALL Java_dev_edgelm_NativeBridge_sessionCreate(JNIEnv* env, j
                                                                   jlong max_memory_bytes, jint threads,
                                                                   jboolean share_model_threads,
                                                                   jboolean enable_thinking, jbyteArray tools_json,
-                                                                  jlongArray session_out) {
+                                                                  jint speculation, jint max_draft_tokens,
+                                                                  jlong draft_model, jlongArray session_out) {
   edgelm_session_options options;
   edgelm_session_options_init(&options);
   options.context_length = context_length;
@@ -386,6 +388,9 @@ JNIEXPORT jint JNICALL Java_dev_edgelm_NativeBridge_sessionCreate(JNIEnv* env, j
   options.enable_thinking = enable_thinking ? 1 : 0;
   const OptionalCString tools = ToOptionalCString(env, tools_json);  // null: no tools
   options.tools_json = tools.get();  // copied by the call
+  options.speculation = speculation;
+  options.max_draft_tokens = max_draft_tokens;
+  options.draft_model = FromHandle<edgelm_model>(draft_model);  // kept alive by the session
   edgelm_session* session = nullptr;
   const edgelm_status status = edgelm_session_create(FromHandle<edgelm_model>(model), &options, &session);
   StoreHandle(env, session_out, session);
@@ -589,8 +594,8 @@ JNIEXPORT jlong JNICALL Java_dev_edgelm_NativeBridge_sessionTokenCount(JNIEnv*, 
   return static_cast<jlong>(edgelm_session_token_count(FromHandle<edgelm_session>(session)));
 }
 
-// counts: prompt, generated, KV bytes, context tokens; rates: prefill and decode tokens/s, TTFT ms;
-// codes: stop_reason.
+// counts: prompt, generated, KV bytes, context tokens, decode passes, drafted, accepted draft tokens;
+// rates: prefill and decode tokens/s, TTFT ms; codes: stop_reason.
 JNIEXPORT jint JNICALL Java_dev_edgelm_NativeBridge_sessionStats(JNIEnv* env, jobject, jlong session,
                                                                  jlongArray counts, jdoubleArray rates,
                                                                  jintArray codes) {
@@ -598,9 +603,10 @@ JNIEXPORT jint JNICALL Java_dev_edgelm_NativeBridge_sessionStats(JNIEnv* env, jo
   edgelm_stats_init(&stats);
   const edgelm_status status = edgelm_session_get_stats(FromHandle<edgelm_session>(session), &stats);
   const jlong count_values[] = {stats.prompt_tokens, stats.generated_tokens, static_cast<jlong>(stats.kv_bytes),
-                                stats.context_tokens};
+                                stats.context_tokens, stats.decode_passes, stats.drafted_tokens,
+                                stats.accepted_draft_tokens};
   const jdouble rate_values[] = {stats.prefill_tokens_per_s, stats.decode_tokens_per_s, stats.time_to_first_token_ms};
-  env->SetLongArrayRegion(counts, 0, 4, count_values);
+  env->SetLongArrayRegion(counts, 0, 7, count_values);
   env->SetDoubleArrayRegion(rates, 0, 3, rate_values);
   const jint code_values[] = {stats.stop_reason};
   env->SetIntArrayRegion(codes, 0, 1, code_values);

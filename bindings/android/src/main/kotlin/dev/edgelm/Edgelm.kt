@@ -70,6 +70,14 @@ enum class LogLevel {
 enum class KvType { F32, BF16, INT8, INT4 }
 
 /**
+ * Speculative decoding (edgelm_speculation): guesses of the next tokens are verified together in one pass over
+ * the weights; the output is unchanged. NONE; PROMPT_LOOKUP (guesses from earlier text of the context: pays when
+ * the reply quotes or edits it); DRAFT_MODEL (a smaller model with the same tokenizer guesses,
+ * [SessionOptions.draftModel]). The session measures what drafts cost and earn and drafts only where they pay.
+ */
+enum class Speculation { NONE, PROMPT_LOOKUP, DRAFT_MODEL }
+
+/**
  * Checking the weights against the checksums in the file (edgelm_weight_verification): NONE; AT_LOAD
  * (the load fails with CORRUPT_MODEL, naming the damaged tensor); BACKGROUND (the load returns at
  * once; calls that compute fail once damage is found). Files converted before 1.1 load unverified.
@@ -112,6 +120,10 @@ data class ModelOptions(
  *   "" = none. Fixed for the session. A call ends generate with [StopReason.TOOL_CALL]: read
  *   [Session.toolCalls], append each result with appendMessage("tool", result), and generate again to continue
  *   the same model turn
+ * @property speculation speculative decoding, see [Speculation]
+ * @property maxDraftTokens the most tokens one draft proposes, 1..16 (and below prefillChunk)
+ * @property draftModel the drafting model for [Speculation.DRAFT_MODEL] (same tokenizer); the session keeps its
+ *   native model alive, so it may be closed after newSession
  */
 data class SessionOptions(
     val contextLength: Int = sessionDefaults.contextLength,
@@ -124,6 +136,9 @@ data class SessionOptions(
     val shareModelThreads: Boolean = sessionDefaults.shareModelThreads,
     val enableThinking: Boolean = sessionDefaults.enableThinking,
     val toolsJson: String? = null,
+    val speculation: Speculation = sessionDefaults.speculation,
+    val maxDraftTokens: Int = sessionDefaults.maxDraftTokens,
+    val draftModel: Edgelm? = null,
 )
 
 /**
@@ -197,7 +212,8 @@ data class ScoreResult(val tokenLogprobs: FloatArray, val logprobSum: Double)
 
 /**
  * Statistics of a session's last generate call, and of its memory (edgelm_stats); [stopReason] is why the
- * last generate call stopped.
+ * last generate call stopped. With speculation: [decodePasses] forward passes decoding made (without it,
+ * generatedTokens - 1), [draftedTokens] guesses verified, [acceptedDraftTokens] of them then sampled.
  */
 data class Stats(
     val promptTokens: Long,
@@ -208,6 +224,9 @@ data class Stats(
     val kvCacheBytes: Long,
     val contextTokens: Long,
     val stopReason: StopReason = StopReason.NONE,
+    val decodePasses: Long = 0,
+    val draftedTokens: Long = 0,
+    val acceptedDraftTokens: Long = 0,
 )
 
 /** An opened model file (edgelm_model): weights memory-mapped read-only, tokenizer, chat template. */
@@ -293,15 +312,29 @@ class Edgelm private constructor(private var handle: Long) : AutoCloseable {
     }
 
     /** Starts a conversation. */
-    fun newSession(options: SessionOptions = SessionOptions()): Session = synchronized(lock) {
+    fun newSession(options: SessionOptions = SessionOptions()): Session {
         require(options.maxMemoryBytes >= 0) { "maxMemoryBytes must not be negative" }
+        val draft = options.draftModel
+        if (draft == null || draft === this) return synchronized(lock) { createSession(options, draft != null) }
+        // Both models stay open during the call: their locks are taken in one global order, so that two threads
+        // drafting each with the other's model cannot deadlock.
+        val (first, second) = if (System.identityHashCode(this) <= System.identityHashCode(draft)) this to draft
+                              else draft to this
+        return synchronized(first.lock) { synchronized(second.lock) { createSession(options, true) } }
+    }
+
+    /** edgelm_session_create; the caller holds this model's lock (and the draft model's). */
+    private fun createSession(options: SessionOptions, withDraft: Boolean): Session {
         val sessionOut = LongArray(1)
+        val draftHandle = if (withDraft) options.draftModel!!.openHandle() else 0L
         val status = NativeBridge.sessionCreate(openHandle(), options.contextLength, options.prefillChunk,
                                                 options.kvType.ordinal, options.overflow.ordinal, options.sinkTokens,
                                                 options.maxMemoryBytes, options.threads, options.shareModelThreads,
-                                                options.enableThinking, options.toolsJson?.toCString(), sessionOut)
+                                                options.enableThinking, options.toolsJson?.toCString(),
+                                                options.speculation.ordinal, options.maxDraftTokens, draftHandle,
+                                                sessionOut)
         throwIfFailed(status) { NativeBridge.lastError() }
-        Session(sessionOut[0])
+        return Session(sessionOut[0])
     }
 
     /** Frees the model; its open sessions keep working (the library frees its memory with the last one). */
@@ -495,11 +528,12 @@ class Session internal constructor(private var handle: Long) : AutoCloseable {
     /** Statistics of the last generate call. */
     val stats: Stats
         get() = withSession { session ->
-            val counts = LongArray(4)
+            val counts = LongArray(7)
             val rates = DoubleArray(3)
             val codes = IntArray(1)
             checkSession(NativeBridge.sessionStats(session, counts, rates, codes), session)
-            Stats(counts[0], counts[1], rates[0], rates[1], rates[2], counts[2], counts[3], StopReason.of(codes[0]))
+            Stats(counts[0], counts[1], rates[0], rates[1], rates[2], counts[2], counts[3], StopReason.of(codes[0]),
+                  decodePasses = counts[4], draftedTokens = counts[5], acceptedDraftTokens = counts[6])
         }
 
     /** Stops a running generate, waits for it, then frees the session. */
@@ -619,12 +653,13 @@ private val modelDefaults: ModelOptions by lazy {
 }
 
 private val sessionDefaults: SessionOptions by lazy {
-    val ints = IntArray(8)
+    val ints = IntArray(10)
     val longs = LongArray(1)
     NativeBridge.sessionOptionsInit(ints, longs)
     SessionOptions(contextLength = ints[0], prefillChunk = ints[1], kvType = KvType.values()[ints[2]],
                    overflow = Overflow.values()[ints[3]], sinkTokens = ints[4], maxMemoryBytes = longs[0],
-                   threads = ints[5], shareModelThreads = ints[6] != 0, enableThinking = ints[7] != 0)
+                   threads = ints[5], shareModelThreads = ints[6] != 0, enableThinking = ints[7] != 0,
+                   speculation = Speculation.values()[ints[8]], maxDraftTokens = ints[9])
 }
 
 private val generateDefaults: GenerateOptions by lazy {
@@ -676,12 +711,13 @@ internal object NativeBridge {
     external fun detokenize(model: Long, tokens: IntArray, text: ByteArray?, count: LongArray): Int
 
     /** ints: contextLength, prefillChunk, kvType, overflow, sinkTokens, threads, shareModelThreads,
-     *  enableThinking; longs: maxMemoryBytes. */
+     *  enableThinking, speculation, maxDraftTokens; longs: maxMemoryBytes. */
     external fun sessionOptionsInit(ints: IntArray, longs: LongArray)
-    /** toolsJson null: no tools. */
+    /** toolsJson null: no tools; draftModel 0: none. */
     external fun sessionCreate(model: Long, contextLength: Int, prefillChunk: Int, kvType: Int, overflow: Int,
                                sinkTokens: Int, maxMemoryBytes: Long, threads: Int, shareModelThreads: Boolean,
-                               enableThinking: Boolean, toolsJson: ByteArray?, sessionOut: LongArray): Int
+                               enableThinking: Boolean, toolsJson: ByteArray?, speculation: Int,
+                               maxDraftTokens: Int, draftModel: Long, sessionOut: LongArray): Int
     external fun sessionFree(session: Long)
     external fun sessionError(session: Long): ByteArray
     external fun sessionAppendMessage(session: Long, role: ByteArray, content: ByteArray): Int
