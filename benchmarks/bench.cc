@@ -56,6 +56,14 @@
 //                    "t_s_constrained": spread,       // length; overhead = plain t/s over constrained t/s,
 //                    "t_s_plain": spread,             // minus one (the grammar's cost per token, as a
 //                    "overhead": float}],             // fraction of a decode step)
+//   "speculative": [{"n_threads": int,              // --speculate only: greedy decode of each workload
+//                    "workload": str, "mode": str,    // ("lookup" or the draft model's file), plainly and
+//                    "n_prompts": int, "n_gen": int,  // speculating, alternating; the outputs must match
+//                    "t_s_plain": spread, "t_s_speculative": spread,   // decode t/s over all its prompts
+//                    "speedup": float,                // median speculative over median plain
+//                    "drafted_tokens": int, "accepted_draft_tokens": int, "decode_passes": int,
+//                    "acceptance": float,             // accepted / drafted
+//                    "tokens_per_pass": float}],      // decoded tokens per forward pass over the weights
 //   "memory": {"peak_rss_bytes": int,                // getrusage over the whole run
 //              "kv_bytes": int},                     // largest KV cache of a decode test
 //   "warnings": [str]    // why the figures may not be those of a quiet machine with the model resident
@@ -65,6 +73,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -119,6 +128,8 @@ struct BenchOptions {
   bool busy_core = false;            // a competing busy loop at nice 19 for the whole run
   std::vector<int> verify_lengths;   // drafted tokens verified in one forward (--verify); none by default
   std::string json_schema;           // --json-schema: the schema's text; empty = no constrained test
+  std::string speculate;             // --speculate: "lookup" or a draft model's path; empty = no test
+  std::string workloads_path = EDGELM_BENCH_DATA_DIR "/speculation_workloads.json";
   std::string json_path;
 };
 
@@ -168,11 +179,15 @@ ModelPtr LoadModel(const std::string& path, int threads, int32_t verify_weights 
   return ModelPtr(model, edgelm_model_free);
 }
 
-SessionPtr NewSession(const edgelm_model* model, int context_length) {
+// `speculation`: edgelm_speculation; `draft`: the draft model for EDGELM_SPECULATION_DRAFT_MODEL.
+SessionPtr NewSession(const edgelm_model* model, int context_length, int32_t speculation = EDGELM_SPECULATION_NONE,
+                      const edgelm_model* draft = nullptr) {
   edgelm_session_options options;
   edgelm_session_options_init(&options);
   options.context_length = context_length;
   options.prefill_chunk = kPrefillChunk;
+  options.speculation = speculation;
+  options.draft_model = draft;
   edgelm_session* session = nullptr;
   CheckModelCall(edgelm_session_create(model, &options, &session), "edgelm_session_create");
   return SessionPtr(session, edgelm_session_free);
@@ -199,15 +214,23 @@ void AppendTokens(edgelm_session* session, const std::vector<int32_t>& tokens) {
                    "edgelm_session_append_tokens");
 }
 
-// Greedy generation of exactly max_tokens (stop tokens ignored); returns the session's statistics.
-edgelm_stats Generate(edgelm_session* session, int max_tokens, const char* json_schema = nullptr) {
+int AppendTokenId(void* tokens, int32_t token, const char*, size_t) {
+  if (token >= 0) static_cast<std::vector<int32_t>*>(tokens)->push_back(token);
+  return 0;
+}
+
+// Greedy generation of exactly max_tokens (stop tokens ignored); returns the session's statistics and,
+// if `tokens` is not null, appends the generated token ids to it.
+edgelm_stats Generate(edgelm_session* session, int max_tokens, const char* json_schema = nullptr,
+                      std::vector<int32_t>* tokens = nullptr) {
   edgelm_generate_options options;
   edgelm_generate_options_init(&options);
   options.max_tokens = max_tokens;
   options.ignore_stop = 1;
   options.temperature = 0.0f;
   options.json_schema = json_schema;
-  CheckSessionCall(edgelm_session_generate(session, &options, nullptr, nullptr), session, "edgelm_session_generate");
+  CheckSessionCall(edgelm_session_generate(session, &options, tokens ? AppendTokenId : nullptr, tokens), session,
+                   "edgelm_session_generate");
   edgelm_stats stats;
   edgelm_stats_init(&stats);
   CheckSessionCall(edgelm_session_get_stats(session, &stats), session, "edgelm_session_get_stats");
@@ -424,6 +447,98 @@ ordered_json MeasureConstrained(const BenchOptions& o, edgelm_session* session, 
           {"overhead", plain_spread["median"].get<double>() / constrained_spread["median"].get<double>() - 1.0}};
 }
 
+std::string BaseName(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+struct Workload {
+  std::string name;
+  std::vector<std::string> prompts;
+};
+
+std::vector<Workload> ReadWorkloads(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) Die("cannot read the speculation workloads " + path);
+  const ordered_json json = ordered_json::parse(in, nullptr, /*allow_exceptions=*/false);
+  std::vector<Workload> workloads;
+  if (json.is_array())
+    for (const ordered_json& w : json) {
+      if (!w.is_object() || !w.contains("name") || !w["name"].is_string() || !w.contains("prompts") || !w["prompts"].is_array())
+        break;
+      Workload workload{w["name"].get<std::string>(), {}};
+      for (const ordered_json& prompt : w["prompts"])
+        if (prompt.is_string()) workload.prompts.push_back(prompt.get<std::string>());
+      if (workload.prompts.size() != w["prompts"].size() || workload.prompts.empty()) break;
+      workloads.push_back(std::move(workload));
+    }
+  if (workloads.empty() || !json.is_array() || workloads.size() != json.size())
+    Die(path + ": expected a JSON array of {\"name\": str, \"prompts\": [str, ...]}");
+  return workloads;
+}
+
+std::vector<int32_t> Tokenize(const edgelm_model* model, const std::string& text) {
+  std::vector<int32_t> tokens(text.size() + 2);
+  size_t n_tokens = 0;
+  CheckModelCall(edgelm_tokenize(model, text.data(), text.size(), 1, 0, tokens.data(), tokens.size(), &n_tokens),
+                 "edgelm_tokenize (speculation workloads need a model with a tokenizer)");
+  tokens.resize(n_tokens);
+  return tokens;
+}
+
+// Speculative decoding on one workload: each prompt decoded greedily for n_gen tokens plainly and
+// speculating, alternating, o.reps times. The two must produce the same tokens (the bench stops if
+// not). Speeds are decode tokens over decode seconds summed over the prompts.
+ordered_json MeasureSpeculation(const BenchOptions& o, const edgelm_model* model, const edgelm_model* draft,
+                                int threads, int context_length, const Workload& workload) {
+  std::fprintf(stderr, "  speculative tg%d, %s, %d threads\n", o.n_gen, workload.name.c_str(), threads);
+  SessionPtr plain = NewSession(model, context_length);
+  SessionPtr fast = NewSession(model, context_length,
+                               draft ? EDGELM_SPECULATION_DRAFT_MODEL : EDGELM_SPECULATION_PROMPT_LOOKUP, draft);
+  std::vector<std::vector<int32_t>> prompts;
+  for (const std::string& text : workload.prompts) prompts.push_back(Tokenize(model, text));
+  std::vector<double> plain_t_s, fast_t_s;
+  int64_t drafted = 0, accepted = 0, passes = 0, decoded = 0;
+  for (int rep = 0; rep < o.reps; ++rep) {
+    double plain_seconds = 0, fast_seconds = 0;
+    int64_t tokens = 0;
+    for (const std::vector<int32_t>& prompt : prompts) {
+      std::vector<int32_t> plain_out, fast_out;
+      for (edgelm_session* session : {plain.get(), fast.get()}) {
+        CheckSessionCall(edgelm_session_reset(session), session, "edgelm_session_reset");
+        AppendTokens(session, prompt);
+        const bool speculating = session == fast.get();
+        const edgelm_stats stats = Generate(session, o.n_gen + 1, nullptr, speculating ? &fast_out : &plain_out);
+        const double seconds = static_cast<double>(stats.generated_tokens - 1) / stats.decode_tokens_per_s;
+        (speculating ? fast_seconds : plain_seconds) += seconds;
+        if (!speculating) continue;
+        tokens += stats.generated_tokens - 1;
+        drafted += stats.drafted_tokens;
+        accepted += stats.accepted_draft_tokens;
+        passes += stats.decode_passes;
+        decoded += stats.generated_tokens - 1;
+      }
+      if (plain_out != fast_out) Die("speculative decoding changed the output of workload '" + workload.name + "'");
+    }
+    plain_t_s.push_back(static_cast<double>(tokens) / plain_seconds);
+    fast_t_s.push_back(static_cast<double>(tokens) / fast_seconds);
+  }
+  const ordered_json plain_spread = Spread(plain_t_s), fast_spread = Spread(fast_t_s);
+  return {{"n_threads", threads},
+          {"workload", workload.name},
+          {"mode", draft ? BaseName(o.speculate) : "lookup"},
+          {"n_prompts", workload.prompts.size()},
+          {"n_gen", o.n_gen},
+          {"t_s_plain", plain_spread},
+          {"t_s_speculative", fast_spread},
+          {"speedup", fast_spread["median"].get<double>() / plain_spread["median"].get<double>()},
+          {"drafted_tokens", drafted},
+          {"accepted_draft_tokens", accepted},
+          {"decode_passes", passes},
+          {"acceptance", drafted > 0 ? static_cast<double>(accepted) / static_cast<double>(drafted) : 0.0},
+          {"tokens_per_pass", passes > 0 ? static_cast<double>(decoded) / static_cast<double>(passes) : 0.0}};
+}
+
 int ContextLengthFor(const BenchOptions& o) {
   if (o.context_length > 0) return o.context_length;
   int needed = kMinContextLength;
@@ -485,11 +600,6 @@ std::string UtcNow() {
   return text;
 }
 
-std::string BaseName(const std::string& path) {
-  const size_t slash = path.find_last_of('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
 // Best read rate per entry of `threads`, bytes/s.
 std::vector<double> ReadBandwidth(edgelm_bench::ChildReadBandwidthProbe* probe, const std::vector<int>& threads,
                                   const char* when) {
@@ -548,7 +658,8 @@ ordered_json RunBenchmark(const BenchOptions& o) {
   const std::vector<double> bandwidth_before = ReadBandwidth(&probe, bandwidth_threads, "before the tests");
 
   ordered_json startup = ordered_json::array(), tests = ordered_json::array(), verify = ordered_json::array();
-  ordered_json constrained = ordered_json::array();
+  ordered_json constrained = ordered_json::array(), speculative = ordered_json::array();
+  const std::vector<Workload> workloads = o.speculate.empty() ? std::vector<Workload>() : ReadWorkloads(o.workloads_path);
   uint64_t kv_bytes = 0;
   for (int threads : o.threads) {
     std::fprintf(stderr, "edgelm-bench: %d threads\n", threads);
@@ -566,6 +677,12 @@ ordered_json RunBenchmark(const BenchOptions& o) {
           verify.push_back(std::move(row));
     }
     if (!o.json_schema.empty()) constrained.push_back(MeasureConstrained(o, session.get(), info.vocab_size, threads));
+    if (!o.speculate.empty()) {
+      session.reset();
+      const ModelPtr draft = o.speculate == "lookup" ? ModelPtr(nullptr, edgelm_model_free) : LoadModel(o.speculate, threads);
+      for (const Workload& workload : workloads)
+        speculative.push_back(MeasureSpeculation(o, model.get(), draft.get(), threads, context_length, workload));
+    }
   }
   const uint64_t peak_rss_bytes = edgelm_bench::PeakRssBytes();
 
@@ -588,6 +705,7 @@ ordered_json RunBenchmark(const BenchOptions& o) {
   run["tests"] = tests;
   if (!verify.empty()) run["verify"] = verify;
   if (!constrained.empty()) run["constrained"] = constrained;
+  if (!speculative.empty()) run["speculative"] = speculative;
   run["memory"] = {{"peak_rss_bytes", peak_rss_bytes}, {"kv_bytes", kv_bytes}};
   run["machine"]["load_avg_1m_end"] = LoadAverage1m();
   if (busy_core) {
@@ -705,6 +823,40 @@ void PrintWarnings(const std::vector<ordered_json>& runs) {
                     warning.get<std::string>().c_str());
 }
 
+// --verify: what speculation can gain from these costs. A draft of k tokens is verified by one forward
+// over k + 1 (the sampled token and the guesses); with each guess accepted with probability a (while
+// all before it were), it yields 1 + a + ... + a^k tokens. Drafting is taken as free (prompt lookup).
+void PrintAchievableSpeedupTable(const std::vector<ordered_json>& runs) {
+  const double acceptances[] = {0.5, 0.7, 0.8, 0.9, 0.95};
+  std::printf("| model | threads | depth |");
+  for (double a : acceptances) std::printf(" acceptance %.2f |", a);
+  std::printf("\n|---|--:|--:|");
+  for (size_t i = 0; i < sizeof acceptances / sizeof acceptances[0]; ++i) std::printf("--:|");
+  std::printf("\n");
+  for (const ordered_json& run : runs) {
+    const ordered_json rows = run.value("verify", ordered_json::array());
+    for (const ordered_json& base : rows) {
+      if (base["n_tokens"] != 1) continue;
+      std::printf("| %s | %d | %d |", run["model"]["file"].get<std::string>().c_str(), base["n_threads"].get<int>(),
+                  base["n_depth"].get<int>());
+      for (double a : acceptances) {
+        double best = 1.0;
+        int best_k = 0;
+        for (const ordered_json& row : rows) {
+          const int k = row["n_tokens"].get<int>() - 1;
+          if (row["n_threads"] != base["n_threads"] || row["n_depth"] != base["n_depth"] || k < 1) continue;
+          const double yield = (1.0 - std::pow(a, k + 1)) / (1.0 - a);
+          const double speedup = yield / row["vs_one_token"].get<double>();
+          if (speedup > best) best = speedup, best_k = k;
+        }
+        std::printf(" %s |", best_k ? (Format("%.2fx", best) + " (k = " + std::to_string(best_k) + ")").c_str() : "1 (none pays)");
+      }
+      std::printf("\n");
+    }
+  }
+  std::printf("\n");
+}
+
 // --verify: a forward over k drafted tokens against one decode step.
 void PrintVerifyTable(const std::vector<ordered_json>& runs) {
   bool any = false;
@@ -719,6 +871,29 @@ void PrintVerifyTable(const std::vector<ordered_json>& runs) {
                   row["n_depth"].get<int>(), row["n_tokens"].get<int>(), Format("%.1f", row["ms"]["median"]).c_str(),
                   Format("%.1f", row["ms"]["min"]).c_str(), Format("%.1f", row["ms"]["max"]).c_str(),
                   Format("%.2fx", row["vs_one_token"]).c_str());
+  std::printf("\n");
+  PrintAchievableSpeedupTable(runs);
+}
+
+// --speculate: plain against speculative greedy decode per workload.
+void PrintSpeculativeTable(const std::vector<ordered_json>& runs) {
+  bool any = false;
+  for (const ordered_json& run : runs) any = any || run.contains("speculative");
+  if (!any) return;
+  std::printf("| model | drafts by | threads | workload | plain t/s | speculative t/s | speed-up | drafted | accepted "
+              "| acceptance | tokens per pass |\n"
+              "|---|---|--:|---|--:|--:|--:|--:|--:|--:|--:|\n");
+  for (const ordered_json& run : runs)
+    for (const ordered_json& row : run.value("speculative", ordered_json::array()))
+      std::printf("| %s | %s | %d | %s | %s | %s | %s | %lld | %lld | %s | %s |\n",
+                  run["model"]["file"].get<std::string>().c_str(), row["mode"].get<std::string>().c_str(),
+                  row["n_threads"].get<int>(), row["workload"].get<std::string>().c_str(),
+                  Format("%.2f", row["t_s_plain"]["median"]).c_str(),
+                  Format("%.2f", row["t_s_speculative"]["median"]).c_str(), Format("%.2fx", row["speedup"]).c_str(),
+                  static_cast<long long>(row["drafted_tokens"].get<int64_t>()),
+                  static_cast<long long>(row["accepted_draft_tokens"].get<int64_t>()),
+                  Format("%.1f%%", 100 * row["acceptance"].get<double>()).c_str(),
+                  Format("%.2f", row["tokens_per_pass"]).c_str());
   std::printf("\n");
 }
 
@@ -744,6 +919,7 @@ void PrintTables(const std::vector<ordered_json>& runs) {
   std::printf("\n");
   PrintVerifyTable(runs);
   PrintConstrainedTable(runs);
+  PrintSpeculativeTable(runs);
   PrintMemoryTable(runs);
   std::printf("\n");
   PrintStartupTable(runs);
@@ -831,6 +1007,11 @@ void Usage(FILE* out) {
       "                          for the whole run, as another app would on a phone\n"
       "  --verify K,...          also time one forward over K new tokens with every position's logits\n"
       "                          (verifying a speculative draft) at each depth, against K = 1\n"
+      "  --speculate lookup|DRAFT.edgelm\n"
+      "                          also decode each speculation workload greedily, plainly and with prompt\n"
+      "                          lookup or this draft model (same tokenizer), and compare (same output)\n"
+      "  --workloads FILE        speculation workloads: [{\"name\", \"prompts\": [text, ...]}]\n"
+      "                          (default benchmarks/data/speculation_workloads.json)\n"
       "  --json-schema FILE      also time greedy decode constrained by this JSON schema against plain\n"
       "                          greedy decode (the grammar's cost per token)\n"
       "  --json FILE             also write the results as JSON (schema: top of benchmarks/bench.cc)\n");
@@ -891,6 +1072,8 @@ int main(int argc, char** argv) {
     }
     else if (a == "--busy-core") o.busy_core = true;
     else if (a == "--verify") o.verify_lengths = ParseList(value(), 1, "--verify");
+    else if (a == "--speculate") o.speculate = value();
+    else if (a == "--workloads") o.workloads_path = value();
     else if (a == "--json") o.json_path = value();
     else if (!a.empty() && a[0] == '-') { Usage(stderr); Die("unknown option " + a); }
     else if (table_mode) table_files.push_back(a);

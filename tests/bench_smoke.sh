@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# bench_smoke.sh EDGELM_BENCH MODEL WORK_DIR: edgelm-bench on a small model, every kind of test, with
-# the bandwidth probe paired with the decode repetitions; then the saved JSON must re-print through
+# bench_smoke.sh EDGELM_BENCH MODEL WORK_DIR: edgelm-bench on a small model, every kind of test (prompt-lookup
+# speculation included), with the bandwidth probe paired with the decode repetitions; then the saved
+# JSON must re-print through
 # --table with a measured value in every cell that should have one, and compare equal to itself.
 # Speed itself is never checked here (docs/performance.md): only that each number was measured.
 set -euo pipefail
@@ -19,7 +20,7 @@ fail() {
 }
 
 "$bench" "$model" --prefill 16 --depths 0,32 --n-gen 4 --threads 1,2 --reps 2 --bandwidth-mib 16 --verify 4 \
-  --json "$work/run.json" > "$work/stdout.txt"
+  --speculate lookup --json "$work/run.json" > "$work/stdout.txt"
 cat "$work/stdout.txt"
 "$bench" --table "$work/run.json" > "$work/table.txt"
 cmp -s "$work/stdout.txt" "$work/table.txt" || fail "--table does not re-print the run's tables"
@@ -46,6 +47,16 @@ awk -F'|' '
   }
   END { if (rows != 8) { print rows + 0 " verify rows, expected 8"; bad = 1 } exit bad }' "$work/table.txt" ||
   fail "incomplete verify table"
+
+# The speculation table (--speculate lookup): every workload at both thread counts, plain and
+# speculative t/s measured (the bench itself stops if speculation changed the output).
+awk -F'|' '
+  $3 ~ /^ lookup $/ {
+    rows++
+    if ($6 + 0 <= 0 || $7 + 0 <= 0) { print "no t/s in: " $0; bad = 1 }
+  }
+  END { if (rows != 6) { print rows + 0 " speculation rows, expected 6"; bad = 1 } exit bad }' "$work/table.txt" ||
+  fail "incomplete speculation table"
 
 "$bench" --compare "$work/run.json" "$work/run.json" > "$work/compare.txt"
 grep -q "| tg4 @ d32, 2 threads, of paired roofline |" "$work/compare.txt" || fail "--compare lacks the paired roofline"
