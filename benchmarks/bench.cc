@@ -967,7 +967,8 @@ void PrintComparison(const ordered_json& a, const ordered_json& b) {
               RunLabel(a).c_str(), RunLabel(b).c_str());
   std::printf("| metric | A | B | B/A |\n|---|--:|--:|--:|\n");
   const auto b_metrics = Metrics(b);
-  for (const auto& [name, a_value] : Metrics(a)) {
+  for (const auto& [metric, a_value] : Metrics(a)) {
+    const std::string& name = metric;  // a structured binding can't be captured in C++17
     const auto match = std::find_if(b_metrics.begin(), b_metrics.end(), [&](const auto& m) { return m.first == name; });
     if (match == b_metrics.end()) continue;
     std::printf("| %s | %.4g | %.4g | %s |\n", name.c_str(), a_value, match->second,

@@ -66,7 +66,7 @@ static const char* set_known_message(void) {
 
 /* Invalid UTF-8: a lone continuation byte, an overlong '/', a UTF-16 surrogate, a code point past
  * U+10FFFF, a byte that never occurs, and a character cut off at the end. */
-static const char* const kInvalidUtf8[] = {"a\x80" "b", "\xC0\xAF", "\xED\xA0\x80", "\xF4\x90\x80\x80", "x\xFFy", "ok \xE2\x82"};
+static const char* const kInvalidUtf8[] = {"a\x80\x62" /* a, 0x80, b */, "\xC0\xAF", "\xED\xA0\x80", "\xF4\x90\x80\x80", "x\xFFy", "ok \xE2\x82"};
 #define N_INVALID_UTF8 (sizeof kInvalidUtf8 / sizeof kInvalidUtf8[0])
 
 /* The long text the context tests append: over a thousand tokens ("a a a ..."). */

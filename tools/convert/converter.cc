@@ -121,9 +121,9 @@ TensorSpec FloatTensorSpec(const TensorInfo& info, const TensorEncoding& enc, fl
     const int64_t groups = cols / group;
     for (int64_t r = r0; r < r1; ++r)
       for (int64_t g = 0; g < groups; ++g)
-        EncodeRow(dtype, rows.data() + (r - r0) * cols + g * group, group, search,
-                  data + (r - r0) * row_bytes + g * (groups > 1 ? group_bytes : 0),
-                  scales ? scales + (r - r0) * groups + g : nullptr);
+        EDGELM_RETURN_IF_ERROR(EncodeRow(dtype, rows.data() + (r - r0) * cols + g * group, group, search,
+                                         data + (r - r0) * row_bytes + g * (groups > 1 ? group_bytes : 0),
+                                         scales ? scales + (r - r0) * groups + g : nullptr));
     return Status::Ok();
   };
   return spec;

@@ -76,9 +76,9 @@ void PackQ4_0(const int8_t* codes, const float* block_scales, int64_t cols, uint
   }
 }
 
-void EncodeRow(DType dtype, const float* src, int64_t cols, ScaleSearch search, uint8_t* dst, float* scale) {
+Status EncodeRow(DType dtype, const float* src, int64_t cols, ScaleSearch search, uint8_t* dst, float* scale) {
   switch (dtype) {
-    case DType::F32: std::memcpy(dst, src, static_cast<size_t>(cols) * 4); return;
+    case DType::F32: std::memcpy(dst, src, static_cast<size_t>(cols) * 4); return Status::Ok();
     case DType::F16:
     case DType::BF16:
       for (int64_t c = 0; c < cols; ++c) {
@@ -86,8 +86,11 @@ void EncodeRow(DType dtype, const float* src, int64_t cols, ScaleSearch search, 
         dst[2 * c] = static_cast<uint8_t>(v & 0xff);
         dst[2 * c + 1] = static_cast<uint8_t>(v >> 8);
       }
-      return;
-    case DType::Q4_0: EncodeQ4_0(src, cols, dst); return;
+      return Status::Ok();
+    case DType::Q4_0: EncodeQ4_0(src, cols, dst); return Status::Ok();
+    case DType::Q8_0:
+    case DType::Q6_K:  // only ever copied from a GGUF file as stored
+      return InvalidArgument(std::string("no encoder for ") + DTypeName(dtype) + ": it is imported from GGUF as stored");
     case DType::I8:
     case DType::I4:
     case DType::I2: break;
@@ -114,6 +117,7 @@ void EncodeRow(DType dtype, const float* src, int64_t cols, ScaleSearch search, 
     codes[c] = static_cast<int8_t>(std::min<float>(qmax, std::max<float>(qmin, std::nearbyint(src[c] * inv))));
   PackCodes(dtype, codes.data(), cols, dst);
   *scale = s;
+  return Status::Ok();
 }
 
 }  // namespace edgelm

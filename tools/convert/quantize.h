@@ -16,8 +16,9 @@ enum class ScaleSearch {
 // Integer code range of a per-row dtype: I8 [-127,127], I4 [-8,7], I2 [-2,1].
 void CodeRange(DType dtype, int* qmin, int* qmax);
 
-// Encodes `cols` floats into one row of `dtype`. For I8/I4/I2 also writes the row's scale.
-void EncodeRow(DType dtype, const float* src, int64_t cols, ScaleSearch search, uint8_t* dst, float* scale);
+// Encodes `cols` floats into one row of `dtype`. For I8/I4/I2 also writes the row's scale. The GGUF
+// block types other than Q4_0 have no encoder (InvalidArgument).
+Status EncodeRow(DType dtype, const float* src, int64_t cols, ScaleSearch search, uint8_t* dst, float* scale);
 
 // Packs integer codes (already in CodeRange) into one row of I8/I4/I2.
 void PackCodes(DType dtype, const int8_t* codes, int64_t cols, uint8_t* dst);
