@@ -11,10 +11,11 @@
 // decode attention kernels (kv-attention) run at E2B's head shapes over f32, int8 and int4 K/V, and the
 // activation quantization (qs8_quantize) over rows of E2B's hidden size.
 //
-//   edgelm-kernel-bench [--json] [--repeat N] [--min-time SECONDS] [--filter SUBSTRING] [--quick]
+//   edgelm-kernel-bench [--json] [--repeat N] [--min-time SECONDS] [--filter SUBSTRING] [--variant NAME] [--quick]
 //
 // --filter keeps the kernels whose name contains SUBSTRING; XNNPACK's rows go with our kernel of the
 // same weight type (qs8_qc4w) and match their operator's name too ("xnnpack", "qd8_f32_qc4w").
+// --variant keeps only that variant's rows ("avx512vnni", "scalar", ..., or "xnnpack").
 // GOPS = 2*M*N*K / time; GB/s = weight bytes read per call / time (one pass over the matrix; XNNPACK
 // reads its packed copy, whose size each XNNPACK configuration prints next to the source's). Each
 // configuration reports the median call time and the best single call; GOPS, GB/s and %BW use the best
@@ -53,6 +54,7 @@ struct Options {
   int repeat = 5;             // timed runs per configuration
   double min_seconds = 0.2;   // per timed run
   std::string filter;         // only kernels whose name contains this
+  std::string variant;        // only this variant of ours, or "xnnpack"; empty: all
   size_t weight_set_bytes = size_t{512} << 20;  // decode weights cycled through: >> any L3
 };
 
@@ -224,6 +226,7 @@ struct Bench {
   }
 
   bool Selected(const std::string& kernel) const { return kernel.find(options.filter) != std::string::npos; }
+  bool VariantSelected(const std::string& variant) const { return options.variant.empty() || options.variant == variant; }
 
   // How many copies of a `matrix_bytes` matrix decode cycles through, and the stride between them.
   size_t Copies(size_t M, size_t matrix_bytes) const {
@@ -256,7 +259,7 @@ struct Bench {
     for (const KernelSpec& spec : kKernels)
       for (const Shape& shape : ShapesOf(spec)) {
         if (Selected(spec.name)) RunOurKernel(spec, shape, variants, count);
-        if (spec.qs8) RunXnnpack(spec, shape);
+        if (spec.qs8 && VariantSelected("xnnpack")) RunXnnpack(spec, shape);
       }
   }
 
@@ -264,6 +267,7 @@ struct Bench {
     const size_t matrix_bytes = RowBytesOf(spec.dtype, shape.K) * shape.N;
     for (size_t M : kTokenCounts)
       for (size_t v = 0; v < count; ++v) {
+        if (!VariantSelected(variants[v]->name)) continue;
         if (std::string(variants[v]->name) == "scalar" && M > 1 && shape.N * shape.K > kScalarPrefillMaxWeights)
           continue;
         for (size_t t = 0; t < std::size(kThreadCounts); ++t) {
@@ -310,6 +314,7 @@ struct Bench {
         const size_t block_bytes = shape.n * row_bytes, copies = std::max<size_t>(1, weights.size() / block_bytes);
         std::vector<float> scores(shape.group * shape.n, 1.0f / static_cast<float>(shape.n)), out(shape.group * shape.d);
         for (size_t v = 0; v < count; ++v) {
+          if (!VariantSelected(variants[v]->name)) continue;
           const edgelm_kernels& k = *variants[v];
           const Timing s = SecondsPerCall(options, [&](size_t i) {
             const uint8_t* rows = weights.data() + (i % copies) * block_bytes;
@@ -336,6 +341,7 @@ struct Bench {
     std::vector<int8_t> codes(kTokenCounts[std::size(kTokenCounts) - 1] * K);
     for (size_t M : kTokenCounts)
       for (size_t v = 0; v < count; ++v) {
+        if (!VariantSelected(variants[v]->name)) continue;
         const Timing s = SecondsPerCall(options, [&](size_t) {
           for (size_t m = 0; m < M; ++m) variants[v]->qs8_quantize(K, x.data() + m * K, kInputScale, codes.data() + m * K);
         });
@@ -572,6 +578,7 @@ bool ParseOptions(int argc, char** argv, Options* o) {
     else if (a == "--repeat" && has_value) o->repeat = std::max(1, std::atoi(argv[++i]));
     else if (a == "--min-time" && has_value) o->min_seconds = std::atof(argv[++i]);
     else if (a == "--filter" && has_value) o->filter = argv[++i];
+    else if (a == "--variant" && has_value) o->variant = argv[++i];
     else return false;
   }
   return true;
@@ -582,7 +589,7 @@ bool ParseOptions(int argc, char** argv, Options* o) {
 int main(int argc, char** argv) {
   Options options;
   if (!ParseOptions(argc, argv, &options)) {
-    std::fprintf(stderr, "usage: %s [--json] [--repeat N] [--min-time SECONDS] [--filter SUBSTRING] [--quick]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s [--json] [--repeat N] [--min-time SECONDS] [--filter SUBSTRING] [--variant NAME] [--quick]\n", argv[0]);
     return 2;
   }
   Bench bench(options);

@@ -222,7 +222,7 @@ void CheckFloatVariants(const FloatKernel& kernel, const Problem& p, const std::
   }
 }
 
-const size_t kRaggedM[] = {1, 2, 3, 5, 7, 16, 33};
+const size_t kRaggedM[] = {1, 2, 3, 5, 7, 16, 33, 39};  // >= 32: AVX-512 lane strips
 const size_t kRaggedN[] = {1, 3, 17, 63, 64, 65};
 // Around every vector width (8 floats; 32..256 codes per chunk) plus K % 4 != 0 for packed rows.
 const size_t kRaggedK[] = {1, 3, 4, 5, 28, 31, 32, 33, 36, 64, 100, 127, 129, 256, 257, 1000, 1001};
@@ -496,7 +496,7 @@ TEST_CASE("integer kernels equal the scalar reference at extreme codes") {
     for (int x : {-127, 127})
       for (int code : {lowest, highest, k.bits == 8 ? -127 : lowest + 1, 0})
         for (size_t K : {size_t{1000}, size_t{12288}})
-          for (size_t M : {size_t{3}, size_t{13}}) {  // NEON SDOT: in-loop (scaled) decode; decoded panels
+          for (size_t M : {size_t{3}, size_t{13}, size_t{33}}) {  // NEON SDOT: in-loop decode, decoded panels; AVX-512: lane strips
             INFO("x=" << x << " code=" << code << " M=" << M);
             CheckIntVariants(k, MakeProblem(k.dtype, k.bits, M, 5, K, rng, Fill{false, x, code}), variants);
           }

@@ -138,26 +138,37 @@ void GemmTiles(const Qs8GemmArgs& a, size_t M, size_t N) {
     for (size_t m0 = 0; m0 < M; m0 += MR) OutputRows<P, MR, 1>(a, m0, M - m0 < MR ? M - m0 : MR, n0);
 }
 
+// Repacks the activations into this thread's scratch, followed by `extra_bytes` (64-byte aligned) for
+// the caller at *extra. False when the scratch could not be allocated: y is then zeroed, never partial.
 template <class P>
-void Qs8Gemm(size_t M, size_t N, size_t K, const int8_t* x, size_t x_stride, const uint8_t* w, size_t w_row_bytes,
-             const float* w_scale, const float* x_scale, float* y, size_t y_stride) {
-  if (M == 0 || N == 0) return;
+bool PrepareQs8Gemm(size_t M, size_t N, size_t K, const int8_t* x, size_t x_stride, const uint8_t* w,
+                    size_t w_row_bytes, const float* w_scale, const float* x_scale, float* y, size_t y_stride,
+                    size_t extra_bytes, Qs8GemmArgs* a, void** extra) {
   constexpr size_t V = P::kVectorBytes, cpb = P::kCodesPerByte, C = kCodesPerChunk<P>;
   const size_t chunks = (K + C - 1) / C;
   const size_t row_bytes_used = (K + cpb - 1) / cpb;
   const size_t packed_stride = chunks * C;
   // x_sum first: it keeps the packed rows 64-byte aligned.
   const size_t sum_bytes = (M * sizeof(int32_t) + 63) / 64 * 64;
-  uint8_t* scratch = static_cast<uint8_t*>(edgelm_scratch(sum_bytes + M * packed_stride));
-  if (!scratch) {  // out of memory, recorded by edgelm_scratch: zeros, never a partial result
+  uint8_t* scratch = static_cast<uint8_t*>(edgelm_scratch(sum_bytes + M * packed_stride + extra_bytes));
+  if (!scratch) {
     for (size_t m = 0; m < M; ++m) memset(y + m * y_stride, 0, N * sizeof(float));
-    return;
+    return false;
   }
   int32_t* x_sum = reinterpret_cast<int32_t*>(scratch);
   int8_t* packed = reinterpret_cast<int8_t*>(scratch + sum_bytes);
   PackActivations<P>(M, K, x, x_stride, chunks, packed, x_sum);
-  const Qs8GemmArgs a{chunks, row_bytes_used % V, w, w_row_bytes, packed, packed_stride, x_sum,
-                      w_scale, x_scale, y, y_stride};
+  *a = Qs8GemmArgs{chunks, row_bytes_used % V, w, w_row_bytes, packed, packed_stride, x_sum, w_scale, x_scale, y, y_stride};
+  if (extra) *extra = scratch + sum_bytes + M * packed_stride;
+  return true;
+}
+
+template <class P>
+void Qs8Gemm(size_t M, size_t N, size_t K, const int8_t* x, size_t x_stride, const uint8_t* w, size_t w_row_bytes,
+             const float* w_scale, const float* x_scale, float* y, size_t y_stride) {
+  if (M == 0 || N == 0) return;
+  Qs8GemmArgs a;
+  if (!PrepareQs8Gemm<P>(M, N, K, x, x_stride, w, w_row_bytes, w_scale, x_scale, y, y_stride, 0, &a, nullptr)) return;
   if (M == 1)
     GemmTiles<P, 1, P::kGemvNR>(a, M, N);
   else
