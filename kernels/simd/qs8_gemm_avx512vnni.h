@@ -111,7 +111,7 @@ void DecodeStrip(const Qs8GemmArgs& a, size_t n0, size_t rows, __m512i* strip) {
   }
 }
 
-// Tokens [m0, m0 + MR) x channels [n0, n0 + cols), cols <= 32, from the two strips at `strips`.
+// Tokens [m0, m0 + MR) x channels [n0, n0 + cols), cols <= kLaneStrips * 16, from the strips at `strips`.
 template <class P, int MR>
 void LaneTile(const Qs8GemmArgs& a, const __m512i* strips, size_t steps, size_t m0, size_t n0, size_t cols) {
   __m512i acc[MR][kLaneStrips];
@@ -119,13 +119,13 @@ void LaneTile(const Qs8GemmArgs& a, const __m512i* strips, size_t steps, size_t 
     for (int p = 0; p < kLaneStrips; ++p) acc[m][p] = _mm512_setzero_si512();
   const int8_t* x = a.x + m0 * a.x_stride;
   for (size_t s = 0; s < steps; ++s) {
-    const __m512i w0 = _mm512_load_si512(strips + s), w1 = _mm512_load_si512(strips + steps + s);
+    __m512i w[kLaneStrips];
+    for (int p = 0; p < kLaneStrips; ++p) w[p] = _mm512_load_si512(strips + p * steps + s);
     for (int m = 0; m < MR; ++m) {
       int32_t dword;
       memcpy(&dword, x + m * a.x_stride + 4 * s, 4);
       const __m512i xs = _mm512_set1_epi32(dword);
-      acc[m][0] = _mm512_dpbusd_epi32(acc[m][0], w0, xs);
-      acc[m][1] = _mm512_dpbusd_epi32(acc[m][1], w1, xs);
+      for (int p = 0; p < kLaneStrips; ++p) acc[m][p] = _mm512_dpbusd_epi32(acc[m][p], w[p], xs);
     }
   }
   // Scaled exactly as the scalar reference: float(dot - kOffset * x_sum) * w_scale * x_scale, in
