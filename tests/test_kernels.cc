@@ -201,7 +201,7 @@ void CheckFloatVariants(const FloatKernel& kernel, const Problem& p, const std::
   const std::vector<float> want = Run(variants.front().*kernel.fn, p);
   TensorView view;
   view.dtype = kernel.dtype;
-  view.shape = {static_cast<int64_t>(p.N), static_cast<int64_t>(p.K)};
+  view.shape = std::vector<int64_t>{static_cast<int64_t>(p.N), static_cast<int64_t>(p.K)};  // a move: GCC 12 -Wnonnull misfires on copy-assigning the list
   view.data = p.w.data();
   std::vector<float> bound(p.N), row(p.K);
   for (size_t n = 0; n < p.N; ++n) {
@@ -272,7 +272,7 @@ void CheckIntAgainstDouble(const IntKernel& kernel, const Problem& p, qs8_qcxw_g
   const std::vector<float> got = Run(fn, p);
   TensorView view;
   view.dtype = kernel.dtype;
-  view.shape = {static_cast<int64_t>(p.N), static_cast<int64_t>(p.K)};
+  view.shape = std::vector<int64_t>{static_cast<int64_t>(p.N), static_cast<int64_t>(p.K)};
   view.data = p.w.data();
   view.size = p.w.size();
   view.scales = p.w_scale.data();
@@ -333,7 +333,7 @@ TEST_CASE("float scalar kernels match a double-precision reference from Dequanti
       const std::vector<float> got = Run(scalar.*k.fn, p);
       TensorView view;
       view.dtype = k.dtype;
-      view.shape = {static_cast<int64_t>(p.N), static_cast<int64_t>(p.K)};
+      view.shape = std::vector<int64_t>{static_cast<int64_t>(p.N), static_cast<int64_t>(p.K)};
       view.data = p.w.data();
       std::vector<float> row(p.K);
       for (size_t n = 0; n < p.N; ++n) {
