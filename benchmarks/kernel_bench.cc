@@ -9,7 +9,8 @@
 // real decode step; prefill (M = 128) reuses one copy. Our output channels are split over a pthreadpool
 // in tiles of 32, as src/model/linear.cc does; XNNPACK tiles them its own way over the same pool. The
 // decode attention kernels (kv-attention) run at E2B's head shapes over f32, int8 and int4 K/V, and the
-// activation quantization (qs8_quantize) over rows of E2B's hidden size.
+// activation quantization (qs8_quantize) over rows of E2B's hidden size, and the GELU gating and
+// logit soft-capping (f32_gelu_tanh_mul over rows of E2B's MLP width, f32_softcap over its vocabulary).
 //
 //   edgelm-kernel-bench [--json] [--repeat N] [--min-time SECONDS] [--filter SUBSTRING] [--variant NAME] [--quick]
 //
@@ -352,6 +353,39 @@ struct Bench {
       }
   }
 
+  // The f32-vtanh kernels from cache-resident rows: GELU gating over M rows of E2B's MLP width, the
+  // soft-capping over one row of its vocabulary. Reported as N = 1; GB/s counts the floats read.
+  void RunActivations() {
+    const edgelm_kernels* variants[16];
+    const size_t count = std::min<size_t>(edgelm_kernels_available(variants, 16), 16);
+    constexpr size_t kMlpWidth = 6144, kVocab = 262144;
+    std::vector<float> out(std::max(kTokenCounts[std::size(kTokenCounts) - 1] * kMlpWidth, kVocab));
+    const auto record = [&](const char* name, const edgelm_kernels& k, size_t M, size_t K, size_t inputs,
+                            const Timing& s) {
+      Result r{name, k.name, M, 1, K, 1, s.median_seconds, s.best_seconds, s.cpu_seconds,
+               4.0 * static_cast<double>(inputs * M * K)};
+      r.ops = static_cast<double>(M * K);
+      Record(r, 0);
+    };
+    for (size_t v = 0; v < count; ++v) {
+      const edgelm_kernels& k = *variants[v];
+      if (!VariantSelected(k.name)) continue;
+      if (Selected("f32_gelu_tanh_mul")) {
+        for (size_t M : kTokenCounts) {
+          const size_t n = M * kMlpWidth;
+          record("f32_gelu_tanh_mul", k, M, kMlpWidth, 2,
+                 SecondsPerCall(options, [&](size_t) { k.gelu_tanh_mul(n, x.data(), x.data() + n, out.data()); }));
+        }
+      }
+      if (Selected("f32_softcap")) {
+        // In place, as the model runs it: the values stay in (-30, 30) and the kernel has no branches.
+        std::copy(x.begin(), x.begin() + kVocab, out.begin());
+        record("f32_softcap", k, 1, kVocab, 1,
+               SecondsPerCall(options, [&](size_t) { k.softcap(kVocab, out.data(), 30.0f, 1.0f / 30.0f); }));
+      }
+    }
+  }
+
   // XNNPACK through edgelm's backend at one integer shape: the weights packed by XnnWeights (every
   // copy decode cycles through), run by XnnOperators from float activations to float outputs as
   // Linear() runs a tensor; once as a float-output tensor and once as an int8-output one.
@@ -604,6 +638,7 @@ int main(int argc, char** argv) {
   bench.RunKernels();
   bench.RunAttention();
   bench.RunQuantize();
+  bench.RunActivations();
   if (options.json) std::printf("%s\n", bench.Json().dump(2).c_str());
   else bench.PrintXnnpackSummary();
   return 0;

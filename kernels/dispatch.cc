@@ -26,7 +26,9 @@ const edgelm_kernels kScalar = {"scalar",
                                 edgelm_f32_q8_0w_gemm_scalar,
                                 edgelm_f32_q6_kw_gemm_scalar,
                                 edgelm_qs8_quantize_scalar,
-                                KV_ATTENTION_KERNELS(scalar)};
+                                KV_ATTENTION_KERNELS(scalar),
+                                edgelm_f32_gelu_tanh_mul_scalar,
+                                edgelm_f32_softcap_scalar};
 
 // Candidate variants, weakest first; `supported` is evaluated at run time.
 struct Variant {
@@ -48,7 +50,9 @@ const edgelm_kernels kAvx2 = {"avx2",
                               edgelm_f32_q8_0w_gemm_avx2,
                               edgelm_f32_q6_kw_gemm_avx2,
                               edgelm_qs8_quantize_avx2,
-                              KV_ATTENTION_KERNELS(avx2)};
+                              KV_ATTENTION_KERNELS(avx2),
+                              edgelm_f32_gelu_tanh_mul_avx2,
+                              edgelm_f32_softcap_avx2};
 
 // Float weights gain nothing from VNNI: those keep the AVX2 kernels.
 const edgelm_kernels kAvx512Vnni = {"avx512vnni",
@@ -62,7 +66,9 @@ const edgelm_kernels kAvx512Vnni = {"avx512vnni",
                                     edgelm_f32_q8_0w_gemm_avx2,
                                     edgelm_f32_q6_kw_gemm_avx2,
                                     edgelm_qs8_quantize_avx2,
-                                    KV_ATTENTION_KERNELS(avx2)};
+                                    KV_ATTENTION_KERNELS(avx2),
+                                    edgelm_f32_gelu_tanh_mul_avx512f,
+                                    edgelm_f32_softcap_avx512f};
 
 bool HasAvx2() { return cpuinfo_has_x86_avx2() && cpuinfo_has_x86_fma3() && cpuinfo_has_x86_f16c(); }
 
@@ -84,7 +90,9 @@ const edgelm_kernels kNeon = {"neon",
                               edgelm_f32_q8_0w_gemm_neon,
                               edgelm_f32_q6_kw_gemm_neon,
                               edgelm_qs8_quantize_neon,
-                              KV_ATTENTION_KERNELS(neon)};
+                              KV_ATTENTION_KERNELS(neon),
+                              edgelm_f32_gelu_tanh_mul_scalar,  // the baseline build vectorizes it with NEON
+                              edgelm_f32_softcap_scalar};
 
 // Float weights gain nothing from SDOT/SMMLA: those keep the NEON kernels.
 const edgelm_kernels kNeonDot = {"neondot",
@@ -98,7 +106,9 @@ const edgelm_kernels kNeonDot = {"neondot",
                                  edgelm_f32_q8_0w_gemm_neon,
                                  edgelm_f32_q6_kw_gemm_neon,
                                  edgelm_qs8_quantize_neon,
-                                 KV_ATTENTION_KERNELS(neon)};
+                                 KV_ATTENTION_KERNELS(neon),
+                                 edgelm_f32_gelu_tanh_mul_scalar,
+                                 edgelm_f32_softcap_scalar};
 
 const edgelm_kernels kI8mm = {"i8mm",
                               edgelm_qs8_qc8w_gemm_i8mm,
@@ -111,7 +121,9 @@ const edgelm_kernels kI8mm = {"i8mm",
                               edgelm_f32_q8_0w_gemm_neon,
                               edgelm_f32_q6_kw_gemm_neon,
                               edgelm_qs8_quantize_neon,
-                              KV_ATTENTION_KERNELS(neon)};
+                              KV_ATTENTION_KERNELS(neon),
+                              edgelm_f32_gelu_tanh_mul_scalar,
+                              edgelm_f32_softcap_scalar};
 
 bool HasNeonDot() { return cpuinfo_has_arm_neon_dot(); }
 

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 
+#include "activation.h"
 #include "attention.h"
 #include "gemm.h"
 #include "quantize.h"
@@ -31,6 +32,8 @@ typedef struct edgelm_kernels {
   qs8_quantize_fn qs8_quantize;
   f32_kv_scores_fn kv_scores[EDGELM_KV_FORMAT_COUNT];          /* indexed by edgelm_kv_format */
   f32_kv_accumulate_fn kv_accumulate[EDGELM_KV_FORMAT_COUNT];
+  f32_gelu_tanh_mul_fn gelu_tanh_mul;
+  f32_softcap_fn softcap;
 } edgelm_kernels;
 
 // The best variant this CPU runs, or the one EDGELM_KERNELS names (falls back to the best one if that

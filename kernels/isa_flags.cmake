@@ -6,6 +6,7 @@
 # The i8mm files name exactly the features dispatch checks (dotprod + i8mm) rather than armv8.6-a,
 # which would allow more.
 set(EDGELM_ISA_FLAGS_avx2 -mavx2 -mfma -mf16c)
+set(EDGELM_ISA_FLAGS_avx512f -mavx2 -mfma -mf16c -mavx512f)
 set(EDGELM_ISA_FLAGS_avx512vnni -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512vnni)
 set(EDGELM_ISA_FLAGS_neondot -march=armv8.2-a+dotprod)
 set(EDGELM_ISA_FLAGS_i8mm -march=armv8.2-a+dotprod+i8mm)

@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -673,6 +675,45 @@ TEST_CASE("kv-attention kernels equal the scalar reference bit for bit on ragged
               CHECK(RunAccumulate(variants[v], kv) == want_out);
             }
           }
+}
+
+// Activation inputs: a spread over the range where tanh is not yet +-1, both sides of the series /
+// exponential switch at 0.3, the exponent range, and the special values.
+std::vector<float> ActivationInputs(size_t n, std::mt19937& rng) {
+  const float special[] = {0.0f, -0.0f, 0.29999998f, 0.3f, -0.3f, 9.01f, -9.01f, 10.0f, 1e-30f, -1e30f,
+                           std::numeric_limits<float>::denorm_min(), INFINITY, -INFINITY, NAN};
+  std::uniform_real_distribution<float> spread(-12.0f, 12.0f), exponent(-40.0f, 40.0f);
+  std::vector<float> x(n);
+  for (size_t i = 0; i < n; ++i) {
+    if (i % 5 == 4) x[i] = special[(i / 5) % std::size(special)];
+    else if (i % 5 == 3) x[i] = std::copysign(std::exp2(exponent(rng)), spread(rng));
+    else x[i] = spread(rng);
+  }
+  return x;
+}
+
+bool SameBits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+TEST_CASE("f32-vtanh kernels equal the scalar reference bit for bit, tails and special values included") {
+  const std::vector<edgelm_kernels> variants = Variants();
+  if (!HasSimdVariants(variants)) return;
+  std::mt19937 rng(8);
+  for (size_t n : {size_t{1}, size_t{3}, size_t{8}, size_t{15}, size_t{16}, size_t{17}, size_t{33}, size_t{1000}}) {
+    const std::vector<float> gate = ActivationInputs(n, rng), up = ActivationInputs(n, rng);
+    std::vector<float> want_gelu(n), want_cap = gate;
+    variants.front().gelu_tanh_mul(n, gate.data(), up.data(), want_gelu.data());
+    variants.front().softcap(n, want_cap.data(), 30.0f, 1.0f / 30.0f);
+    for (size_t v = 1; v < variants.size(); ++v) {
+      INFO(variants[v].name << " n=" << n);
+      std::vector<float> gelu = gate, cap = gate;  // in place, as the model calls it
+      variants[v].gelu_tanh_mul(n, gelu.data(), up.data(), gelu.data());
+      variants[v].softcap(n, cap.data(), 30.0f, 1.0f / 30.0f);
+      CHECK(SameBits(gelu, want_gelu));
+      CHECK(SameBits(cap, want_cap));
+    }
+  }
 }
 
 }  // namespace

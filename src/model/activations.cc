@@ -1,43 +1,34 @@
 #include "model/activations.h"
 
-#include <cmath>
-#include <cstdint>
-#include <cstring>
+#include "dispatch.h"
 
 namespace edgelm {
 
-// Inline in the loops below so that they vectorize.
-static inline float Tanh(float x) {
-  const float magnitude = std::fabs(x);
-  const float a = magnitude > 10.0f ? 10.0f : magnitude;  // tanh rounds to 1 from 9.01 on; NaN stays NaN
-  // |x| < 0.3: the odd Taylor series to x^11 (the first dropped term is below 2e-9 relative).
-  const float a2 = a * a;
-  const float series = a + a * a2 * (-1.0f / 3 + a2 * (2.0f / 15 + a2 * (-17.0f / 315 + a2 * (62.0f / 2835 + a2 * (-1382.0f / 155925)))));
-  // Otherwise 1 - 2 / (e^2a + 1): 2a = n ln2 + r with |r| <= ln2/2 (ln2 split in two, so n ln2_hi
-  // is exact), e^r by its Taylor polynomial to r^7, 2^n from its exponent bits.
-  const float y = 2.0f * a;
-  const float n = (y * 1.44269504f + 12582912.0f) - 12582912.0f;  // round to nearest: 1.5 * 2^23
-  const float r = (y - n * 0.693145751953125f) - n * 1.428606765330187e-6f;
-  const float er = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720 + r * (1.0f / 5040)))))));
-  const int32_t exponent_bits = (static_cast<int32_t>(n > 0.0f ? n : 0.0f) + 127) << 23;  // NaN x: no UB, 2^0
-  float two_n;
-  std::memcpy(&two_n, &exponent_bits, sizeof two_n);
-  const float large = 1.0f - 2.0f / (er * two_n + 1.0f);
-  return std::copysign(a < 0.3f ? series : large, x);
+float tanh_float(float x) { return edgelm_f32_tanh_scalar(x); }
+
+namespace {
+
+struct GeluCall {
+  f32_gelu_tanh_mul_fn kernel;
+  const float* gate;
+  const float* up;
+  float* out;
+};
+
+void RunGeluSpan(void* context, size_t start, size_t count) {
+  const GeluCall& c = *static_cast<const GeluCall*>(context);
+  c.kernel(count, c.gate + start, c.up + start, c.out + start);
 }
 
-float tanh_float(float x) { return Tanh(x); }
+}  // namespace
 
-void GeluTanhMul(const float* gate, const float* up, size_t n, float* out) {
-  const float kSqrt2OverPi = 0.7978845608028654f;
-  for (size_t i = 0; i < n; ++i) {
-    const float x = gate[i];
-    out[i] = 0.5f * x * (1.0f + Tanh(kSqrt2OverPi * (x + 0.044715f * x * x * x))) * up[i];
-  }
+void GeluTanhMul(const float* gate, const float* up, size_t n, float* out, pthreadpool_t pool) {
+  constexpr size_t kSpan = 16384;  // elements per task: ~10 us, far above the pool's dispatch cost
+  GeluCall call{edgelm_kernels_select()->gelu_tanh_mul, gate, up, out};
+  if (!pool || n < 2 * kSpan) return call.kernel(n, gate, up, out);
+  pthreadpool_parallelize_1d_tile_1d_dynamic(pool, RunGeluSpan, &call, n, kSpan, 0);
 }
 
-void SoftCap(float* x, size_t n, float cap, float reciprocal) {
-  for (size_t i = 0; i < n; ++i) x[i] = cap * Tanh(x[i] * reciprocal);
-}
+void SoftCap(float* x, size_t n, float cap, float reciprocal) { edgelm_kernels_select()->softcap(n, x, cap, reciprocal); }
 
 }  // namespace edgelm

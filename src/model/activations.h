@@ -1,7 +1,10 @@
-// Elementwise activations of the Gemma 4 graph over whole rows. They use a tanh of a few float ulps
-// (tanh_float below) written without branches or calls, so these loops vectorize; libm's tanhf does
-// not, and cost about 8 % of an E2B decode step.
+// Elementwise activations of the Gemma 4 graph over whole rows, run by the widest f32-vtanh kernel
+// this CPU has (kernels/activation.h). They use a tanh of a few float ulps (tanh_float below) written
+// without branches or calls, so the loops vectorize; libm's tanhf does not, and cost about 8 % of an
+// E2B decode step.
 #pragma once
+
+#include <pthreadpool.h>
 
 #include <cstddef>
 
@@ -11,8 +14,9 @@ namespace edgelm {
 // exactly +-1 from |x| = 9.01 on (1 - tanh(x) is then below half a float ulp of 1).
 float tanh_float(float x);
 
-// out[i] = gelu_tanh(gate[i]) * up[i]; out may be gate.
-void GeluTanhMul(const float* gate, const float* up, size_t n, float* out);
+// out[i] = gelu_tanh(gate[i]) * up[i]; out may be gate. Long rows (a prefill chunk's MLP) are split
+// over `pool` (may be null); every element is computed the same way either way.
+void GeluTanhMul(const float* gate, const float* up, size_t n, float* out, pthreadpool_t pool = nullptr);
 
 // x[i] = cap * tanh(x[i] * reciprocal): Gemma's final logit soft-capping, with reciprocal the fp32
 // 1 / cap (a multiply, as the published graph stores it, rounds differently from a division).

@@ -354,7 +354,7 @@ void Gemma4Model::DecoderLayer(int i, int rows, int first_row, int first_pos, Kv
   float* up = Grow(ws->up, static_cast<size_t>(rows) * I);
   linear(lw.gate_proj, normed, gate);
   linear(lw.up_proj, normed, up);
-  GeluTanhMul(gate, up, static_cast<size_t>(rows) * I, gate);
+  GeluTanhMul(gate, up, static_cast<size_t>(rows) * I, gate, ws->pool);
   linear(lw.down_proj, gate, branch);
   if (observer) observer->OnMlpOutput(i, branch, rows);
   RmsNormRows(branch, lw.post_ffn_norm, rows, H, eps, branch);
