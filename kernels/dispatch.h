@@ -1,4 +1,4 @@
-// Run-time kernel selection. Each variant is a full table (no NULL entries): a variant that does not
+// Run-time kernel selection. Each variant is a full table (no NULL entries but the strip GEMMs): a variant that does not
 // specialize a function reuses the lesser SIMD variant's kernel it builds on. avx512vnni has only integer
 // GEMMs of its own (float GEMMs, quantization and kv-attention are avx2's); neondot and i8mm likewise
 // reuse neon's. Every avx2 and neon entry is its own kernel, and the scalar table holds the references.
@@ -34,6 +34,12 @@ typedef struct edgelm_kernels {
   f32_kv_accumulate_fn kv_accumulate[EDGELM_KV_FORMAT_COUNT];
   f32_gelu_tanh_mul_fn gelu_tanh_mul;
   f32_softcap_fn softcap;
+  // GEMMs over channel strips (gemm.h), NULL where the variant has none. Only these entries may be
+  // NULL: a variant fills them when strips beat its row-major kernels, and Linear then repacks the
+  // weights at load (src/model/strip_weights.h).
+  qs8_qcxw_strips_gemm_fn qs8_qc8w_strips_gemm;
+  qs8_qcxw_strips_gemm_fn qs8_qc4w_strips_gemm;
+  qs8_qcxw_strips_gemm_fn qs8_qc2w_strips_gemm;
 } edgelm_kernels;
 
 // The best variant this CPU runs, or the one EDGELM_KERNELS names (falls back to the best one if that

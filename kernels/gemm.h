@@ -48,6 +48,36 @@ typedef void (*qs8_qcxw_gemm_fn)(size_t M, size_t N, size_t K, const int8_t* x, 
                                       const uint8_t* w, size_t w_row_bytes, const float* w_scale,              \
                                       const float* x_scale, float* y, size_t y_stride);
 
+// --- the same GEMM over weights repacked into channel strips: qs8-qcxw-gemm/*strips* -------------------
+// A strip is 16 output channels (channels past N: zero codes) as consecutive 64-byte blocks; byte 4c + j
+// of block b belongs to channel c and holds, for k = b * 32 / bits + ...:
+//   I8  the code of k = 4b + j
+//   I4  low nibble k = 8b + j, high nibble k = 8b + 4 + j
+//   I2  bits 2i, 2i+1: k = 16b + 4i + j
+// Codes past K are 0. Each bit plane of a block thus meets four consecutive activations, so one vector
+// of blocks times one broadcast activation dword feeds 16 channels (vpdpbusd, NEON sdot by element):
+// no horizontal sums, no per-call decode of row layouts, and a GEMV reads one linear stream. The layout
+// does not depend on the ISA. Strips of a matrix follow each other, each qs8_strip_bytes(bits, K) long.
+size_t edgelm_qs8_strip_bytes(int bits, size_t K);
+// Repacks N row-major rows (gemm.h's layout above; bits 8, 4 or 2) into ceil(N / 16) strips at `strips`.
+void edgelm_qs8_pack_strips(int bits, size_t N, size_t K, const uint8_t* w, size_t w_row_bytes, uint8_t* strips);
+// qs8_qcxw_gemm_fn's contract over strips: `strips` is the strip of channel 0 (a multiple of 16 of the
+// packed matrix); results equal the row-major scalar reference's bit for bit.
+typedef void (*qs8_qcxw_strips_gemm_fn)(size_t M, size_t N, size_t K, const int8_t* x, size_t x_stride,
+                                        const uint8_t* strips, const float* w_scale, const float* x_scale,
+                                        float* y, size_t y_stride);
+
+#define EDGELM_DECLARE_QS8_QCXW_STRIPS_GEMM(variant)                                                           \
+  void edgelm_qs8_qc8w_strips_gemm_##variant(size_t M, size_t N, size_t K, const int8_t* x, size_t x_stride,   \
+                                             const uint8_t* strips, const float* w_scale, const float* x_scale, \
+                                             float* y, size_t y_stride);                                       \
+  void edgelm_qs8_qc4w_strips_gemm_##variant(size_t M, size_t N, size_t K, const int8_t* x, size_t x_stride,   \
+                                             const uint8_t* strips, const float* w_scale, const float* x_scale, \
+                                             float* y, size_t y_stride);                                       \
+  void edgelm_qs8_qc2w_strips_gemm_##variant(size_t M, size_t N, size_t K, const int8_t* x, size_t x_stride,   \
+                                             const uint8_t* strips, const float* w_scale, const float* x_scale, \
+                                             float* y, size_t y_stride);
+
 // --- float activations x float-ish weights: fxw-gemm/ ------------------------------------------------
 // x: f32 [M][x_stride]; w rows of `w_row_bytes` in f32, bf16, f16 or llama.cpp / GGUF blocks (K a
 // multiple of the block):
@@ -75,11 +105,13 @@ typedef void (*f32_gemm_fn)(size_t M, size_t N, size_t K, const float* x, size_t
                                        const uint8_t* w, size_t w_row_bytes, float* y, size_t y_stride);
 
 EDGELM_DECLARE_QS8_QCXW_GEMM(scalar)
+EDGELM_DECLARE_QS8_QCXW_STRIPS_GEMM(scalar)
 EDGELM_DECLARE_F32_FXW_GEMM(scalar)
 #if defined(__x86_64__) || defined(_M_X64)
 EDGELM_DECLARE_QS8_QCXW_GEMM(avx2)
 EDGELM_DECLARE_F32_FXW_GEMM(avx2)
 EDGELM_DECLARE_QS8_QCXW_GEMM(avx512vnni)
+EDGELM_DECLARE_QS8_QCXW_STRIPS_GEMM(avx512vnni)
 #endif
 #if defined(__aarch64__)
 EDGELM_DECLARE_QS8_QCXW_GEMM(neon)

@@ -23,6 +23,7 @@
 #ifdef EDGELM_HAVE_AVX512VNNI_SIMDE
 extern "C" {
 EDGELM_DECLARE_QS8_QCXW_GEMM(avx512vnni_simde)
+EDGELM_DECLARE_QS8_QCXW_STRIPS_GEMM(avx512vnni_simde)
 }
 #endif
 
@@ -43,6 +44,9 @@ std::vector<edgelm_kernels> Variants() {
   emulated.qs8_qc8w_gemm = edgelm_qs8_qc8w_gemm_avx512vnni_simde;
   emulated.qs8_qc4w_gemm = edgelm_qs8_qc4w_gemm_avx512vnni_simde;
   emulated.qs8_qc2w_gemm = edgelm_qs8_qc2w_gemm_avx512vnni_simde;
+  emulated.qs8_qc8w_strips_gemm = edgelm_qs8_qc8w_strips_gemm_avx512vnni_simde;
+  emulated.qs8_qc4w_strips_gemm = edgelm_qs8_qc4w_strips_gemm_avx512vnni_simde;
+  emulated.qs8_qc2w_strips_gemm = edgelm_qs8_qc2w_strips_gemm_avx512vnni_simde;
   out.push_back(emulated);
 #endif
   return out;
@@ -61,10 +65,13 @@ struct IntKernel {
   qs8_qcxw_gemm_fn edgelm_kernels::*fn;
   DType dtype;
   int bits;
+  qs8_qcxw_strips_gemm_fn edgelm_kernels::*strips_fn;  // the same GEMM over channel strips
+  qs8_qcxw_strips_gemm_fn strips_reference;
 };
-const IntKernel kIntKernels[] = {{"qs8_qc8w", &edgelm_kernels::qs8_qc8w_gemm, DType::I8, 8},
-                                 {"qs8_qc4w", &edgelm_kernels::qs8_qc4w_gemm, DType::I4, 4},
-                                 {"qs8_qc2w", &edgelm_kernels::qs8_qc2w_gemm, DType::I2, 2}};
+const IntKernel kIntKernels[] = {
+    {"qs8_qc8w", &edgelm_kernels::qs8_qc8w_gemm, DType::I8, 8, &edgelm_kernels::qs8_qc8w_strips_gemm, edgelm_qs8_qc8w_strips_gemm_scalar},
+    {"qs8_qc4w", &edgelm_kernels::qs8_qc4w_gemm, DType::I4, 4, &edgelm_kernels::qs8_qc4w_strips_gemm, edgelm_qs8_qc4w_strips_gemm_scalar},
+    {"qs8_qc2w", &edgelm_kernels::qs8_qc2w_gemm, DType::I2, 2, &edgelm_kernels::qs8_qc2w_strips_gemm, edgelm_qs8_qc2w_strips_gemm_scalar}};
 
 struct FloatKernel {
   const char* name;
@@ -195,6 +202,52 @@ void CheckIntVariants(const IntKernel& kernel, const Problem& p, const std::vect
       break;
     }
   }
+}
+
+std::vector<uint8_t> PackStrips(const IntKernel& kernel, const Problem& p) {
+  // Poisoned first: packing must write every byte of every strip.
+  std::vector<uint8_t> strips((p.N + 15) / 16 * edgelm_qs8_strip_bytes(kernel.bits, p.K), 0xa5);
+  edgelm_qs8_pack_strips(kernel.bits, p.N, p.K, p.w.data(), p.row_bytes, strips.data());
+  return strips;
+}
+
+std::vector<float> RunStrips(qs8_qcxw_strips_gemm_fn fn, const Problem& p, const std::vector<uint8_t>& strips) {
+  std::vector<float> y(p.M * p.N, NAN);
+  fn(p.M, p.N, p.K, p.x_q.data(), p.x_stride, strips.data(), p.w_scale.data(), p.x_scale.data(), y.data(), p.N);
+  return y;
+}
+
+// Packs p's weights into strips and checks the scalar strips reference and every variant's strips
+// GEMM against the row-major scalar reference, and again over the strips from channel 16 on (a
+// thread's share of the channels). Returns how many variants had a strips GEMM.
+size_t CheckStripVariants(const IntKernel& kernel, const Problem& p, const std::vector<edgelm_kernels>& variants) {
+  const std::vector<float> want = Run(variants.front().*kernel.fn, p);
+  const std::vector<uint8_t> strips = PackStrips(kernel, p);
+  std::vector<std::pair<std::string, qs8_qcxw_strips_gemm_fn>> fns{{"scalar strips", kernel.strips_reference}};
+  for (const edgelm_kernels& v : variants)
+    if (v.*kernel.strips_fn) fns.emplace_back(std::string(v.name) + " strips", v.*kernel.strips_fn);
+  for (const auto& [name, fn] : fns) {
+    const std::vector<float> got = RunStrips(fn, p, strips);
+    for (size_t i = 0; i < got.size(); ++i) {
+      if (got[i] == want[i]) continue;
+      FAIL_CHECK(name << " " << kernel.name << " M=" << p.M << " N=" << p.N << " K=" << p.K << " at [" << i / p.N
+                      << "][" << i % p.N << "]: " << got[i] << " != " << want[i]);
+      break;
+    }
+    if (p.N <= 16) continue;
+    std::vector<float> part(p.M * (p.N - 16), NAN);
+    fn(p.M, p.N - 16, p.K, p.x_q.data(), p.x_stride, strips.data() + edgelm_qs8_strip_bytes(kernel.bits, p.K),
+       p.w_scale.data() + 16, p.x_scale.data(), part.data(), p.N - 16);
+    for (size_t m = 0; m < p.M; ++m)
+      for (size_t n = 16; n < p.N; ++n)
+        if (part[m * (p.N - 16) + n - 16] != want[m * p.N + n]) {
+          FAIL_CHECK(name << " " << kernel.name << " from channel 16, M=" << p.M << " N=" << p.N << " K=" << p.K
+                          << " at [" << m << "][" << n << "]");
+          m = p.M;
+          break;
+        }
+  }
+  return fns.size() - 1;
 }
 
 // |y - y_ref| <= 1e-5 * sum_k |w_k| (activations lie in [-1, 1]): relative to the magnitude of the
@@ -503,6 +556,25 @@ TEST_CASE("integer kernels equal the scalar reference at extreme codes") {
             CheckIntVariants(k, MakeProblem(k.dtype, k.bits, M, 5, K, rng, Fill{false, x, code}), variants);
           }
   }
+}
+
+TEST_CASE("strips: packing and every strips GEMM equal the row-major scalar reference bit for bit") {
+  const std::vector<edgelm_kernels> variants = Variants();
+  std::mt19937 rng(12);
+  size_t simd = 0;
+  for (const IntKernel& k : kIntKernels) {
+    for (size_t M : kRaggedM)
+      for (size_t N : {size_t{1}, size_t{16}, size_t{17}, size_t{33}, size_t{65}})
+        for (size_t K : kRaggedK) simd += CheckStripVariants(k, MakeProblem(k.dtype, k.bits, M, N, K, rng), variants);
+    const int lowest = -(1 << (k.bits - 1)), highest = (1 << (k.bits - 1)) - 1;
+    for (int x : {-127, 127})
+      for (int code : {lowest, highest, 0})
+        for (size_t M : {size_t{1}, size_t{9}}) {
+          INFO("x=" << x << " code=" << code);
+          simd += CheckStripVariants(k, MakeProblem(k.dtype, k.bits, M, 21, 12288, rng, Fill{false, x, code}), variants);
+        }
+  }
+  if (simd == 0) WARN("no variant on this CPU has strips GEMMs: only the scalar strips reference was checked");
 }
 
 TEST_CASE("float kernels match the scalar reference on ragged shapes") {

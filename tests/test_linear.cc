@@ -1,7 +1,8 @@
 // Linear's activation and output arithmetic against a double-precision reference of its definition
 // (schemas/edgelm.fbs): QAT static int8, TFLite-range static int8, per-token asymmetric int8 (XNNPACK
 // qd8), and the int8 output requantization of the published static FCs, for I8/I4/I2 weights; and
-// the XNNPACK engine (model/xnn_linear.h) against the same reference, every operator it runs.
+// the XNNPACK engine (model/xnn_linear.h) against the same reference, every operator it runs; Linear
+// over channel strips (model/strip_weights.h) equals Linear over the rows bit for bit.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -69,15 +70,39 @@ double MaxAbs(const std::vector<double>& v) {
   return m;
 }
 
+// Linear over w repacked into channel strips, read by the scalar strips reference and by the selected
+// variant's strips GEMM if it has one, gives `want` (the row-major result) bit for bit.
+void CheckStrips(const RandomWeights& w, const std::vector<float>& x, int M, const std::vector<float>& want) {
+  const int bits = w.view.dtype == DType::I8 ? 8 : w.view.dtype == DType::I4 ? 4 : 2;
+  const size_t N = static_cast<size_t>(w.view.rows()), K = static_cast<size_t>(w.view.cols());
+  Strips strips{nullptr, edgelm_qs8_strip_bytes(bits, K), nullptr};
+  std::vector<uint8_t> packed((N + 15) / 16 * strips.strip_bytes);
+  edgelm_qs8_pack_strips(bits, N, K, w.view.data, w.bytes.size() / N, packed.data());
+  strips.data = packed.data();
+  const edgelm_kernels& selected = *edgelm_kernels_select();
+  const qs8_qcxw_strips_gemm_fn gemms[] = {
+      bits == 8 ? edgelm_qs8_qc8w_strips_gemm_scalar : bits == 4 ? edgelm_qs8_qc4w_strips_gemm_scalar : edgelm_qs8_qc2w_strips_gemm_scalar,
+      bits == 8 ? selected.qs8_qc8w_strips_gemm : bits == 4 ? selected.qs8_qc4w_strips_gemm : selected.qs8_qc2w_strips_gemm};
+  for (qs8_qcxw_strips_gemm_fn gemm : gemms) {
+    if (!gemm) continue;
+    strips.gemm = gemm;
+    std::vector<float> y(want.size());
+    LinearScratch scratch;
+    Linear(w.view, strips, x.data(), M, y.data(), &scratch, nullptr);
+    CHECK(y == want);
+  }
+}
+
 // Runs Linear on the M tokens of x and checks it against `ref` to 1e-5 of the largest output.
 std::vector<float> RunAndCheck(const RandomWeights& w, const std::vector<float>& x, int M, const std::vector<double>& ref) {
   std::vector<float> y(ref.size());
   LinearScratch scratch;
-  Linear(w.view, x.data(), M, y.data(), &scratch, nullptr);
+  Linear(w.view, Strips{}, x.data(), M, y.data(), &scratch, nullptr);
   double err = 0;
   for (size_t i = 0; i < y.size(); ++i) err = std::max(err, std::fabs(y[i] - ref[i]));
   INFO(DTypeName(w.view.dtype) << ": max |y - ref| " << err << " of max |ref| " << MaxAbs(ref));
   CHECK(err <= 1e-5 * MaxAbs(ref));
+  CheckStrips(w, x, M, y);
   return y;
 }
 
@@ -153,17 +178,17 @@ TEST_CASE("An output scale requantizes to int8 steps with saturation") {
   for (float& v : x) v = normal(rng);
   std::vector<float> plain(static_cast<size_t>(M) * N), requantized(plain.size());
   LinearScratch scratch;
-  Linear(w.view, x.data(), M, plain.data(), &scratch, nullptr);
+  Linear(w.view, Strips{}, x.data(), M, plain.data(), &scratch, nullptr);
   float amax = 0;
   for (float v : plain) amax = std::max(amax, std::fabs(v));
   w.view.output_scale = amax / 100.0f;  // most outputs in range, none saturate
-  Linear(w.view, x.data(), M, requantized.data(), &scratch, nullptr);
+  Linear(w.view, Strips{}, x.data(), M, requantized.data(), &scratch, nullptr);
   for (size_t i = 0; i < plain.size(); ++i) {
     const float q = std::nearbyint(plain[i] / w.view.output_scale);
     CHECK(requantized[i] == q * w.view.output_scale);
   }
   w.view.output_scale = amax / 200.0f;  // the largest outputs saturate at 127 or -128 steps
-  Linear(w.view, x.data(), M, requantized.data(), &scratch, nullptr);
+  Linear(w.view, Strips{}, x.data(), M, requantized.data(), &scratch, nullptr);
   int saturated = 0;
   for (size_t i = 0; i < plain.size(); ++i) {
     const float q = std::min(127.0f, std::max(-128.0f, std::nearbyint(plain[i] / w.view.output_scale)));

@@ -21,3 +21,9 @@ extern "C" void edgelm_qs8_qc8w_gemm_avx512vnni(size_t M, size_t N, size_t K, co
                                                 const float* x_scale, float* y, size_t y_stride) {
   Qs8GemmAvx512Vnni<Qc8wAvx512Vnni>(M, N, K, x, x_stride, w, w_row_bytes, w_scale, x_scale, y, y_stride);
 }
+
+extern "C" void edgelm_qs8_qc8w_strips_gemm_avx512vnni(size_t M, size_t N, size_t K, const int8_t* x, size_t x_stride,
+                                                       const uint8_t* strips, const float* w_scale, const float* x_scale,
+                                                       float* y, size_t y_stride) {
+  Qs8StripsGemmAvx512Vnni<Qc8wAvx512Vnni>(M, N, K, x, x_stride, strips, w_scale, x_scale, y, y_stride);
+}

@@ -111,6 +111,33 @@ void DecodeStrip(const Qs8GemmArgs& a, size_t n0, size_t rows, __m512i* strip) {
   }
 }
 
+// y[m][n .. n + min(valid, 16)) from the integer dots of 16 channels in lanes, scaled exactly as the
+// scalar reference: float(dot - kOffset * x_sum) * w_scale * x_scale, in 256-bit halves (SIMDe has no
+// 512-bit int-to-float conversion).
+template <class P>
+inline void StoreLanes(const Qs8GemmArgs& a, __m512i acc, size_t m, size_t n, size_t valid) {
+  const __m512i dots = _mm512_sub_epi32(acc, _mm512_set1_epi32(P::kOffset * a.x_sum[m]));
+  const float x_scale = a.x_scale[m];
+  float* y = a.y + m * a.y_stride + n;
+  const float* w_scale = a.w_scale + n;
+  if (valid < kStripLanes) {  // the last channels of the matrix
+    alignas(64) int32_t lanes[kStripLanes];
+    _mm512_store_si512(lanes, dots);
+    for (size_t i = 0; i < valid; ++i) y[i] = static_cast<float>(lanes[i]) * w_scale[i] * x_scale;
+    return;
+  }
+  const __m256 low = _mm256_cvtepi32_ps(_mm512_maskz_extracti64x4_epi64(0xff, dots, 0));
+  const __m256 high = _mm256_cvtepi32_ps(_mm512_maskz_extracti64x4_epi64(0xff, dots, 1));
+  _mm256_storeu_ps(y, _mm256_mul_ps(_mm256_mul_ps(low, _mm256_loadu_ps(w_scale)), _mm256_set1_ps(x_scale)));
+  _mm256_storeu_ps(y + 8, _mm256_mul_ps(_mm256_mul_ps(high, _mm256_loadu_ps(w_scale + 8)), _mm256_set1_ps(x_scale)));
+}
+
+inline __m512i BroadcastDword(const int8_t* x, size_t dword) {
+  int32_t v;
+  memcpy(&v, x + 4 * dword, 4);
+  return _mm512_set1_epi32(v);
+}
+
 // Tokens [m0, m0 + MR) x channels [n0, n0 + cols), cols <= kLaneStrips * 16, from the strips at `strips`.
 template <class P, int MR>
 void LaneTile(const Qs8GemmArgs& a, const __m512i* strips, size_t steps, size_t m0, size_t n0, size_t cols) {
@@ -122,34 +149,14 @@ void LaneTile(const Qs8GemmArgs& a, const __m512i* strips, size_t steps, size_t 
     __m512i w[kLaneStrips];
     for (int p = 0; p < kLaneStrips; ++p) w[p] = _mm512_load_si512(strips + p * steps + s);
     for (int m = 0; m < MR; ++m) {
-      int32_t dword;
-      memcpy(&dword, x + m * a.x_stride + 4 * s, 4);
-      const __m512i xs = _mm512_set1_epi32(dword);
+      const __m512i xs = BroadcastDword(x + m * a.x_stride, s);
       for (int p = 0; p < kLaneStrips; ++p) acc[m][p] = _mm512_dpbusd_epi32(acc[m][p], w[p], xs);
     }
   }
-  // Scaled exactly as the scalar reference: float(dot - kOffset * x_sum) * w_scale * x_scale, in
-  // 256-bit halves (SIMDe has no 512-bit int-to-float conversion).
   for (int p = 0; p < kLaneStrips; ++p) {
     const size_t c0 = p * kStripLanes;
     if (c0 >= cols) break;
-    const size_t valid = cols - c0 < kStripLanes ? cols - c0 : kStripLanes;
-    for (int m = 0; m < MR; ++m) {
-      const __m512i dots = _mm512_sub_epi32(acc[m][p], _mm512_set1_epi32(P::kOffset * a.x_sum[m0 + m]));
-      const float x_scale = a.x_scale[m0 + m];
-      float* y = a.y + (m0 + m) * a.y_stride + n0 + c0;
-      const float* w_scale = a.w_scale + n0 + c0;
-      if (valid < kStripLanes) {  // the last channels of the matrix
-        alignas(64) int32_t lanes[kStripLanes];
-        _mm512_store_si512(lanes, dots);
-        for (size_t n = 0; n < valid; ++n) y[n] = static_cast<float>(lanes[n]) * w_scale[n] * x_scale;
-        continue;
-      }
-      const __m256 low = _mm256_cvtepi32_ps(_mm512_maskz_extracti64x4_epi64(0xff, dots, 0));
-      const __m256 high = _mm256_cvtepi32_ps(_mm512_maskz_extracti64x4_epi64(0xff, dots, 1));
-      _mm256_storeu_ps(y, _mm256_mul_ps(_mm256_mul_ps(low, _mm256_loadu_ps(w_scale)), _mm256_set1_ps(x_scale)));
-      _mm256_storeu_ps(y + 8, _mm256_mul_ps(_mm256_mul_ps(high, _mm256_loadu_ps(w_scale + 8)), _mm256_set1_ps(x_scale)));
-    }
+    for (int m = 0; m < MR; ++m) StoreLanes<P>(a, acc[m][p], m0 + m, n0 + c0, cols - c0);
   }
 }
 
@@ -184,6 +191,105 @@ void Qs8GemmAvx512Vnni(size_t M, size_t N, size_t K, const int8_t* x, size_t x_s
     for (size_t m0 = 0; m0 < M; m0 += kLaneMR)
       LaneRows<P, kLaneMR>(a, strip, steps, m0, M - m0 < kLaneMR ? M - m0 : kLaneMR, n0, cols);
   }
+}
+
+// --- GEMM over channel strips (gemm.h): the weights are already in lanes, so nothing is transposed;
+// each call only decodes the bit planes of the blocks it reads. ------------------------------------
+
+// Decode (M = 1): one strip of 16 channels, read as one linear stream. Eight accumulators (U blocks of
+// kCodesPerByte planes) keep vpdpbusd's latency off the critical path; they are summed in lanes.
+template <class P>
+void StripGemv(const Qs8GemmArgs& a, size_t n0, size_t cols) {
+  constexpr size_t cpb = P::kCodesPerByte, U = 8 / cpb;
+  const uint8_t* strip = a.w + n0 / kStripLanes * a.w_row_bytes;
+  const size_t blocks = a.chunks;
+  __m512i acc[U * cpb];
+  for (size_t i = 0; i < U * cpb; ++i) acc[i] = _mm512_setzero_si512();
+  size_t b = 0;
+  for (; b + U <= blocks; b += U)
+    for (size_t u = 0; u < U; ++u) {
+      const typename P::Codes codes = P::Decode(strip + (b + u) * P::kVectorBytes);
+      for (size_t j = 0; j < cpb; ++j)
+        acc[u * cpb + j] = _mm512_dpbusd_epi32(acc[u * cpb + j], codes.code[j], BroadcastDword(a.x, (b + u) * cpb + j));
+    }
+  for (; b < blocks; ++b) {
+    const typename P::Codes codes = P::Decode(strip + b * P::kVectorBytes);
+    for (size_t j = 0; j < cpb; ++j) acc[j] = _mm512_dpbusd_epi32(acc[j], codes.code[j], BroadcastDword(a.x, b * cpb + j));
+  }
+  for (size_t step = U * cpb / 2; step > 0; step /= 2)
+    for (size_t i = 0; i < step; ++i) acc[i] = _mm512_add_epi32(acc[i], acc[i + step]);
+  StoreLanes<P>(a, acc[0], 0, n0, cols);
+}
+
+// Tokens [m0, m0 + MR) x channels [n0, n0 + cols), cols <= kLaneStrips * 16: the lane tile of the
+// row-major kernels above, reading strips in place.
+template <class P, int MR>
+void StripTile(const Qs8GemmArgs& a, size_t m0, size_t n0, size_t cols) {
+  constexpr size_t cpb = P::kCodesPerByte;
+  const uint8_t* strip[kLaneStrips];
+  for (int p = 0; p < kLaneStrips; ++p)  // a strip past the matrix reads the first one; never stored
+    strip[p] = a.w + (n0 / kStripLanes + (p * kStripLanes < cols ? p : 0)) * a.w_row_bytes;
+  __m512i acc[MR][kLaneStrips];
+  for (int m = 0; m < MR; ++m)
+    for (int p = 0; p < kLaneStrips; ++p) acc[m][p] = _mm512_setzero_si512();
+  const int8_t* x = a.x + m0 * a.x_stride;
+  for (size_t b = 0; b < a.chunks; ++b) {
+    typename P::Codes codes[kLaneStrips];
+    for (int p = 0; p < kLaneStrips; ++p) codes[p] = P::Decode(strip[p] + b * P::kVectorBytes);
+    for (size_t j = 0; j < cpb; ++j)
+      for (int m = 0; m < MR; ++m) {
+        const __m512i xs = BroadcastDword(x + m * a.x_stride, b * cpb + j);
+        for (int p = 0; p < kLaneStrips; ++p) acc[m][p] = _mm512_dpbusd_epi32(acc[m][p], codes[p].code[j], xs);
+      }
+  }
+  for (int p = 0; p < kLaneStrips; ++p) {
+    const size_t c0 = p * kStripLanes;
+    if (c0 >= cols) break;
+    for (int m = 0; m < MR; ++m) StoreLanes<P>(a, acc[m][p], m0 + m, n0 + c0, cols - c0);
+  }
+}
+
+template <class P, int MR>
+void StripRows(const Qs8GemmArgs& a, size_t m0, size_t rows, size_t n0, size_t cols) {
+  if constexpr (MR > 1) {
+    if (rows < MR) return StripRows<P, MR - 1>(a, m0, rows, n0, cols);
+  }
+  StripTile<P, MR>(a, m0, n0, cols);
+}
+
+// The qs8_qcxw_strips_gemm_fn contract. Activations are copied into this thread's scratch, zero-padded
+// to whole vectors (codes past K then meet zeros whatever their bias), with their sums.
+template <class P>
+void Qs8StripsGemmAvx512Vnni(size_t M, size_t N, size_t K, const int8_t* x, size_t x_stride, const uint8_t* strips,
+                             const float* w_scale, const float* x_scale, float* y, size_t y_stride) {
+  if (M == 0 || N == 0) return;
+  constexpr size_t V = P::kVectorBytes, codes_per_block = 4 * P::kCodesPerByte;
+  const size_t blocks = (K + codes_per_block - 1) / codes_per_block;
+  const size_t stride = (K + V - 1) / V * V;
+  const size_t sum_bytes = (M * sizeof(int32_t) + 63) / 64 * 64;
+  uint8_t* scratch = static_cast<uint8_t*>(edgelm_scratch(sum_bytes + M * stride));
+  if (!scratch) {
+    for (size_t m = 0; m < M; ++m) memset(y + m * y_stride, 0, N * sizeof(float));
+    return;
+  }
+  int32_t* x_sum = reinterpret_cast<int32_t*>(scratch);
+  int8_t* padded = reinterpret_cast<int8_t*>(scratch + sum_bytes);
+  for (size_t m = 0; m < M; ++m) {
+    int8_t* row = padded + m * stride;
+    memcpy(row, x + m * x_stride, K);
+    memset(row + K, 0, stride - K);
+    __m512i sums = _mm512_setzero_si512();
+    for (size_t v = 0; v < stride; v += V) sums = P::AddByteSums(sums, row + v);
+    x_sum[m] = P::Reduce(sums);
+  }
+  const Qs8GemmArgs a{blocks, 0, strips, blocks * V, padded, stride, x_sum, w_scale, x_scale, y, y_stride};
+  if (M == 1) {
+    for (size_t n0 = 0; n0 < N; n0 += kStripLanes) StripGemv<P>(a, n0, N - n0);
+    return;
+  }
+  for (size_t n0 = 0; n0 < N; n0 += kLaneStrips * kStripLanes)
+    for (size_t m0 = 0; m0 < M; m0 += kLaneMR)
+      StripRows<P, kLaneMR>(a, m0, M - m0 < kLaneMR ? M - m0 : kLaneMR, n0, N - n0);
 }
 
 }  // namespace

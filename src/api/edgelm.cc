@@ -335,7 +335,7 @@ edgelm_status edgelm_model_get_info(const edgelm_model* model, edgelm_model_info
     full.chat_template = m.chat_template_name().c_str();
     full.default_context_length = SessionDefaults().context_length;
     full.xnnpack_linears = static_cast<int32_t>(m.model().xnn().size());
-    full.packed_weight_bytes = m.model().xnn().packed_bytes();
+    full.packed_weight_bytes = m.model().xnn().packed_bytes() + m.model().strips().packed_bytes();
     full.weights_verified = WeightsVerified(m);
     CopyOut(full, info);
     return EDGELM_OK;

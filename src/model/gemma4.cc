@@ -37,6 +37,7 @@ struct Workspace {
   AttentionScratch attention;
   LinearScratch linear;
   std::unique_ptr<XnnOperators> xnn;  // null when XNNPACK runs no linear
+  const StripWeights* strips = nullptr;  // the model's
   std::vector<uint8_t> gathered;      // one row of a gathered table, as stored
 };
 
@@ -52,9 +53,10 @@ T* Grow(std::vector<T>& v, size_t n) {
 
 const float* F32(const TensorView* t) { return reinterpret_cast<const float*>(t->data); }
 
-// y = x Wᵀ through XNNPACK when the model gave it `w`, else through our kernels.
+// y = x Wᵀ through XNNPACK when the model gave it `w`, else through our kernels (over w's strips if it
+// has them).
 void RunLinear(const TensorView& w, const float* x, int rows, float* y, Workspace* ws) {
-  if (!ws->xnn || !ws->xnn->Run(w, x, rows, y, ws->pool)) Linear(w, x, rows, y, &ws->linear, ws->pool);
+  if (!ws->xnn || !ws->xnn->Run(w, x, rows, y, ws->pool)) Linear(w, ws->strips->Find(&w), x, rows, y, &ws->linear, ws->pool);
 }
 
 // RunLinear with the observer told its input and output (calibration records both).
@@ -131,6 +133,7 @@ Gemma4Model::~Gemma4Model() = default;
 WorkspacePtr Gemma4Model::NewWorkspace(pthreadpool_t pool) const {
   WorkspacePtr ws(new Workspace());
   ws->pool = pool;
+  ws->strips = strips_.get();
   if (xnn_->size() > 0) ws->xnn.reset(new XnnOperators(xnn_.get()));
   return ws;
 }
@@ -186,6 +189,7 @@ Status Gemma4Model::Create(std::shared_ptr<const ModelFile> file, std::unique_pt
   if (engine == LinearEngine::kAuto) engine = LinearEngineFromEnvironment();
   EDGELM_RETURN_IF_ERROR(XnnWeights::Create(m->file_.get(), m->multiplied_, engine, &m->xnn_));
   EDGELM_RETURN_IF_ERROR(ThreadPool::Create(num_threads, &m->shared_pool_));
+  m->strips_ = StripWeights::Create(m->file_.get(), m->multiplied_, *m->xnn_, m->shared_pool_->get());
   *out = std::move(m);
   return Status::Ok();
 }

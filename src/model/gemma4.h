@@ -10,6 +10,7 @@
 #include "model/kv_cache.h"
 #include "model/linear.h"
 #include "model/thread_pool.h"
+#include "model/strip_weights.h"
 #include "model/xnn_linear.h"
 
 namespace edgelm {
@@ -72,6 +73,7 @@ class Gemma4Model {
   const TensorView* ple_table() const { return ple_table_; }
   // The linears XNNPACK runs, with their packed weights.
   const XnnWeights& xnn() const { return *xnn_; }
+  const StripWeights& strips() const { return *strips_; }
 
   // A workspace whose forward passes run on `pool` (null = the calling thread); the pool and this
   // model must outlive it.
@@ -115,6 +117,7 @@ class Gemma4Model {
   std::vector<std::unique_ptr<OwnedTensor>> norms_;  // heap copies of the norm tensors (Bind says why)
   std::vector<const TensorView*> multiplied_;  // every tensor Linear runs, in manifest order
   std::unique_ptr<XnnWeights> xnn_;
+  std::unique_ptr<StripWeights> strips_;
   std::vector<std::vector<float>> inv_freq_;  // per layer: RoPE frequency of each of head_dim/2 pairs
 };
 

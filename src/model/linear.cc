@@ -23,7 +23,10 @@ size_t ChannelsPerTask(size_t M, size_t N, size_t threads) {
 void RunChannels(void* context, size_t n0, size_t count) {
   const GemmCall& c = *static_cast<const GemmCall*>(context);
   const uint8_t* w = c.w + n0 * c.row_bytes;
-  if (c.qs8)
+  if (c.strips.gemm)  // n0 is a multiple of the tile, itself of 32 channels: whole strips
+    c.strips.gemm(c.M, count, c.K, c.x_q, c.K, c.strips.data + n0 / 16 * c.strips.strip_bytes, c.w_scale + n0,
+                  c.x_scale, c.y + n0, c.N);
+  else if (c.qs8)
     c.qs8(c.M, count, c.K, c.x_q, c.K, w, c.row_bytes, c.w_scale + n0, c.x_scale, c.y + n0, c.N);
   else
     c.f32(c.M, count, c.K, c.x, c.K, w, c.row_bytes, c.y + n0, c.N);
@@ -156,7 +159,8 @@ bool LinearSupports(const TensorView& w) {
   return IntegerGemm(k, w.dtype) && w.scales && w.scale_group_size == 0;
 }
 
-void Linear(const TensorView& w, const float* x, int M, float* y, LinearScratch* s, pthreadpool_t pool) {
+void Linear(const TensorView& w, const Strips& strips, const float* x, int M, float* y, LinearScratch* s,
+            pthreadpool_t pool) {
   GemmCall call{};
   call.M = static_cast<size_t>(M);
   call.N = static_cast<size_t>(w.rows());
@@ -176,6 +180,7 @@ void Linear(const TensorView& w, const float* x, int M, float* y, LinearScratch*
     return;
   }
   call.qs8 = IntegerGemm(kernels, w.dtype);
+  if (strips.gemm) call.strips = strips;
   call.w_scale = w.scales;
   s->x_q.resize(static_cast<size_t>(M) * K);
   s->x_scale.resize(static_cast<size_t>(M));

@@ -40,7 +40,15 @@ struct LinearScratch {
 // Bytes LinearScratch needs for `rows` tokens through `w` (WorkspaceBytes sums it at the widest shapes).
 uint64_t LinearScratchBytes(const TensorView& w, int rows);
 
-// One microkernel call over all N output channels; exactly one of qs8 / f32 is set.
+// An integer tensor repacked into channel strips (model/strip_weights.h) and the kernel that reads
+// them; data null: the tensor is read row-major from the file.
+struct Strips {
+  const uint8_t* data = nullptr;  // ceil(N / 16) strips of `strip_bytes`
+  size_t strip_bytes = 0;
+  qs8_qcxw_strips_gemm_fn gemm = nullptr;
+};
+
+// One microkernel call over all N output channels; exactly one of qs8 / qs8_strips / f32 is set.
 struct GemmCall {
   size_t M, N, K, row_bytes;
   const uint8_t* w;        // N rows of row_bytes
@@ -51,10 +59,11 @@ struct GemmCall {
   float* y;                // [M][N]
   qs8_qcxw_gemm_fn qs8;
   f32_gemm_fn f32;
+  Strips strips;           // qs8 over strips instead of w when strips.gemm is set
 };
 
 // Runs `call` with its output channels split over `pool` (null = the calling thread) in tiles of at
-// least 32 channels, handed out dynamically: a thread that is descheduled (another app on its core,
+// least 32 channels (whole strips), handed out dynamically: a thread that is descheduled (another app on its core,
 // a slower core of a big.LITTLE phone) takes fewer tiles instead of holding up the others. The pool
 // may merge tiles (multiples of 32) for threads that run ahead.
 void RunGemm(const GemmCall& call, pthreadpool_t pool);
@@ -71,7 +80,9 @@ AsymmetricQuant QuantizeAsymmetric(const float* x, size_t K, int8_t* q);
 bool LinearSupports(const TensorView& w);
 
 // x: [M][K] f32, y: [M][N] f32 (K = w.cols(), N = w.rows()). Output channels are split across
-// `pool`'s threads (null = the calling thread only) when the product is big enough to pay.
-void Linear(const TensorView& w, const float* x, int M, float* y, LinearScratch* scratch, pthreadpool_t pool);
+// `pool`'s threads (null = the calling thread only) when the product is big enough to pay. `strips`:
+// w's integer codes repacked into channel strips (the same results), or {} to read w in place.
+void Linear(const TensorView& w, const Strips& strips, const float* x, int M, float* y, LinearScratch* scratch,
+            pthreadpool_t pool);
 
 }  // namespace edgelm

@@ -1,0 +1,54 @@
+// Our kernels' repacked weights. Where the selected kernel variant has a GEMM over channel strips
+// (kernels/gemm.h) for a tensor's dtype, the tensor is repacked into strips once, at load: a decode
+// step then reads each matrix as one linear stream, and prefill skips the per-call transposes of the
+// row-major kernels (docs/performance.md, "Channel strips"). The copy lives in anonymous memory
+// (transparent huge pages where the system allows them) and the file's pages of the original are
+// dropped right after, so it replaces the original in memory instead of adding to it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include <pthreadpool.h>
+
+#include "common/status.h"
+#include "format/tensor.h"
+#include "model/linear.h"
+
+namespace edgelm {
+
+class ModelFile;
+class XnnWeights;
+
+// Immutable after Create; shared by every workspace.
+class StripWeights {
+ public:
+  ~StripWeights();
+  // Repacks every tensor of `tensors` that XNNPACK does not run (`xnn`), that Linear supports and whose
+  // dtype has a strips GEMM in the selected kernel variant, using `pool` (null: the calling thread), and
+  // drops its pages of `file` (null: tensors not in a file). A tensor whose copy cannot be allocated
+  // stays row-major (logged): this never fails the load.
+  static std::unique_ptr<StripWeights> Create(const ModelFile* file, const std::vector<const TensorView*>& tensors,
+                                              const XnnWeights& xnn, pthreadpool_t pool);
+
+  // `w`'s strips, or null (Strips::data) if it stays row-major.
+  Strips Find(const TensorView* w) const;
+  size_t size() const { return index_.size(); }
+  std::vector<const TensorView*> tensors() const;
+  // Bytes of the copies (resident, anonymous memory).
+  uint64_t packed_bytes() const { return packed_bytes_; }
+
+ private:
+  struct Copy {
+    void* data;
+    size_t bytes;
+    Strips strips;
+  };
+  StripWeights() = default;
+  std::unordered_map<const TensorView*, Copy> index_;
+  uint64_t packed_bytes_ = 0;
+};
+
+}  // namespace edgelm
