@@ -20,7 +20,7 @@
 //             "hidden_size": int, "num_layers": int, "vocab_size": int,
 //             "weight_bytes_per_token": int,          // weight bytes one decode step reads
 //             "xnnpack_linears": int,                 // weight matrices XNNPACK multiplies
-//             "packed_weight_bytes": int},            // XNNPACK's packed copies of them (resident)
+//             "packed_weight_bytes": int},            // weights repacked at load (XNNPACK, channel strips; resident)
 //   "settings": {"reps": int, "seed": int, "context_length": int, "prefill_chunk": int, "n_gen": int,
 //                "prefill_lengths": [int], "decode_depths": [int], "threads": [int],
 //                "linear_engine": str,        // EDGELM_KERNELS ("xnnpack", "edgelm", a kernel variant), or "auto"
@@ -760,7 +760,7 @@ std::string SpreadText(const ordered_json& load, const char* key) {
 }
 
 void PrintMemoryTable(const std::vector<ordered_json>& runs) {
-  std::printf("| model | file GB | weights/token GB | XNNPACK packed GB | peak RSS GB | RSS after tg GB | PSS file GB "
+  std::printf("| model | file GB | weights/token GB | packed GB | peak RSS GB | RSS after tg GB | PSS file GB "
               "| PSS anon GB | KV MB | context |\n"
               "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
   for (const ordered_json& run : runs) {

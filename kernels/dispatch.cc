@@ -29,7 +29,8 @@ const edgelm_kernels kScalar = {"scalar",
                                 KV_ATTENTION_KERNELS(scalar),
                                 edgelm_f32_gelu_tanh_mul_scalar,
                                 edgelm_f32_softcap_scalar,
-                                nullptr, nullptr, nullptr};  // row-major weights
+                                nullptr, nullptr, nullptr,  // row-major weights
+                                edgelm_qs8_pack_strips_scalar};
 
 // Candidate variants, weakest first; `supported` is evaluated at run time.
 struct Variant {
@@ -54,7 +55,8 @@ const edgelm_kernels kAvx2 = {"avx2",
                               KV_ATTENTION_KERNELS(avx2),
                               edgelm_f32_gelu_tanh_mul_avx2,
                               edgelm_f32_softcap_avx2,
-                              nullptr, nullptr, nullptr};  // row-major weights
+                              nullptr, nullptr, nullptr,  // row-major weights
+                              edgelm_qs8_pack_strips_scalar};
 
 // Float weights gain nothing from VNNI: those keep the AVX2 kernels.
 const edgelm_kernels kAvx512Vnni = {"avx512vnni",
@@ -73,7 +75,8 @@ const edgelm_kernels kAvx512Vnni = {"avx512vnni",
                                     edgelm_f32_softcap_avx512f,
                                     edgelm_qs8_qc8w_strips_gemm_avx512vnni,
                                     edgelm_qs8_qc4w_strips_gemm_avx512vnni,
-                                    edgelm_qs8_qc2w_strips_gemm_avx512vnni};
+                                    edgelm_qs8_qc2w_strips_gemm_avx512vnni,
+                                    edgelm_qs8_pack_strips_avx512vnni};
 
 bool HasAvx2() { return cpuinfo_has_x86_avx2() && cpuinfo_has_x86_fma3() && cpuinfo_has_x86_f16c(); }
 
@@ -98,7 +101,8 @@ const edgelm_kernels kNeon = {"neon",
                               KV_ATTENTION_KERNELS(neon),
                               edgelm_f32_gelu_tanh_mul_scalar,  // the baseline build vectorizes it with NEON
                               edgelm_f32_softcap_scalar,
-                              nullptr, nullptr, nullptr};  // row-major weights
+                              nullptr, nullptr, nullptr,  // row-major weights
+                              edgelm_qs8_pack_strips_scalar};
 
 // Float weights gain nothing from SDOT/SMMLA: those keep the NEON kernels.
 const edgelm_kernels kNeonDot = {"neondot",
@@ -115,7 +119,8 @@ const edgelm_kernels kNeonDot = {"neondot",
                                  KV_ATTENTION_KERNELS(neon),
                                  edgelm_f32_gelu_tanh_mul_scalar,
                                  edgelm_f32_softcap_scalar,
-                                 nullptr, nullptr, nullptr};  // row-major weights
+                                 nullptr, nullptr, nullptr,  // row-major weights
+                                 edgelm_qs8_pack_strips_scalar};
 
 const edgelm_kernels kI8mm = {"i8mm",
                               edgelm_qs8_qc8w_gemm_i8mm,
@@ -131,7 +136,8 @@ const edgelm_kernels kI8mm = {"i8mm",
                               KV_ATTENTION_KERNELS(neon),
                               edgelm_f32_gelu_tanh_mul_scalar,
                               edgelm_f32_softcap_scalar,
-                              nullptr, nullptr, nullptr};  // row-major weights
+                              nullptr, nullptr, nullptr,  // row-major weights
+                              edgelm_qs8_pack_strips_scalar};
 
 bool HasNeonDot() { return cpuinfo_has_arm_neon_dot(); }
 

@@ -42,8 +42,8 @@ class StripWeights {
 
  private:
   struct Copy {
-    void* data;
-    size_t bytes;
+    void* mapping;  // as mmap returned it: the strips start at the first 2 MB boundary inside
+    size_t mapping_bytes;
     Strips strips;
   };
   StripWeights() = default;
