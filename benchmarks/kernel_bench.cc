@@ -16,7 +16,8 @@
 //
 // --filter keeps the kernels whose name contains SUBSTRING; XNNPACK's rows go with our kernel of the
 // same weight type (qs8_qc4w) and match their operator's name too ("xnnpack", "qd8_f32_qc4w").
-// --variant keeps only that variant's rows ("avx512vnni", "scalar", ..., or "xnnpack").
+// --variant keeps only that variant's rows ("avx512vnni", "scalar", ..., "avx512vnni-strips" (its GEMM over
+// channel strips, kernels/gemm.h, which Linear runs where a variant has one), or "xnnpack").
 // GOPS = 2*M*N*K / time; GB/s = weight bytes read per call / time (one pass over the matrix; XNNPACK
 // reads its packed copy, whose size each XNNPACK configuration prints next to the source's). Each
 // configuration reports the median call time and the best single call; GOPS, GB/s and %BW use the best
@@ -64,12 +65,14 @@ struct KernelSpec {
   DType dtype;
   qs8_qcxw_gemm_fn edgelm_kernels::*qs8;  // exactly one of qs8 / f32 is set
   f32_gemm_fn edgelm_kernels::*f32;
+  qs8_qcxw_strips_gemm_fn edgelm_kernels::*strips = nullptr;  // qs8's GEMM over channel strips
+  int bits = 0;
 };
 
 const KernelSpec kKernels[] = {
-    {"qs8_qc8w", DType::I8, &edgelm_kernels::qs8_qc8w_gemm, nullptr},
-    {"qs8_qc4w", DType::I4, &edgelm_kernels::qs8_qc4w_gemm, nullptr},
-    {"qs8_qc2w", DType::I2, &edgelm_kernels::qs8_qc2w_gemm, nullptr},
+    {"qs8_qc8w", DType::I8, &edgelm_kernels::qs8_qc8w_gemm, nullptr, &edgelm_kernels::qs8_qc8w_strips_gemm, 8},
+    {"qs8_qc4w", DType::I4, &edgelm_kernels::qs8_qc4w_gemm, nullptr, &edgelm_kernels::qs8_qc4w_strips_gemm, 4},
+    {"qs8_qc2w", DType::I2, &edgelm_kernels::qs8_qc2w_gemm, nullptr, &edgelm_kernels::qs8_qc2w_strips_gemm, 2},
     {"f32_f32w", DType::F32, nullptr, &edgelm_kernels::f32_f32w_gemm},
     {"f32_bf16w", DType::BF16, nullptr, &edgelm_kernels::f32_bf16w_gemm},
     {"f32_f16w", DType::F16, nullptr, &edgelm_kernels::f32_f16w_gemm},
@@ -200,6 +203,7 @@ struct Pools {
 struct Bench {
   Options options;
   std::vector<uint8_t> weights;  // decode cycles through copies inside this buffer
+  std::vector<uint8_t> strips;   // those copies repacked into channel strips, for the *-strips rows
   std::vector<int8_t> x_q;
   std::vector<float> x, x_scale, w_scale, y;
   double read_bandwidth[2] = {0, 0};  // bytes/s with 1 and 2 threads
@@ -212,6 +216,7 @@ struct Bench {
     std::string kernel, op, output;  // our kernel of the weight type, XNNPACK's operator, OutputKindName
     size_t M, threads;
     std::vector<double> ratios;
+    std::string ours;  // our variant's row name
   };
   std::vector<XnnpackRatios> xnnpack_ratios;
 
@@ -282,6 +287,36 @@ struct Bench {
                   s.best_seconds, s.cpu_seconds, static_cast<double>(matrix_bytes)},
                  t);
         }
+      }
+    for (size_t v = 0; v < count; ++v) RunOurStrips(spec, shape, *variants[v]);
+  }
+
+  // Row name of a variant's GEMM over channel strips (what Linear runs where the variant has one).
+  static std::string StripsVariantName(const edgelm_kernels& variant) { return std::string(variant.name) + "-strips"; }
+
+  // spec's GEMM over the weight copies repacked into strips, as Linear runs it where `variant` has one.
+  void RunOurStrips(const KernelSpec& spec, const Shape& shape, const edgelm_kernels& variant) {
+    if (!spec.strips || !(variant.*spec.strips) || !VariantSelected(StripsVariantName(variant))) return;
+    const size_t row_bytes = RowBytesOf(spec.dtype, shape.K), matrix_bytes = row_bytes * shape.N;
+    const size_t strip_bytes = edgelm_qs8_strip_bytes(spec.bits, shape.K);
+    const size_t packed_bytes = (shape.N + 15) / 16 * strip_bytes;
+    const size_t copies = std::max<size_t>(1, weights.size() / std::max(matrix_bytes, packed_bytes));
+    if (strips.size() < copies * packed_bytes) strips.resize(copies * packed_bytes);
+    for (size_t c = 0; c < copies; ++c)
+      edgelm_qs8_pack_strips(spec.bits, shape.N, shape.K, weights.data() + c * matrix_bytes, row_bytes,
+                              strips.data() + c * packed_bytes);
+    for (size_t M : kTokenCounts)
+      for (size_t t = 0; t < std::size(kThreadCounts); ++t) {
+        edgelm::GemmCall c = Gemm(spec, variant, shape, M, y.data());
+        c.strips = {strips.data(), strip_bytes, variant.*spec.strips};
+        const size_t cycled = M == 1 ? copies : 1;
+        const Timing s = SecondsPerCall(options, [&](size_t i) {
+          c.strips.data = strips.data() + (i % cycled) * packed_bytes;
+          edgelm::RunGemm(c, pools.get(t));
+        });
+        Record({spec.name, StripsVariantName(variant), M, shape.N, shape.K, kThreadCounts[t], s.median_seconds,
+                s.best_seconds, s.cpu_seconds, static_cast<double>(packed_bytes)},
+               t);
       }
   }
 
@@ -519,7 +554,9 @@ struct Bench {
 
   // Pairs an XNNPACK row with our selected variant's row at the same weight type, shape, M and threads.
   void AddXnnpackRatio(const KernelSpec& spec, const Result& xnnpack) {
-    const std::string ours_variant = edgelm_kernels_select()->name;
+    const edgelm_kernels& selected = *edgelm_kernels_select();
+    const std::string ours_variant =
+        spec.strips && selected.*spec.strips ? StripsVariantName(selected) : std::string(selected.name);
     const auto ours = std::find_if(results.begin(), results.end(), [&](const Result& r) {
       return r.kernel == spec.name && r.variant == ours_variant && r.M == xnnpack.M && r.N == xnnpack.N &&
              r.K == xnnpack.K && r.threads == xnnpack.threads;
@@ -530,7 +567,7 @@ struct Bench {
     });
     if (entry == xnnpack_ratios.end())
       entry = xnnpack_ratios.insert(xnnpack_ratios.end(),
-                                    {spec.name, xnnpack.kernel, xnnpack.output, xnnpack.M, xnnpack.threads, {}});
+                                    {spec.name, xnnpack.kernel, xnnpack.output, xnnpack.M, xnnpack.threads, {}, ours_variant});
     entry->ratios.push_back(xnnpack.gops() / ours->gops());
   }
 
@@ -548,7 +585,7 @@ struct Bench {
     if (xnnpack_ratios.empty()) return;
     std::printf("\nxnnpack / ours (%s) in GOPS, per weight type, output, M and threads: geometric mean over the "
                 "shapes (min-max)\n",
-                edgelm_kernels_select()->name);
+                xnnpack_ratios.front().ours.c_str());
     std::printf("%-9s %-6s %4s %3s %-21s %6s %6s  %s\n", "kernel", "output", "M", "thr", "xnnpack", "shapes", "ratio",
                 "(min-max)");
     for (const XnnpackRatios& e : xnnpack_ratios) {
@@ -595,7 +632,7 @@ struct Bench {
     for (const XnnpackRatios& e : xnnpack_ratios) {
       const RatioSpread s = Spread(e.ratios);
       out["xnnpack_summary"].push_back({{"kernel", e.kernel}, {"output", e.output}, {"op", e.op}, {"M", e.M},
-                                        {"threads", e.threads}, {"ours_variant", edgelm_kernels_select()->name},
+                                        {"threads", e.threads}, {"ours_variant", e.ours},
                                         {"shapes", e.ratios.size()}, {"gops_ratio_geomean", s.geomean},
                                         {"gops_ratio_min", s.min}, {"gops_ratio_max", s.max}});
     }

@@ -29,8 +29,7 @@ const edgelm_kernels kScalar = {"scalar",
                                 KV_ATTENTION_KERNELS(scalar),
                                 edgelm_f32_gelu_tanh_mul_scalar,
                                 edgelm_f32_softcap_scalar,
-                                nullptr, nullptr, nullptr,  // row-major weights
-                                edgelm_qs8_pack_strips_scalar};
+                                nullptr, nullptr, nullptr};  // row-major weights
 
 // Candidate variants, weakest first; `supported` is evaluated at run time.
 struct Variant {
@@ -55,8 +54,7 @@ const edgelm_kernels kAvx2 = {"avx2",
                               KV_ATTENTION_KERNELS(avx2),
                               edgelm_f32_gelu_tanh_mul_avx2,
                               edgelm_f32_softcap_avx2,
-                              nullptr, nullptr, nullptr,  // row-major weights
-                              edgelm_qs8_pack_strips_scalar};
+                              nullptr, nullptr, nullptr};  // row-major weights
 
 // Float weights gain nothing from VNNI: those keep the AVX2 kernels.
 const edgelm_kernels kAvx512Vnni = {"avx512vnni",
@@ -75,8 +73,7 @@ const edgelm_kernels kAvx512Vnni = {"avx512vnni",
                                     edgelm_f32_softcap_avx512f,
                                     edgelm_qs8_qc8w_strips_gemm_avx512vnni,
                                     edgelm_qs8_qc4w_strips_gemm_avx512vnni,
-                                    edgelm_qs8_qc2w_strips_gemm_avx512vnni,
-                                    edgelm_qs8_pack_strips_avx512vnni};
+                                    edgelm_qs8_qc2w_strips_gemm_avx512vnni};
 
 bool HasAvx2() { return cpuinfo_has_x86_avx2() && cpuinfo_has_x86_fma3() && cpuinfo_has_x86_f16c(); }
 
@@ -101,8 +98,7 @@ const edgelm_kernels kNeon = {"neon",
                               KV_ATTENTION_KERNELS(neon),
                               edgelm_f32_gelu_tanh_mul_scalar,  // the baseline build vectorizes it with NEON
                               edgelm_f32_softcap_scalar,
-                              nullptr, nullptr, nullptr,  // row-major weights
-                              edgelm_qs8_pack_strips_scalar};
+                              nullptr, nullptr, nullptr};  // row-major weights
 
 // Float weights gain nothing from SDOT/SMMLA: those keep the NEON kernels.
 const edgelm_kernels kNeonDot = {"neondot",
@@ -119,8 +115,7 @@ const edgelm_kernels kNeonDot = {"neondot",
                                  KV_ATTENTION_KERNELS(neon),
                                  edgelm_f32_gelu_tanh_mul_scalar,
                                  edgelm_f32_softcap_scalar,
-                                 nullptr, nullptr, nullptr,  // row-major weights
-                                 edgelm_qs8_pack_strips_scalar};
+                                 nullptr, nullptr, nullptr};  // row-major weights
 
 const edgelm_kernels kI8mm = {"i8mm",
                               edgelm_qs8_qc8w_gemm_i8mm,
@@ -136,8 +131,7 @@ const edgelm_kernels kI8mm = {"i8mm",
                               KV_ATTENTION_KERNELS(neon),
                               edgelm_f32_gelu_tanh_mul_scalar,
                               edgelm_f32_softcap_scalar,
-                              nullptr, nullptr, nullptr,  // row-major weights
-                              edgelm_qs8_pack_strips_scalar};
+                              nullptr, nullptr, nullptr};  // row-major weights
 
 bool HasNeonDot() { return cpuinfo_has_arm_neon_dot(); }
 

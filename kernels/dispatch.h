@@ -40,7 +40,6 @@ typedef struct edgelm_kernels {
   qs8_qcxw_strips_gemm_fn qs8_qc8w_strips_gemm;
   qs8_qcxw_strips_gemm_fn qs8_qc4w_strips_gemm;
   qs8_qcxw_strips_gemm_fn qs8_qc2w_strips_gemm;
-  qs8_pack_strips_fn qs8_pack_strips;  // never NULL
 } edgelm_kernels;
 
 // The best variant this CPU runs, or the one EDGELM_KERNELS names (falls back to the best one if that

@@ -77,7 +77,7 @@ void CheckStrips(const RandomWeights& w, const std::vector<float>& x, int M, con
   const size_t N = static_cast<size_t>(w.view.rows()), K = static_cast<size_t>(w.view.cols());
   Strips strips{nullptr, edgelm_qs8_strip_bytes(bits, K), nullptr};
   std::vector<uint8_t> packed((N + 15) / 16 * strips.strip_bytes);
-  edgelm_qs8_pack_strips_scalar(bits, N, K, w.view.data, w.bytes.size() / N, packed.data());
+  edgelm_qs8_pack_strips(bits, N, K, w.view.data, w.bytes.size() / N, packed.data());
   strips.data = packed.data();
   const edgelm_kernels& selected = *edgelm_kernels_select();
   const qs8_qcxw_strips_gemm_fn gemms[] = {

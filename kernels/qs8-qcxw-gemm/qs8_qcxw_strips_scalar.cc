@@ -69,8 +69,7 @@ size_t edgelm_qs8_strip_bytes(int bits, size_t K) {
   return (K + CodesPerDword(bits) - 1) / CodesPerDword(bits) * kBlockBytes;
 }
 
-void edgelm_qs8_pack_strip_blocks_scalar(int bits, size_t N, size_t K, const uint8_t* w, size_t w_row_bytes,
-                                         uint8_t* strips, size_t first_block) {
+void edgelm_qs8_pack_strips(int bits, size_t N, size_t K, const uint8_t* w, size_t w_row_bytes, uint8_t* strips) {
   const size_t per_dword = CodesPerDword(bits), blocks = (K + per_dword - 1) / per_dword;
   const size_t row_bytes_used = (K * static_cast<size_t>(bits) + 7) / 8;
   // The last dword of a row: its bytes past the row and its codes past K read as zeros.
@@ -81,25 +80,20 @@ void edgelm_qs8_pack_strip_blocks_scalar(int bits, size_t N, size_t K, const uin
     for (size_t c = 0; c < kStripChannels; ++c) {
       uint32_t* out = strip + c;
       if (n0 + c >= N) {
-        for (size_t b = first_block; b < blocks; ++b) out[b * kStripChannels] = 0;
+        for (size_t b = 0; b < blocks; ++b) out[b * kStripChannels] = 0;
         continue;
       }
       const uint8_t* row = w + (n0 + c) * w_row_bytes;
-      for (size_t b = first_block; b + 1 < blocks; ++b) {
+      for (size_t b = 0; b + 1 < blocks; ++b) {
         uint32_t v;
         memcpy(&v, row + 4 * b, 4);
         out[b * kStripChannels] = ToStripOrder(bits, v);
       }
-      if (first_block >= blocks) continue;
       uint32_t v = 0;
       memcpy(&v, row + 4 * (blocks - 1), row_bytes_used - 4 * (blocks - 1));
       out[(blocks - 1) * kStripChannels] = ToStripOrder(bits, v & last_mask);
     }
   }
-}
-
-void edgelm_qs8_pack_strips_scalar(int bits, size_t N, size_t K, const uint8_t* w, size_t w_row_bytes, uint8_t* strips) {
-  edgelm_qs8_pack_strip_blocks_scalar(bits, N, K, w, w_row_bytes, strips, 0);
 }
 
 void edgelm_qs8_qc8w_strips_gemm_scalar(size_t M, size_t N, size_t K, const int8_t* x, size_t x_stride,

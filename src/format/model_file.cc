@@ -88,23 +88,27 @@ void ModelFile::Populate(const std::vector<const TensorView*>& skip) const {
 void ModelFile::GatherRow(const TensorView& tensor, int64_t row, std::vector<uint8_t>* scratch, float* out) const {
   uint64_t row_bytes = 0;
   (void)RowBytes(tensor.dtype, tensor.cols(), &row_bytes);  // validated at Open
-  scratch->resize(row_bytes);
-  const off_t offset = static_cast<off_t>(tensor.data - base_ + row * static_cast<int64_t>(row_bytes));
-  size_t done = 0;
-  while (done < row_bytes) {
-    const ssize_t n = pread(fd_, scratch->data() + done, row_bytes - done, offset + static_cast<off_t>(done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return DequantizeRow(tensor, row, out);  // a read error: the mapping has the same bytes
-    done += static_cast<size_t>(n);
-  }
   TensorView one_row;
   one_row.dtype = tensor.dtype;
   one_row.shape = {1, tensor.cols()};
-  one_row.data = scratch->data();
+  one_row.data = ReadBytes(tensor.data + row * static_cast<int64_t>(row_bytes), row_bytes, scratch);
   one_row.size = row_bytes;
   one_row.scales = tensor.scales ? tensor.scales + row * tensor.scales_per_row() : nullptr;
   one_row.scale_group_size = tensor.scale_group_size;
   DequantizeRow(one_row, 0, out);
+}
+
+const uint8_t* ModelFile::ReadBytes(const uint8_t* begin, size_t n, std::vector<uint8_t>* scratch) const {
+  scratch->resize(n);
+  const off_t offset = static_cast<off_t>(begin - base_);
+  size_t done = 0;
+  while (done < n) {
+    const ssize_t got = pread(fd_, scratch->data() + done, n - done, offset + static_cast<off_t>(done));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return begin;
+    done += static_cast<size_t>(got);
+  }
+  return scratch->data();
 }
 
 bool ModelFile::has_checksums() const { return metadata_->tensor_checksums() == schema::ChecksumKind::Crc32; }

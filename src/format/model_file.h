@@ -47,6 +47,10 @@ class ModelFile {
   // token embedding) then never become resident in this process, which would otherwise map a whole
   // large folio of neighbouring rows per token; the page cache keeps what the system can spare.
   void GatherRow(const TensorView& tensor, int64_t row, std::vector<uint8_t>* scratch, float* out) const;
+  // The `n` bytes of this file's mapping at `begin`, read with pread into `scratch` (resized) so that
+  // they do not become resident through the mapping; `begin` itself if the read fails (the mapping has
+  // the same bytes).
+  const uint8_t* ReadBytes(const uint8_t* begin, size_t n, std::vector<uint8_t>* scratch) const;
   // Whether the converter recorded a CRC-32 of every tensor (files from before edgelm-convert 1.1
   // carry none; they load as before).
   bool has_checksums() const;

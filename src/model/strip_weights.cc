@@ -14,7 +14,7 @@ namespace edgelm {
 namespace {
 
 constexpr size_t kStripChannels = 16;
-constexpr size_t kStripsPerTask = 64;  // 1024 channels: a few hundred KB per task at E2B's widths
+constexpr size_t kStripsPerTask = 16;  // 256 rows: 192 KB of E2B's int4 rows at K = 1536, an L2's share
 constexpr size_t kHugePage = size_t{2} << 20;
 
 // Anonymous memory for `bytes`, 2 MB-aligned and faulted in at once as transparent huge pages where the
@@ -35,17 +35,23 @@ uint8_t* MapCopy(size_t bytes, void** mapping, size_t* mapping_bytes) {
 }
 
 struct PackTask {
-  qs8_pack_strips_fn pack;
+  const ModelFile* file;  // null: read `w` in place
   int bits;
   size_t N, K, row_bytes, strip_bytes;
   const uint8_t* w;
   uint8_t* out;
+  std::vector<std::vector<uint8_t>>* buffers;  // one per pool thread
 };
 
-void PackStrips(void* context, size_t first, size_t count) {
+// Strips [task * kStripsPerTask, +kStripsPerTask). Their rows are read with pread into the thread's
+// buffer: through the mapping, each 4 KB page costs a fault and then has to be dropped again, and
+// that took longer than the packing.
+void PackStrips(void* context, size_t thread, size_t task) {
   const PackTask& t = *static_cast<const PackTask*>(context);
-  const size_t n0 = first * kStripChannels, n = std::min(t.N - n0, count * kStripChannels);
-  t.pack(t.bits, n, t.K, t.w + n0 * t.row_bytes, t.row_bytes, t.out + first * t.strip_bytes);
+  const size_t n0 = task * kStripsPerTask * kStripChannels, n = std::min(t.N - n0, kStripsPerTask * kStripChannels);
+  const uint8_t* rows = t.w + n0 * t.row_bytes;
+  if (t.file) rows = t.file->ReadBytes(rows, n * t.row_bytes, &(*t.buffers)[thread]);
+  edgelm_qs8_pack_strips(t.bits, n, t.K, rows, t.row_bytes, t.out + n0 / kStripChannels * t.strip_bytes);
 }
 
 int BitsOf(DType dtype) { return dtype == DType::I8 ? 8 : dtype == DType::I4 ? 4 : dtype == DType::I2 ? 2 : 0; }
@@ -69,6 +75,7 @@ std::unique_ptr<StripWeights> StripWeights::Create(const ModelFile* file, const 
                                                    const XnnWeights& xnn, pthreadpool_t pool) {
   std::unique_ptr<StripWeights> s(new StripWeights());
   const edgelm_kernels& kernels = *edgelm_kernels_select();
+  std::vector<std::vector<uint8_t>> buffers(pthreadpool_get_threads_count(pool));  // freed on return
   // Largest first, as XnnWeights: the peak is the copies so far plus one original.
   std::vector<const TensorView*> by_size(tensors);
   std::stable_sort(by_size.begin(), by_size.end(), [](const TensorView* a, const TensorView* b) { return a->size > b->size; });
@@ -88,8 +95,8 @@ std::unique_ptr<StripWeights> StripWeights::Create(const ModelFile* file, const 
       Log(LogLevel::kWarn, "no memory to repack '" + w->name + "' into channel strips: it runs row-major");
       continue;
     }
-    PackTask task{kernels.qs8_pack_strips, bits, N, K, row_bytes, strip_bytes, w->data, p};
-    pthreadpool_parallelize_1d_tile_1d(pool, PackStrips, &task, strips, kStripsPerTask, 0);
+    PackTask task{file, bits, N, K, row_bytes, strip_bytes, w->data, p, &buffers};
+    pthreadpool_parallelize_1d_with_thread(pool, PackStrips, &task, (strips + kStripsPerTask - 1) / kStripsPerTask, 0);
     s->index_[w] = Copy{mapping, mapping_bytes, Strips{p, strip_bytes, gemm}};
     s->packed_bytes_ += bytes;
     if (file) file->DropFromMemory(*w);
