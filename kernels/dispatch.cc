@@ -54,7 +54,9 @@ const edgelm_kernels kAvx2 = {"avx2",
                               KV_ATTENTION_KERNELS(avx2),
                               edgelm_f32_gelu_tanh_mul_avx2,
                               edgelm_f32_softcap_avx2,
-                              nullptr, nullptr, nullptr};  // row-major weights
+                              edgelm_qs8_qc8w_strips_gemm_avx2,
+                              edgelm_qs8_qc4w_strips_gemm_avx2,
+                              edgelm_qs8_qc2w_strips_gemm_avx2};
 
 // Float weights gain nothing from VNNI: those keep the AVX2 kernels.
 const edgelm_kernels kAvx512Vnni = {"avx512vnni",

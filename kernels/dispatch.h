@@ -34,9 +34,9 @@ typedef struct edgelm_kernels {
   f32_kv_accumulate_fn kv_accumulate[EDGELM_KV_FORMAT_COUNT];
   f32_gelu_tanh_mul_fn gelu_tanh_mul;
   f32_softcap_fn softcap;
-  // GEMMs over channel strips (gemm.h), NULL where the variant has none. Only these entries may be
-  // NULL: a variant fills them when strips beat its row-major kernels, and Linear then repacks the
-  // weights at load (src/model/strip_weights.h).
+  // GEMMs over channel strips (gemm.h), NULL where the variant has none (scalar, NEON: XNNPACK or the
+  // row-major kernels). Only these entries may be NULL: a variant fills them when strips beat its
+  // row-major kernels, and the model then repacks the weights at load (src/model/strip_weights.h).
   qs8_qcxw_strips_gemm_fn qs8_qc8w_strips_gemm;
   qs8_qcxw_strips_gemm_fn qs8_qc4w_strips_gemm;
   qs8_qcxw_strips_gemm_fn qs8_qc2w_strips_gemm;

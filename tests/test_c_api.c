@@ -160,7 +160,7 @@ static void test_model_linear_engine(void) {
   CHECK(edgelm_model_load(EDGELM_MODEL_PATH, &opts, &model) == EDGELM_OK);
   edgelm_model_info_init(&info);
   CHECK(edgelm_model_get_info(model, &info) == EDGELM_OK);
-  /* edgelm's own repacked copies (channel strips, on CPUs with AVX-512 VNNI) replace the originals. */
+  /* edgelm's own repacked copies (channel strips, on x86 CPUs with AVX2) replace the originals. */
   CHECK(info.xnnpack_linears == 0 && info.packed_weight_bytes < info.file_bytes);
   edgelm_model_free(model);
   opts.linear_engine = EDGELM_LINEAR_ENGINE_XNNPACK;

@@ -178,7 +178,7 @@ typedef struct edgelm_model_info {
   int32_t default_context_length; /* edgelm_session_options_init's context_length for this build */
   int32_t xnnpack_linears;     /* weight matrices XNNPACK multiplies (edgelm_model_options.linear_engine) */
   /* Weights repacked at load, resident (anonymous memory): XNNPACK's packed copies, and on CPUs whose
-   * edgelm kernels read channel strips (x86 with AVX-512 VNNI) the strips of the other integer
+   * edgelm kernels read channel strips (x86 with AVX2) the strips of the other integer
    * matrices. The file's pages of the originals are released: this replaces them, it does not add. */
   uint64_t packed_weight_bytes;
   /* Weight checksums: -1 the file has none, 0 not verified (or still verifying in the background),

@@ -3,7 +3,7 @@
 // is isolated with one 16-bit shift and a mask and meets activations the driver repacked into that
 // order. The four products of a chunk add up to at most 8*3*128 < 2^15 in int16.
 #include "gemm.h"
-#include "simd/qs8_gemm_avx2.h"
+#include "simd/qs8_strips_avx2.h"
 
 namespace {
 
@@ -37,4 +37,10 @@ extern "C" void edgelm_qs8_qc2w_gemm_avx2(size_t M, size_t N, size_t K, const in
                                           const uint8_t* w, size_t w_row_bytes, const float* w_scale,
                                           const float* x_scale, float* y, size_t y_stride) {
   Qs8Gemm<Qc2wAvx2>(M, N, K, x, x_stride, w, w_row_bytes, w_scale, x_scale, y, y_stride);
+}
+
+extern "C" void edgelm_qs8_qc2w_strips_gemm_avx2(size_t M, size_t N, size_t K, const int8_t* x, size_t x_stride,
+                                                 const uint8_t* strips, const float* w_scale, const float* x_scale,
+                                                 float* y, size_t y_stride) {
+  Qs8StripsGemmAvx2<Qc2wAvx2>(M, N, K, x, x_stride, strips, w_scale, x_scale, y, y_stride);
 }

@@ -3,7 +3,7 @@
 // nibbles (odd k) meet activations the driver repacked into the same order. Both products of a
 // chunk add up to at most 4*15*128 < 2^15 in int16.
 #include "gemm.h"
-#include "simd/qs8_gemm_avx2.h"
+#include "simd/qs8_strips_avx2.h"
 
 namespace {
 
@@ -34,4 +34,10 @@ extern "C" void edgelm_qs8_qc4w_gemm_avx2(size_t M, size_t N, size_t K, const in
                                           const uint8_t* w, size_t w_row_bytes, const float* w_scale,
                                           const float* x_scale, float* y, size_t y_stride) {
   Qs8Gemm<Qc4wAvx2>(M, N, K, x, x_stride, w, w_row_bytes, w_scale, x_scale, y, y_stride);
+}
+
+extern "C" void edgelm_qs8_qc4w_strips_gemm_avx2(size_t M, size_t N, size_t K, const int8_t* x, size_t x_stride,
+                                                 const uint8_t* strips, const float* w_scale, const float* x_scale,
+                                                 float* y, size_t y_stride) {
+  Qs8StripsGemmAvx2<Qc4wAvx2>(M, N, K, x, x_stride, strips, w_scale, x_scale, y, y_stride);
 }

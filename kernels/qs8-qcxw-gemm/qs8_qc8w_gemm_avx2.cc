@@ -2,7 +2,7 @@
 // x with w's sign moved onto it (vpsignb, |x| <= 127). A pair sum is at most 2*128*127 < 2^15, so the
 // int16 step never saturates and the result equals the scalar reference bit for bit.
 #include "gemm.h"
-#include "simd/qs8_gemm_avx2.h"
+#include "simd/qs8_strips_avx2.h"
 
 namespace {
 
@@ -29,4 +29,10 @@ extern "C" void edgelm_qs8_qc8w_gemm_avx2(size_t M, size_t N, size_t K, const in
                                           const uint8_t* w, size_t w_row_bytes, const float* w_scale,
                                           const float* x_scale, float* y, size_t y_stride) {
   Qs8Gemm<Qc8wAvx2>(M, N, K, x, x_stride, w, w_row_bytes, w_scale, x_scale, y, y_stride);
+}
+
+extern "C" void edgelm_qs8_qc8w_strips_gemm_avx2(size_t M, size_t N, size_t K, const int8_t* x, size_t x_stride,
+                                                 const uint8_t* strips, const float* w_scale, const float* x_scale,
+                                                 float* y, size_t y_stride) {
+  Qs8StripsGemmAvx2<Qc8wAvx2>(M, N, K, x, x_stride, strips, w_scale, x_scale, y, y_stride);
 }

@@ -1,5 +1,5 @@
 // Our kernels' repacked weights. Where the selected kernel variant has a GEMM over channel strips
-// (kernels/gemm.h) for a tensor's dtype, the tensor is repacked into strips once, at load: a decode
+// (kernels/gemm.h) for a tensor's dtype (x86: avx2, avx512vnni), the tensor is repacked into strips once, at load: a decode
 // step then reads each matrix as one linear stream, and prefill skips the per-call transposes of the
 // row-major kernels (docs/performance.md, "Channel strips"). The copy lives in anonymous memory
 // (transparent huge pages where the system allows them) and the file's pages of the original are
