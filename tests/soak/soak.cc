@@ -292,10 +292,18 @@ void ShadowRewind(Shadow& sh, size_t n, const Facts& f) {
   if (n == sh.tokens.size()) return;  // nothing dropped: nothing changes
   sh.tokens.resize(n);
   if (sh.kv_known && n < sh.kv) {
-    const size_t floor = f.Ring(sh.opt.context_length, sh.chunk())
-                             ? static_cast<size_t>(std::max<long>(0, static_cast<long>(sh.written) - sh.chunk() + 1))
-                             : 0;
-    sh.SetKv(n >= floor ? n : 0);
+    const bool ring = f.Ring(sh.opt.context_length, sh.chunk());
+    const auto floor_after = [&](size_t written) {
+      return ring ? static_cast<size_t>(std::max<long>(0, static_cast<long>(written) - sh.chunk() + 1)) : 0;
+    };
+    const size_t floor = floor_after(sh.written);
+    // A speculating session writes its drafts past the history, which raises the cache's floor by up
+    // to a draft's length; how long the drafts were depends on timing (DraftController measures the
+    // costs), so between the two floors either outcome is right.
+    const size_t draft_floor =
+        sh.opt.speculation == EDGELM_SPECULATION_NONE ? floor : floor_after(sh.written + sh.opt.max_draft_tokens + 1);
+    if (n >= floor && n < draft_floor) sh.kv_known = false;
+    else sh.SetKv(n >= floor ? n : 0);
     sh.valid = false;
   } else if (!sh.kv_known) {
     sh.valid = false;
