@@ -76,7 +76,9 @@ std::unique_ptr<StripWeights> StripWeights::Create(const ModelFile* file, const 
   std::unique_ptr<StripWeights> s(new StripWeights());
   const edgelm_kernels& kernels = *edgelm_kernels_select();
   std::vector<std::vector<uint8_t>> buffers(pthreadpool_get_threads_count(pool));  // freed on return
-  // Largest first, as XnnWeights: the peak is the copies so far plus one original.
+  // Largest first, as XnnWeights. The originals' rows come in by pread (PackStrips), so they are not
+  // mapped into this process; dropping their pages after each tensor covers a read that fell back to
+  // the mapping, and pages an earlier user of the file faulted in.
   std::vector<const TensorView*> by_size(tensors);
   std::stable_sort(by_size.begin(), by_size.end(), [](const TensorView* a, const TensorView* b) { return a->size > b->size; });
   for (const TensorView* w : by_size) {
