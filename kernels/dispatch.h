@@ -1,5 +1,5 @@
-// Run-time kernel selection. Each variant is a full table (no NULL entries but the strip GEMMs): a variant that does not
-// specialize a function reuses the lesser SIMD variant's kernel it builds on. avx512vnni has only integer
+// Run-time kernel selection. Each variant is a full table (no NULL entries but the strip GEMMs): a
+// variant that does not specialize a function reuses the lesser SIMD variant's kernel it builds on. avx512vnni has only integer
 // GEMMs of its own (float GEMMs, quantization and kv-attention are avx2's); neondot and i8mm likewise
 // reuse neon's. Every avx2 and neon entry is its own kernel, and the scalar table holds the references.
 // Selection uses cpuinfo (plus hwcaps for i8mm); EDGELM_KERNELS=<name> forces a variant, e.g. for tests

@@ -50,14 +50,15 @@ typedef void (*qs8_qcxw_gemm_fn)(size_t M, size_t N, size_t K, const int8_t* x, 
 
 // --- the same GEMM over weights repacked into channel strips: qs8-qcxw-gemm/*strips* -------------------
 // A strip is 16 output channels (channels past N: zero codes) as consecutive 64-byte blocks; byte 4c + j
-// of block b belongs to channel c and holds, for k = b * 32 / bits + ...:
+// of block b belongs to channel c and holds:
 //   I8  the code of k = 4b + j
 //   I4  low nibble k = 8b + j, high nibble k = 8b + 4 + j
 //   I2  bits 2i, 2i+1: k = 16b + 4i + j
 // Codes past K are 0. Each bit plane of a block thus meets four consecutive activations, so one vector
 // of blocks times one broadcast activation dword feeds 16 channels (vpdpbusd, NEON sdot by element):
 // no horizontal sums, no per-call decode of row layouts, and a GEMV reads one linear stream. The layout
-// does not depend on the ISA. Strips of a matrix follow each other, each qs8_strip_bytes(bits, K) long.
+// does not depend on the ISA. Strips of a matrix follow each other, each edgelm_qs8_strip_bytes(bits, K)
+// long.
 size_t edgelm_qs8_strip_bytes(int bits, size_t K);
 // Repacks N row-major rows (the layout above; bits 8, 4 or 2) into ceil(N / 16) strips at `strips`.
 // Baseline C++ that the compiler vectorizes: 7-8 GB/s on one Zen 5 core from and to memory, as fast as

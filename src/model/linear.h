@@ -48,7 +48,8 @@ struct Strips {
   qs8_qcxw_strips_gemm_fn gemm = nullptr;
 };
 
-// One microkernel call over all N output channels; exactly one of qs8 / qs8_strips / f32 is set.
+// One microkernel call over all N output channels; exactly one of qs8 / f32 is set, and with qs8,
+// strips.gemm (when set) runs instead, over strips.data rather than w.
 struct GemmCall {
   size_t M, N, K, row_bytes;
   const uint8_t* w;        // N rows of row_bytes
@@ -59,13 +60,13 @@ struct GemmCall {
   float* y;                // [M][N]
   qs8_qcxw_gemm_fn qs8;
   f32_gemm_fn f32;
-  Strips strips;           // qs8 over strips instead of w when strips.gemm is set
+  Strips strips;           // w's channel strips, or {}
 };
 
 // Runs `call` with its output channels split over `pool` (null = the calling thread) in tiles of at
-// least 32 channels (whole strips), handed out dynamically: a thread that is descheduled (another app on its core,
-// a slower core of a big.LITTLE phone) takes fewer tiles instead of holding up the others. The pool
-// may merge tiles (multiples of 32) for threads that run ahead.
+// least 32 channels (whole strips), handed out dynamically: a thread that is descheduled (another app
+// on its core, a slower core of a big.LITTLE phone) takes fewer tiles instead of holding up the
+// others. The pool may merge tiles (multiples of 32) for threads that run ahead.
 void RunGemm(const GemmCall& call, pthreadpool_t pool);
 
 // XNNPACK's qd8 per-token asymmetric quantization (docs/format.md): codes q[K] in [-128, 127] with
