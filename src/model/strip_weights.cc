@@ -21,10 +21,13 @@ constexpr size_t kHugePage = size_t{2} << 20;
 // system grants them: page by page, first-touch faults cost more than the packing itself (on a
 // 2-core VM, 1.1 s of a 1.8 s load for E2B's 0.86 GB). Both madvise calls are advisory (older kernels
 // refuse MADV_POPULATE_WRITE: the pages then fault in as packing writes them). Null if out of memory.
-uint8_t* MapCopy(size_t bytes, void** mapping, size_t* mapping_bytes) {
+uint8_t* MapArena(size_t bytes, void** mapping, size_t* mapping_bytes) {
   *mapping_bytes = bytes + kHugePage;
   *mapping = mmap(nullptr, *mapping_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (*mapping == MAP_FAILED) return nullptr;
+  if (*mapping == MAP_FAILED) {
+    *mapping = nullptr;
+    return nullptr;
+  }
   const uintptr_t aligned = (reinterpret_cast<uintptr_t>(*mapping) + kHugePage - 1) & ~uintptr_t{kHugePage - 1};
   uint8_t* p = reinterpret_cast<uint8_t*>(aligned);
   madvise(p, bytes, MADV_HUGEPAGE);
@@ -68,47 +71,60 @@ qs8_qcxw_strips_gemm_fn StripsGemm(const edgelm_kernels& k, DType dtype) {
 }  // namespace
 
 StripWeights::~StripWeights() {
-  for (auto& entry : index_) munmap(entry.second.mapping, entry.second.mapping_bytes);
+  if (mapping_) munmap(mapping_, mapping_bytes_);
 }
 
 std::unique_ptr<StripWeights> StripWeights::Create(const ModelFile* file, const std::vector<const TensorView*>& tensors,
                                                    const XnnWeights& xnn, pthreadpool_t pool) {
   std::unique_ptr<StripWeights> s(new StripWeights());
   const edgelm_kernels& kernels = *edgelm_kernels_select();
-  std::vector<std::vector<uint8_t>> buffers(pthreadpool_get_threads_count(pool));  // freed on return
-  // Largest first, as XnnWeights. The originals' rows come in by pread (PackStrips), so they are not
-  // mapped into this process; dropping their pages after each tensor covers a read that fell back to
-  // the mapping, and pages an earlier user of the file faulted in.
-  std::vector<const TensorView*> by_size(tensors);
-  std::stable_sort(by_size.begin(), by_size.end(), [](const TensorView* a, const TensorView* b) { return a->size > b->size; });
-  for (const TensorView* w : by_size) {
+  // Every copy in one mapping: one mmap, one populate and one munmap per model (per tensor, the
+  // unmaps' TLB shootdowns made a small model's load 12x slower).
+  struct Plan {
+    const TensorView* w;
+    int bits;
+    size_t strip_bytes, strips, offset;
+    qs8_qcxw_strips_gemm_fn gemm;
+  };
+  std::vector<Plan> plans;
+  size_t total = 0;
+  for (const TensorView* w : tensors) {
     const qs8_qcxw_strips_gemm_fn gemm = StripsGemm(kernels, w->dtype);
-    if (!gemm || s->index_.count(w) || xnn.Find(w) >= 0 || !LinearSupports(*w)) continue;
+    if (!gemm || xnn.Find(w) >= 0 || !LinearSupports(*w)) continue;
+    if (std::any_of(plans.begin(), plans.end(), [&](const Plan& p) { return p.w == w; })) continue;
     const int bits = BitsOf(w->dtype);
-    const size_t N = static_cast<size_t>(w->rows()), K = static_cast<size_t>(w->cols());
-    uint64_t row_bytes = 0;
-    (void)RowBytes(w->dtype, w->cols(), &row_bytes);  // validated at load
-    const size_t strip_bytes = edgelm_qs8_strip_bytes(bits, K), strips = (N + kStripChannels - 1) / kStripChannels;
-    const size_t bytes = strips * strip_bytes;
-    void* mapping = nullptr;
-    size_t mapping_bytes = 0;
-    uint8_t* p = MapCopy(bytes, &mapping, &mapping_bytes);
-    if (!p) {
-      Log(LogLevel::kWarn, "no memory to repack '" + w->name + "' into channel strips: it runs row-major");
-      continue;
-    }
-    PackTask task{file, bits, N, K, row_bytes, strip_bytes, w->data, p, &buffers};
-    pthreadpool_parallelize_1d_with_thread(pool, PackStrips, &task, (strips + kStripsPerTask - 1) / kStripsPerTask, 0);
-    s->index_[w] = Copy{mapping, mapping_bytes, Strips{p, strip_bytes, gemm}};
-    s->packed_bytes_ += bytes;
-    if (file) file->DropFromMemory(*w);
+    const size_t strip_bytes = edgelm_qs8_strip_bytes(bits, static_cast<size_t>(w->cols()));
+    const size_t strips = (static_cast<size_t>(w->rows()) + kStripChannels - 1) / kStripChannels;
+    plans.push_back({w, bits, strip_bytes, strips, total, gemm});
+    total += strips * strip_bytes;  // a multiple of 64 bytes
   }
+  if (plans.empty()) return s;
+  uint8_t* arena = MapArena(total, &s->mapping_, &s->mapping_bytes_);
+  if (!arena) {
+    Log(LogLevel::kWarn, "no memory to repack the integer weights into channel strips: they run row-major");
+    return s;
+  }
+  // The originals' rows come in by pread (PackStrips), so they are not mapped into this process;
+  // dropping their pages covers a read that fell back to the mapping, and pages an earlier user of
+  // the file faulted in.
+  std::vector<std::vector<uint8_t>> buffers(pthreadpool_get_threads_count(pool));  // freed on return
+  for (const Plan& plan : plans) {
+    const TensorView& w = *plan.w;
+    uint64_t row_bytes = 0;
+    (void)RowBytes(w.dtype, w.cols(), &row_bytes);  // validated at load
+    PackTask task{file, plan.bits, static_cast<size_t>(w.rows()), static_cast<size_t>(w.cols()), row_bytes,
+                  plan.strip_bytes, w.data, arena + plan.offset, &buffers};
+    pthreadpool_parallelize_1d_with_thread(pool, PackStrips, &task, (plan.strips + kStripsPerTask - 1) / kStripsPerTask, 0);
+    s->index_[plan.w] = Strips{arena + plan.offset, plan.strip_bytes, plan.gemm};
+    if (file) file->DropFromMemory(w);
+  }
+  s->packed_bytes_ = total;
   return s;
 }
 
 Strips StripWeights::Find(const TensorView* w) const {
   auto it = index_.find(w);
-  return it == index_.end() ? Strips{} : it->second.strips;
+  return it == index_.end() ? Strips{} : it->second;
 }
 
 std::vector<const TensorView*> StripWeights::tensors() const {

@@ -28,8 +28,8 @@ class StripWeights {
   ~StripWeights();
   // Repacks every tensor of `tensors` that XNNPACK does not run (`xnn`), that Linear supports and whose
   // dtype has a strips GEMM in the selected kernel variant, using `pool` (null: the calling thread), and
-  // drops its pages of `file` (null: tensors not in a file). A tensor whose copy cannot be allocated
-  // stays row-major (logged): this never fails the load.
+  // drops its pages of `file` (null: tensors not in a file). If the copies cannot be allocated, the
+  // tensors stay row-major (logged): this never fails the load.
   static std::unique_ptr<StripWeights> Create(const ModelFile* file, const std::vector<const TensorView*>& tensors,
                                               const XnnWeights& xnn, pthreadpool_t pool);
 
@@ -41,13 +41,10 @@ class StripWeights {
   uint64_t packed_bytes() const { return packed_bytes_; }
 
  private:
-  struct Copy {
-    void* mapping;  // as mmap returned it: the strips start at the first 2 MB boundary inside
-    size_t mapping_bytes;
-    Strips strips;
-  };
   StripWeights() = default;
-  std::unordered_map<const TensorView*, Copy> index_;
+  void* mapping_ = nullptr;  // every tensor's strips, from its first 2 MB boundary on
+  size_t mapping_bytes_ = 0;
+  std::unordered_map<const TensorView*, Strips> index_;
   uint64_t packed_bytes_ = 0;
 };
 
