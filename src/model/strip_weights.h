@@ -35,7 +35,6 @@ class StripWeights {
 
   // `w`'s strips, or null (Strips::data) if it stays row-major.
   Strips Find(const TensorView* w) const;
-  size_t size() const { return index_.size(); }
   std::vector<const TensorView*> tensors() const;
   // Bytes of the copies (resident, anonymous memory).
   uint64_t packed_bytes() const { return packed_bytes_; }
