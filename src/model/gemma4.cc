@@ -189,9 +189,7 @@ Status Gemma4Model::Create(std::shared_ptr<const ModelFile> file, std::unique_pt
   if (engine == LinearEngine::kAuto) engine = LinearEngineFromEnvironment();
   EDGELM_RETURN_IF_ERROR(XnnWeights::Create(m->file_.get(), m->multiplied_, engine, &m->xnn_));
   EDGELM_RETURN_IF_ERROR(ThreadPool::Create(num_threads, &m->shared_pool_));
-  // Packed on this thread: on the pool's workers, the CI's ThreadSanitizer build (pthreadpool is built
-  // without it) sees their reads of the task this thread wrote as a race.
-  m->strips_ = StripWeights::Create(m->file_.get(), m->multiplied_, *m->xnn_, nullptr);
+  m->strips_ = StripWeights::Create(m->file_.get(), m->multiplied_, *m->xnn_, m->shared_pool_->threads());
   *out = std::move(m);
   return Status::Ok();
 }

@@ -3,6 +3,9 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <atomic>
+#include <exception>
+#include <thread>
 
 #include "common/log.h"
 #include "dispatch.h"
@@ -37,25 +40,57 @@ uint8_t* MapArena(size_t bytes, void** mapping, size_t* mapping_bytes) {
   return p;
 }
 
-struct PackTask {
-  const ModelFile* file;  // null: read `w` in place
+// One strip matrix to write.
+struct Plan {
+  const TensorView* w;
   int bits;
-  size_t N, K, row_bytes, strip_bytes;
-  const uint8_t* w;
-  uint8_t* out;
-  std::vector<std::vector<uint8_t>>* buffers;  // one per pool thread
+  size_t row_bytes, strip_bytes, strips, offset;
+  qs8_qcxw_strips_gemm_fn gemm;
 };
 
-// Strips [task * kStripsPerTask, +kStripsPerTask). Their rows are read with pread into the thread's
-// buffer: through the mapping, each 4 KB page costs a fault and then has to be dropped again, and
-// that took longer than the packing.
-void PackStrips(void* context, size_t thread, size_t task) {
-  const PackTask& t = *static_cast<const PackTask*>(context);
-  const size_t n0 = task * kStripsPerTask * kStripChannels, n = std::min(t.N - n0, kStripsPerTask * kStripChannels);
-  const uint8_t* rows = t.w + n0 * t.row_bytes;
-  if (t.file) rows = t.file->ReadBytes(rows, n * t.row_bytes, &(*t.buffers)[thread]);
-  edgelm_qs8_pack_strips(t.bits, n, t.K, rows, t.row_bytes, t.out + n0 / kStripChannels * t.strip_bytes);
-}
+// Every matrix's strips, cut into tasks of kStripsPerTask strips that the loading thread and its
+// helpers take in order. A matrix's pages of the file are dropped by whoever packs its last task.
+class PackJob {
+ public:
+  PackJob(const ModelFile* file, const std::vector<Plan>& plans, uint8_t* arena)
+      : file_(file), plans_(plans), arena_(arena), remaining_(plans.size()) {
+    for (size_t i = 0; i < plans.size(); ++i) {
+      first_task_.push_back(tasks_);
+      const size_t tasks = (plans[i].strips + kStripsPerTask - 1) / kStripsPerTask;
+      remaining_[i].store(tasks, std::memory_order_relaxed);
+      tasks_ += tasks;
+    }
+  }
+
+  void Run() {
+    std::vector<uint8_t> buffer;
+    for (size_t task; (task = next_.fetch_add(1, std::memory_order_relaxed)) < tasks_;) {
+      const size_t i = static_cast<size_t>(std::upper_bound(first_task_.begin(), first_task_.end(), task) - first_task_.begin()) - 1;
+      Pack(plans_[i], task - first_task_[i], &buffer);
+      if (remaining_[i].fetch_sub(1, std::memory_order_acq_rel) == 1 && file_) file_->DropFromMemory(*plans_[i].w);
+    }
+  }
+
+ private:
+  // Its rows are read with pread into `buffer`: through the mapping, each 4 KB page costs a fault and
+  // then has to be dropped again, and that took longer than the packing.
+  void Pack(const Plan& plan, size_t task, std::vector<uint8_t>* buffer) const {
+    const TensorView& w = *plan.w;
+    const size_t N = static_cast<size_t>(w.rows()), K = static_cast<size_t>(w.cols());
+    const size_t n0 = task * kStripsPerTask * kStripChannels, n = std::min(N - n0, kStripsPerTask * kStripChannels);
+    const uint8_t* rows = w.data + n0 * plan.row_bytes;
+    if (file_) rows = file_->ReadBytes(rows, n * plan.row_bytes, buffer);
+    edgelm_qs8_pack_strips(plan.bits, n, K, rows, plan.row_bytes, arena_ + plan.offset + n0 / kStripChannels * plan.strip_bytes);
+  }
+
+  const ModelFile* file_;
+  const std::vector<Plan>& plans_;
+  uint8_t* arena_;
+  std::vector<size_t> first_task_;
+  size_t tasks_ = 0;
+  std::atomic<size_t> next_{0};
+  std::vector<std::atomic<size_t>> remaining_;
+};
 
 int BitsOf(DType dtype) { return dtype == DType::I8 ? 8 : dtype == DType::I4 ? 4 : dtype == DType::I2 ? 2 : 0; }
 
@@ -75,17 +110,11 @@ StripWeights::~StripWeights() {
 }
 
 std::unique_ptr<StripWeights> StripWeights::Create(const ModelFile* file, const std::vector<const TensorView*>& tensors,
-                                                   const XnnWeights& xnn, pthreadpool_t pool) {
+                                                   const XnnWeights& xnn, int threads) {
   std::unique_ptr<StripWeights> s(new StripWeights());
   const edgelm_kernels& kernels = *edgelm_kernels_select();
   // Every copy in one mapping: one mmap, one populate and one munmap per model (per tensor, the
   // unmaps' TLB shootdowns made a small model's load 12x slower).
-  struct Plan {
-    const TensorView* w;
-    int bits;
-    size_t strip_bytes, strips, offset;
-    qs8_qcxw_strips_gemm_fn gemm;
-  };
   std::vector<Plan> plans;
   size_t total = 0;
   for (const TensorView* w : tensors) {
@@ -93,9 +122,11 @@ std::unique_ptr<StripWeights> StripWeights::Create(const ModelFile* file, const 
     if (!gemm || xnn.Find(w) >= 0 || !LinearSupports(*w)) continue;
     if (std::any_of(plans.begin(), plans.end(), [&](const Plan& p) { return p.w == w; })) continue;
     const int bits = BitsOf(w->dtype);
+    uint64_t row_bytes = 0;
+    (void)RowBytes(w->dtype, w->cols(), &row_bytes);  // validated at load
     const size_t strip_bytes = edgelm_qs8_strip_bytes(bits, static_cast<size_t>(w->cols()));
     const size_t strips = (static_cast<size_t>(w->rows()) + kStripChannels - 1) / kStripChannels;
-    plans.push_back({w, bits, strip_bytes, strips, total, gemm});
+    plans.push_back({w, bits, static_cast<size_t>(row_bytes), strip_bytes, strips, total, gemm});
     total += strips * strip_bytes;  // a multiple of 64 bytes
   }
   if (plans.empty()) return s;
@@ -104,20 +135,22 @@ std::unique_ptr<StripWeights> StripWeights::Create(const ModelFile* file, const 
     Log(LogLevel::kWarn, "no memory to repack the integer weights into channel strips: they run row-major");
     return s;
   }
-  // The originals' rows come in by pread (PackStrips), so they are not mapped into this process;
+  // The originals' rows come in by pread (PackJob::Pack), so they are not mapped into this process;
   // dropping their pages covers a read that fell back to the mapping, and pages an earlier user of
   // the file faulted in.
-  std::vector<std::vector<uint8_t>> buffers(pthreadpool_get_threads_count(pool));  // freed on return
-  for (const Plan& plan : plans) {
-    const TensorView& w = *plan.w;
-    uint64_t row_bytes = 0;
-    (void)RowBytes(w.dtype, w.cols(), &row_bytes);  // validated at load
-    PackTask task{file, plan.bits, static_cast<size_t>(w.rows()), static_cast<size_t>(w.cols()), row_bytes,
-                  plan.strip_bytes, w.data, arena + plan.offset, &buffers};
-    pthreadpool_parallelize_1d_with_thread(pool, PackStrips, &task, (plan.strips + kStripsPerTask - 1) / kStripsPerTask, 0);
-    s->index_[plan.w] = Strips{arena + plan.offset, plan.strip_bytes, plan.gemm};
-    if (file) file->DropFromMemory(w);
+  PackJob job(file, plans, arena);
+  // Helpers are plain threads, not the model's pthreadpool: their start and join are what
+  // ThreadSanitizer sees as ordering the packing before the first forward (it cannot see through the
+  // uninstrumented pool). A helper that cannot start leaves its share to the others.
+  std::vector<std::thread> helpers;
+  try {
+    helpers.reserve(static_cast<size_t>(std::max(threads - 1, 0)));
+    while (static_cast<int>(helpers.size()) + 1 < threads) helpers.emplace_back([&job] { job.Run(); });
+  } catch (const std::exception&) {  // std::system_error or std::bad_alloc
   }
+  job.Run();
+  for (std::thread& t : helpers) t.join();
+  for (const Plan& plan : plans) s->index_[plan.w] = Strips{arena + plan.offset, plan.strip_bytes, plan.gemm};
   s->packed_bytes_ = total;
   return s;
 }

@@ -11,8 +11,6 @@
 #include <unordered_map>
 #include <vector>
 
-#include <pthreadpool.h>
-
 #include "common/status.h"
 #include "format/tensor.h"
 #include "model/linear.h"
@@ -27,11 +25,12 @@ class StripWeights {
  public:
   ~StripWeights();
   // Repacks every tensor of `tensors` that XNNPACK does not run (`xnn`), that Linear supports and whose
-  // dtype has a strips GEMM in the selected kernel variant, using `pool` (null: the calling thread), and
+  // dtype has a strips GEMM in the selected kernel variant, on `threads` threads (the caller's and
+  // threads - 1 helpers started for it), and
   // drops its pages of `file` (null: tensors not in a file). If the copies cannot be allocated, the
   // tensors stay row-major (logged): this never fails the load.
   static std::unique_ptr<StripWeights> Create(const ModelFile* file, const std::vector<const TensorView*>& tensors,
-                                              const XnnWeights& xnn, pthreadpool_t pool);
+                                              const XnnWeights& xnn, int threads);
 
   // `w`'s strips, or null (Strips::data) if it stays row-major.
   Strips Find(const TensorView* w) const;
