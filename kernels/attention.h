@@ -67,6 +67,7 @@ typedef void (*f32_kv_accumulate_fn)(size_t n, size_t d, size_t group, const flo
 EDGELM_DECLARE_KV_ATTENTION(scalar)
 #if defined(__x86_64__) || defined(_M_X64)
 EDGELM_DECLARE_KV_ATTENTION(avx2)
+EDGELM_DECLARE_KV_ATTENTION(avx512f)
 #endif
 #if defined(__aarch64__)
 EDGELM_DECLARE_KV_ATTENTION(neon)

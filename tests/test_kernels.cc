@@ -1,11 +1,12 @@
 // The scalar references against independent double-precision computations (integer GEMMs from
 // dequantized weights, kv-attention from decoded records), then every kernel variant this CPU runs (plus,
-// where SIMDe is installed, the AVX-512 VNNI sources built with portable intrinsics) against the scalar
+// where SIMDe is installed, the AVX-512 sources built with portable intrinsics) against the scalar
 // references: integer and kv-attention kernels bit for bit, float GEMM kernels within 1e-5 of
 // sum_k |x_k * w_k| (only the summation order may differ). On a CPU with no SIMD variant the
 // comparisons report "SKIPPED:" (ctest counts them as skipped, see tests/CMakeLists.txt).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -24,6 +25,7 @@
 extern "C" {
 EDGELM_DECLARE_QS8_QCXW_GEMM(avx512vnni_simde)
 EDGELM_DECLARE_QS8_QCXW_STRIPS_GEMM(avx512vnni_simde)
+EDGELM_DECLARE_KV_ATTENTION(avx512f_simde)
 }
 #endif
 
@@ -47,6 +49,13 @@ std::vector<edgelm_kernels> Variants() {
   emulated.qs8_qc8w_strips_gemm = edgelm_qs8_qc8w_strips_gemm_avx512vnni_simde;
   emulated.qs8_qc4w_strips_gemm = edgelm_qs8_qc4w_strips_gemm_avx512vnni_simde;
   emulated.qs8_qc2w_strips_gemm = edgelm_qs8_qc2w_strips_gemm_avx512vnni_simde;
+  const f32_kv_scores_fn scores[] = {edgelm_f32_kvf32_scores_avx512f_simde, edgelm_f32_kvbf16_scores_avx512f_simde,
+                                     edgelm_f32_kvi8_scores_avx512f_simde, edgelm_f32_kvi4_scores_avx512f_simde};
+  const f32_kv_accumulate_fn accumulate[] = {
+      edgelm_f32_kvf32_accumulate_avx512f_simde, edgelm_f32_kvbf16_accumulate_avx512f_simde,
+      edgelm_f32_kvi8_accumulate_avx512f_simde, edgelm_f32_kvi4_accumulate_avx512f_simde};
+  std::copy(std::begin(scores), std::end(scores), emulated.kv_scores);
+  std::copy(std::begin(accumulate), std::end(accumulate), emulated.kv_accumulate);
   out.push_back(emulated);
 #endif
   return out;
@@ -732,7 +741,7 @@ TEST_CASE("kv-attention kernels equal the scalar reference bit for bit on ragged
   std::mt19937 rng(6);
   for (int format = 0; format < EDGELM_KV_FORMAT_COUNT; ++format)
     for (size_t n : {size_t{1}, size_t{2}, size_t{15}, size_t{16}, size_t{17}, size_t{100}})
-      for (size_t d : {size_t{8}, size_t{24}, size_t{32}, size_t{96}, size_t{512}})
+      for (size_t d : {size_t{8}, size_t{24}, size_t{32}, size_t{96}, size_t{512}, size_t{544}})
         for (size_t group : {size_t{1}, size_t{2}, size_t{4}, size_t{7}, size_t{8}, size_t{9}, size_t{16}})
           for (bool static_scale : {false, true}) {
             if (format == EDGELM_KV_FORMAT_I4 && d % 32 != 0) continue;
