@@ -74,8 +74,13 @@ void RmsNorm(const float* x, const float* w, int n, float eps, float* out) {
   for (int i = 0; i < n; ++i) out[i] = w ? x[i] * inv * w[i] : x[i] * inv;
 }
 
-void RmsNormRows(const float* x, const TensorView* w, int rows, int n, float eps, float* out) {
-  for (int r = 0; r < rows; ++r) RmsNorm(x + static_cast<size_t>(r) * n, w ? F32(w) : nullptr, n, eps, out + static_cast<size_t>(r) * n);
+// Rows of a prefill chunk per pool task: a 1536-wide norm row is about a microsecond.
+constexpr size_t kMinRowsPerTask = 8;
+
+void RmsNormRows(const float* x, const TensorView* w, int rows, int n, float eps, float* out, pthreadpool_t pool) {
+  ForEachRowTile(pool, static_cast<size_t>(rows), kMinRowsPerTask, [&](size_t first, size_t count) {
+    for (size_t r = first; r < first + count; ++r) RmsNorm(x + r * n, w ? F32(w) : nullptr, n, eps, out + r * n);
+  });
 }
 
 // Rotate-half RoPE on one head vector of size d with precomputed cos/sin of its d/2 pairs.
@@ -265,33 +270,37 @@ void Gemma4Model::Attention(int layer, int rows, int first_pos, KvCache* kv, Wor
   float* cos = Grow(ws->cos, static_cast<size_t>(rows) * half);
   float* sin = Grow(ws->sin, static_cast<size_t>(rows) * half);
   const std::vector<float>& inv = inv_freq_[layer];
-  for (int r = 0; r < rows; ++r)
-    for (int j = 0; j < half; ++j) {
-      const float angle = static_cast<float>(first_pos + r) * inv[j];
-      cos[r * half + j] = std::cos(angle);
-      sin[r * half + j] = std::sin(angle);
+  ForEachRowTile(ws->pool, static_cast<size_t>(rows), kMinRowsPerTask, [&](size_t first, size_t count) {
+    for (size_t r = first; r < first + count; ++r) {
+      for (int j = 0; j < half; ++j) {
+        const float angle = static_cast<float>(first_pos + static_cast<int>(r)) * inv[j];
+        cos[r * half + j] = std::cos(angle);
+        sin[r * half + j] = std::sin(angle);
+      }
+      for (int h = 0; h < n_heads; ++h) {
+        float* qh = q + r * q_dim + h * d;
+        RmsNorm(qh, F32(lw.q_norm), d, eps, qh);
+        ApplyRope(qh, d, cos + r * half, sin + r * half);
+      }
     }
-  for (int r = 0; r < rows; ++r)
-    for (int h = 0; h < n_heads; ++h) {
-      float* qh = q + static_cast<size_t>(r) * q_dim + h * d;
-      RmsNorm(qh, F32(lw.q_norm), d, eps, qh);
-      ApplyRope(qh, d, cos + r * half, sin + r * half);
-    }
+  });
 
   if (lw.k_proj) {  // KV owner: project, normalize, rotate and store this chunk's keys and values
     float* k = Grow(ws->k, static_cast<size_t>(rows) * kv_dim);
     float* v = Grow(ws->v, static_cast<size_t>(rows) * kv_dim);
     ObservedLinear(*lw.k_proj, ws->normed.data(), rows, k, ws, observer);
     ObservedLinear(*lw.v_proj, ws->normed.data(), rows, v, ws, observer);
-    for (int r = 0; r < rows; ++r) {
-      float* key = k + static_cast<size_t>(r) * kv_dim;
-      float* value = v + static_cast<size_t>(r) * kv_dim;
-      for (int h = 0; h < n_kv; ++h) {
-        RmsNorm(key + h * d, F32(lw.k_norm), d, eps, key + h * d);
-        ApplyRope(key + h * d, d, cos + r * half, sin + r * half);
-        RmsNorm(value + h * d, nullptr, d, eps, value + h * d);
+    ForEachRowTile(ws->pool, static_cast<size_t>(rows), kMinRowsPerTask, [&](size_t first, size_t count) {
+      for (size_t r = first; r < first + count; ++r) {
+        float* key = k + r * kv_dim;
+        float* value = v + r * kv_dim;
+        for (int h = 0; h < n_kv; ++h) {
+          RmsNorm(key + h * d, F32(lw.k_norm), d, eps, key + h * d);
+          ApplyRope(key + h * d, d, cos + r * half, sin + r * half);
+          RmsNorm(value + h * d, nullptr, d, eps, value + h * d);
+        }
       }
-    }
+    });
     if (observer) observer->OnKeysValues(layer, k, v, rows, kv_dim);
     for (int r = 0; r < rows; ++r)
       kv->Store(layer, first_pos + r, k + static_cast<size_t>(r) * kv_dim, v + static_cast<size_t>(r) * kv_dim);
@@ -345,15 +354,15 @@ void Gemma4Model::DecoderLayer(int i, int rows, int first_row, int first_pos, Kv
   auto linear = [&](const TensorView* w, const float* in, float* out) { ObservedLinear(*w, in, rows, out, ws, observer); };
   float* x = ws->x.data();
   float* normed = Grow(ws->normed, n);
-  RmsNormRows(x, lw.input_norm, rows, H, eps, normed);
+  RmsNormRows(x, lw.input_norm, rows, H, eps, normed, ws->pool);
   Attention(i, rows, first_pos, kv, ws, observer);
   float* branch = Grow(ws->branch, n);
   linear(lw.o_proj, ws->attn.data(), branch);
   if (observer) observer->OnAttentionOutput(i, branch, rows);
-  RmsNormRows(branch, lw.post_attention_norm, rows, H, eps, branch);
+  RmsNormRows(branch, lw.post_attention_norm, rows, H, eps, branch, ws->pool);
   for (size_t e = 0; e < n; ++e) x[e] += branch[e];
 
-  RmsNormRows(x, lw.pre_ffn_norm, rows, H, eps, normed);
+  RmsNormRows(x, lw.pre_ffn_norm, rows, H, eps, normed, ws->pool);
   float* gate = Grow(ws->gate, static_cast<size_t>(rows) * I);
   float* up = Grow(ws->up, static_cast<size_t>(rows) * I);
   linear(lw.gate_proj, normed, gate);
@@ -361,7 +370,7 @@ void Gemma4Model::DecoderLayer(int i, int rows, int first_row, int first_pos, Kv
   GeluTanhMul(gate, up, static_cast<size_t>(rows) * I, gate, ws->pool);
   linear(lw.down_proj, gate, branch);
   if (observer) observer->OnMlpOutput(i, branch, rows);
-  RmsNormRows(branch, lw.post_ffn_norm, rows, H, eps, branch);
+  RmsNormRows(branch, lw.post_ffn_norm, rows, H, eps, branch, ws->pool);
   for (size_t e = 0; e < n; ++e) x[e] += branch[e];
 
   if (P > 0) {
@@ -371,7 +380,7 @@ void Gemma4Model::DecoderLayer(int i, int rows, int first_row, int first_pos, Kv
     for (int r = 0; r < rows; ++r)
       GeluTanhMul(g + r * P, pli + (static_cast<size_t>(first_row + r) * L + i) * P, static_cast<size_t>(P), g + r * P);
     linear(lw.ple_projection, g, branch);
-    RmsNormRows(branch, lw.post_ple_norm, rows, H, eps, branch);
+    RmsNormRows(branch, lw.post_ple_norm, rows, H, eps, branch, ws->pool);
     for (size_t e = 0; e < n; ++e) x[e] += branch[e];
   }
   const float scalar = F32(lw.layer_scalar)[0];
@@ -384,7 +393,7 @@ void Gemma4Model::Head(int rows, int out_rows, Workspace* ws, float* logits, For
   const int H = c.hidden_size;
   const float* last = ws->x.data() + static_cast<size_t>(rows - out_rows) * H;
   float* head_in = Grow(ws->head_in, static_cast<size_t>(out_rows) * H);
-  RmsNormRows(last, final_norm_, out_rows, H, c.rms_norm_eps, head_in);
+  RmsNormRows(last, final_norm_, out_rows, H, c.rms_norm_eps, head_in, ws->pool);
   if (observer) observer->OnHidden(c.num_layers() + 1, head_in, out_rows);
   RunLinear(*lm_head_, head_in, out_rows, logits, ws);
   if (c.final_logit_softcap > 0.0f) {

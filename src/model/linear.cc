@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <utility>
 
 #include "dispatch.h"
+#include "model/thread_pool.h"
 
 namespace edgelm {
 namespace {
@@ -123,6 +125,10 @@ void RequantizeOutput(float scale, size_t n, float* y) {
   }
 }
 
+// Tokens per pool task when quantizing a chunk's activations (a 1536-wide row is well under a
+// microsecond).
+constexpr size_t kMinQuantizeRows = 16;
+
 bool NeedsExtraRows(ActivationQuant a) {
   return a == ActivationQuant::StaticInt8Full || a == ActivationQuant::DynamicInt8Asymmetric;
 }
@@ -191,29 +197,35 @@ void Linear(const TensorView& w, const Strips& strips, const float* x, int M, fl
   // passes below (one weight pass for a decoded token, not two); the main GEMM gets no tokens.
   const bool all_rows_extra = w.activation == ActivationQuant::DynamicInt8Asymmetric;
   if (all_rows_extra) s->codes.resize(K);
-  for (int m = 0; m < M; ++m) {
-    const float* xm = x + static_cast<size_t>(m) * K;
-    int8_t* qm = s->x_q.data() + static_cast<size_t>(m) * K;
-    switch (w.activation) {
-      case ActivationQuant::StaticInt8Full:
-        s->x_scale[m] = w.input_scale;
-        kernels.qs8_quantize(K, xm, w.input_scale, qm);
-        AddSaturatedLow(xm, K, m, w.input_scale, s);
-        break;
-      case ActivationQuant::DynamicInt8Asymmetric: {
-        const AsymmetricQuant a = QuantizeAsymmetric(xm, K, qm);
-        for (size_t k = 0; k < K; ++k) s->codes[k] = qm[k] - a.zero_point;
-        SplitCodes(s->codes.data(), K, m, a.scale, s);
-        break;
+  // Tokens are quantized in parallel (their rows are independent); the extra rows of codes beyond
+  // [-127, 127] are then collected in token order.
+  const auto row = [&](size_t m) { return std::make_pair(x + m * K, s->x_q.data() + m * K); };
+  ForEachRowTile(pool, static_cast<size_t>(M), kMinQuantizeRows, [&](size_t first, size_t count) {
+    for (size_t m = first; m < first + count; ++m) {
+      const auto [xm, qm] = row(m);
+      switch (w.activation) {
+        case ActivationQuant::StaticInt8Full:
+        case ActivationQuant::StaticInt8:
+          s->x_scale[m] = w.input_scale;
+          kernels.qs8_quantize(K, xm, w.input_scale, qm);
+          break;
+        case ActivationQuant::DynamicInt8Asymmetric:  // below, with its extra rows
+          break;
+        default:  // integer weights without a static scale (e.g. the tied head): per token
+          s->x_scale[m] = edgelm_qs8_dynamic_scale_scalar(K, xm);
+          kernels.qs8_quantize(K, xm, s->x_scale[m], qm);
+          break;
       }
-      case ActivationQuant::StaticInt8:
-        s->x_scale[m] = w.input_scale;
-        kernels.qs8_quantize(K, xm, w.input_scale, qm);
-        break;
-      default:  // integer weights without a static scale (e.g. the tied head): per token
-        s->x_scale[m] = edgelm_qs8_dynamic_scale_scalar(K, xm);
-        kernels.qs8_quantize(K, xm, s->x_scale[m], qm);
-        break;
+    }
+  });
+  for (int m = 0; m < M && NeedsExtraRows(w.activation); ++m) {
+    const auto [xm, qm] = row(static_cast<size_t>(m));
+    if (w.activation == ActivationQuant::StaticInt8Full) {
+      AddSaturatedLow(xm, K, m, w.input_scale, s);
+    } else {
+      const AsymmetricQuant a = QuantizeAsymmetric(xm, K, qm);
+      for (size_t k = 0; k < K; ++k) s->codes[k] = qm[k] - a.zero_point;
+      SplitCodes(s->codes.data(), K, m, a.scale, s);
     }
   }
   if (all_rows_extra) {
@@ -240,7 +252,9 @@ void Linear(const TensorView& w, const Strips& strips, const float* x, int M, fl
       for (size_t n = 0; n < N; ++n) out[n] += add[n];
     }
   }
-  if (w.output_scale > 0.0f) RequantizeOutput(w.output_scale, static_cast<size_t>(M) * N, y);
+  if (w.output_scale > 0.0f)
+    ForEachRowTile(pool, static_cast<size_t>(M), kMinQuantizeRows,
+                   [&](size_t first, size_t count) { RequantizeOutput(w.output_scale, count * N, y + first * N); });
 }
 
 }  // namespace edgelm

@@ -1,7 +1,10 @@
 // An owned pthreadpool. One thread means no pool: work runs on the calling thread.
 #pragma once
 
+#include <algorithm>
+#include <cstddef>
 #include <memory>
+#include <type_traits>
 
 #include <pthreadpool.h>
 
@@ -35,5 +38,24 @@ class ThreadPool {
   ThreadPool() = default;
   pthreadpool_t pool_ = nullptr;
 };
+
+// Calls fn(first, count) over rows [0, rows) in tiles of at least `min_rows` rows on `pool`, or once
+// on the calling thread when there is no pool or too few rows to share. For per-row work whose rows
+// are independent, so results do not depend on the split: the norms, RoPE and activation
+// quantization of a prefill chunk, which would otherwise leave the other threads waiting.
+template <class Fn>
+void ForEachRowTile(pthreadpool_t pool, size_t rows, size_t min_rows, Fn&& fn) {
+  const size_t threads = pool ? pthreadpool_get_threads_count(pool) : 1;
+  if (threads <= 1 || rows < 2 * min_rows) {
+    if (rows > 0) fn(size_t{0}, rows);
+    return;
+  }
+  // About four tiles per thread, so a thread slowed by another process leaves its share to the rest.
+  const size_t tile = std::max(min_rows, (rows + 4 * threads - 1) / (4 * threads));
+  using Task = typename std::remove_reference<Fn>::type;
+  pthreadpool_parallelize_1d_tile_1d_dynamic(
+      pool, [](void* context, size_t first, size_t count) { (*static_cast<Task*>(context))(first, count); },
+      const_cast<void*>(static_cast<const void*>(&fn)), rows, tile, 0);
+}
 
 }  // namespace edgelm
