@@ -67,11 +67,14 @@ bool XnnpackIsFaster(XnnOperator op) {
   return cpuinfo_has_arm_neon_dot();
 #elif defined(__x86_64__) || defined(_M_X64)
   // Without VNNI, ours matches or beats every XNNPACK operator (AVX2, measured on AMD Zen). With
-  // VNNI, XNNPACK's int8-output operators with 8- and 4-bit weights prefill 1.7x faster than ours
-  // and decode at the same bandwidth; its float-output (qd8) ones prefill slower than ours.
+  // AVX-512 VNNI, our channel-strip kernels (the avx512vnni variant) match or beat all of them, its
+  // int8-output 8- and 4-bit operators included (Zen 5). With only AVX-VNNI, which our kernels do not
+  // use, those two prefill faster in XNNPACK (1.7x on a Xeon against our kernels without strips) and
+  // decode at the same bandwidth; its float-output (qd8) ones prefill slower than ours.
   cpuinfo_initialize();
+  const bool ours_vnni = std::strcmp(edgelm_kernels_select()->name, "avx512vnni") == 0;
   const bool vnni = cpuinfo_has_x86_avx512vnni() || cpuinfo_has_x86_avxvnni();
-  return vnni && (op == XnnOperator::kQs8Qc8w || op == XnnOperator::kQs8Qc4w);
+  return vnni && !ours_vnni && (op == XnnOperator::kQs8Qc8w || op == XnnOperator::kQs8Qc4w);
 #else
   (void)op;
   return false;
