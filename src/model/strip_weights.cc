@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <exception>
+#include <new>
 #include <thread>
 
 #include "common/log.h"
@@ -62,14 +63,29 @@ class PackJob {
     }
   }
 
-  void Run() {
+  // Packs tasks until none is left. Never throws (it runs on helper threads): a task whose read
+  // buffer cannot be allocated marks the job failed, and every thread stops.
+  void Run() noexcept {
     std::vector<uint8_t> buffer;
-    for (size_t task; (task = next_.fetch_add(1, std::memory_order_relaxed)) < tasks_;) {
+    for (size_t task; !failed_.load(std::memory_order_relaxed) &&
+                      (task = next_.fetch_add(1, std::memory_order_relaxed)) < tasks_;) {
       const size_t i = static_cast<size_t>(std::upper_bound(first_task_.begin(), first_task_.end(), task) - first_task_.begin()) - 1;
-      Pack(plans_[i], task - first_task_[i], &buffer);
-      if (remaining_[i].fetch_sub(1, std::memory_order_acq_rel) == 1 && file_) file_->DropFromMemory(*plans_[i].w);
+      try {
+        Pack(plans_[i], task - first_task_[i], &buffer);
+      } catch (const std::bad_alloc&) {
+        failed_.store(true, std::memory_order_relaxed);
+        return;
+      }
+      if (remaining_[i].fetch_sub(1, std::memory_order_acq_rel) == 1 && file_) {
+        try {
+          file_->DropFromMemory(*plans_[i].w);
+        } catch (const std::bad_alloc&) {  // its pages stay cached: harmless
+        }
+      }
     }
   }
+  // Read once every thread has finished.
+  bool failed() const { return failed_.load(std::memory_order_relaxed); }
 
  private:
   // Its rows are read with pread into `buffer`: through the mapping, each 4 KB page costs a fault and
@@ -89,6 +105,7 @@ class PackJob {
   std::vector<size_t> first_task_;
   size_t tasks_ = 0;
   std::atomic<size_t> next_{0};
+  std::atomic<bool> failed_{false};
   std::vector<std::atomic<size_t>> remaining_;
 };
 
@@ -150,6 +167,10 @@ std::unique_ptr<StripWeights> StripWeights::Create(const ModelFile* file, const 
   }
   job.Run();
   for (std::thread& t : helpers) t.join();
+  if (job.failed()) {  // some strips were never written: none is used
+    Log(LogLevel::kWarn, "no memory to read the integer weights for repacking into channel strips: they run row-major");
+    return std::unique_ptr<StripWeights>(new StripWeights());  // unmaps the partial copy with `s`
+  }
   for (const Plan& plan : plans) s->index_[plan.w] = Strips{arena + plan.offset, plan.strip_bytes, plan.gemm};
   s->packed_bytes_ = total;
   return s;
