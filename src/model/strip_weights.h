@@ -26,9 +26,9 @@ class StripWeights {
   ~StripWeights();
   // Repacks every tensor of `tensors` that XNNPACK does not run (`xnn`), that Linear supports and whose
   // dtype has a strips GEMM in the selected kernel variant, on `threads` threads (the caller's and
-  // threads - 1 helpers started for it), and
-  // drops its pages of `file` (null: tensors not in a file). If the copies cannot be allocated, the
-  // tensors stay row-major (logged): this never fails the load.
+  // threads - 1 helpers started for it), and drops its pages of `file` (null: tensors not in a file).
+  // If the copies or the buffers to read the rows cannot be allocated, every tensor stays row-major
+  // (logged): this never fails the load.
   static std::unique_ptr<StripWeights> Create(const ModelFile* file, const std::vector<const TensorView*>& tensors,
                                               const XnnWeights& xnn, int threads);
 
