@@ -98,6 +98,12 @@ elseif(EDGELM_DEPS STREQUAL "fetch")
     endif()
   endforeach()
   FetchContent_MakeAvailable(${edgelm_pinned_names})
+  # The one edit to the pinned sources (the workers' spin count), made to the tree this build unpacked;
+  # a tree passed with FETCHCONTENT_SOURCE_DIR_PTHREADPOOL is used as it is.
+  if(NOT FETCHCONTENT_SOURCE_DIR_PTHREADPOOL)
+    set(PTHREADPOOL_SOURCE_DIR ${pthreadpool_SOURCE_DIR})
+    include(${CMAKE_CURRENT_LIST_DIR}/pthreadpool_spin.cmake)
+  endif()
 
   # XNNPACK's configure step generates its source lists with Python scripts; it uses Python_EXECUTABLE
   # when that is defined.

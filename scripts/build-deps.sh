@@ -5,7 +5,8 @@
 #   scripts/build-deps.sh [--arch native|aarch64]
 #
 # The prefix is a folder of the cache named by a hash of what the result depends on (the pins,
-# cmake/xnnpack_options.cmake, the compiler, the architecture and this script's recipe number, raised
+# cmake/xnnpack_options.cmake, cmake/pthreadpool_spin.cmake (the one edit made to the pinned sources),
+# the compiler, the architecture and this script's recipe number, raised
 # when the build steps below change their result): a second run prints it at once, a changed pin
 # builds a new one. Sources come from $EDGELM_THIRD_PARTY_DIR
 # (default ../shared/third_party), checked against the pinned sha256, or are fetched with git by commit.
@@ -26,6 +27,7 @@ recipe=1
 
 pins="$repo/third_party/pins.txt"
 options="$repo/cmake/xnnpack_options.cmake"
+spin="$repo/cmake/pthreadpool_spin.cmake"
 toolchain_args=()
 case "$arch" in
   # The system compiler whatever CC says: the fuzz build (clang) links the same C libraries as the rest.
@@ -36,7 +38,7 @@ case "$arch" in
   *) echo "build-deps.sh: --arch must be native or aarch64, not '$arch'" >&2; exit 2 ;;
 esac
 
-key=$( { cat "$pins" "$options"; echo "recipe $recipe $arch"; uname -m; "$cc" --version | head -n 1; } |
+key=$( { cat "$pins" "$options" "$spin"; echo "recipe $recipe $arch"; uname -m; "$cc" --version | head -n 1; } |
        sha256sum | cut -c1-16)
 cache="${EDGELM_DEPS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/edgelm-deps}"
 prefix="$cache/$arch-$key"
@@ -69,6 +71,7 @@ while read -r name url commit sha; do
   case "$name" in ''|'#'*) continue ;; esac
   fetch "$name" "$url" "$commit" "$sha"
 done <"$pins"
+cmake -DPTHREADPOOL_SOURCE_DIR="$work/src/pthreadpool" -P "$spin"
 
 # XNNPACK adds pthreadpool and cpuinfo as subprojects and installs all three; every *_SOURCE_DIR is set,
 # or its configure step would try to download them.
