@@ -68,7 +68,7 @@ void ObservedLinear(const TensorView& w, const float* x, int rows, float* y, Wor
 
 // out = x * (mean(x²) + eps)^-1/2 * w (w may be null: weightless norm). In place allowed. The squares
 // are summed in double on eight independent chains: on one chain each add waited for the last, and the
-// ~375k values an E2B decode step normalizes took 0.51 instead of 0.34 ms of serial time (Zen 5).
+// ~375k values an E2B decode step normalizes took 0.25 instead of 0.08 ms of serial time (Zen 5, -O3).
 void RmsNorm(const float* x, const float* w, int n, float eps, float* out) {
   constexpr int kChains = 8;
   double chain[kChains] = {};
