@@ -78,7 +78,7 @@ void RmsNorm(const float* x, const float* w, int n, float eps, float* out) {
   for (; i < n; ++i) chain[0] += static_cast<double>(x[i]) * x[i];
   const double sum = ((chain[0] + chain[1]) + (chain[2] + chain[3])) + ((chain[4] + chain[5]) + (chain[6] + chain[7]));
   const float inv = static_cast<float>(1.0 / std::sqrt(sum / n + eps));
-  for (int i = 0; i < n; ++i) out[i] = w ? x[i] * inv * w[i] : x[i] * inv;
+  for (int k = 0; k < n; ++k) out[k] = w ? x[k] * inv * w[k] : x[k] * inv;
 }
 
 // Rows of a prefill chunk per pool task: a 1536-wide norm row is about a microsecond.
