@@ -14,12 +14,13 @@ namespace edgelm {
 // exactly +-1 from |x| = 9.01 on (1 - tanh(x) is then below half a float ulp of 1).
 float tanh_float(float x);
 
-// out[i] = gelu_tanh(gate[i]) * up[i]; out may be gate. Long rows (a prefill chunk's MLP) are split
-// over `pool` (may be null); every element is computed the same way either way.
+// out[i] = gelu_tanh(gate[i]) * up[i]; out may be gate. Long rows (a prefill chunk's MLP, a wide
+// decode row) are split over `pool` (may be null); every element is computed the same way either way.
 void GeluTanhMul(const float* gate, const float* up, size_t n, float* out, pthreadpool_t pool = nullptr);
 
 // x[i] = cap * tanh(x[i] * reciprocal): Gemma's final logit soft-capping, with reciprocal the fp32
-// 1 / cap (a multiply, as the published graph stores it, rounds differently from a division).
-void SoftCap(float* x, size_t n, float cap, float reciprocal);
+// 1 / cap (a multiply, as the published graph stores it, rounds differently from a division). Split
+// over `pool` (may be null) like GeluTanhMul.
+void SoftCap(float* x, size_t n, float cap, float reciprocal, pthreadpool_t pool = nullptr);
 
 }  // namespace edgelm

@@ -406,7 +406,7 @@ void Gemma4Model::Head(int rows, int out_rows, Workspace* ws, float* logits, For
   if (c.final_logit_softcap > 0.0f) {
     const float reciprocal = c.final_logit_softcap_reciprocal > 0.0f ? c.final_logit_softcap_reciprocal
                                                                      : 1.0f / c.final_logit_softcap;
-    SoftCap(logits, static_cast<size_t>(out_rows) * c.vocab_size, c.final_logit_softcap, reciprocal);
+    SoftCap(logits, static_cast<size_t>(out_rows) * c.vocab_size, c.final_logit_softcap, reciprocal, ws->pool);
   }
 }
 
