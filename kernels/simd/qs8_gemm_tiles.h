@@ -29,8 +29,9 @@ namespace {
 // How far ahead of the block it decodes a strips GEMV (M = 1) asks for weights (one prefetch per 64-byte
 // block). The hardware prefetcher alone leaves a single core at 80-90 % of a plain read once a block
 // carries 2-4 vpdpbusd (int4, int2): asking 8 KB ahead raised the mean rate over the E2B shapes by
-// 7-18 % at 1 and 2 threads on Zen 5 (4-32 KB were within noise of each other). The call's strips are one linear stream, and
-// its successor on the same thread usually continues it, so the lines past the call are not wasted.
+// 7-18 % at 1 and 2 threads on Zen 5 (4-32 KB were within noise of each other). The call's strips are
+// one linear stream, and its successor on the same thread usually continues it, so the lines past the
+// call are not wasted.
 constexpr size_t kStripGemvPrefetchBytes = 8192;
 
 template <class P>
