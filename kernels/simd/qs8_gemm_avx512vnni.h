@@ -208,8 +208,7 @@ void StripGemv(const Qs8GemmArgs& a, size_t n0, size_t cols) {
   size_t b = 0;
   for (; b + U <= blocks; b += U)
     for (size_t u = 0; u < U; ++u) {
-      _mm_prefetch(reinterpret_cast<const char*>(strip + (b + u) * P::kVectorBytes + kStripGemvPrefetchBytes),
-                   _MM_HINT_T0);
+      PrefetchStripAhead(strip + (b + u) * P::kVectorBytes);
       const typename P::Codes codes = P::Decode(strip + (b + u) * P::kVectorBytes);
       for (size_t j = 0; j < cpb; ++j)
         acc[u * cpb + j] = _mm512_dpbusd_epi32(acc[u * cpb + j], codes.code[j], BroadcastDword(a.x, (b + u) * cpb + j));

@@ -34,6 +34,9 @@ namespace {
 // call are not wasted.
 constexpr size_t kStripGemvPrefetchBytes = 8192;
 
+// Asks for the weights kStripGemvPrefetchBytes past `block` (read, kept in every cache level).
+inline void PrefetchStripAhead(const uint8_t* block) { __builtin_prefetch(block + kStripGemvPrefetchBytes, 0, 3); }
+
 template <class P>
 constexpr size_t kCodesPerChunk = P::kVectorBytes * P::kCodesPerByte;
 

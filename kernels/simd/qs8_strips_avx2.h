@@ -58,7 +58,7 @@ void Avx2StripGemv(const Qs8StripsArgs& a, size_t s, size_t cols) {
   const uint8_t* strip = a.strips + s * a.strip_bytes;
   typename P::Acc acc[2][2] = {{P::Zero(), P::Zero()}, {P::Zero(), P::Zero()}};
   for (size_t b = 0; b < a.blocks; ++b) {
-    _mm_prefetch(reinterpret_cast<const char*>(strip + b * 64 + kStripGemvPrefetchBytes), _MM_HINT_T0);
+    PrefetchStripAhead(strip + b * 64);
     alignas(32) int8_t expanded[32 * P::kCodesPerByte];
     ExpandBlock<P>(a.x, b, expanded);
     for (size_t h = 0; h < 2; ++h)
