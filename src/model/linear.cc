@@ -156,7 +156,7 @@ uint64_t LinearScratchBytes(const TensorView& w, int rows) {
 
 void RunGemm(const GemmCall& call, pthreadpool_t pool) {
   const size_t tile = ChannelsPerTask(call.M, call.N, pthreadpool_get_threads_count(pool));
-  pthreadpool_parallelize_1d_tile_1d_dynamic(pool, RunChannels, const_cast<GemmCall*>(&call), call.N, tile, 0);
+  ParallelizeTiles(pool, RunChannels, const_cast<GemmCall*>(&call), call.N, tile);
 }
 
 bool LinearSupports(const TensorView& w) {

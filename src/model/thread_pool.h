@@ -3,12 +3,28 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <type_traits>
 
 #include <pthreadpool.h>
 
 #include "common/status.h"
+
+// ThreadSanitizer cannot see pthreadpool's synchronization (the pinned library is built without it).
+// In a TSan build the helpers below tell it what pthreadpool guarantees: the caller's writes happen
+// before every task, and every task's before the parallel call returns.
+#if defined(__SANITIZE_THREAD__)
+#define EDGELM_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define EDGELM_TSAN 1
+#endif
+#endif
+#ifdef EDGELM_TSAN
+extern "C" void __tsan_acquire(void* addr);
+extern "C" void __tsan_release(void* addr);
+#endif
 
 namespace edgelm {
 
@@ -39,6 +55,56 @@ class ThreadPool {
   pthreadpool_t pool_ = nullptr;
 };
 
+// pthreadpool_parallelize_1d_tile_1d_dynamic(pool, task, context, range, tile, 0), and the same with
+// the thread's index: every parallel region of the library goes through these two.
+inline void ParallelizeTiles(pthreadpool_t pool, pthreadpool_task_1d_tile_1d_dynamic_t task, void* context,
+                             size_t range, size_t tile) {
+#ifdef EDGELM_TSAN
+  struct Job {
+    pthreadpool_task_1d_tile_1d_dynamic_t task;
+    void* context;
+    char started, finished;  // TSan's two sync objects: tasks are not ordered among themselves
+  } job{task, context, 0, 0};
+  __tsan_release(&job.started);
+  pthreadpool_parallelize_1d_tile_1d_dynamic(
+      pool,
+      [](void* j, size_t first, size_t count) {
+        Job* job = static_cast<Job*>(j);
+        __tsan_acquire(&job->started);
+        job->task(job->context, first, count);
+        __tsan_release(&job->finished);
+      },
+      &job, range, tile, 0);
+  __tsan_acquire(&job.finished);
+#else
+  pthreadpool_parallelize_1d_tile_1d_dynamic(pool, task, context, range, tile, 0);
+#endif
+}
+
+inline void ParallelizeTilesWithThread(pthreadpool_t pool, pthreadpool_task_1d_tile_1d_dynamic_with_id_t task,
+                                       void* context, size_t range, size_t tile) {
+#ifdef EDGELM_TSAN
+  struct Job {
+    pthreadpool_task_1d_tile_1d_dynamic_with_id_t task;
+    void* context;
+    char started, finished;  // TSan's two sync objects: tasks are not ordered among themselves
+  } job{task, context, 0, 0};
+  __tsan_release(&job.started);
+  pthreadpool_parallelize_1d_tile_1d_dynamic_with_thread(
+      pool,
+      [](void* j, uint32_t thread, size_t first, size_t count) {
+        Job* job = static_cast<Job*>(j);
+        __tsan_acquire(&job->started);
+        job->task(job->context, thread, first, count);
+        __tsan_release(&job->finished);
+      },
+      &job, range, tile, 0);
+  __tsan_acquire(&job.finished);
+#else
+  pthreadpool_parallelize_1d_tile_1d_dynamic_with_thread(pool, task, context, range, tile, 0);
+#endif
+}
+
 // Calls fn(first, count) over rows [0, rows) in tiles of at least `min_rows` rows on `pool`, or once
 // on the calling thread when there is no pool or too few rows to share. For per-row work whose rows
 // are independent, so results do not depend on the split: the norms, RoPE and activation
@@ -53,9 +119,9 @@ void ForEachRowTile(pthreadpool_t pool, size_t rows, size_t min_rows, Fn&& fn) {
   // About four tiles per thread, so a thread slowed by another process leaves its share to the rest.
   const size_t tile = std::max(min_rows, (rows + 4 * threads - 1) / (4 * threads));
   using Task = typename std::remove_reference<Fn>::type;
-  pthreadpool_parallelize_1d_tile_1d_dynamic(
+  ParallelizeTiles(
       pool, [](void* context, size_t first, size_t count) { (*static_cast<Task*>(context))(first, count); },
-      const_cast<void*>(static_cast<const void*>(&fn)), rows, tile, 0);
+      const_cast<void*>(static_cast<const void*>(&fn)), rows, tile);
 }
 
 }  // namespace edgelm
