@@ -12,6 +12,7 @@
 
 #include "dispatch.h"
 #include "model/linear.h"
+#include "model/thread_pool.h"
 #include "model/xnn_linear.h"
 
 namespace edgelm {
@@ -103,6 +104,11 @@ std::vector<float> RunAndCheck(const RandomWeights& w, const std::vector<float>&
   INFO(DTypeName(w.view.dtype) << ": max |y - ref| " << err << " of max |ref| " << MaxAbs(ref));
   CHECK(err <= 1e-5 * MaxAbs(ref));
   CheckStrips(w, x, M, y);
+  std::unique_ptr<ThreadPool> pool;  // the channel split over threads changes no bit
+  REQUIRE(ThreadPool::Create(2, &pool).ok());
+  std::vector<float> pooled(ref.size());
+  Linear(w.view, Strips{}, x.data(), M, pooled.data(), &scratch, pool->get());
+  CHECK(pooled == y);
   return y;
 }
 
@@ -135,35 +141,37 @@ TEST_CASE("TFLite-range static int8 inputs keep their -128 codes") {
 TEST_CASE("Asymmetric per-token inputs follow XNNPACK's qd8, including all-positive rows") {
   std::mt19937 rng(11);
   for (DType dtype : {DType::I8, DType::I4, DType::I2}) {
-    const int M = 11, N = 45, K = 64;  // more tokens than one pass of extra rows
-    RandomWeights w = MakeWeights(dtype, N, K, rng);
-    w.view.activation = ActivationQuant::DynamicInt8Asymmetric;
-    std::uniform_real_distribution<float> u(-1.0f, 3.0f);
-    std::vector<float> x(static_cast<size_t>(M) * K);
-    for (float& v : x) v = u(rng);
-    for (int k = 0; k < K; ++k) x[K + k] = std::fabs(x[K + k]);  // token 1: zero point -128, codes up to 255
-    for (int k = 0; k < K; ++k) x[2 * K + k] = 0.0f;             // token 2: all zero
-    std::vector<std::vector<int>> codes(M, std::vector<int>(K));
-    std::vector<double> scale(M);
-    for (int m = 0; m < M; ++m) {
-      const float* xm = x.data() + static_cast<size_t>(m) * K;
-      const float lo = std::min(0.0f, *std::min_element(xm, xm + K)), hi = std::max(0.0f, *std::max_element(xm, xm + K));
-      if (hi == lo) { scale[m] = 1.0; continue; }
-      const float inv = 255.0f / (hi - lo);
-      const float zero = (-128.0f + lo * inv) + (127.0f + hi * inv) > 0.0f ? -128.0f - lo * inv : 127.0f - hi * inv;
-      const int zp = static_cast<int>(std::lrint(std::min(127.0f, std::max(-128.0f, zero))));
-      for (int k = 0; k < K; ++k) {
-        const int q = static_cast<int>(std::nearbyint(std::min<float>(127 - zp, std::max<float>(-128 - zp, xm[k] * inv)))) + zp;
-        REQUIRE(q >= -128);
-        REQUIRE(q <= 127);
-        codes[m][k] = q - zp;
+    for (int N : {45, 8200}) {  // 8200: passes of extra rows large enough to share the pool
+      const int M = 11, K = 64;  // more tokens than one pass of extra rows
+      RandomWeights w = MakeWeights(dtype, N, K, rng);
+      w.view.activation = ActivationQuant::DynamicInt8Asymmetric;
+      std::uniform_real_distribution<float> u(-1.0f, 3.0f);
+      std::vector<float> x(static_cast<size_t>(M) * K);
+      for (float& v : x) v = u(rng);
+      for (int k = 0; k < K; ++k) x[K + k] = std::fabs(x[K + k]);  // token 1: zero point -128, codes up to 255
+      for (int k = 0; k < K; ++k) x[2 * K + k] = 0.0f;             // token 2: all zero
+      std::vector<std::vector<int>> codes(M, std::vector<int>(K));
+      std::vector<double> scale(M);
+      for (int m = 0; m < M; ++m) {
+        const float* xm = x.data() + static_cast<size_t>(m) * K;
+        const float lo = std::min(0.0f, *std::min_element(xm, xm + K)), hi = std::max(0.0f, *std::max_element(xm, xm + K));
+        if (hi == lo) { scale[m] = 1.0; continue; }
+        const float inv = 255.0f / (hi - lo);
+        const float zero = (-128.0f + lo * inv) + (127.0f + hi * inv) > 0.0f ? -128.0f - lo * inv : 127.0f - hi * inv;
+        const int zp = static_cast<int>(std::lrint(std::min(127.0f, std::max(-128.0f, zero))));
+        for (int k = 0; k < K; ++k) {
+          const int q = static_cast<int>(std::nearbyint(std::min<float>(127 - zp, std::max<float>(-128 - zp, xm[k] * inv)))) + zp;
+          REQUIRE(q >= -128);
+          REQUIRE(q <= 127);
+          codes[m][k] = q - zp;
+        }
+        scale[m] = 1.0 / inv;
       }
-      scale[m] = 1.0 / inv;
+      REQUIRE(*std::max_element(codes[1].begin(), codes[1].end()) == 255);
+      const std::vector<double> ref = Reference(w, codes, scale, N, K);
+      const std::vector<float> y = RunAndCheck(w, x, M, ref);
+      for (int n = 0; n < N; ++n) CHECK(y[2 * N + n] == 0.0f);
     }
-    REQUIRE(*std::max_element(codes[1].begin(), codes[1].end()) == 255);
-    const std::vector<double> ref = Reference(w, codes, scale, N, K);
-    const std::vector<float> y = RunAndCheck(w, x, M, ref);
-    for (int n = 0; n < N; ++n) CHECK(y[2 * N + n] == 0.0f);
   }
 }
 
