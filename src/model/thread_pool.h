@@ -1,4 +1,4 @@
-// An owned pthreadpool. One thread means no pool: work runs on the calling thread.
+// An owned pthreadpool, and the helpers every parallel region of the library runs through.
 #pragma once
 
 #include <algorithm>
@@ -11,9 +11,6 @@
 
 #include "common/status.h"
 
-// ThreadSanitizer cannot see pthreadpool's synchronization (the pinned library is built without it).
-// In a TSan build the helpers below tell it what pthreadpool guarantees: the caller's writes happen
-// before every task, and every task's before the parallel call returns.
 #if defined(__SANITIZE_THREAD__)
 #define EDGELM_TSAN 1
 #elif defined(__has_feature)
@@ -55,54 +52,58 @@ class ThreadPool {
   pthreadpool_t pool_ = nullptr;
 };
 
+// ThreadSanitizer cannot see pthreadpool's synchronization (the pinned library is built without it).
+// In a TSan build one of these per parallel region tells it what pthreadpool guarantees: the caller's
+// writes happen before every task, and every task's before the region returns; tasks stay unordered
+// among themselves (two sync objects). Elsewhere it does nothing.
+class RegionOrder {
+ public:
+#ifdef EDGELM_TSAN
+  RegionOrder() { __tsan_release(&started_); }
+  ~RegionOrder() { __tsan_acquire(&finished_); }
+  void TaskBegins() { __tsan_acquire(&started_); }
+  void TaskEnds() { __tsan_release(&finished_); }
+
+ private:
+  char started_ = 0, finished_ = 0;
+#else
+  void TaskBegins() {}
+  void TaskEnds() {}
+#endif
+};
+
 // pthreadpool_parallelize_1d_tile_1d_dynamic(pool, task, context, range, tile, 0), and the same with
 // the thread's index: every parallel region of the library goes through these two.
 inline void ParallelizeTiles(pthreadpool_t pool, pthreadpool_task_1d_tile_1d_dynamic_t task, void* context,
                              size_t range, size_t tile) {
-#ifdef EDGELM_TSAN
   struct Job {
     pthreadpool_task_1d_tile_1d_dynamic_t task;
     void* context;
-    char started, finished;  // TSan's two sync objects: tasks are not ordered among themselves
-  } job{task, context, 0, 0};
-  __tsan_release(&job.started);
-  pthreadpool_parallelize_1d_tile_1d_dynamic(
-      pool,
-      [](void* j, size_t first, size_t count) {
-        Job* job = static_cast<Job*>(j);
-        __tsan_acquire(&job->started);
-        job->task(job->context, first, count);
-        __tsan_release(&job->finished);
-      },
-      &job, range, tile, 0);
-  __tsan_acquire(&job.finished);
-#else
-  pthreadpool_parallelize_1d_tile_1d_dynamic(pool, task, context, range, tile, 0);
-#endif
+    RegionOrder order;
+  } job{task, context, {}};
+  auto run = [](void* j, size_t first, size_t count) {
+    Job& job = *static_cast<Job*>(j);
+    job.order.TaskBegins();
+    job.task(job.context, first, count);
+    job.order.TaskEnds();
+  };
+  pthreadpool_parallelize_1d_tile_1d_dynamic(pool, run, &job, range, tile, 0);
 }
 
 inline void ParallelizeTilesWithThread(pthreadpool_t pool, pthreadpool_task_1d_tile_1d_dynamic_with_id_t task,
                                        void* context, size_t range, size_t tile) {
-#ifdef EDGELM_TSAN
   struct Job {
     pthreadpool_task_1d_tile_1d_dynamic_with_id_t task;
     void* context;
-    char started, finished;  // TSan's two sync objects: tasks are not ordered among themselves
-  } job{task, context, 0, 0};
-  __tsan_release(&job.started);
-  pthreadpool_parallelize_1d_tile_1d_dynamic_with_thread(
-      pool,
-      [](void* j, uint32_t thread, size_t first, size_t count) {
-        Job* job = static_cast<Job*>(j);
-        __tsan_acquire(&job->started);
-        job->task(job->context, thread, first, count);
-        __tsan_release(&job->finished);
-      },
-      &job, range, tile, 0);
-  __tsan_acquire(&job.finished);
-#else
-  pthreadpool_parallelize_1d_tile_1d_dynamic_with_thread(pool, task, context, range, tile, 0);
-#endif
+    RegionOrder order;
+  } job{task, context, {}};
+  auto run = [](void* j, uint32_t thread, size_t first, size_t count) {
+    Job& job = *static_cast<Job*>(j);
+    job.order.TaskBegins();
+    job.task(job.context, thread, first, count);
+    job.order.TaskEnds();
+  };
+  pthreadpool_parallelize_1d_tile_1d_dynamic_with_thread(pool, run, &job, range, tile, 0);
 }
 
 // Calls fn(first, count) over rows [0, rows) in tiles of at least `min_rows` rows on `pool`, or once
