@@ -1,4 +1,4 @@
-// An owned pthreadpool, and the helpers every parallel region of the library runs through.
+// An owned pthreadpool, and the helpers our own parallel regions run through.
 #pragma once
 
 #include <algorithm>
@@ -73,7 +73,8 @@ class RegionOrder {
 };
 
 // pthreadpool_parallelize_1d_tile_1d_dynamic(pool, task, context, range, tile, 0), and the same with
-// the thread's index: every parallel region of the library goes through these two.
+// the thread's index: every parallel region of ours goes through these two (XNNPACK's operators
+// parallelize inside XNNPACK, whose code TSan does not instrument either).
 inline void ParallelizeTiles(pthreadpool_t pool, pthreadpool_task_1d_tile_1d_dynamic_t task, void* context,
                              size_t range, size_t tile) {
   struct Job {
