@@ -325,7 +325,7 @@ struct Bench {
                         float* out) const {
     return {M, shape.N, shape.K, RowBytesOf(spec.dtype, shape.K), weights.data(), w_scale.data(), x_q.data(),
             x_scale.data(), x.data(), out, spec.qs8 ? variant.*spec.qs8 : nullptr,
-            spec.f32 ? variant.*spec.f32 : nullptr, {}};
+            spec.f32 ? variant.*spec.f32 : nullptr, {}, nullptr, nullptr};
   }
 
   // Decode attention of one token over n cached positions (kv-attention kernels: scores, then values)

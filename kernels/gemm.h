@@ -31,8 +31,9 @@ extern "C" {
 // y[m][n] = (float)acc * w_scale[n] * x_scale[m], acc the exact int32 sum_k x[m][k] * code[n][k]
 // (x_scale per token: static scales repeat one value).
 // Every variant's result equals the scalar reference bit for bit, provided activations lie in
-// [-127, 127] (edgelm_qs8_quantize_*'s range: the AVX2 and NEON int8 kernels move signs between operands
-// or sum pairs of products in int16) and K * 255 * 127 < 2^31 (K < 66,000).
+// [-127, 127] for I8 codes (edgelm_qs8_quantize_*'s range: the AVX2 and NEON int8 kernels move signs
+// between operands or sum pairs of products in int16), in [-128, 127] for I4 and I2 codes (raw
+// asymmetric codes, model/linear.cc), and K * 255 * 127 < 2^31 (K < 66,000).
 typedef void (*qs8_qcxw_gemm_fn)(size_t M, size_t N, size_t K, const int8_t* x, size_t x_stride,
                                  const uint8_t* w, size_t w_row_bytes, const float* w_scale,
                                  const float* x_scale, float* y, size_t y_stride);
@@ -64,6 +65,10 @@ size_t edgelm_qs8_strip_bytes(int bits, size_t K);
 // Baseline C++ that the compiler vectorizes: 7-8 GB/s on one Zen 5 core from and to memory, as fast as
 // an AVX-512 transpose of the same was, so it has no SIMD variants.
 void edgelm_qs8_pack_strips(int bits, size_t N, size_t K, const uint8_t* w, size_t w_row_bytes, uint8_t* strips);
+// sums[n] = sum_k code[n][k] over N row-major rows (bits 8, 4 or 2): the row a GEMM would give for
+// activations all one, so that a caller can run codes with a zero point as they are and subtract
+// zero point x sums[n] from the exact int32 results. Baseline C++ that the compiler vectorizes.
+void edgelm_qs8_code_sums(int bits, size_t N, size_t K, const uint8_t* w, size_t w_row_bytes, int32_t* sums);
 // qs8_qcxw_gemm_fn's contract over strips: `strips` is the strip of channel 0 (a multiple of 16 of the
 // packed matrix); results equal the row-major scalar reference's bit for bit.
 typedef void (*qs8_qcxw_strips_gemm_fn)(size_t M, size_t N, size_t K, const int8_t* x, size_t x_stride,

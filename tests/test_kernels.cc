@@ -108,6 +108,9 @@ struct Fill {
   int code = 0;  // weight code when !random, in the dtype's two's-complement range
 };
 
+// The most negative activation the kernels take with these codes (gemm.h).
+int LowestActivation(int bits) { return bits == 8 ? -127 : -128; }
+
 // One GEMM problem with data in the kernels' input layout; x rows carry 5 bytes (or floats) of slack
 // so that x_stride != K is covered too.
 struct Problem {
@@ -152,7 +155,8 @@ Problem MakeProblem(DType dtype, int bits, size_t M, size_t N, size_t K, std::mt
   if (bits > 0) {
     std::vector<uint8_t> x_bytes(M * p.x_stride);
     FillRandomBytes(&x_bytes, rng);
-    for (uint8_t b : x_bytes) p.x_q.push_back(static_cast<int8_t>(fill.random ? b % 255 - 127 : fill.x));
+    // I8 codes take activations in [-127, 127], sub-byte codes every int8 (gemm.h).
+    for (uint8_t b : x_bytes) p.x_q.push_back(static_cast<int8_t>(!fill.random ? fill.x : bits == 8 ? b % 255 - 127 : b - 128));
     for (size_t m = 0; m < M; ++m) p.x_scale.push_back(scale(rng));
     for (size_t n = 0; n < N; ++n) p.w_scale.push_back(scale(rng));
     if (!fill.random) {
@@ -375,7 +379,7 @@ TEST_CASE("integer scalar kernels match a double-precision reference from dequan
     }
     // Extreme codes and activations: the most negative code, and the largest sums K allows here.
     const int lowest = -(1 << (k.bits - 1)), highest = (1 << (k.bits - 1)) - 1;
-    for (int x : {-127, 127})
+    for (int x : {LowestActivation(k.bits), 127})
       for (int code : {lowest, highest}) {
         INFO("x=" << x << " code=" << code);
         CheckIntAgainstDouble(k, MakeProblem(k.dtype, k.bits, 3, 5, 12288, rng, Fill{false, x, code}), scalar.*k.fn);
@@ -557,7 +561,7 @@ TEST_CASE("integer kernels equal the scalar reference at extreme codes") {
   std::mt19937 rng(2);
   for (const IntKernel& k : kIntKernels) {
     const int lowest = -(1 << (k.bits - 1)), highest = (1 << (k.bits - 1)) - 1;
-    for (int x : {-127, 127})
+    for (int x : {LowestActivation(k.bits), 127})
       for (int code : {lowest, highest, k.bits == 8 ? -127 : lowest + 1, 0})
         for (size_t K : {size_t{1000}, size_t{12288}})
           for (size_t M : {size_t{3}, size_t{13}, size_t{33}}) {  // NEON SDOT: in-loop decode, decoded panels; AVX-512: lane strips
@@ -576,7 +580,7 @@ TEST_CASE("strips: packing and every strips GEMM equal the row-major scalar refe
       for (size_t N : {size_t{1}, size_t{16}, size_t{17}, size_t{33}, size_t{65}})
         for (size_t K : kRaggedK) simd += CheckStripVariants(k, MakeProblem(k.dtype, k.bits, M, N, K, rng), variants);
     const int lowest = -(1 << (k.bits - 1)), highest = (1 << (k.bits - 1)) - 1;
-    for (int x : {-127, 127})
+    for (int x : {LowestActivation(k.bits), 127})
       for (int code : {lowest, highest, 0})
         for (size_t M : {size_t{1}, size_t{9}}) {
           INFO("x=" << x << " code=" << code);
@@ -584,6 +588,35 @@ TEST_CASE("strips: packing and every strips GEMM equal the row-major scalar refe
         }
   }
   if (simd == 0) WARN("no variant on this CPU has strips GEMMs: only the scalar strips reference was checked");
+}
+
+TEST_CASE("code sums: each channel's sum of its decoded codes, whatever a row's padding bits hold") {
+  std::mt19937 rng(13);
+  for (const IntKernel& k : kIntKernels) {
+    std::vector<Problem> problems;
+    for (size_t K : kRaggedK) problems.push_back(MakeProblem(k.dtype, k.bits, 1, 9, K, rng));
+    const int lowest = -(1 << (k.bits - 1)), highest = (1 << (k.bits - 1)) - 1;
+    for (int code : {lowest, highest}) problems.push_back(MakeProblem(k.dtype, k.bits, 1, 3, 12288, rng, Fill{false, 0, code}));
+    for (const Problem& p : problems) {
+      std::vector<int32_t> sums(p.N, 0x5a5a5a5a);
+      edgelm_qs8_code_sums(k.bits, p.N, p.K, p.w.data(), p.row_bytes, sums.data());
+      TensorView view;
+      view.dtype = k.dtype;
+      view.shape = std::vector<int64_t>{static_cast<int64_t>(p.N), static_cast<int64_t>(p.K)};
+      view.data = p.w.data();
+      view.size = p.w.size();
+      const std::vector<float> unit(p.N, 1.0f);
+      view.scales = unit.data();
+      std::vector<float> row(p.K);
+      for (size_t n = 0; n < p.N; ++n) {
+        DequantizeRow(view, static_cast<int64_t>(n), row.data());
+        double want = 0;
+        for (float c : row) want += c;
+        INFO(k.name << " K=" << p.K << " channel " << n);
+        CHECK(sums[n] == want);
+      }
+    }
+  }
 }
 
 TEST_CASE("float kernels match the scalar reference on ragged shapes") {

@@ -2,7 +2,8 @@
 // (schemas/edgelm.fbs): QAT static int8, TFLite-range static int8, per-token asymmetric int8 (XNNPACK
 // qd8), and the int8 output requantization of the published static FCs, for I8/I4/I2 weights; and
 // the XNNPACK engine (model/xnn_linear.h) against the same reference, every operator it runs; Linear
-// over channel strips (model/strip_weights.h) equals Linear over the rows bit for bit.
+// over channel strips (model/strip_weights.h) equals Linear over the rows bit for bit; asymmetric codes
+// run as they are with code sums give the exact integer sums through the kernels' epilogue.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -71,34 +72,72 @@ double MaxAbs(const std::vector<double>& v) {
   return m;
 }
 
+int BitsOf(DType dtype) { return dtype == DType::I8 ? 8 : dtype == DType::I4 ? 4 : 2; }
+
 // Linear over w repacked into channel strips, read by the scalar strips reference and by the selected
-// variant's strips GEMM if it has one, gives `want` (the row-major result) bit for bit.
-void CheckStrips(const RandomWeights& w, const std::vector<float>& x, int M, const std::vector<float>& want) {
-  const int bits = w.view.dtype == DType::I8 ? 8 : w.view.dtype == DType::I4 ? 4 : 2;
+// variant's strips GEMM if it has one, gives `want` (the row-major result) bit for bit; with `code_sums`
+// too, if given.
+void CheckStrips(const RandomWeights& w, const std::vector<float>& x, int M, const std::vector<float>& want,
+                 const int32_t* code_sums = nullptr) {
+  const int bits = BitsOf(w.view.dtype);
   const size_t N = static_cast<size_t>(w.view.rows()), K = static_cast<size_t>(w.view.cols());
-  Strips strips{nullptr, edgelm_qs8_strip_bytes(bits, K), nullptr};
-  std::vector<uint8_t> packed((N + 15) / 16 * strips.strip_bytes);
+  PreparedWeights prepared;
+  prepared.strips = Strips{nullptr, edgelm_qs8_strip_bytes(bits, K), nullptr};
+  prepared.code_sums = code_sums;
+  std::vector<uint8_t> packed((N + 15) / 16 * prepared.strips.strip_bytes);
   edgelm_qs8_pack_strips(bits, N, K, w.view.data, w.bytes.size() / N, packed.data());
-  strips.data = packed.data();
+  prepared.strips.data = packed.data();
   const edgelm_kernels& selected = *edgelm_kernels_select();
   const qs8_qcxw_strips_gemm_fn gemms[] = {
       bits == 8 ? edgelm_qs8_qc8w_strips_gemm_scalar : bits == 4 ? edgelm_qs8_qc4w_strips_gemm_scalar : edgelm_qs8_qc2w_strips_gemm_scalar,
       bits == 8 ? selected.qs8_qc8w_strips_gemm : bits == 4 ? selected.qs8_qc4w_strips_gemm : selected.qs8_qc2w_strips_gemm};
   for (qs8_qcxw_strips_gemm_fn gemm : gemms) {
     if (!gemm) continue;
-    strips.gemm = gemm;
+    prepared.strips.gemm = gemm;
     std::vector<float> y(want.size());
     LinearScratch scratch;
-    Linear(w.view, strips, x.data(), M, y.data(), &scratch, nullptr);
+    Linear(w.view, prepared, x.data(), M, y.data(), &scratch, nullptr);
     CHECK(y == want);
   }
+}
+
+// Asymmetric codes run as they are with w's code sums: every output is the exact int32 sum of (code -
+// zero point) x weight code through the kernels' float epilogue, bit for bit, over the rows and the
+// strips, on one thread and on two.
+void CheckCodeSums(const RandomWeights& w, const std::vector<float>& x, int M) {
+  REQUIRE(LinearTakesCodeSums(w.view));
+  const int N = static_cast<int>(w.view.rows()), K = static_cast<int>(w.view.cols());
+  std::vector<int32_t> sums(static_cast<size_t>(N));
+  edgelm_qs8_code_sums(BitsOf(w.view.dtype), sums.size(), static_cast<size_t>(K), w.view.data, w.bytes.size() / sums.size(),
+                       sums.data());
+  std::vector<float> want;
+  std::vector<int8_t> q(static_cast<size_t>(K));
+  for (int m = 0; m < M; ++m) {
+    const AsymmetricQuant a = QuantizeAsymmetric(x.data() + static_cast<size_t>(m) * K, static_cast<size_t>(K), q.data());
+    for (int n = 0; n < N; ++n) {
+      int32_t acc = 0;
+      for (int k = 0; k < K; ++k) acc += (q[k] - a.zero_point) * w.codes[static_cast<size_t>(n) * K + k];
+      want.push_back(static_cast<float>(acc) * w.scales[n] * a.scale);
+    }
+  }
+  PreparedWeights prepared;
+  prepared.code_sums = sums.data();
+  std::unique_ptr<ThreadPool> pool;
+  REQUIRE(ThreadPool::Create(2, &pool).ok());
+  LinearScratch scratch;
+  for (pthreadpool_t threads : {static_cast<pthreadpool_t>(nullptr), pool->get()}) {
+    std::vector<float> y(want.size());
+    Linear(w.view, prepared, x.data(), M, y.data(), &scratch, threads);
+    CHECK(y == want);
+  }
+  CheckStrips(w, x, M, want, sums.data());
 }
 
 // Runs Linear on the M tokens of x and checks it against `ref` to 1e-5 of the largest output.
 std::vector<float> RunAndCheck(const RandomWeights& w, const std::vector<float>& x, int M, const std::vector<double>& ref) {
   std::vector<float> y(ref.size());
   LinearScratch scratch;
-  Linear(w.view, Strips{}, x.data(), M, y.data(), &scratch, nullptr);
+  Linear(w.view, PreparedWeights{}, x.data(), M, y.data(), &scratch, nullptr);
   double err = 0;
   for (size_t i = 0; i < y.size(); ++i) err = std::max(err, std::fabs(y[i] - ref[i]));
   INFO(DTypeName(w.view.dtype) << ": max |y - ref| " << err << " of max |ref| " << MaxAbs(ref));
@@ -107,7 +146,7 @@ std::vector<float> RunAndCheck(const RandomWeights& w, const std::vector<float>&
   std::unique_ptr<ThreadPool> pool;  // the channel split over threads changes no bit
   REQUIRE(ThreadPool::Create(2, &pool).ok());
   std::vector<float> pooled(ref.size());
-  Linear(w.view, Strips{}, x.data(), M, pooled.data(), &scratch, pool->get());
+  Linear(w.view, PreparedWeights{}, x.data(), M, pooled.data(), &scratch, pool->get());
   CHECK(pooled == y);
   return y;
 }
@@ -169,9 +208,38 @@ TEST_CASE("Asymmetric per-token inputs follow XNNPACK's qd8, including all-posit
       }
       REQUIRE(*std::max_element(codes[1].begin(), codes[1].end()) == 255);
       const std::vector<double> ref = Reference(w, codes, scale, N, K);
-      const std::vector<float> y = RunAndCheck(w, x, M, ref);
+      const std::vector<float> y = RunAndCheck(w, x, M, ref);  // without code sums: two kernel rows
       for (int n = 0; n < N; ++n) CHECK(y[2 * N + n] == 0.0f);
+      if (dtype != DType::I8) CheckCodeSums(w, x, M);
+      else CHECK_FALSE(LinearTakesCodeSums(w.view));  // int8 codes cannot take -128 everywhere
     }
+  }
+}
+
+TEST_CASE("Code sums: more tokens and channels than one kernel call covers, and the K limit") {
+  std::mt19937 rng(17);
+  for (DType dtype : {DType::I4, DType::I2}) {
+    for (const auto& [M, N] : {std::pair<int, int>{300, 45}, {3, 1000}}) {
+      const int K = 40;
+      RandomWeights w = MakeWeights(dtype, N, K, rng);
+      w.view.activation = ActivationQuant::DynamicInt8Asymmetric;
+      std::uniform_real_distribution<float> u(-2.0f, 1.0f);
+      std::vector<float> x(static_cast<size_t>(M) * K);
+      for (float& v : x) v = u(rng);
+      CheckCodeSums(w, x, M);
+    }
+    // Exact float sums at unit scales need K * 128 * max |code| <= 2^24.
+    TensorView wide;
+    wide.dtype = dtype;
+    wide.activation = ActivationQuant::DynamicInt8Asymmetric;
+    const int64_t limit = dtype == DType::I4 ? 16384 : 65536;
+    wide.shape = {8, limit};
+    CHECK(LinearTakesCodeSums(wide));
+    wide.shape = {8, limit + 4};
+    CHECK_FALSE(LinearTakesCodeSums(wide));
+    wide.shape = {8, 64};
+    wide.activation = ActivationQuant::DynamicInt8;
+    CHECK_FALSE(LinearTakesCodeSums(wide));
   }
 }
 
@@ -186,17 +254,17 @@ TEST_CASE("An output scale requantizes to int8 steps with saturation") {
   for (float& v : x) v = normal(rng);
   std::vector<float> plain(static_cast<size_t>(M) * N), requantized(plain.size());
   LinearScratch scratch;
-  Linear(w.view, Strips{}, x.data(), M, plain.data(), &scratch, nullptr);
+  Linear(w.view, PreparedWeights{}, x.data(), M, plain.data(), &scratch, nullptr);
   float amax = 0;
   for (float v : plain) amax = std::max(amax, std::fabs(v));
   w.view.output_scale = amax / 100.0f;  // most outputs in range, none saturate
-  Linear(w.view, Strips{}, x.data(), M, requantized.data(), &scratch, nullptr);
+  Linear(w.view, PreparedWeights{}, x.data(), M, requantized.data(), &scratch, nullptr);
   for (size_t i = 0; i < plain.size(); ++i) {
     const float q = std::nearbyint(plain[i] / w.view.output_scale);
     CHECK(requantized[i] == q * w.view.output_scale);
   }
   w.view.output_scale = amax / 200.0f;  // the largest outputs saturate at 127 or -128 steps
-  Linear(w.view, Strips{}, x.data(), M, requantized.data(), &scratch, nullptr);
+  Linear(w.view, PreparedWeights{}, x.data(), M, requantized.data(), &scratch, nullptr);
   int saturated = 0;
   for (size_t i = 0; i < plain.size(); ++i) {
     const float q = std::min(127.0f, std::max(-128.0f, std::nearbyint(plain[i] / w.view.output_scale)));

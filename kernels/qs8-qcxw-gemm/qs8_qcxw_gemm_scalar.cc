@@ -1,6 +1,7 @@
 // Scalar references for int8-activation x {int8, int4, int2}-weight GEMM: decode one weight row once,
 // then reuse it for every token row (the decode cost is amortized over M). The decoded row lives in
 // the per-thread scratch (simd/scratch.h), so every variant fails the same way when memory runs out.
+// Also the per-channel code sums (gemm.h), which are ISA-independent.
 #include <cstring>
 
 #include "gemm.h"
@@ -39,9 +40,45 @@ void Gemm(size_t M, size_t N, size_t K, const int8_t* x, size_t x_stride, const 
   }
 }
 
+// Sum of the codes in `bytes` whole bytes of a row: each field's unsigned value minus 2^bits where its
+// sign bit is set, written so that the byte loop vectorizes (a load-time pass over every weight).
+template <int kBits>
+int32_t SumWholeBytes(const uint8_t* row, size_t bytes) {
+  constexpr unsigned kMask = (1u << kBits) - 1, kSign = 1u << (kBits - 1);
+  int32_t sum = 0;
+  for (size_t i = 0; i < bytes; ++i) {
+    const unsigned b = row[i];
+    int32_t byte_sum = 0;
+    for (int shift = 0; shift < 8; shift += kBits) {
+      const unsigned field = (b >> shift) & kMask;
+      byte_sum += static_cast<int32_t>(field) - static_cast<int32_t>((field & kSign) << 1);
+    }
+    sum += byte_sum;
+  }
+  return sum;
+}
+
+template <int kBits>
+void CodeSums(size_t N, size_t K, const uint8_t* w, size_t w_row_bytes, int32_t* sums) {
+  constexpr size_t kPerByte = 8 / kBits;
+  const size_t whole = K / kPerByte;
+  for (size_t n = 0; n < N; ++n) {
+    const uint8_t* row = w + n * w_row_bytes;
+    int32_t sum = SumWholeBytes<kBits>(row, whole);
+    for (size_t k = whole * kPerByte; k < K; ++k) sum += DecodeCode<kBits>(row, k);  // the last byte's codes below K
+    sums[n] = sum;
+  }
+}
+
 }  // namespace
 
 extern "C" {
+
+void edgelm_qs8_code_sums(int bits, size_t N, size_t K, const uint8_t* w, size_t w_row_bytes, int32_t* sums) {
+  if (bits == 8) CodeSums<8>(N, K, w, w_row_bytes, sums);
+  else if (bits == 4) CodeSums<4>(N, K, w, w_row_bytes, sums);
+  else CodeSums<2>(N, K, w, w_row_bytes, sums);
+}
 
 void edgelm_qs8_qc8w_gemm_scalar(size_t M, size_t N, size_t K, const int8_t* x, size_t x_stride, const uint8_t* w,
                                  size_t w_row_bytes, const float* w_scale, const float* x_scale, float* y,

@@ -22,16 +22,54 @@ size_t ChannelsPerTask(size_t M, size_t N, size_t threads) {
   return std::min(kMaxChannels, std::max(kMinChannels, (share + kMinChannels - 1) / kMinChannels * kMinChannels));
 }
 
+// The kernel over rows [m0, m0 + M) and channels [n0, n0 + count); n0 a multiple of 16 (whole strips).
+void RunKernel(const GemmCall& c, size_t m0, size_t M, size_t n0, size_t count, const float* w_scale,
+               const float* x_scale) {
+  float* y = c.y + m0 * c.N + n0;
+  if (c.strips.gemm)
+    c.strips.gemm(M, count, c.K, c.x_q + m0 * c.K, c.K, c.strips.data + n0 / 16 * c.strips.strip_bytes, w_scale,
+                  x_scale, y, c.N);
+  else if (c.qs8)
+    c.qs8(M, count, c.K, c.x_q + m0 * c.K, c.K, c.w + n0 * c.row_bytes, c.row_bytes, w_scale, x_scale, y, c.N);
+  else
+    c.f32(M, count, c.K, c.x + m0 * c.K, c.K, c.w + n0 * c.row_bytes, c.row_bytes, y, c.N);
+}
+
+// Unit scales for RunZeroPointChannels' kernel calls, which cover at most this many rows and channels.
+constexpr size_t kUnitScales = 256;
+struct UnitScales {
+  float one[kUnitScales];
+  constexpr UnitScales() : one() {
+    for (float& v : one) v = 1.0f;
+  }
+};
+constexpr UnitScales kUnitScale{};
+
+// GemmCall::code_sums: the kernel's sums come out exact at unit scales, then take the zero point and
+// the scales in the kernel epilogue's order, so the result is what a kernel given the codes minus the
+// zero point would write.
+void RunZeroPointChannels(const GemmCall& c, size_t n0, size_t count) {
+  for (size_t m0 = 0; m0 < c.M; m0 += kUnitScales)
+    for (size_t c0 = n0; c0 < n0 + count; c0 += kUnitScales) {
+      const size_t rows = std::min(kUnitScales, c.M - m0), channels = std::min(kUnitScales, n0 + count - c0);
+      RunKernel(c, m0, rows, c0, channels, kUnitScale.one, kUnitScale.one);
+      for (size_t m = m0; m < m0 + rows; ++m) {
+        float* y = c.y + m * c.N;
+        for (size_t n = c0; n < c0 + channels; ++n) {
+          const int32_t sum = static_cast<int32_t>(y[n]) - c.zero_point[m] * c.code_sums[n];
+          y[n] = static_cast<float>(sum) * c.w_scale[n] * c.x_scale[m];
+        }
+      }
+    }
+}
+
 void RunChannels(void* context, size_t n0, size_t count) {
   const GemmCall& c = *static_cast<const GemmCall*>(context);
-  const uint8_t* w = c.w + n0 * c.row_bytes;
-  if (c.strips.gemm)  // n0 is a multiple of the tile, itself of 32 channels: whole strips
-    c.strips.gemm(c.M, count, c.K, c.x_q, c.K, c.strips.data + n0 / 16 * c.strips.strip_bytes, c.w_scale + n0,
-                  c.x_scale, c.y + n0, c.N);
-  else if (c.qs8)
-    c.qs8(c.M, count, c.K, c.x_q, c.K, w, c.row_bytes, c.w_scale + n0, c.x_scale, c.y + n0, c.N);
+  // n0 is a multiple of the tile, itself of 32 channels: whole strips.
+  if (c.code_sums)
+    RunZeroPointChannels(c, n0, count);
   else
-    c.f32(c.M, count, c.K, c.x, c.K, w, c.row_bytes, c.y + n0, c.N);
+    RunKernel(c, 0, c.M, n0, count, c.qs8 ? c.w_scale + n0 : nullptr, c.x_scale);
 }
 
 f32_gemm_fn FloatGemm(const edgelm_kernels& k, DType dtype) {
@@ -129,10 +167,6 @@ void RequantizeOutput(float scale, size_t n, float* y) {
 // microsecond).
 constexpr size_t kMinQuantizeRows = 16;
 
-bool NeedsExtraRows(ActivationQuant a) {
-  return a == ActivationQuant::StaticInt8Full || a == ActivationQuant::DynamicInt8Asymmetric;
-}
-
 }  // namespace
 
 void LinearScratch::Release() {
@@ -143,13 +177,17 @@ void LinearScratch::Release() {
   std::vector<int>().swap(extra_token);
   std::vector<float>().swap(extra_y);
   std::vector<int>().swap(codes);
+  std::vector<int32_t>().swap(zero_point);
 }
 
 uint64_t LinearScratchBytes(const TensorView& w, int rows) {
   if (w.dtype != DType::I8 && w.dtype != DType::I4 && w.dtype != DType::I2) return 0;
   const uint64_t M = static_cast<uint64_t>(rows), K = static_cast<uint64_t>(w.cols()), N = static_cast<uint64_t>(w.rows());
   uint64_t bytes = M * (K + sizeof(float));  // one row of codes and a scale per token
-  if (NeedsExtraRows(w.activation))  // up to three rows per token (|code| <= 381), run in bounded passes
+  // The zero points, or the codes beyond [-127, 127]: up to three rows per token (|code| <= 381), run
+  // in bounded passes (the estimate does not know whether the tensor will have code sums).
+  if (w.activation == ActivationQuant::DynamicInt8Asymmetric) bytes += M * sizeof(int32_t);
+  if (w.activation == ActivationQuant::StaticInt8Full || w.activation == ActivationQuant::DynamicInt8Asymmetric)
     bytes += K * sizeof(int) + 3 * M * (K + sizeof(float) + sizeof(int)) + kExtraRowsPerPass * N * sizeof(float);
   return bytes;
 }
@@ -159,13 +197,19 @@ void RunGemm(const GemmCall& call, pthreadpool_t pool) {
   ParallelizeTiles(pool, RunChannels, const_cast<GemmCall*>(&call), call.N, tile);
 }
 
+bool LinearTakesCodeSums(const TensorView& w) {
+  if (w.activation != ActivationQuant::DynamicInt8Asymmetric) return false;
+  const int64_t max_code = w.dtype == DType::I4 ? 8 : w.dtype == DType::I2 ? 2 : 0;
+  return max_code > 0 && w.cols() * 128 * max_code <= (int64_t{1} << 24);
+}
+
 bool LinearSupports(const TensorView& w) {
   const edgelm_kernels& k = *edgelm_kernels_select();
   if (FloatGemm(k, w.dtype)) return true;
   return IntegerGemm(k, w.dtype) && w.scales && w.scale_group_size == 0;
 }
 
-void Linear(const TensorView& w, const Strips& strips, const float* x, int M, float* y, LinearScratch* s,
+void Linear(const TensorView& w, const PreparedWeights& prepared, const float* x, int M, float* y, LinearScratch* s,
             pthreadpool_t pool) {
   GemmCall call{};
   call.M = static_cast<size_t>(M);
@@ -186,16 +230,25 @@ void Linear(const TensorView& w, const Strips& strips, const float* x, int M, fl
     return;
   }
   call.qs8 = IntegerGemm(kernels, w.dtype);
-  if (strips.gemm) call.strips = strips;
+  if (prepared.strips.gemm) call.strips = prepared.strips;
   call.w_scale = w.scales;
   s->x_q.resize(static_cast<size_t>(M) * K);
   s->x_scale.resize(static_cast<size_t>(M));
   s->extra_q.clear();
   s->extra_scale.clear();
   s->extra_token.clear();
-  // Asymmetric codes nearly always need a second row: every row of those tokens then runs in the
-  // passes below (one weight pass for a decoded token, not two); the main GEMM gets no tokens.
-  const bool all_rows_extra = w.activation == ActivationQuant::DynamicInt8Asymmetric;
+  const bool asymmetric = w.activation == ActivationQuant::DynamicInt8Asymmetric;
+  const bool zero_point_in_sums = prepared.code_sums && LinearTakesCodeSums(w);
+  if (zero_point_in_sums) {
+    s->zero_point.resize(static_cast<size_t>(M));
+    call.code_sums = prepared.code_sums;
+    call.zero_point = s->zero_point.data();
+  }
+  // Without code sums, asymmetric codes minus their zero point nearly always need a second row: every
+  // row of those tokens then runs in the passes below (one weight pass for a decoded token, not two);
+  // the main GEMM gets no tokens.
+  const bool all_rows_extra = asymmetric && !zero_point_in_sums;
+  const bool extra_rows_possible = all_rows_extra || w.activation == ActivationQuant::StaticInt8Full;
   if (all_rows_extra) s->codes.resize(K);
   // Tokens are quantized in parallel (their rows are independent); the extra rows of codes beyond
   // [-127, 127] are then collected in token order.
@@ -209,7 +262,12 @@ void Linear(const TensorView& w, const Strips& strips, const float* x, int M, fl
           s->x_scale[m] = w.input_scale;
           kernels.qs8_quantize(K, xm, w.input_scale, qm);
           break;
-        case ActivationQuant::DynamicInt8Asymmetric:  // below, with its extra rows
+        case ActivationQuant::DynamicInt8Asymmetric:
+          if (zero_point_in_sums) {
+            const AsymmetricQuant a = QuantizeAsymmetric(xm, K, qm);
+            s->x_scale[m] = a.scale;
+            s->zero_point[m] = a.zero_point;
+          }  // else below, with its extra rows
           break;
         default:  // integer weights without a static scale (e.g. the tied head): per token
           s->x_scale[m] = edgelm_qs8_dynamic_scale_scalar(K, xm);
@@ -218,7 +276,7 @@ void Linear(const TensorView& w, const Strips& strips, const float* x, int M, fl
       }
     }
   });
-  for (int m = 0; m < M && NeedsExtraRows(w.activation); ++m) {
+  for (int m = 0; m < M && extra_rows_possible; ++m) {
     const auto [xm, qm] = row(static_cast<size_t>(m));
     if (w.activation == ActivationQuant::StaticInt8Full) {
       AddSaturatedLow(xm, K, m, w.input_scale, s);

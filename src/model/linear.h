@@ -20,7 +20,8 @@ namespace edgelm {
 constexpr size_t kMinParallelMacs = size_t{1} << 18;
 
 // Kernel rows beyond one per token run in groups of this many, into a bounded temporary output:
-// TFLite-range codes of -128, the second half of asymmetric codes (which span [-255, 255]).
+// TFLite-range codes of -128 of int8 weights, the second half of asymmetric codes (which span
+// [-255, 255]) where the tensor has no code sums (PreparedWeights).
 constexpr int kExtraRowsPerPass = 8;
 
 struct LinearScratch {
@@ -31,10 +32,11 @@ struct LinearScratch {
   std::vector<int> extra_token;   // the token each extra row belongs to
   std::vector<float> extra_y;     // [kExtraRowsPerPass][N]
   std::vector<int> codes;         // one token's codes before they are split into rows
+  std::vector<int32_t> zero_point;  // per token, asymmetric codes run as they are
 
   size_t capacity_bytes() const {
     return x_q.capacity() + extra_q.capacity() + (x_scale.capacity() + extra_scale.capacity() + extra_y.capacity()) * sizeof(float) +
-           (extra_token.capacity() + codes.capacity()) * sizeof(int);
+           (extra_token.capacity() + codes.capacity()) * sizeof(int) + zero_point.capacity() * sizeof(int32_t);
   }
   void Release();
 };
@@ -50,6 +52,19 @@ struct Strips {
   qs8_qcxw_strips_gemm_fn gemm = nullptr;
 };
 
+// What our kernels read beside a tensor's rows, prepared at load (model/strip_weights.h); {} = the
+// rows alone.
+struct PreparedWeights {
+  Strips strips;                       // w's channel strips, or {}
+  const int32_t* code_sums = nullptr;  // [N] sum_k code[n][k] (edgelm_qs8_code_sums), or null
+};
+
+// True if Linear runs `w`'s asymmetric per-token codes as they are, one kernel row per token, given
+// its code sums: sub-byte codes (whose kernels take -128) and K small enough that the kernel's float
+// outputs at unit scales are its exact int32 sums (K * 128 * max |code| <= 2^24). Otherwise the codes
+// minus their zero point take two kernel rows.
+bool LinearTakesCodeSums(const TensorView& w);
+
 // One microkernel call over all N output channels; exactly one of qs8 / f32 is set, and with qs8,
 // strips.gemm (when set) runs instead, over strips.data rather than w.
 struct GemmCall {
@@ -63,6 +78,10 @@ struct GemmCall {
   qs8_qcxw_gemm_fn qs8;
   f32_gemm_fn f32;
   Strips strips;           // w's channel strips, or {}
+  // Asymmetric codes as they are (x ~= (x_q - zero_point) * x_scale), or null: the kernel runs at unit
+  // scales and each exact sum s becomes (s - zero_point[m] * code_sums[n]) * w_scale[n] * x_scale[m].
+  const int32_t* code_sums;
+  const int32_t* zero_point;  // per token
 };
 
 // Runs `call` with its output channels split over `pool` (null = the calling thread) in tiles of at
@@ -83,9 +102,11 @@ AsymmetricQuant QuantizeAsymmetric(const float* x, size_t K, int8_t* q);
 bool LinearSupports(const TensorView& w);
 
 // x: [M][K] f32, y: [M][N] f32 (K = w.cols(), N = w.rows()). Output channels are split across
-// `pool`'s threads (null = the calling thread only) when the product is big enough to pay. `strips`:
-// w's integer codes repacked into channel strips (the same results), or {} to read w in place.
-void Linear(const TensorView& w, const Strips& strips, const float* x, int M, float* y, LinearScratch* scratch,
-            pthreadpool_t pool);
+// `pool`'s threads (null = the calling thread only) when the product is big enough to pay.
+// `prepared`: w's integer codes repacked into channel strips (the same results) and its code sums
+// (asymmetric inputs in one kernel row instead of two; within the float epilogue's rounding of the
+// two-row result), or {} to read w alone.
+void Linear(const TensorView& w, const PreparedWeights& prepared, const float* x, int M, float* y,
+            LinearScratch* scratch, pthreadpool_t pool);
 
 }  // namespace edgelm

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <exception>
 #include <new>
 #include <thread>
@@ -41,16 +42,19 @@ uint8_t* MapArena(size_t bytes, void** mapping, size_t* mapping_bytes) {
   return p;
 }
 
-// One strip matrix to write.
+// One matrix to prepare: its strips to write (gemm set) and/or its code sums.
 struct Plan {
   const TensorView* w;
   int bits;
-  size_t row_bytes, strip_bytes, strips, offset;
-  qs8_qcxw_strips_gemm_fn gemm;
+  size_t row_bytes, strip_bytes, strips, offset;  // strips: of 16 rows, whether or not they are written
+  qs8_qcxw_strips_gemm_fn gemm;                   // null: no strips
+  size_t sums_offset;                             // into StripWeights::code_sums_, or kNoSums
+  int32_t* code_sums;                             // [N] at sums_offset once allocated, or null
 };
+constexpr size_t kNoSums = SIZE_MAX;
 
-// Every matrix's strips, cut into tasks of kStripsPerTask strips that the loading thread and its
-// helpers take in order. A matrix's pages of the file are dropped by whoever packs its last task.
+// Every matrix's rows, cut into tasks of kStripsPerTask strips that the loading thread and its helpers
+// take in order. A repacked matrix's pages of the file are dropped by whoever packs its last task.
 class PackJob {
  public:
   PackJob(const ModelFile* file, const std::vector<Plan>& plans, uint8_t* arena)
@@ -76,7 +80,7 @@ class PackJob {
         failed_.store(true, std::memory_order_relaxed);
         return;
       }
-      if (remaining_[i].fetch_sub(1, std::memory_order_acq_rel) == 1 && file_) {
+      if (remaining_[i].fetch_sub(1, std::memory_order_acq_rel) == 1 && file_ && plans_[i].gemm) {
         try {
           file_->DropFromMemory(*plans_[i].w);
         } catch (const std::bad_alloc&) {  // its pages stay cached: harmless
@@ -96,7 +100,9 @@ class PackJob {
     const size_t n0 = task * kStripsPerTask * kStripChannels, n = std::min(N - n0, kStripsPerTask * kStripChannels);
     const uint8_t* rows = w.data + n0 * plan.row_bytes;
     if (file_) rows = file_->ReadBytes(rows, n * plan.row_bytes, buffer);
-    edgelm_qs8_pack_strips(plan.bits, n, K, rows, plan.row_bytes, arena_ + plan.offset + n0 / kStripChannels * plan.strip_bytes);
+    if (plan.gemm)
+      edgelm_qs8_pack_strips(plan.bits, n, K, rows, plan.row_bytes, arena_ + plan.offset + n0 / kStripChannels * plan.strip_bytes);
+    if (plan.code_sums) edgelm_qs8_code_sums(plan.bits, n, K, rows, plan.row_bytes, plan.code_sums + n0);
   }
 
   const ModelFile* file_;
@@ -133,25 +139,36 @@ std::unique_ptr<StripWeights> StripWeights::Create(const ModelFile* file, const 
   // Every copy in one mapping: one mmap, one populate and one munmap per model (per tensor, the
   // unmaps' TLB shootdowns made a small model's load 12x slower).
   std::vector<Plan> plans;
-  size_t total = 0;
+  size_t total = 0, sums = 0;
   for (const TensorView* w : tensors) {
     const qs8_qcxw_strips_gemm_fn gemm = StripsGemm(kernels, w->dtype);
-    if (!gemm || xnn.Find(w) >= 0 || !LinearSupports(*w)) continue;
+    const bool code_sums = LinearTakesCodeSums(*w);
+    if ((!gemm && !code_sums) || xnn.Find(w) >= 0 || !LinearSupports(*w)) continue;
     if (std::any_of(plans.begin(), plans.end(), [&](const Plan& p) { return p.w == w; })) continue;
     const int bits = BitsOf(w->dtype);
     uint64_t row_bytes = 0;
     (void)RowBytes(w->dtype, w->cols(), &row_bytes);  // validated at load
     const size_t strip_bytes = edgelm_qs8_strip_bytes(bits, static_cast<size_t>(w->cols()));
     const size_t strips = (static_cast<size_t>(w->rows()) + kStripChannels - 1) / kStripChannels;
-    plans.push_back({w, bits, static_cast<size_t>(row_bytes), strip_bytes, strips, total, gemm});
-    total += strips * strip_bytes;  // a multiple of 64 bytes
+    plans.push_back({w, bits, static_cast<size_t>(row_bytes), strip_bytes, strips, total, gemm,
+                     code_sums ? sums : kNoSums, nullptr});
+    if (gemm) total += strips * strip_bytes;  // a multiple of 64 bytes
+    if (code_sums) sums += static_cast<size_t>(w->rows());
   }
   if (plans.empty()) return s;
-  uint8_t* arena = MapArena(total, &s->mapping_, &s->mapping_bytes_);
-  if (!arena) {
-    Log(LogLevel::kWarn, "no memory to repack the integer weights into channel strips: they run row-major");
-    return s;
+  try {
+    s->code_sums_.resize(sums);
+    for (Plan& plan : plans)
+      if (plan.sums_offset != kNoSums) plan.code_sums = s->code_sums_.data() + plan.sums_offset;
+  } catch (const std::bad_alloc&) {
+    Log(LogLevel::kWarn, "no memory for the code sums of asymmetric-input weights: they run as two kernel rows");
   }
+  uint8_t* arena = nullptr;
+  if (total > 0 && !(arena = MapArena(total, &s->mapping_, &s->mapping_bytes_))) {
+    Log(LogLevel::kWarn, "no memory to repack the integer weights into channel strips: they run row-major");
+    for (Plan& plan : plans) plan.gemm = nullptr;
+  }
+  plans.erase(std::remove_if(plans.begin(), plans.end(), [](const Plan& p) { return !p.gemm && !p.code_sums; }), plans.end());
   // The originals' rows come in by pread (PackJob::Pack), so they are not mapped into this process;
   // dropping their pages covers a read that fell back to the mapping, and pages an earlier user of
   // the file faulted in.
@@ -167,23 +184,28 @@ std::unique_ptr<StripWeights> StripWeights::Create(const ModelFile* file, const 
   }
   job.Run();
   for (std::thread& t : helpers) t.join();
-  if (job.failed()) {  // some strips were never written: none is used
+  if (job.failed()) {  // some strips or sums were never written: none is used
     Log(LogLevel::kWarn, "no memory to read the integer weights for repacking into channel strips: they run row-major");
     return std::unique_ptr<StripWeights>(new StripWeights());  // unmaps the partial copy with `s`
   }
-  for (const Plan& plan : plans) s->index_[plan.w] = Strips{arena + plan.offset, plan.strip_bytes, plan.gemm};
-  s->packed_bytes_ = total;
+  for (const Plan& plan : plans) {
+    PreparedWeights& p = s->index_[plan.w];
+    if (plan.gemm) p.strips = Strips{arena + plan.offset, plan.strip_bytes, plan.gemm};
+    p.code_sums = plan.code_sums;
+  }
+  s->packed_bytes_ = (arena ? total : 0) + s->code_sums_.size() * sizeof(int32_t);
   return s;
 }
 
-Strips StripWeights::Find(const TensorView* w) const {
+PreparedWeights StripWeights::Find(const TensorView* w) const {
   auto it = index_.find(w);
-  return it == index_.end() ? Strips{} : it->second;
+  return it == index_.end() ? PreparedWeights{} : it->second;
 }
 
 std::vector<const TensorView*> StripWeights::tensors() const {
   std::vector<const TensorView*> out;
-  for (const auto& entry : index_) out.push_back(entry.first);
+  for (const auto& entry : index_)
+    if (entry.second.strips.data) out.push_back(entry.first);
   return out;
 }
 
