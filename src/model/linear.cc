@@ -113,14 +113,25 @@ void SplitCodes(const int* v, size_t K, int token, float scale, LinearScratch* s
   }
 }
 
+// The int4 and int2 kernels take activation codes of -128; the int8 ones stop at -127 (gemm.h).
+bool KernelsTakeMinus128(DType weights) { return weights == DType::I4 || weights == DType::I2; }
+
 // TFLite/XNNPACK static int8 rounds x / scale half to even and saturates to [-128, 127]; the kernels'
-// quantizer does the same within [-127, 127]. A code of -128 keeps -127 in the token's row and gets a
-// -1 in an extra row of that token. Only inputs below -127 * scale can round to -128.
+// quantizer does the same within [-127, 127]. Only inputs below -127 * scale can round to -128.
+bool RoundsToMinus128(float x, float scale) { return x < -127.0f * scale && std::nearbyint(x / scale) <= -128.0f; }
+
+// Sub-byte weights: the -128 codes go into the token's row `q` itself.
+void SetSaturatedLow(const float* x, size_t K, float scale, int8_t* q) {
+  for (size_t k = 0; k < K; ++k)
+    if (RoundsToMinus128(x[k], scale)) q[k] = -128;
+}
+
+// Int8 weights: a code of -128 keeps -127 in the token's row and gets a -1 in an extra row of that
+// token.
 void AddSaturatedLow(const float* x, size_t K, int token, float scale, LinearScratch* s) {
-  const float candidate = -127.0f * scale;
   size_t row = SIZE_MAX;
   for (size_t k = 0; k < K; ++k) {
-    if (!(x[k] < candidate) || std::nearbyint(x[k] / scale) > -128.0f) continue;
+    if (!RoundsToMinus128(x[k], scale)) continue;
     if (row == SIZE_MAX) {
       row = s->extra_q.size();
       s->extra_q.resize(row + K, 0);
@@ -199,8 +210,8 @@ void RunGemm(const GemmCall& call, pthreadpool_t pool) {
 
 bool LinearTakesCodeSums(const TensorView& w) {
   if (w.activation != ActivationQuant::DynamicInt8Asymmetric) return false;
-  const int64_t max_code = w.dtype == DType::I4 ? 8 : w.dtype == DType::I2 ? 2 : 0;
-  return max_code > 0 && w.cols() * 128 * max_code <= (int64_t{1} << 24);
+  const int64_t max_code = w.dtype == DType::I4 ? 8 : 2;
+  return KernelsTakeMinus128(w.dtype) && w.cols() * 128 * max_code <= (int64_t{1} << 24);
 }
 
 bool LinearSupports(const TensorView& w) {
@@ -248,7 +259,8 @@ void Linear(const TensorView& w, const PreparedWeights& prepared, const float* x
   // row of those tokens then runs in the passes below (one weight pass for a decoded token, not two);
   // the main GEMM gets no tokens.
   const bool all_rows_extra = asymmetric && !zero_point_in_sums;
-  const bool extra_rows_possible = all_rows_extra || w.activation == ActivationQuant::StaticInt8Full;
+  const bool full_range = w.activation == ActivationQuant::StaticInt8Full;
+  const bool extra_rows_possible = all_rows_extra || (full_range && !KernelsTakeMinus128(w.dtype));
   if (all_rows_extra) s->codes.resize(K);
   // Tokens are quantized in parallel (their rows are independent); the extra rows of codes beyond
   // [-127, 127] are then collected in token order.
@@ -261,6 +273,7 @@ void Linear(const TensorView& w, const PreparedWeights& prepared, const float* x
         case ActivationQuant::StaticInt8:
           s->x_scale[m] = w.input_scale;
           kernels.qs8_quantize(K, xm, w.input_scale, qm);
+          if (full_range && KernelsTakeMinus128(w.dtype)) SetSaturatedLow(xm, K, w.input_scale, qm);
           break;
         case ActivationQuant::DynamicInt8Asymmetric:
           if (zero_point_in_sums) {
