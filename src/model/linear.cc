@@ -120,10 +120,14 @@ bool KernelsTakeMinus128(DType weights) { return weights == DType::I4 || weights
 // quantizer does the same within [-127, 127]. Only inputs below -127 * scale can round to -128.
 bool RoundsToMinus128(float x, float scale) { return x < -127.0f * scale && std::nearbyint(x / scale) <= -128.0f; }
 
-// Sub-byte weights: the -128 codes go into the token's row `q` itself.
+// Sub-byte weights: the -128 codes go into the token's row `q` itself. Only codes the quantizer
+// clamped to -127 can be -128, and a byte scan (vectorized) passes over the rows that have none.
 void SetSaturatedLow(const float* x, size_t K, float scale, int8_t* q) {
+  int clamped = 0;
+  for (size_t k = 0; k < K; ++k) clamped |= q[k] == -127;
+  if (clamped == 0) return;
   for (size_t k = 0; k < K; ++k)
-    if (RoundsToMinus128(x[k], scale)) q[k] = -128;
+    if (q[k] == -127 && RoundsToMinus128(x[k], scale)) q[k] = -128;
 }
 
 // Int8 weights: a code of -128 keeps -127 in the token's row and gets a -1 in an extra row of that
@@ -166,10 +170,15 @@ AsymmetricQuant QuantizeAsymmetric(const float* x, size_t K, int8_t* q) {
 
 namespace {
 
-// The published static FC: the output goes to int8 with its own scale and back to float.
+// The published static FC: the output goes to int8 with its own scale and back to float, rounding half
+// to even. Clamped to [-129, 128] first, v + 1.5 * 2^23 - 1.5 * 2^23 is exactly that rounding in the
+// default rounding mode (what nearbyint does; checked over every float), and unlike a libm call per
+// output the loop vectorizes (with -fno-trapping-math, src/CMakeLists.txt). A NaN ends at -128 both ways.
 void RequantizeOutput(float scale, size_t n, float* y) {
+  constexpr float kRoundingBias = 12582912.0f;  // 1.5 * 2^23: floats near it have integer steps
   for (size_t i = 0; i < n; ++i) {
-    const float q = std::nearbyint(y[i] / scale);
+    const float v = std::min(128.0f, std::max(-129.0f, y[i] / scale));
+    const float q = (v + kRoundingBias) - kRoundingBias;
     y[i] = std::min(127.0f, std::max(-128.0f, q)) * scale;
   }
 }
