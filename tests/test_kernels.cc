@@ -582,10 +582,11 @@ TEST_CASE("strips: packing and every strips GEMM equal the row-major scalar refe
     const int lowest = -(1 << (k.bits - 1)), highest = (1 << (k.bits - 1)) - 1;
     for (int x : {LowestActivation(k.bits), 127})
       for (int code : {lowest, highest, 0})
-        for (size_t M : {size_t{1}, size_t{9}}) {
-          INFO("x=" << x << " code=" << code);
-          simd += CheckStripVariants(k, MakeProblem(k.dtype, k.bits, M, 21, 12288, rng, Fill{false, x, code}), variants);
-        }
+        for (size_t M : {size_t{1}, size_t{9}})
+          for (size_t K : {size_t{12288}, size_t{70001}}) {  // 70001: past the GEMV's int32 fold of 4096 blocks for every type
+            INFO("x=" << x << " code=" << code << " K=" << K);
+            simd += CheckStripVariants(k, MakeProblem(k.dtype, k.bits, M, 21, K, rng, Fill{false, x, code}), variants);
+          }
   }
   if (simd == 0) WARN("no variant on this CPU has strips GEMMs: only the scalar strips reference was checked");
 }

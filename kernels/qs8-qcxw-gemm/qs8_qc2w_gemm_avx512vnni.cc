@@ -9,6 +9,7 @@ namespace {
 struct Qc2wAvx512Vnni : Qs8Avx512Vnni {
   static constexpr size_t kCodesPerByte = 4;
   static constexpr int32_t kOffset = 2;
+  static constexpr int kBits = 2;
   struct Codes {
     __m512i code[4];
   };
@@ -17,6 +18,11 @@ struct Qc2wAvx512Vnni : Qs8Avx512Vnni {
     const __m512i mask = _mm512_set1_epi8(3);
     return {{_mm512_and_si512(biased, mask), _mm512_and_si512(_mm512_srli_epi16(biased, 2), mask),
              _mm512_and_si512(_mm512_srli_epi16(biased, 4), mask), _mm512_and_si512(_mm512_srli_epi16(biased, 6), mask)}};
+  }
+  static Codes DecodeInPlace(const uint8_t* p) {
+    const __m512i biased = LoadBiased(p, static_cast<char>(0xaa));
+    return {{_mm512_and_si512(biased, _mm512_set1_epi8(0x03)), _mm512_and_si512(biased, _mm512_set1_epi8(0x0c)),
+             _mm512_and_si512(biased, _mm512_set1_epi8(0x30)), _mm512_and_si512(biased, _mm512_set1_epi8(static_cast<char>(0xc0)))}};
   }
   static Acc Accumulate(Acc acc, const Codes& c, const int8_t* x) {
     __m512i other = _mm512_dpbusd_epi32(_mm512_setzero_si512(), c.code[1], Load(x + kVectorBytes));

@@ -8,6 +8,7 @@ namespace {
 struct Qc4wAvx512Vnni : Qs8Avx512Vnni {
   static constexpr size_t kCodesPerByte = 2;
   static constexpr int32_t kOffset = 8;
+  static constexpr int kBits = 4;
   struct Codes {
     __m512i code[2];  // low nibbles (even k), high nibbles (odd k)
   };
@@ -15,6 +16,10 @@ struct Qc4wAvx512Vnni : Qs8Avx512Vnni {
     const __m512i biased = LoadBiased(p, static_cast<char>(0x88));
     const __m512i nibble = _mm512_set1_epi8(0x0f);
     return {{_mm512_and_si512(biased, nibble), _mm512_and_si512(_mm512_srli_epi16(biased, 4), nibble)}};
+  }
+  static Codes DecodeInPlace(const uint8_t* p) {
+    const __m512i biased = LoadBiased(p, static_cast<char>(0x88));
+    return {{_mm512_and_si512(biased, _mm512_set1_epi8(0x0f)), _mm512_and_si512(biased, _mm512_set1_epi8(static_cast<char>(0xf0)))}};
   }
   static Acc Accumulate(Acc acc, const Codes& c, const int8_t* x) {
     acc = _mm512_dpbusd_epi32(acc, c.code[0], Load(x));

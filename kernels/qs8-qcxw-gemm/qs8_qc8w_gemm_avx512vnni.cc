@@ -7,10 +7,12 @@ namespace {
 struct Qc8wAvx512Vnni : Qs8Avx512Vnni {
   static constexpr size_t kCodesPerByte = 1;
   static constexpr int32_t kOffset = 128;
+  static constexpr int kBits = 8;
   struct Codes {
     __m512i code[1];
   };
   static Codes Decode(const uint8_t* p) { return {{LoadBiased(p, static_cast<char>(0x80))}}; }
+  static Codes DecodeInPlace(const uint8_t* p) { return Decode(p); }
   static Acc Accumulate(Acc acc, const Codes& c, const int8_t* x) { return _mm512_dpbusd_epi32(acc, c.code[0], Load(x)); }
 };
 

@@ -2,7 +2,8 @@
 // bytes and adds groups of four straight into int32 lanes (no int16 saturation), so every dtype maps its
 // codes to unsigned w + kOffset and the driver subtracts kOffset * sum(x). 32 zmm hold a 4x4 tile.
 // Policies decode a chunk of one weight row into Codes{__m512i code[kCodesPerByte]}, code j meeting the
-// packed activations at x_chunk + j * 64 (qs8_gemm_tiles.h).
+// packed activations at x_chunk + j * 64 (qs8_gemm_tiles.h); DecodeInPlace leaves code j at bit kBits * j
+// of its byte (masked, not shifted) for the strips GEMV.
 #pragma once
 
 #include <immintrin.h>
@@ -196,30 +197,50 @@ void Qs8GemmAvx512Vnni(size_t M, size_t N, size_t K, const int8_t* x, size_t x_s
 // --- GEMM over channel strips (gemm.h): the weights are already in lanes, so nothing is transposed;
 // each call only decodes the bit planes of the blocks it reads. ------------------------------------
 
-// Decode (M = 1): one strip of 16 channels, read as one linear stream. Eight accumulators (U blocks of
-// kCodesPerByte planes) keep vpdpbusd's latency off the critical path; they are summed in lanes.
+// v / 2^bits for v a multiple of 2^bits: the sign bit flipped makes v + 2^31 unsigned, a logical shift
+// divides that exactly and 2^(31 - bits) comes off again (SIMDe, which the tests build these kernels
+// with on CPUs without AVX-512, has no 512-bit arithmetic shift of dwords). Masked: GCC 12's unmasked
+// shift trips -Wmaybe-uninitialized inside its own header.
+inline __m512i DivideExactPow2(__m512i v, unsigned bits) {
+  const __m512i sign = _mm512_set1_epi32(INT32_MIN);
+  const __m512i shifted = _mm512_maskz_srl_epi32(0xffff, _mm512_xor_si512(v, sign), _mm_cvtsi32_si128(static_cast<int>(bits)));
+  return _mm512_sub_epi32(shifted, _mm512_set1_epi32(static_cast<int32_t>(uint32_t{1} << (31 - bits))));
+}
+
+// Decode (M = 1): one strip of 16 channels, read as one linear stream. Codes stay at their bit
+// position (plane j holds code << bits*j: one AND per plane, no shift), each plane in its own
+// accumulators, shifted back when folded (exact: every product is a multiple of 2^(bits*j)). Folding
+// every kFoldBlocks blocks keeps the top plane's sums inside int32 for any K. Eight accumulators (U
+// blocks of kCodesPerByte planes) keep vpdpbusd's latency off the critical path.
 template <class P>
 void StripGemv(const Qs8GemmArgs& a, size_t n0, size_t cols) {
   constexpr size_t cpb = P::kCodesPerByte, U = 8 / cpb;
+  constexpr size_t kFoldBlocks = 4096;  // 4096 blocks * 4 products * 255 * 128 < 2^31
   const uint8_t* strip = a.w + n0 / kStripLanes * a.w_row_bytes;
   const size_t blocks = a.chunks;
-  __m512i acc[U * cpb];
-  for (size_t i = 0; i < U * cpb; ++i) acc[i] = _mm512_setzero_si512();
-  size_t b = 0;
-  for (; b + U <= blocks; b += U)
-    for (size_t u = 0; u < U; ++u) {
-      PrefetchStripAhead(strip + (b + u) * P::kVectorBytes);
-      const typename P::Codes codes = P::Decode(strip + (b + u) * P::kVectorBytes);
-      for (size_t j = 0; j < cpb; ++j)
-        acc[u * cpb + j] = _mm512_dpbusd_epi32(acc[u * cpb + j], codes.code[j], BroadcastDword(a.x, (b + u) * cpb + j));
+  __m512i total = _mm512_setzero_si512();
+  for (size_t b = 0; b < blocks;) {
+    const size_t end = blocks - b > kFoldBlocks ? b + kFoldBlocks : blocks;
+    __m512i acc[U * cpb];
+    for (size_t i = 0; i < U * cpb; ++i) acc[i] = _mm512_setzero_si512();
+    for (; b + U <= end; b += U)
+      for (size_t u = 0; u < U; ++u) {
+        PrefetchStripAhead(strip + (b + u) * P::kVectorBytes);
+        const typename P::Codes codes = P::DecodeInPlace(strip + (b + u) * P::kVectorBytes);
+        for (size_t j = 0; j < cpb; ++j)
+          acc[u * cpb + j] = _mm512_dpbusd_epi32(acc[u * cpb + j], codes.code[j], BroadcastDword(a.x, (b + u) * cpb + j));
+      }
+    for (; b < end; ++b) {
+      const typename P::Codes codes = P::DecodeInPlace(strip + b * P::kVectorBytes);
+      for (size_t j = 0; j < cpb; ++j) acc[j] = _mm512_dpbusd_epi32(acc[j], codes.code[j], BroadcastDword(a.x, b * cpb + j));
     }
-  for (; b < blocks; ++b) {
-    const typename P::Codes codes = P::Decode(strip + b * P::kVectorBytes);
-    for (size_t j = 0; j < cpb; ++j) acc[j] = _mm512_dpbusd_epi32(acc[j], codes.code[j], BroadcastDword(a.x, b * cpb + j));
+    for (size_t j = 0; j < cpb; ++j) {
+      __m512i sum = acc[j];
+      for (size_t u = 1; u < U; ++u) sum = _mm512_add_epi32(sum, acc[u * cpb + j]);
+      total = _mm512_add_epi32(total, DivideExactPow2(sum, P::kBits * j));
+    }
   }
-  for (size_t step = U * cpb / 2; step > 0; step /= 2)
-    for (size_t i = 0; i < step; ++i) acc[i] = _mm512_add_epi32(acc[i], acc[i + step]);
-  StoreLanes<P>(a, acc[0], 0, n0, cols);
+  StoreLanes<P>(a, total, 0, n0, cols);
 }
 
 // Tokens [m0, m0 + MR) x channels [n0, n0 + cols), cols <= kLaneStrips * 16: the lane tile of the
