@@ -242,6 +242,32 @@ TEST_CASE("grammar: literals, alternatives, CanEnd and MustEnd", "[grammar]") {
   CHECK(done.MustEnd());
 }
 
+TEST_CASE("grammar: AcceptedPrefix counts the tokens accepted in order, and leaves the state as it is", "[grammar]") {
+  const auto g = MustParse("root ::= \"car\" \"s\"? | [0-9]+");
+  GrammarMatcher m(*g, ByteVocabulary());
+  const auto ids = [](const std::string& text) {
+    std::vector<int> out;
+    for (unsigned char c : text) out.push_back(kByteBase + c);
+    return out;
+  };
+  const std::vector<int> cars = ids("cars"), cat = ids("cat"), digits = ids("12x4");
+  CHECK(m.AcceptedPrefix(cars.data(), 4) == 4);
+  CHECK(m.AcceptedPrefix(cat.data(), 3) == 2);     // "ca", then no "t"
+  CHECK(m.AcceptedPrefix(digits.data(), 4) == 2);  // "12", then no "x" (nor the "4" after it)
+  CHECK(m.AcceptedPrefix(cars.data(), 0) == 0);
+  const int eos_and_more[] = {1, kByteBase + 'c'};  // a control token the grammar does not name
+  CHECK(m.AcceptedPrefix(eos_and_more, 2) == 0);
+  const int out_of_range[] = {-1, 100000};
+  CHECK(m.AcceptedPrefix(out_of_range, 2) == 0);
+  // Unchanged: the walk above took no token.
+  CHECK(m.AcceptsToken(kByteBase + 'c'));
+  CHECK(m.AcceptsToken(kByteBase + '7'));
+  REQUIRE(FeedBytes(&m, "car"));
+  const std::vector<int> s_then_s = ids("ss");
+  CHECK(m.AcceptedPrefix(s_then_s.data(), 2) == 1);
+  CHECK_FALSE(m.MustEnd());
+}
+
 TEST_CASE("grammar: repetition bounds", "[grammar]") {
   const auto g = MustParse("root ::= \"a\"{2,4} \"b\"{3} (\"cd\"){1,} \"e\"{0,2} \"f\"{2,}");
   CHECK(Matches(*g, "aabbbcdff"));

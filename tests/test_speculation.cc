@@ -174,6 +174,53 @@ TEST_CASE("greedy and sampled speculation equal plain decoding on brown-tiny, ov
   }
 }
 
+TEST_CASE("constrained replies: speculation equals plain decoding, and drafts stop where the grammar does",
+          "[speculation]") {
+  const LoadedModel& target = Load(BrownTinyPath());
+  const LoadedModel& draft = BrownTinyDraft();
+  const std::vector<std::vector<int>> prompts = BrownPrompts(*target.tokenizer(), 6);
+  for (SpeculationMode mode : {SpeculationMode::kPromptLookup, SpeculationMode::kDraftModel}) {
+    for (size_t p = 0; p < prompts.size(); ++p) {
+      for (int seed : {0, 1}) {
+        GenerateParams params;
+        params.max_tokens = 30;
+        // Lower-case words: the quoted passages' capitals and punctuation are refused mid-draft.
+        params.grammar = "root ::= [a-z]+ (\" \" [a-z]+)*";
+        if (seed == 0) {
+          params.sampling.temperature = 0.0f;
+        } else {
+          params.sampling.temperature = 0.9f;
+          params.sampling.seed = static_cast<uint64_t>(seed * 1000 + p);
+        }
+        auto plain = NewSession(target, SessionOptions{});
+        auto fast = NewSession(target, Speculating(mode, &draft));
+        INFO("mode " << static_cast<int>(mode) << ", prompt " << p << ", seed " << seed);
+        CHECK(Generate(*fast, prompts[p], params) == Generate(*plain, prompts[p], params));
+        CHECK(fast->tokens() == plain->tokens());
+      }
+    }
+  }
+  // One draft per reply (two tokens: the second's logits come from verifying the draft after the first),
+  // up to six tokens from the draft model, which knows nothing of the grammar: only digits are kept.
+  int64_t free_drafted = 0, digit_drafted = 0;
+  for (const std::vector<int>& prompt : prompts) {
+    GenerateParams params;
+    params.max_tokens = 2;
+    params.sampling.temperature = 0.0f;
+    auto unconstrained = NewSession(target, Speculating(SpeculationMode::kDraftModel, &draft));
+    Generate(*unconstrained, prompt, params);
+    free_drafted += unconstrained->stats().drafted_tokens;
+    params.grammar = "root ::= [0-9]+";
+    auto digits = NewSession(target, Speculating(SpeculationMode::kDraftModel, &draft));
+    const std::vector<int> reply = Generate(*digits, prompt, params);
+    REQUIRE(reply.size() == 2);
+    digit_drafted += digits->stats().drafted_tokens;
+  }
+  INFO("drafted without a grammar " << free_drafted << ", with digits only " << digit_drafted);
+  CHECK(free_drafted > 3 * static_cast<int64_t>(prompts.size()));
+  CHECK(digit_drafted < free_drafted / 2);
+}
+
 // Pearson's chi-square of `counts` (token -> samples) against softmax(logits / temperature), over the
 // tokens expected at least 5 times with the rest pooled; true when below the 1e-4 tail (about
 // df + 4.3 sqrt(2 df) + 10 for df = bins - 1).

@@ -843,14 +843,13 @@ int32_t GrammarMatcher::StepControl(int32_t state_id, int id) const {
   return InternState(std::move(result));
 }
 
-int32_t GrammarMatcher::StateAfterToken(int id) const {
+int32_t GrammarMatcher::StateAfterToken(int32_t state, int id) const {
   if (id < 0 || id >= vocabulary_.vocab_size()) return kDeadState;
   const std::string_view bytes = vocabulary_.TokenBytes(id);
   if (bytes.empty()) {
     if (std::find(special_tokens_.begin(), special_tokens_.end(), id) == special_tokens_.end()) return kDeadState;
-    return StepControl(current_, id);
+    return StepControl(state, id);
   }
-  int32_t state = current_;
   for (char c : bytes) {
     state = Step(state, static_cast<uint8_t>(c));
     if (state == kDeadState) break;
@@ -886,10 +885,19 @@ uint16_t GrammarMatcher::LoopCategories(int32_t state_id) const {
   return loops;
 }
 
-bool GrammarMatcher::AcceptsToken(int id) const { return StateAfterToken(id) != kDeadState; }
+bool GrammarMatcher::AcceptsToken(int id) const { return StateAfterToken(current_, id) != kDeadState; }
+
+int GrammarMatcher::AcceptedPrefix(const int* ids, int count) const {
+  int32_t state = current_;
+  for (int i = 0; i < count; ++i) {
+    state = StateAfterToken(state, ids[i]);
+    if (state == kDeadState) return i;
+  }
+  return count;
+}
 
 Status GrammarMatcher::AcceptToken(int id) {
-  const int32_t next = StateAfterToken(id);
+  const int32_t next = StateAfterToken(current_, id);
   if (next == kDeadState) return InvalidArgument("token " + std::to_string(id) + " is not allowed by the grammar here");
   current_ = next;
   TrimCache();

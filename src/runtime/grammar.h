@@ -163,6 +163,9 @@ class GrammarMatcher {
   // prefixes shared; subtrees that die or that the state loops on throughout are not entered (262k
   // Gemma tokens inside a JSON string: ~26k nodes).
   void MaskLogits(float* logits, int vocab) const;
+  // How many of ids[0 .. count), taken in order from here, the grammar accepts (the state is left as
+  // it is): the tokens a speculative draft may keep, since a refused one is never sampled.
+  int AcceptedPrefix(const int* ids, int count) const;
   // Advances past `id`; kInvalidArgument (state unchanged) if AcceptsToken(id) is false.
   Status AcceptToken(int id);
   // The text so far is a complete sentence of `root` (no character left unfinished).
@@ -225,7 +228,7 @@ class GrammarMatcher {
   int32_t StepControl(int32_t state, int id) const;
   // The byte categories (GrammarVocabulary::ByteCategory) on which `state` steps to itself, computed once.
   uint16_t LoopCategories(int32_t state) const;
-  int32_t StateAfterToken(int id) const;
+  int32_t StateAfterToken(int32_t state, int id) const;
   // Drops the cache when it has grown past its limits, keeping only the current state.
   void TrimCache();
 

@@ -302,7 +302,7 @@ Status Session::Prefill() {
   return Status::Ok();
 }
 
-Status Session::DecodeStep() {
+Status Session::DecodeStep(const GrammarMatcher* grammar) {
   const int token = tokens_.back();
   const size_t vocab = last_logits_.size();
   if (verified_.pending()) {
@@ -325,6 +325,8 @@ Status Session::DecodeStep() {
     if (length > 0) {
       const auto draft_start = std::chrono::steady_clock::now();
       EDGELM_RETURN_IF_ERROR(drafter_->Draft(tokens_, length, &draft_batch_));
+      // A refused token is never sampled: verifying it, and all after it, would be wasted.
+      if (grammar) draft_batch_.resize(1 + grammar->AcceptedPrefix(draft_batch_.data() + 1, static_cast<int>(draft_batch_.size()) - 1));
       draft_seconds = SecondsSince(draft_start) - drafter_->last_catch_up_seconds();
     }
   }
@@ -558,6 +560,11 @@ Status Session::GenerateTokens(const GenerateParams& params, const TokenCallback
     Session* session;
     ~DraftsDiscarder() { session->DiscardDrafts(); }
   } discard_drafts{this};
+  // The grammar of a step: the reply's (thoughts are free), or that of a call the model opened.
+  auto grammar_of = [&](ReplyChannel channel) {
+    return matcher ? (channel != ReplyChannel::kThought ? matcher.get() : nullptr)
+                   : (channel == ReplyChannel::kToolCall ? call_matcher.get() : nullptr);
+  };
   for (int produced = 0; produced < params.max_tokens; ++produced) {
     if (TakeCancel()) return Status(StatusCode::kCancelled, "cancelled");
     if (tokens_.size() >= static_cast<size_t>(options_.context_length)) {
@@ -567,9 +574,7 @@ Status Session::GenerateTokens(const GenerateParams& params, const TokenCallback
       EDGELM_RETURN_IF_ERROR(Prefill());
     }
     const ReplyChannel channel = reply ? reply->channel() : ReplyChannel::kAnswer;
-    // The grammar of this step: the reply's (thoughts are free), or that of a call the model opened.
-    GrammarMatcher* const active = matcher ? (channel != ReplyChannel::kThought ? matcher.get() : nullptr)
-                                           : (channel == ReplyChannel::kToolCall ? call_matcher.get() : nullptr);
+    GrammarMatcher* const active = grammar_of(channel);
     const bool constrained = active != nullptr;
     int token;
     if (!forced.empty()) {
@@ -672,7 +677,7 @@ Status Session::GenerateTokens(const GenerateParams& params, const TokenCallback
     if (produced + 1 == params.max_tokens) break;
     // A complete sentence that nothing can extend ends the reply as the model would.
     if (matcher && forced.empty() && matcher->MustEnd() && end_token >= 0 && !params.ignore_stop) forced.push_back(end_token);
-    EDGELM_RETURN_IF_ERROR(DecodeStep());
+    EDGELM_RETURN_IF_ERROR(DecodeStep(grammar_of(reply ? reply->channel() : ReplyChannel::kAnswer)));
   }
   if (decoder && !stop_string_seen) {
     // What the stream decoder, the reply stream and the stop strings still hold; a stop string may

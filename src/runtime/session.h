@@ -23,6 +23,7 @@
 namespace edgelm {
 
 class Grammar;
+class GrammarMatcher;
 class GrammarVocabulary;
 
 // What happens when the conversation would outgrow the context.
@@ -193,8 +194,9 @@ class Session {
   // Runs pending tokens through the model; leaves the last token's logits in last_logits_.
   Status Prefill();
   // Leaves in last_logits_ the logits after tokens_.back(), just sampled: from a verified draft that
-  // guessed it, else from a forward over it (and, speculating, over a new draft after it).
-  Status DecodeStep();
+  // guessed it, else from a forward over it (and, speculating, over a new draft after it). A new
+  // draft is cut before the first token `grammar` (that of the next sampled token, if any) refuses.
+  Status DecodeStep(const GrammarMatcher* grammar);
   // Forgets pending drafts and cuts the KV cache back to the processed history.
   void DiscardDrafts();
   bool TakeCancel() { return cancel_.exchange(false, std::memory_order_relaxed); }
