@@ -80,6 +80,34 @@ std::vector<int> Generate(Session& s, const std::vector<int>& prompt, const Gene
   return out;
 }
 
+// Greedy for seed 0, else sampled (temperature 0.9, top-p 0.95) with a seed for this prompt and seed.
+GenerateParams ReplyParams(int max_tokens, int seed, size_t prompt) {
+  GenerateParams params;
+  params.max_tokens = max_tokens;
+  if (seed == 0) {
+    params.sampling.temperature = 0.0f;
+  } else {
+    params.sampling.temperature = 0.9f;
+    params.sampling.top_p = 0.95f;
+    params.sampling.seed = static_cast<uint64_t>(seed * 1000) + prompt;
+  }
+  return params;
+}
+
+struct PlainAndSpeculating {
+  std::unique_ptr<Session> plain, fast;
+};
+
+// The reply to `prompt` from a plain session and from one with `speculating` options: checks that the
+// replies and the histories are equal, and returns both sessions to go on with.
+PlainAndSpeculating GenerateBoth(const LoadedModel& target, const SessionOptions& speculating,
+                                 const std::vector<int>& prompt, const GenerateParams& params) {
+  PlainAndSpeculating s{NewSession(target, SessionOptions{}), NewSession(target, speculating)};
+  CHECK(Generate(*s.fast, prompt, params) == Generate(*s.plain, prompt, params));
+  CHECK(s.fast->tokens() == s.plain->tokens());
+  return s;
+}
+
 // Prompts from brown-tiny's validation text: plain openings (drafts mostly fail), and passages given twice
 // and then begun a third time (prompt lookup should quote them).
 std::vector<std::vector<int>> BrownPrompts(const Tokenizer& tokenizer, int count) {
@@ -141,21 +169,10 @@ TEST_CASE("greedy and sampled speculation equal plain decoding on brown-tiny, ov
     int64_t drafted = 0, accepted = 0;
     for (size_t p = 0; p < prompts.size(); ++p) {
       for (int seed : {0, 1, 2}) {
-        GenerateParams params;
-        params.max_tokens = 40;
+        GenerateParams params = ReplyParams(40, seed, p);
         params.ignore_stop = true;
-        if (seed == 0) {
-          params.sampling.temperature = 0.0f;
-        } else {
-          params.sampling.temperature = 0.9f;
-          params.sampling.top_p = 0.95f;
-          params.sampling.seed = static_cast<uint64_t>(seed * 1000 + p);
-        }
-        auto plain = NewSession(target, SessionOptions{});
-        auto fast = NewSession(target, Speculating(mode, &draft));
         INFO("mode " << static_cast<int>(mode) << ", prompt " << p << ", seed " << seed);
-        CHECK(Generate(*fast, prompts[p], params) == Generate(*plain, prompts[p], params));
-        CHECK(fast->tokens() == plain->tokens());
+        const auto [plain, fast] = GenerateBoth(target, Speculating(mode, &draft), prompts[p], params);
         drafted += fast->stats().drafted_tokens;
         accepted += fast->stats().accepted_draft_tokens;
         // The session goes on exactly after a speculative reply: the next logits equal plain ones.
@@ -182,21 +199,11 @@ TEST_CASE("constrained replies: speculation equals plain decoding, and drafts st
   for (SpeculationMode mode : {SpeculationMode::kPromptLookup, SpeculationMode::kDraftModel}) {
     for (size_t p = 0; p < prompts.size(); ++p) {
       for (int seed : {0, 1}) {
-        GenerateParams params;
-        params.max_tokens = 30;
+        GenerateParams params = ReplyParams(30, seed, p);
         // Lower-case words: the quoted passages' capitals and punctuation are refused mid-draft.
         params.grammar = "root ::= [a-z]+ (\" \" [a-z]+)*";
-        if (seed == 0) {
-          params.sampling.temperature = 0.0f;
-        } else {
-          params.sampling.temperature = 0.9f;
-          params.sampling.seed = static_cast<uint64_t>(seed * 1000 + p);
-        }
-        auto plain = NewSession(target, SessionOptions{});
-        auto fast = NewSession(target, Speculating(mode, &draft));
         INFO("mode " << static_cast<int>(mode) << ", prompt " << p << ", seed " << seed);
-        CHECK(Generate(*fast, prompts[p], params) == Generate(*plain, prompts[p], params));
-        CHECK(fast->tokens() == plain->tokens());
+        GenerateBoth(target, Speculating(mode, &draft), prompts[p], params);
       }
     }
   }
