@@ -218,6 +218,27 @@ TEST_CASE("an E4B-shaped model (5:1 pattern, GQA, uniform MLP) runs consistently
   CheckConsistency(path, 30);
 }
 
+TEST_CASE("the workspace estimate bounds what a chunk and decode steps hold, in every recipe") {
+  constexpr int kChunk = 32, kContext = 128;
+  std::vector<std::string> paths{FixtureModel("f32")};
+  for (const char* recipe : {"mobile", "mobile-int4", "published"}) {  // static, asymmetric and -128 codes
+    Status s;
+    paths.push_back(testing::Converted(SharedPath("fixtures/gemma4-tiny-e2b/config.json"), recipe, &s, /*synthesize=*/true));
+    INFO(recipe << ": " << s.message());
+    REQUIRE(s.ok());
+  }
+  for (const std::string& path : paths) {
+    Runner r(path, kChunk, kContext);
+    std::vector<int> tokens(kChunk + 3);  // a whole chunk (every row's logits), then three decode steps
+    for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<int>(i * 7919 % static_cast<size_t>(r.vocab()));
+    r.AllLogits(tokens, kChunk);
+    const size_t held = Gemma4Model::ReleaseWorkspace(r.ws.get());
+    INFO(path << ": held " << held << " bytes");
+    CHECK(held > 0);
+    CHECK(held <= r.model->WorkspaceBytes(kChunk, kContext, 1));
+  }
+}
+
 TEST_CASE("bad tokens and context overflow are errors, not crashes") {
   Runner r(FixtureModel("f32"), 8, 10);
   std::vector<float> logits(r.vocab());

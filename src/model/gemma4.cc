@@ -186,9 +186,10 @@ uint64_t Gemma4Model::WorkspaceBytes(int chunk, int context, int threads) const 
                           + std::max(ple_width, rows * c.ple_dim)   // ple: table row / gate
                           + rows * H                                // head_in (kAll)
                           + static_cast<uint64_t>(c.vocab_size);    // the session's logits
-  uint64_t linear = 0;  // the widest linear's activation codes
-  for (const TensorView& t : file_->tensors()) linear = std::max(linear, LinearScratchBytes(t, chunk));
-  return floats * sizeof(float) + linear + xnn_->ScratchBytes(chunk) + AttentionScratchBytes(c, chunk, context, threads);
+  LinearScratchEstimate linear;  // over the linears our kernels run
+  for (const TensorView* t : multiplied_)
+    if (xnn_->Find(t) < 0) linear.Add(*t, strips_->Find(t), chunk);
+  return floats * sizeof(float) + linear.bytes() + xnn_->ScratchBytes(chunk) + AttentionScratchBytes(c, chunk, context, threads);
 }
 
 Status Gemma4Model::Create(std::shared_ptr<const ModelFile> file, std::unique_ptr<Gemma4Model>* out, int num_threads,

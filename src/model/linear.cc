@@ -200,18 +200,6 @@ void LinearScratch::Release() {
   std::vector<int32_t>().swap(zero_point);
 }
 
-uint64_t LinearScratchBytes(const TensorView& w, int rows) {
-  if (w.dtype != DType::I8 && w.dtype != DType::I4 && w.dtype != DType::I2) return 0;
-  const uint64_t M = static_cast<uint64_t>(rows), K = static_cast<uint64_t>(w.cols()), N = static_cast<uint64_t>(w.rows());
-  uint64_t bytes = M * (K + sizeof(float));  // one row of codes and a scale per token
-  // The zero points, or the codes beyond [-127, 127]: up to three rows per token (|code| <= 381), run
-  // in bounded passes (the estimate does not know whether the tensor will have code sums).
-  if (w.activation == ActivationQuant::DynamicInt8Asymmetric) bytes += M * sizeof(int32_t);
-  if (w.activation == ActivationQuant::StaticInt8Full || w.activation == ActivationQuant::DynamicInt8Asymmetric)
-    bytes += K * sizeof(int) + 3 * M * (K + sizeof(float) + sizeof(int)) + kExtraRowsPerPass * N * sizeof(float);
-  return bytes;
-}
-
 void RunGemm(const GemmCall& call, pthreadpool_t pool) {
   const size_t tile = ChannelsPerTask(call.M, call.N, pthreadpool_get_threads_count(pool));
   ParallelizeTiles(pool, RunChannels, const_cast<GemmCall*>(&call), call.N, tile);
@@ -221,6 +209,49 @@ bool LinearTakesCodeSums(const TensorView& w) {
   if (w.activation != ActivationQuant::DynamicInt8Asymmetric) return false;
   const int64_t max_code = w.dtype == DType::I4 ? 8 : 2;
   return KernelsTakeMinus128(w.dtype) && w.cols() * 128 * max_code <= (int64_t{1} << 24);
+}
+
+namespace {
+
+// Which kernel rows a tensor's tokens take (Linear and LinearScratchBytes).
+struct RowPlan {
+  bool zero_point_in_sums;   // asymmetric codes as they are, the zero point taken off with code sums
+  // Without code sums, asymmetric codes minus their zero point nearly always need a second row: every
+  // row of those tokens then runs in the extra passes (one weight pass for a decoded token, not two);
+  // the main GEMM gets no tokens.
+  bool all_rows_extra;
+  bool extra_rows_possible;  // some token may need rows of codes beyond [-127, 127]
+};
+
+RowPlan PlanRows(const TensorView& w, const PreparedWeights& prepared) {
+  RowPlan plan;
+  plan.zero_point_in_sums = prepared.code_sums && LinearTakesCodeSums(w);
+  plan.all_rows_extra = w.activation == ActivationQuant::DynamicInt8Asymmetric && !plan.zero_point_in_sums;
+  plan.extra_rows_possible =
+      plan.all_rows_extra || (w.activation == ActivationQuant::StaticInt8Full && !KernelsTakeMinus128(w.dtype));
+  return plan;
+}
+
+}  // namespace
+
+void LinearScratchEstimate::Add(const TensorView& w, const PreparedWeights& prepared, int rows) {
+  if (w.dtype != DType::I8 && w.dtype != DType::I4 && w.dtype != DType::I2) return;  // float GEMMs: none
+  const uint64_t M = static_cast<uint64_t>(rows), K = static_cast<uint64_t>(w.cols()), N = static_cast<uint64_t>(w.rows());
+  const RowPlan plan = PlanRows(w, prepared);
+  x_q_ = std::max(x_q_, M * K);
+  x_scale_ = std::max(x_scale_, M);
+  if (plan.zero_point_in_sums) zero_point_ = std::max(zero_point_, M);
+  if (plan.all_rows_extra) codes_ = std::max(codes_, K);
+  if (plan.extra_rows_possible) {  // up to three rows per token (|code| <= 381)
+    extra_q_ = std::max(extra_q_, 3 * M * K);
+    extra_rows_ = std::max(extra_rows_, 3 * M);
+    extra_y_ = std::max(extra_y_, kExtraRowsPerPass * N);
+  }
+}
+
+uint64_t LinearScratchEstimate::bytes() const {
+  return x_q_ + extra_q_ + (x_scale_ + extra_rows_ + extra_y_) * sizeof(float) + (extra_rows_ + codes_) * sizeof(int) +
+         zero_point_ * sizeof(int32_t);
 }
 
 bool LinearSupports(const TensorView& w) {
@@ -257,19 +288,14 @@ void Linear(const TensorView& w, const PreparedWeights& prepared, const float* x
   s->extra_q.clear();
   s->extra_scale.clear();
   s->extra_token.clear();
-  const bool asymmetric = w.activation == ActivationQuant::DynamicInt8Asymmetric;
-  const bool zero_point_in_sums = prepared.code_sums && LinearTakesCodeSums(w);
+  const RowPlan plan = PlanRows(w, prepared);
+  const bool zero_point_in_sums = plan.zero_point_in_sums, all_rows_extra = plan.all_rows_extra;
+  const bool full_range = w.activation == ActivationQuant::StaticInt8Full;
   if (zero_point_in_sums) {
     s->zero_point.resize(static_cast<size_t>(M));
     call.code_sums = prepared.code_sums;
     call.zero_point = s->zero_point.data();
   }
-  // Without code sums, asymmetric codes minus their zero point nearly always need a second row: every
-  // row of those tokens then runs in the passes below (one weight pass for a decoded token, not two);
-  // the main GEMM gets no tokens.
-  const bool all_rows_extra = asymmetric && !zero_point_in_sums;
-  const bool full_range = w.activation == ActivationQuant::StaticInt8Full;
-  const bool extra_rows_possible = all_rows_extra || (full_range && !KernelsTakeMinus128(w.dtype));
   if (all_rows_extra) s->codes.resize(K);
   // Tokens are quantized in parallel (their rows are independent); the extra rows of codes beyond
   // [-127, 127] are then collected in token order.
@@ -298,7 +324,7 @@ void Linear(const TensorView& w, const PreparedWeights& prepared, const float* x
       }
     }
   });
-  for (int m = 0; m < M && extra_rows_possible; ++m) {
+  for (int m = 0; m < M && plan.extra_rows_possible; ++m) {
     const auto [xm, qm] = row(static_cast<size_t>(m));
     if (w.activation == ActivationQuant::StaticInt8Full) {
       AddSaturatedLow(xm, K, m, w.input_scale, s);

@@ -41,9 +41,6 @@ struct LinearScratch {
   void Release();
 };
 
-// Bytes LinearScratch needs for `rows` tokens through `w` (WorkspaceBytes sums it at the widest shapes).
-uint64_t LinearScratchBytes(const TensorView& w, int rows);
-
 // An integer tensor repacked into channel strips (model/strip_weights.h) and the kernel that reads
 // them; data null: the tensor is read row-major from the file.
 struct Strips {
@@ -57,6 +54,18 @@ struct Strips {
 struct PreparedWeights {
   Strips strips;                       // w's channel strips, or {}
   const int32_t* code_sums = nullptr;  // [N] sum_k code[n][k] (edgelm_qs8_code_sums), or null
+};
+
+// The bytes a LinearScratch holds once `rows` tokens went through every tensor Add()ed: each of its
+// buffers keeps the largest size any of them asked for.
+class LinearScratchEstimate {
+ public:
+  void Add(const TensorView& w, const PreparedWeights& prepared, int rows);
+  uint64_t bytes() const;
+
+ private:
+  // Largest element counts of LinearScratch's buffers.
+  uint64_t x_q_ = 0, x_scale_ = 0, zero_point_ = 0, codes_ = 0, extra_q_ = 0, extra_rows_ = 0, extra_y_ = 0;
 };
 
 // True if Linear runs `w`'s asymmetric per-token codes as they are, one kernel row per token, given
