@@ -213,7 +213,7 @@ bool LinearTakesCodeSums(const TensorView& w) {
 
 namespace {
 
-// Which kernel rows a tensor's tokens take (Linear and LinearScratchBytes).
+// Which kernel rows a tensor's tokens take (Linear and LinearScratchEstimate).
 struct RowPlan {
   bool zero_point_in_sums;   // asymmetric codes as they are, the zero point taken off with code sums
   // Without code sums, asymmetric codes minus their zero point nearly always need a second row: every
