@@ -186,9 +186,8 @@ uint64_t Gemma4Model::WorkspaceBytes(int chunk, int context, int threads) const 
                           + std::max(ple_width, rows * c.ple_dim)   // ple: table row / gate
                           + rows * H                                // head_in (kAll)
                           + static_cast<uint64_t>(c.vocab_size);    // the session's logits
-  LinearScratchEstimate linear;  // over the linears our kernels run
-  for (const TensorView* t : multiplied_)
-    if (xnn_->Find(t) < 0) linear.Add(*t, strips_->Find(t), chunk);
+  LinearScratchEstimate linear;  // every linear: XNNPACK hands back to our kernels what it cannot run
+  for (const TensorView* t : multiplied_) linear.Add(*t, strips_->Find(t), chunk);
   return floats * sizeof(float) + linear.bytes() + xnn_->ScratchBytes(chunk) + AttentionScratchBytes(c, chunk, context, threads);
 }
 
