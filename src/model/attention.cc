@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "model/scratch.h"
 #include "model/thread_pool.h"
 
 namespace edgelm {
@@ -14,12 +15,6 @@ constexpr int kAttentionSpan = 256;
 // Attention with fewer multiply-adds (QK and PV) runs on the calling thread: for a decode row, under
 // 512 keys of E2B's 8 query heads per KV head. Sharing from 64 keys measured no faster.
 constexpr size_t kMinParallelAttentionMacs = size_t{1} << 21;
-
-template <typename T>
-T* Grow(std::vector<T>& v, size_t n) {
-  if (v.size() < n) v.resize(n);
-  return v.data();
-}
 
 struct AttentionJob {
   const KvCache* kv;
@@ -121,8 +116,10 @@ void Attend(const KvCache& kv, const AttentionShape& shape, int rows, int first_
   const size_t tasks = pool ? pthreadpool_get_threads_count(pool) : size_t{1};  // one scores slice per thread
   const size_t scores_per_task = static_cast<size_t>(group) * longest;
   AttentionJob job{&kv, shape.kv_layer, group, d, q, out,
-                   Grow(scratch->spans, split_floats), Grow(scratch->stats, items.size() * 2 * group),
-                   Grow(scratch->scores, tasks * scores_per_task), scores_per_task, items.data(), items.size()};
+                   GrowScratch(scratch->spans, split_floats),
+                   GrowScratch(scratch->stats, items.size() * 2 * group),
+                   GrowScratch(scratch->scores, tasks * scores_per_task), scores_per_task,
+                   items.data(), items.size()};
   ParallelizeTilesWithThread(pool, AttendItems, &job, items.size(), 1);
   MergeAttentionSpans(job);
 }

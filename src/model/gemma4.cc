@@ -8,6 +8,7 @@
 #include "model/activations.h"
 #include "model/attention.h"
 #include "model/gemma4_tensors.h"
+#include "model/scratch.h"
 
 namespace edgelm {
 
@@ -44,12 +45,6 @@ struct Workspace {
 namespace {
 
 constexpr float kSqrtHalf = 0.70710678118654752f;
-
-template <typename T>
-T* Grow(std::vector<T>& v, size_t n) {
-  if (v.size() < n) v.resize(n);
-  return v.data();
-}
 
 const float* F32(const TensorView* t) { return reinterpret_cast<const float*>(t->data); }
 
@@ -272,10 +267,10 @@ void Gemma4Model::Attention(int layer, int rows, int first_pos, KvCache* kv, Wor
   const int q_dim = n_heads * d, kv_dim = n_kv * d, half = d / 2;
   const float eps = c.rms_norm_eps;
 
-  float* q = Grow(ws->q, static_cast<size_t>(rows) * q_dim);
+  float* q = GrowScratch(ws->q, static_cast<size_t>(rows) * q_dim);
   ObservedLinear(*lw.q_proj, ws->normed.data(), rows, q, ws, observer);
-  float* cos = Grow(ws->cos, static_cast<size_t>(rows) * half);
-  float* sin = Grow(ws->sin, static_cast<size_t>(rows) * half);
+  float* cos = GrowScratch(ws->cos, static_cast<size_t>(rows) * half);
+  float* sin = GrowScratch(ws->sin, static_cast<size_t>(rows) * half);
   const std::vector<float>& inv = inv_freq_[layer];
   ForEachRowTile(ws->pool, static_cast<size_t>(rows), kMinRowsPerTask, [&](size_t first, size_t count) {
     for (size_t r = first; r < first + count; ++r) {
@@ -293,8 +288,8 @@ void Gemma4Model::Attention(int layer, int rows, int first_pos, KvCache* kv, Wor
   });
 
   if (lw.k_proj) {  // KV owner: project, normalize, rotate and store this chunk's keys and values
-    float* k = Grow(ws->k, static_cast<size_t>(rows) * kv_dim);
-    float* v = Grow(ws->v, static_cast<size_t>(rows) * kv_dim);
+    float* k = GrowScratch(ws->k, static_cast<size_t>(rows) * kv_dim);
+    float* v = GrowScratch(ws->v, static_cast<size_t>(rows) * kv_dim);
     ObservedLinear(*lw.k_proj, ws->normed.data(), rows, k, ws, observer);
     ObservedLinear(*lw.v_proj, ws->normed.data(), rows, v, ws, observer);
     ForEachRowTile(ws->pool, static_cast<size_t>(rows), kMinRowsPerTask, [&](size_t first, size_t count) {
@@ -314,13 +309,14 @@ void Gemma4Model::Attention(int layer, int rows, int first_pos, KvCache* kv, Wor
   }
 
   const AttentionShape shape{lc.kv_source, n_heads, n_kv, d, lc.sliding_window};
-  Attend(*kv, shape, rows, first_pos, q, Grow(ws->attn, static_cast<size_t>(rows) * q_dim), &ws->attention, ws->pool);
+  float* attn = GrowScratch(ws->attn, static_cast<size_t>(rows) * q_dim);
+  Attend(*kv, shape, rows, first_pos, q, attn, &ws->attention, ws->pool);
 }
 
 void Gemma4Model::Embed(const int* tokens, int count, Workspace* ws, ForwardObserver* observer) const {
   const ModelConfig& c = config();
   const int H = c.hidden_size;
-  float* x = Grow(ws->x, static_cast<size_t>(count) * H);
+  float* x = GrowScratch(ws->x, static_cast<size_t>(count) * H);
   for (int t = 0; t < count; ++t) {
     float* row = x + static_cast<size_t>(t) * H;
     file_->GatherRow(*embed_, tokens[t], &ws->gathered, row);
@@ -334,9 +330,9 @@ void Gemma4Model::PerLayerInputs(const int* tokens, int count, Workspace* ws, Fo
   const ModelConfig& c = config();
   const int H = c.hidden_size, L = c.num_layers(), P = c.ple_dim;
   const size_t width = static_cast<size_t>(L) * P;
-  float* pli = Grow(ws->pli, count * width);
+  float* pli = GrowScratch(ws->pli, count * width);
   ObservedLinear(*ple_projection_, ws->x.data(), count, pli, ws, observer);
-  float* table_row = Grow(ws->ple, width);
+  float* table_row = GrowScratch(ws->ple, width);
   const float proj_scale = c.ple_projection_scale > 0.0f ? c.ple_projection_scale : 1.0f / std::sqrt(static_cast<float>(H));
   const float table_scale = std::sqrt(static_cast<float>(P));
   for (int t = 0; t < count; ++t) {
@@ -360,18 +356,18 @@ void Gemma4Model::DecoderLayer(int i, int rows, int first_row, int first_pos, Kv
   const size_t n = static_cast<size_t>(rows) * H;
   auto linear = [&](const TensorView* w, const float* in, float* out) { ObservedLinear(*w, in, rows, out, ws, observer); };
   float* x = ws->x.data();
-  float* normed = Grow(ws->normed, n);
+  float* normed = GrowScratch(ws->normed, n);
   RmsNormRows(x, lw.input_norm, rows, H, eps, normed, ws->pool);
   Attention(i, rows, first_pos, kv, ws, observer);
-  float* branch = Grow(ws->branch, n);
+  float* branch = GrowScratch(ws->branch, n);
   linear(lw.o_proj, ws->attn.data(), branch);
   if (observer) observer->OnAttentionOutput(i, branch, rows);
   RmsNormRows(branch, lw.post_attention_norm, rows, H, eps, branch, ws->pool);
   for (size_t e = 0; e < n; ++e) x[e] += branch[e];
 
   RmsNormRows(x, lw.pre_ffn_norm, rows, H, eps, normed, ws->pool);
-  float* gate = Grow(ws->gate, static_cast<size_t>(rows) * I);
-  float* up = Grow(ws->up, static_cast<size_t>(rows) * I);
+  float* gate = GrowScratch(ws->gate, static_cast<size_t>(rows) * I);
+  float* up = GrowScratch(ws->up, static_cast<size_t>(rows) * I);
   linear(lw.gate_proj, normed, gate);
   linear(lw.up_proj, normed, up);
   GeluTanhMul(gate, up, static_cast<size_t>(rows) * I, gate, ws->pool);
@@ -381,7 +377,7 @@ void Gemma4Model::DecoderLayer(int i, int rows, int first_row, int first_pos, Kv
   for (size_t e = 0; e < n; ++e) x[e] += branch[e];
 
   if (P > 0) {
-    float* g = Grow(ws->ple, static_cast<size_t>(rows) * P);
+    float* g = GrowScratch(ws->ple, static_cast<size_t>(rows) * P);
     linear(lw.ple_gate, x, g);
     const float* pli = ws->pli.data();
     for (int r = 0; r < rows; ++r)
@@ -399,7 +395,7 @@ void Gemma4Model::Head(int rows, int out_rows, Workspace* ws, float* logits, For
   const ModelConfig& c = config();
   const int H = c.hidden_size;
   const float* last = ws->x.data() + static_cast<size_t>(rows - out_rows) * H;
-  float* head_in = Grow(ws->head_in, static_cast<size_t>(out_rows) * H);
+  float* head_in = GrowScratch(ws->head_in, static_cast<size_t>(out_rows) * H);
   RmsNormRows(last, final_norm_, out_rows, H, c.rms_norm_eps, head_in, ws->pool);
   if (observer) observer->OnHidden(c.num_layers() + 1, head_in, out_rows);
   RunLinear(*lm_head_, head_in, out_rows, logits, ws);
