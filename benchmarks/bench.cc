@@ -20,11 +20,13 @@
 //             "hidden_size": int, "num_layers": int, "vocab_size": int,
 //             "weight_bytes_per_token": int,          // weight bytes one decode step reads
 //             "xnnpack_linears": int,                 // weight matrices XNNPACK multiplies
-//             "packed_weight_bytes": int},            // weights repacked at load (XNNPACK, channel strips; resident)
+//             "packed_weight_bytes": int,             // weights repacked at load (XNNPACK, channel strips; resident)
+//             "xnnpack_linears_from_cache": int},     // of xnnpack_linears, mapped from --packed-cache's file
 //   "settings": {"reps": int, "seed": int, "context_length": int, "prefill_chunk": int, "n_gen": int,
 //                "prefill_lengths": [int], "decode_depths": [int], "threads": [int],
 //                "linear_engine": str,        // EDGELM_KERNELS ("xnnpack", "edgelm", a kernel variant), or "auto"
-//                "busy_core": bool},          // a competing busy loop at nice 19 ran for the whole run
+//                "busy_core": bool,           // a competing busy loop at nice 19 ran for the whole run
+//                "packed_weights_cache": bool},  // --packed-cache: XNNPACK's packed weights kept in a file
 //   "bandwidth": [{"n_threads": int, "read_bytes_per_s": float,   // best of a probe before and one
 //                  "buffer_bytes": int}],                         // after the tests, 5 passes each
 //   "startup": [{"n_threads": int,
@@ -129,6 +131,7 @@ struct BenchOptions {
   std::vector<int> verify_lengths;   // drafted tokens verified in one forward (--verify); none by default
   std::string json_schema;           // --json-schema: the schema's text; empty = no constrained test
   std::string speculate;             // --speculate: "lookup" or a draft model's path; empty = no test
+  std::string packed_cache;          // --packed-cache: the model's packed-weights cache file; empty = none
   std::string workloads_path = EDGELM_BENCH_DATA_DIR "/speculation_workloads.json";
   std::string json_path;
 };
@@ -169,11 +172,14 @@ ordered_json Spread(std::vector<double> samples) {
 
 // ---- Running the model -----------------------------------------------------------------------
 
-ModelPtr LoadModel(const std::string& path, int threads, int32_t verify_weights = EDGELM_VERIFY_NONE) {
+// `packed_cache`: edgelm_model_options.packed_weights_cache_path (one file per model).
+ModelPtr LoadModel(const std::string& path, int threads, int32_t verify_weights = EDGELM_VERIFY_NONE,
+                   const std::string& packed_cache = "") {
   edgelm_model_options options;
   edgelm_model_options_init(&options);
   options.num_threads = threads;
   options.verify_weights = verify_weights;
+  options.packed_weights_cache_path = packed_cache.c_str();
   edgelm_model* model = nullptr;
   CheckModelCall(edgelm_model_load(path.c_str(), &options, &model), "edgelm_model_load");
   return ModelPtr(model, edgelm_model_free);
@@ -245,7 +251,7 @@ struct StartupTiming {
 StartupTiming TimeStartup(const BenchOptions& o, int threads, int context_length) {
   StartupTiming timing;
   const Clock::time_point start = Clock::now();
-  ModelPtr model = LoadModel(o.model_path, threads);
+  ModelPtr model = LoadModel(o.model_path, threads, EDGELM_VERIFY_NONE, o.packed_cache);
   timing.load_ms = MillisecondsSince(start);
   SessionPtr session = NewSession(model.get(), context_length);
   AppendTokens(session.get(), RandomTokens(1, ModelInfo(model.get()).vocab_size, o.seed));
@@ -276,6 +282,7 @@ ordered_json MeasureStartup(const BenchOptions& o, int threads, int context_leng
   if (o.cold) {
     double worst_resident_fraction = 0;
     auto drop_page_cache = [&] {
+      if (!o.packed_cache.empty()) (void)edgelm_bench::EvictFromPageCache(o.packed_cache);
       if (!edgelm_bench::EvictFromPageCache(o.model_path))
         std::fprintf(stderr, "edgelm-bench: could not drop the page cache\n");
       const double resident_fraction = edgelm_bench::PageCacheResidentFraction(o.model_path);
@@ -293,7 +300,7 @@ ordered_json MeasureStartup(const BenchOptions& o, int threads, int context_leng
   std::vector<double> verified_ms;
   for (int rep = 0; rep < o.reps; ++rep) {
     const Clock::time_point start = Clock::now();
-    ModelPtr model = LoadModel(o.model_path, threads, EDGELM_VERIFY_AT_LOAD);
+    ModelPtr model = LoadModel(o.model_path, threads, EDGELM_VERIFY_AT_LOAD, o.packed_cache);
     verified_ms.push_back(MillisecondsSince(start));
     if (ModelInfo(model.get()).weights_verified != 1) return load;  // no checksums
   }
@@ -637,18 +644,20 @@ ordered_json RunBenchmark(const BenchOptions& o) {
 
   edgelm_model_info info;
   {
-    ModelPtr model = LoadModel(o.model_path, 1);
+    ModelPtr model = LoadModel(o.model_path, 1, EDGELM_VERIFY_NONE, o.packed_cache);
     info = ModelInfo(model.get());
     run["model"] = {{"file", BaseName(o.model_path)}, {"file_bytes", info.file_bytes}, {"recipe", info.recipe},
                     {"family", info.family}, {"hidden_size", info.hidden_size}, {"num_layers", info.num_layers},
                     {"vocab_size", info.vocab_size}, {"weight_bytes_per_token", info.weight_bytes_per_token},
-                    {"xnnpack_linears", info.xnnpack_linears}, {"packed_weight_bytes", info.packed_weight_bytes}};
+                    {"xnnpack_linears", info.xnnpack_linears}, {"packed_weight_bytes", info.packed_weight_bytes},
+                    {"xnnpack_linears_from_cache", info.xnnpack_linears_from_cache}};
   }
   const int context_length = ContextLengthFor(o);
   run["settings"] = {{"reps", o.reps}, {"seed", o.seed}, {"context_length", context_length},
                      {"prefill_chunk", kPrefillChunk}, {"n_gen", o.n_gen}, {"prefill_lengths", o.prefill_lengths},
                      {"decode_depths", o.decode_depths}, {"threads", o.threads},
-                     {"linear_engine", LinearEngine()}, {"busy_core", o.busy_core}};
+                     {"linear_engine", LinearEngine()}, {"busy_core", o.busy_core},
+                     {"packed_weights_cache", !o.packed_cache.empty()}};
 
   // The tested thread counts, and 1: the single-core figure is the one to compare across machines.
   std::vector<int> bandwidth_threads = o.threads;
@@ -664,7 +673,7 @@ ordered_json RunBenchmark(const BenchOptions& o) {
   for (int threads : o.threads) {
     std::fprintf(stderr, "edgelm-bench: %d threads\n", threads);
     startup.push_back(MeasureStartup(o, threads, context_length));
-    ModelPtr model = LoadModel(o.model_path, threads);
+    ModelPtr model = LoadModel(o.model_path, threads, EDGELM_VERIFY_NONE, o.packed_cache);
     SessionPtr session = NewSession(model.get(), context_length);
     for (int length : o.prefill_lengths)
       tests.push_back(MeasurePrefill(o, session.get(), info.vocab_size, threads, length));
@@ -1004,6 +1013,7 @@ void Usage(FILE* out) {
       "  --bandwidth-mib M       buffer of the memory read bandwidth probe, MiB (default 1024), held by a\n"
       "                          child process for the whole run (lower it on a phone)\n"
       "  --no-cold               skip the cold (page cache dropped) load measurement\n"
+      "  --packed-cache FILE     keep XNNPACK's packed weights in FILE between loads (written by the first)\n"
       "  --busy-core             run a competing busy loop (a process at nice 19, on no particular core)\n"
       "                          for the whole run, as another app would on a phone\n"
       "  --verify K,...          also time one forward over K new tokens with every position's logits\n"
@@ -1072,6 +1082,7 @@ int main(int argc, char** argv) {
       o.json_schema = text.str();
     }
     else if (a == "--busy-core") o.busy_core = true;
+    else if (a == "--packed-cache") o.packed_cache = value();
     else if (a == "--verify") o.verify_lengths = ParseList(value(), 1, "--verify");
     else if (a == "--speculate") o.speculate = value();
     else if (a == "--workloads") o.workloads_path = value();

@@ -450,7 +450,7 @@ struct Bench {
       }
       std::unique_ptr<edgelm::XnnWeights> packed;
       const edgelm::Status status =
-          edgelm::XnnWeights::Create(nullptr, tensors, edgelm::LinearEngine::kXnnpack, &packed);
+          edgelm::XnnWeights::Create(nullptr, tensors, edgelm::LinearEngine::kXnnpack, {}, &packed);
       if (!status.ok() || packed->size() != views.size()) {
         std::fprintf(stderr, "XNNPACK did not pack %s for N=%zu K=%zu; skipping it\n", op_name.c_str(), shape.N,
                      shape.K);

@@ -146,8 +146,8 @@ static void test_model_memory_budget(void) {
 }
 
 /* linear_engine: EDGELM forces edgelm's kernels (no XNNPACK linears), XNNPACK packs the integer
- * linears (brown-tiny-mobile has int8, int2 and int4 ones) with the packed bytes reported; values
- * outside the enum are refused. */
+ * linears (brown-tiny-mobile has int8, int2 and int4 ones) with the packed bytes reported, or maps
+ * them from packed_weights_cache_path; values outside the enum are refused. */
 static void test_model_linear_engine(void) {
   edgelm_model* model = NULL;
   edgelm_model_options opts;
@@ -169,7 +169,30 @@ static void test_model_linear_engine(void) {
   CHECK(edgelm_model_get_info(model, &info) == EDGELM_OK);
   CHECK(info.xnnpack_linears > 0 && info.packed_weight_bytes > 0);
   CHECK(info.packed_weight_bytes < info.file_bytes);
+  CHECK(info.xnnpack_linears_from_cache == 0);
+  const int32_t linears = info.xnnpack_linears;
   edgelm_model_free(model);
+
+  /* packed_weights_cache_path: the first load writes the file, the next maps every packed matrix. */
+  const char* cache = "test_c_api.xnnpack";
+  remove(cache);
+  opts.packed_weights_cache_path = cache;
+  for (int load = 0; load < 2; ++load) {
+    CHECK(edgelm_model_load(EDGELM_MODEL_PATH, &opts, &model) == EDGELM_OK);
+    edgelm_model_info_init(&info);
+    CHECK(edgelm_model_get_info(model, &info) == EDGELM_OK);
+    CHECK(info.xnnpack_linears == linears);
+    CHECK(info.xnnpack_linears_from_cache == (load == 0 ? 0 : linears));
+    edgelm_model_free(model);
+  }
+  /* A caller compiled before the field existed packs at every load. */
+  opts.struct_size = (uint32_t)offsetof(edgelm_model_options, packed_weights_cache_path);
+  CHECK(edgelm_model_load(EDGELM_MODEL_PATH, &opts, &model) == EDGELM_OK);
+  edgelm_model_info_init(&info);
+  CHECK(edgelm_model_get_info(model, &info) == EDGELM_OK);
+  CHECK(info.xnnpack_linears_from_cache == 0);
+  edgelm_model_free(model);
+  remove(cache);
 }
 
 static void test_model(const edgelm_model* model) {

@@ -16,6 +16,7 @@
 
 #include "convert/safetensors.h"
 #include "format/container.h"
+#include "format/packed_weights_file.h"
 #include "support/test_models.h"
 
 namespace edgelm {
@@ -438,6 +439,88 @@ TEST_CASE("weight checksums name the damaged tensor, at load, in the background 
     std::unique_ptr<LoadedModel> model;
     CHECK(LoadedModel::Open(old, options, &model).ok());
     CHECK_FALSE(model->weights_verified_at_load());
+  }
+}
+
+TEST_CASE("the packed-weights cache file round-trips, and refuses truncation, flipped bytes and another identity") {
+  PackedWeightsIdentity id;
+  for (size_t i = 0; i < sizeof id.engine_build; ++i) id.engine_build[i] = static_cast<uint8_t>(i * 7 + 1);
+  id.model_checksum = 0x0123456789abcdefull;
+  id.model_bytes = 123456789;
+  std::vector<std::vector<uint8_t>> blobs = {std::vector<uint8_t>(1000), std::vector<uint8_t>(1), std::vector<uint8_t>(4097)};
+  std::vector<PackedEntry> entries;
+  for (size_t i = 0; i < blobs.size(); ++i) {
+    for (size_t b = 0; b < blobs[i].size(); ++b) blobs[i][b] = static_cast<uint8_t>(b * 31 + i);
+    PackedEntry e;
+    e.tensor = static_cast<uint32_t>(10 + i);
+    e.op = static_cast<uint32_t>(i + 1);
+    e.seed = 0xdead0000u + static_cast<uint32_t>(i);
+    e.fingerprint = 0x40000u + static_cast<uint32_t>(i);
+    e.layout = 0xfeedfacecafebeefull ^ i;
+    e.data = blobs[i].data();
+    e.size = blobs[i].size();
+    entries.push_back(e);
+  }
+  const std::string path = testing::TempDir() + "/cache.packed";
+  REQUIRE(WritePackedWeightsFile(path, id, entries).ok());
+  std::unique_ptr<PackedWeightsFile> f;
+  REQUIRE(PackedWeightsFile::Open(path, id, /*verify_data=*/true, &f).ok());
+  REQUIRE(f->entries().size() == entries.size());
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const PackedEntry& got = f->entries()[i];
+    CHECK(got.tensor == entries[i].tensor);
+    CHECK(got.op == entries[i].op);
+    CHECK(got.seed == entries[i].seed);
+    CHECK(got.fingerprint == entries[i].fingerprint);
+    CHECK(got.layout == entries[i].layout);
+    CHECK(reinterpret_cast<uintptr_t>(got.data) % 64 == 0);  // XNNPACK loads packed weights aligned
+    REQUIRE(got.size == entries[i].size);
+    CHECK(std::memcmp(got.data, blobs[i].data(), blobs[i].size()) == 0);
+  }
+  f.reset();
+
+  const std::vector<uint8_t> good = ReadBytes(path);
+  const std::string bad_path = testing::TempDir() + "/bad.packed";
+  SECTION("absent, or written for another model or engine build") {
+    CHECK(PackedWeightsFile::Open(testing::TempDir() + "/none.packed", id, true, &f).code() == StatusCode::kNotFound);
+    PackedWeightsIdentity other = id;
+    other.model_checksum ^= 1;
+    CHECK(PackedWeightsFile::Open(path, other, false, &f).code() == StatusCode::kUnsupported);
+    other = id;
+    other.model_bytes += 1;
+    CHECK(PackedWeightsFile::Open(path, other, false, &f).code() == StatusCode::kUnsupported);
+    other = id;
+    other.engine_build[31] ^= 0x80;
+    const Status s = PackedWeightsFile::Open(path, other, false, &f);
+    CHECK(s.code() == StatusCode::kUnsupported);
+    CHECK(s.message().find("another XNNPACK build") != std::string::npos);
+  }
+  SECTION("every truncation") {
+    for (size_t cut = 0; cut < good.size(); cut += cut < 200 ? 1 : 97) {
+      WriteBytes(bad_path, std::vector<uint8_t>(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(cut)));
+      const Status s = PackedWeightsFile::Open(bad_path, id, false, &f);
+      INFO("cut at " << cut << ": " << s.message());
+      CHECK(s.code() == StatusCode::kCorruptModel);
+    }
+  }
+  SECTION("a flipped bit anywhere: in the header and table always, in the data with verification") {
+    std::mt19937_64 rng(5);
+    for (size_t off = 0; off < good.size(); off += off < 300 ? 1 : 61) {
+      std::vector<uint8_t> bad = good;
+      bad[off] ^= static_cast<uint8_t>(1u << (rng() % 8));
+      WriteBytes(bad_path, bad);
+      const Status s = PackedWeightsFile::Open(bad_path, id, /*verify_data=*/true, &f);
+      // The 88-byte header and 48-byte entries (docs/format.md), then each entry's bytes at the
+      // offset its entry gives; the alignment padding between them is never read.
+      bool read = off < 88 + entries.size() * 48;
+      for (size_t i = 0; i < entries.size() && !read; ++i) {
+        uint64_t offset = 0;
+        std::memcpy(&offset, good.data() + 88 + i * 48 + 24, sizeof offset);
+        read = off >= offset && off < offset + entries[i].size;
+      }
+      INFO("flip at " << off << ": " << s.message());
+      if (read) CHECK(s.code() == StatusCode::kCorruptModel);
+    }
   }
 }
 

@@ -356,7 +356,7 @@ TEST_CASE("XNNPACK runs every integer linear as the definition says, on ragged s
             continue;
           }
           std::unique_ptr<XnnWeights> packed;
-          REQUIRE(XnnWeights::Create(nullptr, {&w.view}, LinearEngine::kXnnpack, &packed).ok());
+          REQUIRE(XnnWeights::Create(nullptr, {&w.view}, LinearEngine::kXnnpack, {}, &packed).ok());
           REQUIRE(packed->size() == 1);
           CHECK(packed->packed_bytes() >= w.view.size);
           XnnOperators ops(packed.get());

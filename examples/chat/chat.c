@@ -51,6 +51,8 @@ static void usage(FILE* out) {
           "  --temp T --top-k K --top-p P --min-p P --repeat-penalty R --presence-penalty R --seed S\n"
           "  -t, --threads N         compute threads (0 = all cores)\n"
           "  --max-memory MB         refuse a model, or a session, that needs more than MB megabytes\n"
+          "  --packed-cache FILE     keep XNNPACK's packed weights in FILE: later starts map them instead\n"
+          "                          of packing (arm64 phones, where XNNPACK runs the linears)\n"
           "  --think                 thinking on (Gemma 4 <|think|>); thoughts are shown dimmed on stderr\n"
           "  --thinking-budget N     close a thought after N tokens\n"
           "  --tools FILE.json       declare tools (JSON array); calls are answered by a demo stand-in\n"
@@ -179,6 +181,7 @@ int main(int argc, char** argv) {
   const char* prompt = NULL;
   const char* system_text = NULL;
   const char* draft_path = NULL;
+  const char* packed_cache = NULL;
   int one_shot = 0, chat = 0, threads = 0;
   uint64_t max_memory_bytes = 0;
   edgelm_session_options sopt;
@@ -207,6 +210,7 @@ int main(int argc, char** argv) {
     else if (!strcmp(a, "-c") || !strcmp(a, "--context")) sopt.context_length = atoi(NEXT());
     else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) threads = atoi(NEXT());
     else if (!strcmp(a, "--max-memory")) max_memory_bytes = (uint64_t)(strtod(NEXT(), NULL) * 1e6);
+    else if (!strcmp(a, "--packed-cache")) packed_cache = NEXT();
     else if (!strcmp(a, "--temp")) gen.temperature = strtof(NEXT(), NULL);
     else if (!strcmp(a, "--top-k")) gen.top_k = atoi(NEXT());
     else if (!strcmp(a, "--top-p")) gen.top_p = strtof(NEXT(), NULL);
@@ -233,6 +237,7 @@ int main(int argc, char** argv) {
   edgelm_model_options_init(&mopt);
   mopt.num_threads = threads;
   mopt.max_memory_bytes = max_memory_bytes;
+  mopt.packed_weights_cache_path = packed_cache;
   sopt.max_memory_bytes = max_memory_bytes;
   edgelm_model* model = NULL;
   edgelm_status st = edgelm_model_load(model_path, &mopt, &model);
@@ -242,6 +247,7 @@ int main(int argc, char** argv) {
   }
   edgelm_model* draft = NULL;
   if (draft_path) {
+    mopt.packed_weights_cache_path = NULL;  /* one cache file per model */
     st = edgelm_model_load(draft_path, &mopt, &draft);
     if (st != EDGELM_OK) {
       fprintf(stderr, "edgelm-chat: cannot load the draft model: %s: %s\n", edgelm_status_string(st), edgelm_last_error());

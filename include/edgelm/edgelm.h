@@ -133,6 +133,15 @@ typedef struct edgelm_model_options {
    * (edgelm_model_info.weights_verified tells the progress). Files converted before 1.1 have no
    * checksums: they load unverified, with a warning in the log. */
   int32_t verify_weights;
+  /* A file where XNNPACK's packed weights are kept between loads (NULL or "": none; copied, so the
+   * string need only live through the call). The first load with it packs and writes the file
+   * (atomically, beside it), later loads map the packed weights from it instead of packing (seconds
+   * for E2B on a phone) and keep them as clean, evictable file pages. It is rewritten when it does
+   * not match the model, the library's XNNPACK build or this CPU, and with verify_weights other than
+   * NONE its bytes are checked before use; a cache that is missing, stale, damaged or cannot be
+   * written only costs a packing (the log says why), never the load. Keep one per model file, in the
+   * app's cache directory. */
+  const char* packed_weights_cache_path;
 } edgelm_model_options;
 
 typedef enum edgelm_weight_verification {
@@ -184,6 +193,9 @@ typedef struct edgelm_model_info {
   /* Weight checksums: -1 the file has none, 0 not verified (or still verifying in the background),
    * 1 every tensor matched, 2 a damaged tensor was found (the calls that compute fail). */
   int32_t weights_verified;
+  /* Of xnnpack_linears, the weight matrices this load mapped from
+   * edgelm_model_options.packed_weights_cache_path instead of packing them. */
+  int32_t xnnpack_linears_from_cache;
 } edgelm_model_info;
 
 EDGELM_API void edgelm_model_info_init(edgelm_model_info* info);

@@ -283,6 +283,8 @@ edgelm_status edgelm_model_load(const char* path, const edgelm_model_options* op
     if (verify < EDGELM_VERIFY_NONE || verify > EDGELM_VERIFY_BACKGROUND)
       return Fail(EDGELM_INVALID_ARGUMENT, "verify_weights must be an edgelm_weight_verification");
     lo.verify = static_cast<edgelm::LoadOptions::Verify>(verify);
+    if (const char* cache = EDGELM_FIELD_OR(options, packed_weights_cache_path, defaults.packed_weights_cache_path))
+      lo.packed_weights_cache = cache;
     std::unique_ptr<edgelm::LoadedModel> loaded;
     const edgelm_status st = Report(edgelm::LoadedModel::Open(path, lo, &loaded));
     if (st != EDGELM_OK) return st;
@@ -337,6 +339,7 @@ edgelm_status edgelm_model_get_info(const edgelm_model* model, edgelm_model_info
     full.xnnpack_linears = static_cast<int32_t>(m.model().xnn().size());
     full.packed_weight_bytes = m.model().xnn().packed_bytes() + m.model().strips().packed_bytes();
     full.weights_verified = WeightsVerified(m);
+    full.xnnpack_linears_from_cache = m.model().xnn().cached_tensors();
     CopyOut(full, info);
     return EDGELM_OK;
   });

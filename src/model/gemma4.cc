@@ -187,14 +187,14 @@ uint64_t Gemma4Model::WorkspaceBytes(int chunk, int context, int threads) const 
 }
 
 Status Gemma4Model::Create(std::shared_ptr<const ModelFile> file, std::unique_ptr<Gemma4Model>* out, int num_threads,
-                           LinearEngine engine) {
+                           LinearEngine engine, const PackedWeightsCache& packed_cache) {
   std::unique_ptr<Gemma4Model> m(new Gemma4Model());
   m->file_ = std::move(file);
   Status s = CheckGemma4Config(m->config());
   if (s.ok()) s = m->Bind();
   if (!s.ok()) return Status(s.code(), m->file_->path() + ": " + s.message());
   if (engine == LinearEngine::kAuto) engine = LinearEngineFromEnvironment();
-  EDGELM_RETURN_IF_ERROR(XnnWeights::Create(m->file_.get(), m->multiplied_, engine, &m->xnn_));
+  EDGELM_RETURN_IF_ERROR(XnnWeights::Create(m->file_.get(), m->multiplied_, engine, packed_cache, &m->xnn_));
   EDGELM_RETURN_IF_ERROR(ThreadPool::Create(num_threads, &m->shared_pool_));
   m->strips_ = StripWeights::Create(m->file_.get(), m->multiplied_, *m->xnn_, m->shared_pool_->threads());
   *out = std::move(m);

@@ -57,8 +57,9 @@ class Gemma4Model {
   // architecture, then hands the integer linears `engine` picks to XNNPACK (which packs them).
   // `num_threads` sizes the model's shared pool (0 = one per core, 1 = the calling thread only).
   // LinearEngine::kAuto follows EDGELM_KERNELS when it is set.
+  // `packed_cache` keeps XNNPACK's packed weights between loads (model/xnn_linear.h).
   static Status Create(std::shared_ptr<const ModelFile> file, std::unique_ptr<Gemma4Model>* out, int num_threads = 1,
-                       LinearEngine engine = LinearEngine::kAuto);
+                       LinearEngine engine = LinearEngine::kAuto, const PackedWeightsCache& packed_cache = {});
 
   const ModelConfig& config() const { return file_->config(); }
   const ModelFile& file() const { return *file_; }

@@ -8,11 +8,14 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <new>
 
+#include "common/hash.h"
 #include "common/log.h"
 #include "dispatch.h"
 #include "format/model_file.h"
+#include "format/packed_weights_file.h"
 #include "model/linear.h"
 
 namespace edgelm {
@@ -157,9 +160,10 @@ XnnOperator ChooseXnnOperator(const TensorView& w, LinearEngine engine) {
 
 // A weights-cache provider that keeps each packed matrix in its own anonymous mapping (page-aligned:
 // the x86 kernels use aligned loads; and unmapped when the model goes, where malloc would keep
-// hundreds of MB of a freed model in its heap); an "offset" is the index of the mapping. Filled while the model
-// loads (one thread); afterwards only looked up, from any thread, and it refuses new entries, so an
-// unexpected miss makes operator creation fail instead of packing a second copy.
+// hundreds of MB of a freed model in its heap), or serves it from a mapped cache file; an "offset" is
+// the index of the buffer. Filled while the model loads (one thread); afterwards only looked up, from
+// any thread, and it refuses new entries, so an unexpected miss makes operator creation fail instead
+// of packing a second copy.
 struct XnnWeights::Cache {
   struct Key {
     uint32_t seed, fingerprint;
@@ -178,15 +182,31 @@ struct XnnWeights::Cache {
   struct Buffer {
     void* data;
     size_t size;
+    bool owned;         // an anonymous mapping of ours; else pages of `file`
+    bool cacheable;     // `entry` describes it (XNNPACK keyed it by the tensor's codes, no bias)
+    PackedEntry entry;  // what a cache file records of it
   };
 
   xnn_weights_cache_provider provider{};
   std::vector<Buffer> buffers;
   std::unordered_map<Key, size_t, KeyHash> index;
   void* pending = nullptr;  // reserved, not yet inserted
+  size_t pending_size = 0;
   bool sealed = false;
   // A packing that did not land in the cache (out of memory) since the last load-time operator creation.
   bool insert_failed = false;
+  std::unique_ptr<PackedWeightsFile> file;  // the cache file the buffers not owned lie in
+  // Load time only: the cache file's entries this CPU can use, by the key XNNPACK will look up, and
+  // the tensor being packed (what a new buffer is recorded as).
+  std::unordered_map<Key, PackedEntry, KeyHash> from_file;
+  const TensorView* packing = nullptr;
+  PackedEntry packing_entry;
+  bool packing_cacheable = false;
+  // XNNPACK does not say how many bytes a packed matrix takes when it finds it in the cache, so before
+  // a cache file's entry can be used, a creation that is refused its space tells (`measuring`): an
+  // entry shorter than that (a damaged or hostile file) would have the kernels read past it.
+  bool measuring = false;
+  size_t measured = 0, needed = SIZE_MAX;
 
   Cache() {
     provider.context = this;
@@ -198,11 +218,11 @@ struct XnnWeights::Cache {
     provider.delete_cache = [](void*) { return xnn_status_success; };  // owned by XnnWeights
     provider.alias_data = nullptr;
   }
-  size_t pending_size = 0;
 
   ~Cache() {
     Unmap(pending, pending_size);
-    for (Buffer& b : buffers) Unmap(b.data, b.size);
+    for (Buffer& b : buffers)
+      if (b.owned) Unmap(b.data, b.size);
   }
   static void Unmap(void* p, size_t n) {
     if (p) munmap(p, n);
@@ -212,16 +232,36 @@ struct XnnWeights::Cache {
     for (const Buffer& b : buffers) n += b.size;
     return n;
   }
+  // Inserts `b` under `k`; its index, or SIZE_MAX when there is no memory for the bookkeeping.
+  size_t Insert(const Key& k, const Buffer& b) noexcept {
+    try {
+      buffers.reserve(buffers.size() + 1);
+      index[k] = buffers.size();
+    } catch (const std::bad_alloc&) {
+      return SIZE_MAX;
+    }
+    buffers.push_back(b);  // cannot throw: reserved
+    return buffers.size() - 1;
+  }
 
   static Key MakeKey(const xnn_weights_cache_look_up_key* k) { return {k->seed, k->fingerprint_id, k->kernel, k->bias}; }
-  static size_t LookUp(void* context, const xnn_weights_cache_look_up_key* key) {
-    const Cache* c = static_cast<const Cache*>(context);
-    auto it = c->index.find(MakeKey(key));
-    return it == c->index.end() ? SIZE_MAX : it->second;
-  }
-  static void* ReserveSpace(void* context, size_t n) {
+  // Called from XNNPACK's C code, like the rest: nothing may throw through them. While the model
+  // loads, a key the cache file holds is taken from it, so XNNPACK packs nothing.
+  static size_t LookUp(void* context, const xnn_weights_cache_look_up_key* key) noexcept {
     Cache* c = static_cast<Cache*>(context);
-    if (c->sealed) return nullptr;
+    const Key k = MakeKey(key);
+    auto it = c->index.find(k);
+    if (it != c->index.end()) return it->second;
+    if (c->sealed || c->measuring) return SIZE_MAX;
+    auto cached = c->from_file.find(k);
+    if (cached == c->from_file.end() || cached->second.size < c->needed) return SIZE_MAX;
+    const PackedEntry& e = cached->second;
+    return c->Insert(k, {const_cast<uint8_t*>(e.data), static_cast<size_t>(e.size), false, true, e});
+  }
+  static void* ReserveSpace(void* context, size_t n) noexcept {
+    Cache* c = static_cast<Cache*>(context);
+    if (c->measuring) c->measured = n;
+    if (c->sealed || c->measuring) return nullptr;
     Unmap(c->pending, c->pending_size);
     c->pending = nullptr;
     void* p = mmap(nullptr, std::max<size_t>(n, 1), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -230,8 +270,7 @@ struct XnnWeights::Cache {
     c->pending_size = std::max<size_t>(n, 1);
     return p;
   }
-  // Called from XNNPACK's C code: nothing may throw through it. XNNPACK does not check the result, so
-  // a failure is recorded for CreateOperator instead.
+  // XNNPACK does not check the result, so a failure is recorded for CreateOperator instead.
   static size_t LookUpOrInsert(void* context, const xnn_weights_cache_look_up_key* key, void* ptr, size_t size) noexcept {
     Cache* c = static_cast<Cache*>(context);
     const Key k = MakeKey(key);
@@ -241,18 +280,95 @@ struct XnnWeights::Cache {
       c->insert_failed = true;
       return SIZE_MAX;
     }
-    try {
-      c->buffers.reserve(c->buffers.size() + 1);
-      c->index[k] = c->buffers.size();
-    } catch (const std::bad_alloc&) {
+    PackedEntry entry = c->packing_entry;
+    entry.seed = k.seed;
+    entry.fingerprint = k.fingerprint;
+    entry.size = size;
+    const bool cacheable = c->packing_cacheable && c->packing && k.kernel == c->packing->data && !k.bias;
+    const size_t offset = c->Insert(k, {ptr, c->pending_size, true, cacheable, entry});
+    if (offset == SIZE_MAX) {
       c->insert_failed = true;
       return SIZE_MAX;
     }
-    c->buffers.push_back({ptr, c->pending_size});  // cannot throw: reserved
     c->pending = nullptr;
-    return c->buffers.size() - 1;
+    return offset;
   }
 };
+
+namespace {
+
+// XNNPACK's fully-connected operator `op` over `w`, packed through `cache`.
+xnn_status CreateFullyConnected(XnnOperator op, const TensorView& w, xnn_weights_cache_t cache, xnn_operator** out) {
+  const size_t K = static_cast<size_t>(w.cols()), N = static_cast<size_t>(w.rows());
+  const float inf = INFINITY;
+  switch (op) {
+    case XnnOperator::kQd8F32Qc8w:
+      return xnn_create_fully_connected_nc_qd8_f32_qc8w(K, N, K, N, w.scales, reinterpret_cast<const int8_t*>(w.data), nullptr,
+                                                        -inf, inf, 0, cache, out);
+    case XnnOperator::kQd8F32Qc4w:
+      return xnn_create_fully_connected_nc_qd8_f32_qc4w(K, N, K, N, 0, w.scales, w.data, nullptr, -inf, inf, 0, cache, out);
+    case XnnOperator::kQd8F32Qc2w:
+      return xnn_create_fully_connected_nc_qd8_f32_qc2w(K, N, K, N, nullptr, w.scales, w.data, nullptr, -inf, inf, 0, cache, out);
+    case XnnOperator::kQdu8F32Qc2w:
+      return xnn_create_fully_connected_nc_qdu8_f32_qc2w(K, N, K, N, nullptr, w.scales, w.data, nullptr, -inf, inf, 0, cache, out);
+    case XnnOperator::kQs8Qc8w:
+      return xnn_create_fully_connected_nc_qs8_qc8w(K, N, K, N, 0, w.input_scale, w.scales, reinterpret_cast<const int8_t*>(w.data),
+                                                    nullptr, 0, w.output_scale, -128, 127, 0, cache, out);
+    case XnnOperator::kQs8Qc4w:
+      return xnn_create_fully_connected_nc_qs8_qc4w(K, N, K, N, 0, w.input_scale, 0, w.scales, w.data, nullptr, 0, w.output_scale,
+                                                    -128, 127, 0, cache, out);
+    case XnnOperator::kQs8Qc2w:
+      return xnn_create_fully_connected_nc_qs8_qc2w(K, N, K, N, 0, w.input_scale, w.scales, w.data, nullptr, 0, w.output_scale,
+                                                    -128, 127, 0, cache, out);
+    case XnnOperator::kNone: break;
+  }
+  return xnn_status_invalid_parameter;
+}
+
+// How XNNPACK lays out `op`'s packed weights on this CPU: a hash of a small probe matrix packed by
+// it. The tile sizes XNNPACK picks for a CPU decide the layout, and its cache key (a xor of them with
+// the shape) cannot tell every choice apart, so a cache file from another CPU is recognized by this.
+// 0: unknown (XNNPACK did not take the probe).
+uint64_t PackingLayout(XnnOperator op) {
+  constexpr int64_t N = 37, K = 72;  // ragged against every tile width; K in whole 2-bit groups of 8
+  TensorView w;
+  w.name = "packing probe";
+  const bool int8_output = Int8Output(op);
+  const bool eight = op == XnnOperator::kQd8F32Qc8w || op == XnnOperator::kQs8Qc8w;
+  const bool four = op == XnnOperator::kQd8F32Qc4w || op == XnnOperator::kQs8Qc4w;
+  w.dtype = eight ? DType::I8 : four ? DType::I4 : DType::I2;
+  w.shape = {N, K};
+  std::vector<uint8_t> codes(static_cast<size_t>(N * K * (eight ? 8 : four ? 4 : 2) / 8));
+  for (size_t i = 0; i < codes.size(); ++i) codes[i] = static_cast<uint8_t>(i * 131 + 7);
+  std::vector<float> scales(static_cast<size_t>(N));
+  for (size_t n = 0; n < scales.size(); ++n) scales[n] = 0.01f + 1e-4f * static_cast<float>(n);
+  w.data = codes.data();
+  w.size = codes.size();
+  w.scales = scales.data();
+  w.activation = ActivationQuant::StaticInt8;
+  w.input_scale = 0.02f;
+  w.output_scale = int8_output ? 0.05f : 0.0f;
+  XnnWeights::Cache probe;
+  xnn_operator* o = nullptr;
+  if (CreateFullyConnected(op, w, &probe.provider, &o) != xnn_status_success) return 0;
+  xnn_delete_operator(o);
+  if (probe.buffers.size() != 1) return 0;
+  const XnnWeights::Cache::Buffer& b = probe.buffers[0];
+  const uint32_t key[3] = {static_cast<uint32_t>(op), b.entry.seed, b.entry.fingerprint};
+  const uint64_t h = Fnv1a64(static_cast<const uint8_t*>(b.data), b.entry.size,
+                             Fnv1a64(reinterpret_cast<const uint8_t*>(key), sizeof key));
+  return h ? h : 1;
+}
+
+bool CacheIdentity(const ModelFile& file, PackedWeightsIdentity* id) {
+  if (xnn_experimental_get_build_identifier_size() != sizeof id->engine_build) return false;
+  std::memcpy(id->engine_build, xnn_experimental_get_build_identifier_data(), sizeof id->engine_build);
+  id->model_checksum = file.header().metadata_checksum;
+  id->model_bytes = file.file_size();
+  return true;
+}
+
+}  // namespace
 
 XnnWeights::~XnnWeights() = default;
 
@@ -277,39 +393,8 @@ uint64_t XnnWeights::ScratchBytes(int rows) const {
 
 Status XnnWeights::CreateOperator(int index, xnn_operator** out) const {
   const TensorView& w = *plans_[index].w;
-  const size_t K = static_cast<size_t>(w.cols()), N = static_cast<size_t>(w.rows());
-  const float inf = INFINITY;
-  xnn_weights_cache_t cache = &cache_->provider;
   if (!cache_->sealed) cache_->insert_failed = false;  // load time: one thread
-  xnn_status s = xnn_status_invalid_parameter;
-  switch (plans_[index].op) {
-    case XnnOperator::kQd8F32Qc8w:
-      s = xnn_create_fully_connected_nc_qd8_f32_qc8w(K, N, K, N, w.scales, reinterpret_cast<const int8_t*>(w.data), nullptr,
-                                                     -inf, inf, 0, cache, out);
-      break;
-    case XnnOperator::kQd8F32Qc4w:
-      s = xnn_create_fully_connected_nc_qd8_f32_qc4w(K, N, K, N, 0, w.scales, w.data, nullptr, -inf, inf, 0, cache, out);
-      break;
-    case XnnOperator::kQd8F32Qc2w:
-      s = xnn_create_fully_connected_nc_qd8_f32_qc2w(K, N, K, N, nullptr, w.scales, w.data, nullptr, -inf, inf, 0, cache, out);
-      break;
-    case XnnOperator::kQdu8F32Qc2w:
-      s = xnn_create_fully_connected_nc_qdu8_f32_qc2w(K, N, K, N, nullptr, w.scales, w.data, nullptr, -inf, inf, 0, cache, out);
-      break;
-    case XnnOperator::kQs8Qc8w:
-      s = xnn_create_fully_connected_nc_qs8_qc8w(K, N, K, N, 0, w.input_scale, w.scales, reinterpret_cast<const int8_t*>(w.data),
-                                                 nullptr, 0, w.output_scale, -128, 127, 0, cache, out);
-      break;
-    case XnnOperator::kQs8Qc4w:
-      s = xnn_create_fully_connected_nc_qs8_qc4w(K, N, K, N, 0, w.input_scale, 0, w.scales, w.data, nullptr, 0, w.output_scale,
-                                                 -128, 127, 0, cache, out);
-      break;
-    case XnnOperator::kQs8Qc2w:
-      s = xnn_create_fully_connected_nc_qs8_qc2w(K, N, K, N, 0, w.input_scale, w.scales, w.data, nullptr, 0, w.output_scale,
-                                                 -128, 127, 0, cache, out);
-      break;
-    case XnnOperator::kNone: break;
-  }
+  const xnn_status s = CreateFullyConnected(plans_[index].op, w, &cache_->provider, out);
   if (s == xnn_status_success && !cache_->sealed && cache_->insert_failed) {  // packed, but not cached
     xnn_delete_operator(*out);
     *out = nullptr;
@@ -323,14 +408,87 @@ Status XnnWeights::CreateOperator(int index, xnn_operator** out) const {
   return Status::Ok();
 }
 
+namespace {
+
+// The entries of the cache file at `path` this model, XNNPACK build and CPU can use, keyed as
+// XNNPACK will look them up; the file stays mapped in `cache`.
+void OpenCacheFile(const std::string& path, const PackedWeightsIdentity& identity, bool verify, const ModelFile& file,
+                   const std::function<uint64_t(XnnOperator)>& layout_of, XnnWeights::Cache* cache) {
+  const Status s = PackedWeightsFile::Open(path, identity, verify, &cache->file);
+  if (!s.ok()) {
+    Log(s.code() == StatusCode::kNotFound ? LogLevel::kInfo : LogLevel::kWarn, s.message() + ": packing the weights");
+    return;
+  }
+  const std::vector<TensorView>& tensors = file.tensors();
+  size_t usable = 0;
+  for (const PackedEntry& e : cache->file->entries()) {
+    if (e.tensor >= tensors.size() || e.op < static_cast<uint32_t>(XnnOperator::kQd8F32Qc8w) ||
+        e.op > static_cast<uint32_t>(XnnOperator::kQs8Qc2w))
+      continue;
+    const uint64_t layout = layout_of(static_cast<XnnOperator>(e.op));
+    if (layout == 0 || layout != e.layout) continue;
+    cache->from_file.emplace(XnnWeights::Cache::Key{e.seed, e.fingerprint, tensors[e.tensor].data, nullptr}, e);
+    ++usable;
+  }
+  if (usable < cache->file->entries().size())
+    Log(LogLevel::kInfo, path + ": " + std::to_string(cache->file->entries().size() - usable) +
+                             " packed tensors are for another CPU or model layout: packing those again");
+}
+
+// Writes every packed buffer of `cache` to `path`, then serves them from that file: its pages are
+// clean and evictable, where the anonymous copies were not.
+Status RewriteCacheFile(const std::string& path, const PackedWeightsIdentity& identity, XnnWeights::Cache* cache) {
+  std::vector<PackedEntry> entries;
+  for (const XnnWeights::Cache::Buffer& b : cache->buffers) {
+    if (!b.cacheable) return Unsupported("XNNPACK keyed a packed tensor by something other than its weights: not cached");
+    entries.push_back(b.entry);
+    entries.back().data = static_cast<const uint8_t*>(b.data);
+  }
+  EDGELM_RETURN_IF_ERROR(WritePackedWeightsFile(path, identity, entries));
+  std::unique_ptr<PackedWeightsFile> written;
+  EDGELM_RETURN_IF_ERROR(PackedWeightsFile::Open(path, identity, /*verify_data=*/false, &written));
+  const std::vector<PackedEntry>& mapped = written->entries();
+  bool same = mapped.size() == cache->buffers.size();
+  for (size_t i = 0; same && i < mapped.size(); ++i) same = mapped[i].size == cache->buffers[i].entry.size;
+  if (!same) return CorruptModel(path + " changed while it was written");
+  for (size_t i = 0; i < cache->buffers.size(); ++i) {
+    XnnWeights::Cache::Buffer& b = cache->buffers[i];
+    if (b.owned) XnnWeights::Cache::Unmap(b.data, b.size);
+    b.data = const_cast<uint8_t*>(mapped[i].data);
+    b.size = static_cast<size_t>(b.entry.size);
+    b.owned = false;
+  }
+  cache->file = std::move(written);  // the previous file, if any, is no longer read
+  return Status::Ok();
+}
+
+}  // namespace
+
+bool XnnWeights::served_from_cache_file() const {
+  if (!cache_ || cache_->buffers.empty()) return false;
+  for (const Cache::Buffer& b : cache_->buffers)
+    if (b.owned) return false;
+  return true;
+}
+
 Status XnnWeights::Create(const ModelFile* file, const std::vector<const TensorView*>& tensors, LinearEngine engine,
-                          std::unique_ptr<XnnWeights>* out) {
+                          const PackedWeightsCache& cache_options, std::unique_ptr<XnnWeights>* out) {
   std::unique_ptr<XnnWeights> x(new XnnWeights());
   x->cache_.reset(new Cache());
+  Cache& cache = *x->cache_;
   if (engine != LinearEngine::kEdgelm && !InitializeXnnpack()) {
     Log(LogLevel::kWarn, "XNNPACK does not initialize on this CPU: every linear runs on edgelm's kernels");
     engine = LinearEngine::kEdgelm;
   }
+  PackedWeightsIdentity identity;
+  const bool cached = file && !cache_options.path.empty() && engine != LinearEngine::kEdgelm && CacheIdentity(*file, &identity);
+  std::unordered_map<int, uint64_t> layouts;  // per XnnOperator, probed once
+  auto layout_of = [&layouts](XnnOperator op) {
+    auto it = layouts.find(static_cast<int>(op));
+    return it != layouts.end() ? it->second : (layouts[static_cast<int>(op)] = PackingLayout(op));
+  };
+  if (cached) OpenCacheFile(cache_options.path, identity, cache_options.verify, *file, layout_of, &cache);
+
   // Largest first: while a tensor is packed its original is resident too, so the peak is the packed
   // copies so far plus one original, smallest when the big originals go while little is packed yet.
   std::vector<const TensorView*> by_size(tensors);
@@ -340,7 +498,29 @@ Status XnnWeights::Create(const ModelFile* file, const std::vector<const TensorV
     if (op == XnnOperator::kNone || x->index_.count(w)) continue;
     const int index = static_cast<int>(x->plans_.size());
     x->plans_.push_back({w, op});
-    // Packing: the operator is deleted at once, its packed weights stay in the cache.
+    // What the cache file would record of w's packed weights.
+    const std::vector<TensorView>* all = file ? &file->tensors() : nullptr;
+    const bool in_file = all && w >= all->data() && w < all->data() + all->size();
+    cache.packing = w;
+    cache.packing_cacheable = cached && in_file;
+    cache.packing_entry = PackedEntry{};
+    if (cache.packing_cacheable) {
+      cache.packing_entry.tensor = static_cast<uint32_t>(w - all->data());
+      cache.packing_entry.op = static_cast<uint32_t>(op);
+      cache.packing_entry.layout = layout_of(op);
+      cache.packing_cacheable = cache.packing_entry.layout != 0;
+    }
+    cache.needed = SIZE_MAX;
+    if (cache.packing_cacheable && !cache.from_file.empty()) {  // how many bytes XNNPACK will read
+      cache.measuring = true;
+      cache.measured = 0;
+      xnn_operator* refused = nullptr;
+      (void)CreateFullyConnected(op, *w, &cache.provider, &refused);
+      if (refused) xnn_delete_operator(refused);
+      cache.measuring = false;
+      if (cache.measured > 0) cache.needed = cache.measured;
+    }
+    // Packing (or finding in the cache file): the operator is deleted at once, its packed weights stay.
     xnn_operator* probe = nullptr;
     const Status s = x->CreateOperator(index, &probe);
     if (!s.ok()) {  // this tensor stays with our kernels
@@ -353,7 +533,19 @@ Status XnnWeights::Create(const ModelFile* file, const std::vector<const TensorV
     x->source_bytes_ += w->size;
     if (file) file->DropFromMemory(*w);
   }
-  x->cache_->sealed = true;
+  cache.packing = nullptr;
+  cache.from_file.clear();
+  for (const Cache::Buffer& b : cache.buffers) x->cached_tensors_ += b.owned ? 0 : 1;
+  if (cached && x->cached_tensors_ < static_cast<int>(cache.buffers.size())) {
+    const Status s = RewriteCacheFile(cache_options.path, identity, &cache);
+    if (s.ok())
+      Log(LogLevel::kInfo, "XNNPACK's packed weights written to " + cache_options.path);
+    else
+      Log(LogLevel::kWarn, "cannot keep XNNPACK's packed weights in " + cache_options.path + ": " + s.message());
+  }
+  if (x->cached_tensors_ == 0 && !x->served_from_cache_file()) cache.file.reset();  // none of it is used
+  if (cache_options.populate && cache.file) cache.file->Populate();
+  cache.sealed = true;
   *out = std::move(x);
   return Status::Ok();
 }

@@ -5,15 +5,17 @@
 //   static int8 input, int8 output with a scale (the published graph) -> qs8_qc{8,4,2}w
 //   static or per-token int8 input, f32 output                         -> qd8_f32_qc{8,4,2}w, the
 //       scale (and zero point) passed as XNNPACK's per-row parameters; 2-bit on x86 -> qdu8_f32_qc2w
-// XNNPACK packs the weights once, into memory the model owns (PackedWeights, a weights-cache
-// provider); the file pages of the originals are then dropped, so the packed copy replaces them in
-// memory rather than doubling it. Operators hold per-call state, so every workspace (session) creates
+// XNNPACK packs the weights once, into memory the model owns (a weights-cache provider); the file
+// pages of the originals are then dropped, so the packed copy replaces them in memory rather than
+// doubling it. Given a cache path, the packed weights are written there once and mapped from it at
+// later loads (format/packed_weights_file.h), which then pack nothing. Operators hold per-call state, so every workspace (session) creates
 // its own from the shared packed weights: nothing is packed twice, and sessions on different threads
 // never wait for each other.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -48,6 +50,13 @@ const char* XnnOperatorName(XnnOperator op);
 // exists, or a requantization scale XNNPACK refuses).
 XnnOperator ChooseXnnOperator(const TensorView& w, LinearEngine engine);
 
+// Where XNNPACK's packed weights are kept between loads of a model.
+struct PackedWeightsCache {
+  std::string path;     // the cache file; empty: pack at every load, into anonymous memory
+  bool verify = false;    // check the cached bytes against their CRC-32 before using them
+  bool populate = false;  // fault the cache file's pages in at load (LoadOptions::populate)
+};
+
 // The weights of every tensor run by XNNPACK, packed once per model. Immutable after Create;
 // shared by every workspace.
 class XnnWeights {
@@ -55,17 +64,26 @@ class XnnWeights {
   ~XnnWeights();
   // Packs each tensor of `tensors` that ChooseXnnOperator gives an operator and drops its pages of
   // `file` (null: tensors not in a file) from memory. XNNPACK failing to initialize or to take a
-  // tensor is not an error: our kernels run what it does not (the log says why).
+  // tensor is not an error: our kernels run what it does not (the log says why). With a cache path
+  // (and a file), tensors the cache holds for this model, XNNPACK build and CPU are mapped from it
+  // instead of packed; if any had to be packed, the cache is rewritten and every packed tensor then
+  // served from it. A cache that is absent, stale, damaged or cannot be written costs a packing, not
+  // the load (the log says why).
   static Status Create(const ModelFile* file, const std::vector<const TensorView*>& tensors, LinearEngine engine,
-                       std::unique_ptr<XnnWeights>* out);
+                       const PackedWeightsCache& cache, std::unique_ptr<XnnWeights>* out);
 
   // The plan index of `w`, or -1 if our kernels run it.
   int Find(const TensorView* w) const;
   size_t size() const { return plans_.size(); }
   XnnOperator op(int index) const { return plans_[index].op; }
   const TensorView& tensor(int index) const { return *plans_[index].w; }
-  // Bytes of XNNPACK's packed copies (resident, anonymous memory) and of the originals they replace.
+  // Bytes of XNNPACK's packed copies (resident: anonymous memory, or pages of the cache file) and of
+  // the originals they replace.
   uint64_t packed_bytes() const;
+  // Tensors mapped from the cache file rather than packed at this load; whether the packed weights
+  // are pages of the cache file (clean, evictable) rather than anonymous memory.
+  int cached_tensors() const { return cached_tensors_; }
+  bool served_from_cache_file() const;
   uint64_t source_bytes() const { return source_bytes_; }
   // Scratch bytes one workspace needs for `rows` tokens through the widest planned tensor.
   uint64_t ScratchBytes(int rows) const;
@@ -85,6 +103,7 @@ class XnnWeights {
   std::unordered_map<const TensorView*, int> index_;
   std::unique_ptr<Cache> cache_;
   uint64_t source_bytes_ = 0;
+  int cached_tensors_ = 0;
 };
 
 // One workspace's operators over a model's XnnWeights, created on first use, and their scratch.

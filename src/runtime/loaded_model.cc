@@ -48,7 +48,10 @@ Status LoadedModel::Open(const std::string& path, const LoadOptions& options, st
     m->verified_at_load_ = true;
   }
   m->file_ = std::move(file);
-  EDGELM_RETURN_IF_ERROR(Gemma4Model::Create(m->file_, &m->model_, options.num_threads, options.engine));
+  EDGELM_RETURN_IF_ERROR(Gemma4Model::Create(m->file_, &m->model_, options.num_threads, options.engine,
+                                             PackedWeightsCache{options.packed_weights_cache,
+                                                                options.verify != LoadOptions::Verify::kNone,
+                                                                options.populate}));
   if (options.populate) {  // after the tensors were repacked: their pages are not needed again
     std::vector<const TensorView*> packed = m->model_->strips().tensors();
     for (size_t i = 0; i < m->model_->xnn().size(); ++i) packed.push_back(&m->model_->xnn().tensor(static_cast<int>(i)));

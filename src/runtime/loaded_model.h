@@ -25,6 +25,9 @@ struct LoadOptions {
   // tensor fails it), or in the background (Forward fails once a damaged tensor is found). Files
   // without checksums load either way, with a warning.
   enum class Verify { kNone, kAtLoad, kBackground } verify = Verify::kNone;
+  // Where XNNPACK's packed weights are kept between loads ("": packed at every load). The cache's
+  // bytes are checked against their CRC-32 before use whenever `verify` is not kNone.
+  std::string packed_weights_cache;
 };
 
 class LoadedModel {

@@ -326,7 +326,7 @@ public final class JniSmokeTest {
     for (int mode : new int[] {SPECULATION_PROMPT_LOOKUP, SPECULATION_DRAFT_MODEL}) {
       long[] draft = new long[1];
       if (mode == SPECULATION_DRAFT_MODEL)
-        expect(bridge.modelLoad(utf8(modelPath), 1, false, 0, 0, draft) == OK, "the draft model loads");
+        expect(bridge.modelLoad(utf8(modelPath), 1, false, 0, 0, null, draft) == OK, "the draft model loads");
       expect(createSpeculatingSession(model, mode, draft[0], handle) == OK, "a speculating session: " + mode);
       if (draft[0] != 0) bridge.modelFree(draft[0]);  // the session keeps it
       long session = handle[0];
@@ -403,7 +403,7 @@ public final class JniSmokeTest {
     bridge.setLogListener(collect, LOG_DEBUG);
 
     long[] handle = new long[1];
-    int status = bridge.modelLoad(utf8("/nonexistent/model.edgelm"), 1, false, 0, 0, handle);
+    int status = bridge.modelLoad(utf8("/nonexistent/model.edgelm"), 1, false, 0, 0, null, handle);
     expect(status == NOT_FOUND && handle[0] == 0, "a missing file is NOT_FOUND");
     expect(text(bridge.lastError()).contains("nonexistent"), "the message names the file");
     expect(text(bridge.statusName(status)).length() > 0, "statuses have names");
@@ -413,7 +413,7 @@ public final class JniSmokeTest {
              "the failed load is logged at DEBUG");
     }
 
-    expect(bridge.modelLoad(utf8(args[0]), 1, false, 1 << 20, 0, handle) == OUT_OF_MEMORY && handle[0] == 0,
+    expect(bridge.modelLoad(utf8(args[0]), 1, false, 1 << 20, 0, null, handle) == OUT_OF_MEMORY && handle[0] == 0,
            "a 1 MB budget refuses the model");
     expect(text(bridge.lastError()).contains("max_memory_bytes"), "the message names the budget");
 
@@ -425,9 +425,9 @@ public final class JniSmokeTest {
     synchronized (messages) {
       messages.clear();
     }
-    expect(bridge.modelLoad(utf8(args[0]), 1, false, 0, 1, handle) == OK, "the model loads, its weights verified");
+    expect(bridge.modelLoad(utf8(args[0]), 1, false, 0, 1, null, handle) == OK, "the model loads, its weights verified");
     bridge.modelFree(handle[0]);
-    expect(bridge.modelLoad(utf8(args[0]), 1, false, 0, 0, handle) == OK, "the model loads");
+    expect(bridge.modelLoad(utf8(args[0]), 1, false, 0, 0, null, handle) == OK, "the model loads");
     long model = handle[0];
     synchronized (messages) {
       expect(!messages.isEmpty(), "the model load is logged");
@@ -437,8 +437,15 @@ public final class JniSmokeTest {
     synchronized (messages) {
       messages.clear();
     }
-    expect(bridge.modelLoad(utf8(args[0]), 1, false, 0, 0, handle) == OK, "the model loads again");
+    expect(bridge.modelLoad(utf8(args[0]), 1, false, 0, 0, null, handle) == OK, "the model loads again");
     bridge.modelFree(handle[0]);
+    // A packed-weights cache path passes through (written only where XNNPACK runs linears: arm64).
+    java.io.File cache = java.io.File.createTempFile("edgelm-jni", ".xnnpack");
+    expect(cache.delete(), "the cache path starts empty");
+    expect(bridge.modelLoad(utf8(args[0]), 1, false, 0, 0, utf8(cache.getPath()), handle) == OK,
+           "the model loads with a packed-weights cache path");
+    bridge.modelFree(handle[0]);
+    cache.delete();
     synchronized (messages) {
       expect(messages.isEmpty(), "no listener, no messages");
     }

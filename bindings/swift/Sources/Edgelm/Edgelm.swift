@@ -163,16 +163,21 @@ public enum VerifyWeights: Sendable {
 
 /// Options of `Model(path:options:)` (edgelm_model_options). An option left nil keeps
 /// edgelm_model_options_init's default.
-public struct ModelOptions: @unchecked Sendable {  // a C struct of numbers only
+public struct ModelOptions: @unchecked Sendable {  // a C struct whose string is set only inside a load
     fileprivate var raw = edgelm_model_options()
+    /// A file where XNNPACK's packed weights are kept between loads, one per model, e.g. in the app's
+    /// Caches directory: the first load writes it, later loads map it instead of packing (seconds for
+    /// E2B). A stale or damaged file is rewritten, never an error. nil = pack at every load.
+    public var packedWeightsCachePath: String?
 
     public init(threads: Int32? = nil, populate: Bool? = nil, maxMemoryBytes: UInt64? = nil,
-                verifyWeights: VerifyWeights? = nil) {
+                verifyWeights: VerifyWeights? = nil, packedWeightsCachePath: String? = nil) {
         edgelm_model_options_init(&raw)
         if let threads = threads { self.threads = threads }
         if let populate = populate { self.populate = populate }
         if let maxMemoryBytes = maxMemoryBytes { self.maxMemoryBytes = maxMemoryBytes }
         if let verifyWeights = verifyWeights { raw.verify_weights = verifyWeights.raw }
+        self.packedWeightsCachePath = packedWeightsCachePath
     }
 
     /// Compute threads of the model's pool, and the default of every session's own pool; 0 = one per core.
@@ -484,7 +489,16 @@ public final class Model: @unchecked Sendable {  // immutable after load; the C 
         try rejectNul(path)
         var raw = options.raw
         var model: OpaquePointer?
-        try throwIfFailed(edgelm_model_load(path, &raw, &model)) { lastError() }
+        if let cache = options.packedWeightsCachePath {
+            try rejectNul(cache)
+            let status = cache.withCString { cachePath -> edgelm_status in
+                raw.packed_weights_cache_path = cachePath  // the library copies it during the call
+                return edgelm_model_load(path, &raw, &model)
+            }
+            try throwIfFailed(status) { lastError() }
+        } else {
+            try throwIfFailed(edgelm_model_load(path, &raw, &model)) { lastError() }
+        }
         handle = model!
     }
 

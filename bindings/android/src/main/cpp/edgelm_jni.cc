@@ -268,13 +268,16 @@ JNIEXPORT void JNICALL Java_dev_edgelm_NativeBridge_modelOptionsInit(JNIEnv* env
 
 JNIEXPORT jint JNICALL Java_dev_edgelm_NativeBridge_modelLoad(JNIEnv* env, jobject, jbyteArray path, jint threads,
                                                               jboolean populate, jlong max_memory_bytes,
-                                                              jint verify_weights, jlongArray model_out) {
+                                                              jint verify_weights, jbyteArray packed_cache,
+                                                              jlongArray model_out) {
   edgelm_model_options options;
   edgelm_model_options_init(&options);
   options.num_threads = threads;
   options.populate = populate ? 1 : 0;
   options.max_memory_bytes = static_cast<uint64_t>(max_memory_bytes);  // Kotlin checked >= 0
   options.verify_weights = verify_weights;  // an enum ordinal; the library checks the range
+  const OptionalCString cache = ToOptionalCString(env, packed_cache);
+  options.packed_weights_cache_path = cache.get();
   edgelm_model* model = nullptr;
   const edgelm_status status = edgelm_model_load(ToCString(env, path).c_str(), &options, &model);
   StoreHandle(env, model_out, model);

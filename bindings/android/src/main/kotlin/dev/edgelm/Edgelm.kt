@@ -94,12 +94,17 @@ enum class Overflow { ERROR, DROP_OLDEST_TURNS, KEEP_SINK_AND_RECENT }
  * @property populate fault every page in at load: slower load, no page faults at the first tokens
  * @property maxMemoryBytes refuse a model whose resident weights and tokenizer need more; 0 = no limit
  * @property verifyWeights check every weight against the file's checksums (see [VerifyWeights])
+ * @property packedWeightsCachePath a file where XNNPACK's packed weights are kept between loads, e.g.
+ *   `File(context.cacheDir, "gemma-e2b.xnnpack").path`, one per model: the first load writes it, later
+ *   loads map it instead of packing (seconds for E2B). A stale or damaged file is rewritten, never an
+ *   error. null = pack at every load
  */
 data class ModelOptions(
     val threads: Int = modelDefaults.threads,
     val populate: Boolean = modelDefaults.populate,
     val maxMemoryBytes: Long = modelDefaults.maxMemoryBytes,
     val verifyWeights: VerifyWeights = modelDefaults.verifyWeights,
+    val packedWeightsCachePath: String? = null,
 )
 
 /**
@@ -247,7 +252,8 @@ class Edgelm private constructor(private var handle: Long) : AutoCloseable {
             require(options.maxMemoryBytes >= 0) { "maxMemoryBytes must not be negative" }
             val modelOut = LongArray(1)
             val status = NativeBridge.modelLoad(path.toCString(), options.threads, options.populate,
-                                                options.maxMemoryBytes, options.verifyWeights.ordinal, modelOut)
+                                                options.maxMemoryBytes, options.verifyWeights.ordinal,
+                                                options.packedWeightsCachePath?.toCString(), modelOut)
             throwIfFailed(status) { NativeBridge.lastError() }
             return Edgelm(modelOut[0])
         }
@@ -701,7 +707,7 @@ internal object NativeBridge {
     /** ints: threads, populate, verifyWeights; longs: maxMemoryBytes. */
     external fun modelOptionsInit(ints: IntArray, longs: LongArray)
     external fun modelLoad(path: ByteArray, threads: Int, populate: Boolean, maxMemoryBytes: Long,
-                           verifyWeights: Int, modelOut: LongArray): Int
+                           verifyWeights: Int, packedWeightsCache: ByteArray?, modelOut: LongArray): Int
     external fun modelFree(model: Long)
     /** The field order of edgelm_model_info: see modelInfo in edgelm_jni.cc. */
     external fun modelInfo(model: Long, ints: IntArray, longs: LongArray, texts: Array<ByteArray?>,
