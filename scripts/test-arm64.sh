@@ -6,7 +6,9 @@
 #   neon, i8mm, neondot (checked against the list the test prints), each against the scalar references;
 #   test_linear on all three: Linear and every XNNPACK operator against the definition (XNNPACK picks
 #   its own kernels per model: NEON mlal, dotprod, i8mm);
-#   test_xnn_engine on cortex-a76 and max: the mobile model through XNNPACK vs our kernels;
+#   test_xnn_engine on cortex-a76 and max: the mobile model through XNNPACK vs our kernels; then one
+#   packed-weights cache file loaded on a76, max, a53 and a76 in turn (each CPU packs some operators in
+#   another layout: those entries must be packed again, with the logits of a fresh packing);
 #   test_gemma4 on -cpu max: the full model against the transformers fixture;
 #   test_grammar and test_tool_calls on cortex-a76: the byte-level parsers where char is unsigned;
 #   test_speculation's HF-fixture case on cortex-a76 and max: a verified draft's rows give the tokens
@@ -82,6 +84,15 @@ lane2 & pid2=$!
 status=0
 wait "$pid1" || status=1
 wait "$pid2" || status=1
+across_cpus() {
+  local cache="$logs/across-cpus.xnnpack" cpu
+  for cpu in cortex-a76 max cortex-a53 cortex-a76; do
+    EDGELM_TEST_PACKED_CACHE="$cache" check "packed-cache-then-$cpu" qemu "$cpu" "$build/tests/test_xnn_engine" \
+      '[.packed-cache-across-cpus]' || return 1
+    log "  $(grep 'mapped from the cache' "$logs/packed-cache-then-$cpu.log")"
+  done
+}
+[ "$status" -ne 0 ] || across_cpus || status=1
 if [ "$status" -ne 0 ]; then
   log "arm64 checks FAILED (logs in $logs)"
   exit 1

@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -194,6 +195,21 @@ TEST_CASE("a packed-weights cache that is damaged, stale or cannot be written co
     CHECK_FALSE(m->model().xnn().served_from_cache_file());  // kept in anonymous memory
     RequireSameLogits(*m, *plain);
   }
+}
+
+// Run by scripts/test-arm64.sh under several qemu CPU models in turn with one cache file: whatever CPU
+// wrote it, a load on this one gives the logits of packing afresh, bit for bit (entries whose packing
+// layout differs here are packed again), and leaves a file the next load maps whole.
+TEST_CASE("a packed-weights cache written on another CPU", "[.packed-cache-across-cpus]") {
+  const char* cache = std::getenv("EDGELM_TEST_PACKED_CACHE");
+  REQUIRE(cache);
+  const std::unique_ptr<LoadedModel> plain = Load(LinearEngine::kXnnpack);
+  const std::unique_ptr<LoadedModel> m = Load(LinearEngine::kXnnpack, cache);
+  const int planned = static_cast<int>(plain->model().xnn().size());
+  std::printf("%d of %d packed tensors mapped from the cache\n", m->model().xnn().cached_tensors(), planned);
+  CHECK(m->model().xnn().size() == static_cast<size_t>(planned));
+  RequireSameLogits(*m, *plain);
+  CHECK(Load(LinearEngine::kXnnpack, cache)->model().xnn().cached_tensors() == planned);
 }
 
 }  // namespace
