@@ -11,7 +11,9 @@
 #   --no-build   use what the build folder holds
 #   CHAT_OPTIONS more edgelm-chat options, e.g. -- --chat -n 64 -t 4
 # Env: ANDROID_NDK (needed to build), BUILD_DIR (default build-android-arm64-v8a).
-# Files go to /data/local/tmp/edgelm on the device; the model is copied only when it changed.
+# Files go to /data/local/tmp/edgelm on the device; the model is copied only when it changed. XNNPACK's
+# packed weights are kept beside it (MODEL.xnnpack, --packed-cache): the first run writes them, later
+# runs map them instead of packing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -79,6 +81,7 @@ remote_model="$remote/$(basename "$model")"
 # adb shell runs one command line in the device's sh: quote every word for it.
 quote() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 command_line="cd $remote && LD_LIBRARY_PATH=$remote ./edgelm-chat -m $(quote "$remote_model")"
+command_line+=" --packed-cache $(quote "$remote_model.xnnpack")"
 for option in ${chat_options[@]+"${chat_options[@]}"}; do
   command_line+=" $(quote "$option")"
 done
