@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # fuzz.sh TARGET SECONDS — build the libFuzzer targets with clang (ASan + UBSan) and fuzz TARGET
 # (fuzz_model_file | fuzz_tokenizer | fuzz_converter_inputs | fuzz_session_state | fuzz_published_files |
-# fuzz_assistant | all) for SECONDS
+# fuzz_assistant | fuzz_packed_cache | all) for SECONDS
 # each, starting from seeds made of real files. Crashes are saved in build-fuzz/crashes/ and make
 # the script fail; turn each into a regression test.
 set -euo pipefail
@@ -13,7 +13,8 @@ shared="${EDGELM_SHARED_DIR:-../shared}"
 
 CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDGELM_FUZZ=ON \
   -DEDGELM_BUILD_TESTS=OFF >/dev/null
-targets=(fuzz_model_file fuzz_tokenizer fuzz_converter_inputs fuzz_session_state fuzz_published_files fuzz_assistant)
+targets=(fuzz_model_file fuzz_tokenizer fuzz_converter_inputs fuzz_session_state fuzz_published_files fuzz_assistant
+         fuzz_packed_cache)
 [ "$target" = all ] || targets=("$target")
 cmake --build "$build" --parallel "$(nproc)" --target "${targets[@]}" edgelm-convert
 
@@ -39,6 +40,7 @@ seed_corpus() {  # $1 target, $2 corpus dir
       { printf '\2'; cat "$bt/float/tokenizer.model"; } > "$dir/tokenizer-model"
       { printf '\3'; head -c 65536 "$shared/fixtures/gemma4-tiny-e2b/model.safetensors"; } > "$dir/safetensors" ;;
     fuzz_session_state) EDGELM_FUZZ_WRITE_SEED="$dir/state" "$build/tests/fuzz/fuzz_session_state" ;;
+    fuzz_packed_cache) EDGELM_FUZZ_WRITE_SEED="$dir/cache" "$build/tests/fuzz/fuzz_packed_cache" ;;
     fuzz_published_files)  # kind byte 0 GGUF, 1 .litertlm, 2 compressed-tensors (config.json size, config, safetensors)
       local f ct="$bt/published/ct"
       for f in "$shared"/fixtures/gguf/gemma4-tiny-e2b-q4_0-google.gguf "$shared"/fixtures/gguf/synth-q6k/*.gguf; do
@@ -61,8 +63,9 @@ seed_corpus() {  # $1 target, $2 corpus dir
 mkdir -p "$build/crashes"
 for t in "${targets[@]}"; do
   max_len=1048576
-  # Only whole published files import, and the brown-tiny ones are 6-7.5 MB: admit them.
-  if [ "$t" = fuzz_published_files ]; then max_len=$((8 << 20)); fi
+  # Only whole published files import, and the brown-tiny ones are 6-7.5 MB; the bundled model's
+  # packed-weights cache is 5 MB: admit them.
+  if [ "$t" = fuzz_published_files ] || [ "$t" = fuzz_packed_cache ]; then max_len=$((8 << 20)); fi
   corpus="$build/corpus/$t"
   [ -d "$corpus" ] || seed_corpus "$t" "$corpus"
   echo "[fuzz] $t for ${seconds}s"
