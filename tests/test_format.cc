@@ -22,7 +22,9 @@
 namespace edgelm {
 namespace {
 
+using testing::ReadFileBytes;
 using testing::SharedPath;
+using testing::WriteFileBytes;
 
 std::string ConvertOrFail(const std::string& input, const std::string& format) {
   Status s;
@@ -36,16 +38,6 @@ std::unique_ptr<ModelFile> Open(const std::string& path, Status* s) {
   std::unique_ptr<ModelFile> f;
   *s = ModelFile::Open(path, &f);
   return f;
-}
-
-std::vector<uint8_t> ReadBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
-}
-
-void WriteBytes(const std::string& path, const std::vector<uint8_t>& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
 }
 
 // Loads `path` and, if that works, binds the Gemma 4 graph: the status of the whole load.
@@ -149,7 +141,7 @@ TEST_CASE("unusable paths give clear errors") {
   CHECK(LoadStatus("/nonexistent/model.edgelm").code() == StatusCode::kNotFound);
   CHECK(LoadStatus(testing::TempDir()).code() == StatusCode::kInvalidArgument);  // a directory
   const std::string empty = testing::TempDir() + "/empty.edgelm";
-  WriteBytes(empty, {});
+  WriteFileBytes(empty, {});
   const Status e = LoadStatus(empty);
   CHECK(e.code() == StatusCode::kCorruptModel);
   CHECK(e.message().find("empty.edgelm") != std::string::npos);  // the message names the file
@@ -159,13 +151,13 @@ TEST_CASE("unusable paths give clear errors") {
 }
 
 TEST_CASE("truncation at any offset is detected") {
-  const std::vector<uint8_t> good = ReadBytes(ConvertOrFail(SharedPath("fixtures/gemma4-tiny-e2b"), "bf16"));
+  const std::vector<uint8_t> good = ReadFileBytes(ConvertOrFail(SharedPath("fixtures/gemma4-tiny-e2b"), "bf16"));
   const std::string path = testing::TempDir() + "/truncated.edgelm";
   std::mt19937_64 rng(7);
   std::vector<size_t> cuts = {1, 8, 63, 64, 65, 1000, good.size() / 2, good.size() - 1};
   for (int i = 0; i < 40; ++i) cuts.push_back(rng() % good.size());
   for (size_t cut : cuts) {
-    WriteBytes(path, std::vector<uint8_t>(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(cut)));
+    WriteFileBytes(path, std::vector<uint8_t>(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(cut)));
     const Status s = LoadStatus(path);
     INFO("cut at " << cut << ": " << s.message());
     CHECK(s.code() == StatusCode::kCorruptModel);
@@ -173,7 +165,7 @@ TEST_CASE("truncation at any offset is detected") {
 }
 
 TEST_CASE("flipped header and metadata bytes are detected") {
-  const std::vector<uint8_t> good = ReadBytes(ConvertOrFail(SharedPath("fixtures/gemma4-tiny-e2b"), "bf16"));
+  const std::vector<uint8_t> good = ReadFileBytes(ConvertOrFail(SharedPath("fixtures/gemma4-tiny-e2b"), "bf16"));
   FileHeader h;
   std::memcpy(&h, good.data(), sizeof h);
   const std::string path = testing::TempDir() + "/flipped.edgelm";
@@ -184,7 +176,7 @@ TEST_CASE("flipped header and metadata bytes are detected") {
   for (size_t off : offsets) {
     std::vector<uint8_t> bad = good;
     bad[off] ^= static_cast<uint8_t>(1u << (rng() % 8));
-    WriteBytes(path, bad);
+    WriteFileBytes(path, bad);
     const Status s = LoadStatus(path);
     INFO("flip at " << off << ": " << s.message());
     CHECK(!s.ok());
@@ -194,7 +186,7 @@ TEST_CASE("flipped header and metadata bytes are detected") {
 // Rewrites a valid file's metadata through the flatbuffers object API with a valid checksum, so the
 // validation behind the checksum is what gets tested.
 std::string Mutated(const std::string& name, const std::function<void(schema::ModelT&)>& mutate) {
-  const std::vector<uint8_t> good = ReadBytes(ConvertOrFail(SharedPath("fixtures/gemma4-tiny-e2b"), "bf16"));
+  const std::vector<uint8_t> good = ReadFileBytes(ConvertOrFail(SharedPath("fixtures/gemma4-tiny-e2b"), "bf16"));
   FileHeader h;
   std::memcpy(&h, good.data(), sizeof h);
   std::unique_ptr<schema::ModelT> model(schema::GetModel(good.data() + h.metadata_offset)->UnPack());
@@ -211,7 +203,7 @@ std::string Mutated(const std::string& name, const std::function<void(schema::Mo
   std::memcpy(bytes.data() + kHeaderSize, fbb.GetBufferPointer(), fbb.GetSize());
   std::memcpy(bytes.data() + out.data_offset, good.data() + h.data_offset, h.data_size);
   const std::string path = testing::TempDir() + "/" + name + ".edgelm";
-  WriteBytes(path, bytes);
+  WriteFileBytes(path, bytes);
   return path;
 }
 
@@ -273,7 +265,7 @@ TEST_CASE("hostile metadata behind a valid checksum gives errors, not crashes") 
 }
 
 TEST_CASE("random metadata corruption with a recomputed checksum never crashes") {
-  const std::vector<uint8_t> good = ReadBytes(ConvertOrFail(SharedPath("fixtures/gemma4-tiny-e2b"), "bf16"));
+  const std::vector<uint8_t> good = ReadFileBytes(ConvertOrFail(SharedPath("fixtures/gemma4-tiny-e2b"), "bf16"));
   FileHeader h;
   std::memcpy(&h, good.data(), sizeof h);
   const std::string path = testing::TempDir() + "/fuzzed.edgelm";
@@ -285,7 +277,7 @@ TEST_CASE("random metadata corruption with a recomputed checksum never crashes")
     FileHeader bh = h;
     bh.metadata_checksum = Fnv1a64(bad.data() + kHeaderSize, h.metadata_size);
     std::memcpy(bad.data(), &bh, sizeof bh);
-    WriteBytes(path, bad);
+    WriteFileBytes(path, bad);
     rejected += !LoadStatus(path).ok();  // loading must return; either verdict is fine
   }
   CHECK(rejected > 0);
@@ -347,7 +339,7 @@ std::string Damaged(const std::vector<uint8_t>& good, uint64_t offset, const std
   std::vector<uint8_t> bad = good;
   for (uint64_t k = offset; k < offset + 4; ++k) bad[k] ^= 0x5a;
   const std::string path = testing::TempDir() + "/" + name + ".edgelm";
-  WriteBytes(path, bad);
+  WriteFileBytes(path, bad);
   return path;
 }
 
@@ -365,7 +357,7 @@ TEST_CASE("weight checksums name the damaged tensor, at load, in the background 
   const std::string good_path = testing::Converted(SharedPath("fixtures/gemma4-tiny-e2b/config.json"), "published", &s,
                                                    /*synthesize=*/true);
   REQUIRE(s.ok());
-  const std::vector<uint8_t> good = ReadBytes(good_path);
+  const std::vector<uint8_t> good = ReadFileBytes(good_path);
   std::unique_ptr<ModelFile> file = Open(good_path, &s);
   REQUIRE(s.ok());
   REQUIRE(file->has_checksums());
@@ -479,7 +471,7 @@ TEST_CASE("the packed-weights cache file round-trips, and refuses truncation, fl
   }
   f.reset();
 
-  const std::vector<uint8_t> good = ReadBytes(path);
+  const std::vector<uint8_t> good = ReadFileBytes(path);
   const std::string bad_path = testing::TempDir() + "/bad.packed";
   SECTION("absent, or written for another model or engine build") {
     CHECK(PackedWeightsFile::Open(testing::TempDir() + "/none.packed", id, true, &f).code() == StatusCode::kNotFound);
@@ -497,7 +489,7 @@ TEST_CASE("the packed-weights cache file round-trips, and refuses truncation, fl
   }
   SECTION("every truncation") {
     for (size_t cut = 0; cut < good.size(); cut += cut < 200 ? 1 : 97) {
-      WriteBytes(bad_path, std::vector<uint8_t>(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(cut)));
+      WriteFileBytes(bad_path, std::vector<uint8_t>(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(cut)));
       const Status s = PackedWeightsFile::Open(bad_path, id, false, &f);
       INFO("cut at " << cut << ": " << s.message());
       CHECK(s.code() == StatusCode::kCorruptModel);
@@ -508,7 +500,7 @@ TEST_CASE("the packed-weights cache file round-trips, and refuses truncation, fl
     for (size_t off = 0; off < good.size(); off += off < 300 ? 1 : 61) {
       std::vector<uint8_t> bad = good;
       bad[off] ^= static_cast<uint8_t>(1u << (rng() % 8));
-      WriteBytes(bad_path, bad);
+      WriteFileBytes(bad_path, bad);
       const Status s = PackedWeightsFile::Open(bad_path, id, /*verify_data=*/true, &f);
       // The 88-byte header and 48-byte entries (docs/format.md), then each entry's bytes at the
       // offset its entry gives; the alignment padding between them is never read.

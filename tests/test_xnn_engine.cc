@@ -8,8 +8,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <vector>
 
 #include "common/hash.h"
@@ -81,16 +79,6 @@ TEST_CASE("XNNPACK and edgelm's kernels give the same mobile-model logits") {
   }
 }
 
-std::vector<uint8_t> FileBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
-}
-
-void WriteFileBytes(const std::string& path, const std::vector<uint8_t>& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-}
-
 const std::vector<int>& TestTokens() {
   static const std::vector<int> tokens = [] {
     NpyArray ids;
@@ -142,13 +130,13 @@ TEST_CASE("a packed-weights cache that is damaged, stale or cannot be written co
   const std::unique_ptr<LoadedModel> plain = Load(LinearEngine::kXnnpack);
   const int planned = static_cast<int>(plain->model().xnn().size());
   (void)Load(LinearEngine::kXnnpack, cache);
-  const std::vector<uint8_t> good = FileBytes(cache);
+  const std::vector<uint8_t> good = testing::ReadFileBytes(cache);
   REQUIRE(good.size() > 4096);
 
   // Loads with `bytes` as the cache: `repacked` tensors (all by default) packed again, the same
   // logits, and the cache rewritten so that the next load maps every tensor.
   auto packs_again = [&](const std::vector<uint8_t>& bytes, LoadOptions::Verify verify, int repacked = -1) {
-    WriteFileBytes(cache, bytes);
+    testing::WriteFileBytes(cache, bytes);
     const std::unique_ptr<LoadedModel> m = Load(LinearEngine::kXnnpack, cache, verify);
     CHECK(m->model().xnn().size() == static_cast<size_t>(planned));
     CHECK(m->model().xnn().cached_tensors() == planned - (repacked < 0 ? planned : repacked));

@@ -12,8 +12,6 @@
 #include <ctime>
 #include <memory>
 
-#include <zlib.h>
-
 #include "common/file_sync.h"
 #include "format/container.h"
 
@@ -100,18 +98,6 @@ struct Placement {
   int64_t scales_per_row = 1;
   uint32_t data_checksum = 0, scales_checksum = 0;  // CRC-32, known once the tensor is written
 };
-
-uint32_t Crc32(uint32_t crc, const void* data, size_t size) {
-  const uint8_t* p = static_cast<const uint8_t*>(data);
-  uLong c = crc;
-  while (size > 0) {  // crc32 takes 32-bit lengths
-    const uInt n = static_cast<uInt>(std::min<size_t>(size, 1u << 30));
-    c = crc32(c, p, n);
-    p += n;
-    size -= n;
-  }
-  return static_cast<uint32_t>(c);
-}
 
 }  // namespace
 
@@ -213,14 +199,14 @@ Status WriteModelFile(const std::string& path, const ModelMetadata& meta, const 
       chunk.assign(static_cast<size_t>((r_end - r) * p.row_bytes), 0);
       Status s = t.fill(r, r_end, chunk.data(), t.per_row_scales ? scales.data() + r * p.scales_per_row : nullptr);
       if (!s.ok()) return Status(s.code(), "tensor '" + t.name + "': " + s.message());
-      p.data_checksum = Crc32(p.data_checksum, chunk.data(), chunk.size());
+      p.data_checksum = Crc32(chunk.data(), chunk.size(), p.data_checksum);
       EDGELM_RETURN_IF_ERROR(out.Write(chunk.data(), chunk.size()));
       written += chunk.size();
       if (progress) progress(written, data_size);
     }
     if (t.per_row_scales) {
       EDGELM_RETURN_IF_ERROR(out.WriteZeros(p.scales_offset - written));
-      p.scales_checksum = Crc32(0, scales.data(), p.scales_size);
+      p.scales_checksum = Crc32(scales.data(), p.scales_size);
       EDGELM_RETURN_IF_ERROR(out.Write(scales.data(), p.scales_size));
       written = p.scales_offset + p.scales_size;
     }

@@ -10,8 +10,6 @@
 #include <cstddef>
 #include <cstring>
 
-#include <zlib.h>
-
 #include "common/file_sync.h"
 #include "common/hash.h"
 
@@ -45,17 +43,6 @@ struct FileEntry {
 static_assert(sizeof(FileEntry) == 48, "entry layout");
 
 uint64_t AlignUp(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
-
-uint32_t Crc32(const uint8_t* p, uint64_t size) {
-  uLong c = crc32(0L, Z_NULL, 0);
-  while (size > 0) {  // crc32 takes 32-bit lengths
-    const uInt n = static_cast<uInt>(std::min<uint64_t>(size, 1u << 30));
-    c = crc32(c, p, n);
-    p += n;
-    size -= n;
-  }
-  return static_cast<uint32_t>(c);
-}
 
 uint64_t HeaderChecksum(const FileHeader& h) {
   return Fnv1a64(reinterpret_cast<const uint8_t*>(&h), offsetof(FileHeader, header_checksum));
