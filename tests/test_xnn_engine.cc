@@ -118,6 +118,15 @@ TEST_CASE("XNNPACK's packed weights are written to the cache file at the first l
   CHECK(mapped.packed_bytes() == plain->model().xnn().packed_bytes());
   RequireSameLogits(*first, *plain);
   RequireSameLogits(*second, *plain);
+  // populate faults the cache file's pages in at load, as it does the model's.
+  LoadOptions populate;
+  populate.engine = LinearEngine::kXnnpack;
+  populate.packed_weights_cache = cache;
+  populate.populate = true;
+  std::unique_ptr<LoadedModel> populated;
+  REQUIRE(LoadedModel::Open(kModel, populate, &populated).ok());
+  CHECK(populated->model().xnn().cached_tensors() == planned);
+  RequireSameLogits(*populated, *plain);
   // Our kernels need no packing: a cache path changes nothing for them.
   const std::unique_ptr<LoadedModel> ours = Load(LinearEngine::kEdgelm, testing::TempDir() + "/unused.xnnpack");
   CHECK(ours->model().xnn().size() == 0);
