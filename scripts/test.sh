@@ -12,14 +12,15 @@ cmake --build "$build" --parallel "$jobs"
 ctest --test-dir "$build" --output-on-failure --parallel "$jobs"
 
 if [ "${SKIP_SANITIZERS:-0}" != 1 ]; then
-  # Untrusted input paths (model files, published files, tokenizer, tool calls, C API misuse) and the activation
-  # arithmetic under ASan + UBSan.
+  # Untrusted input paths (model files, published files, packed-weights caches, tokenizer, tool calls, C API
+  # misuse) and the activation arithmetic under ASan + UBSan.
   asan="${ASAN_BUILD_DIR:-build-asan}"
   cmake -S . -B "$asan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDGELM_SANITIZE=address,undefined >/dev/null
   cmake --build "$asan" --parallel "$jobs" --target test_format test_tokenizer test_c_api test_gemma4 test_linear \
-    test_import_fuzz test_import_gguf test_import_litertlm test_alloc_failure test_tool_calls test_speculation edgelm-soak
+    test_import_fuzz test_import_gguf test_import_litertlm test_alloc_failure test_tool_calls test_speculation edgelm-soak \
+    test_xnn_engine
   ctest --test-dir "$asan" --output-on-failure --parallel "$jobs" \
-    -R '^(test_format:|test_tokenizer:|test_c_api$|test_gemma4:tanh|test_linear:|test_import_fuzz:|test_import_gguf:malformed|test_import_litertlm:truncated|test_alloc_failure:|test_tool_calls:|test_speculation:forks|soak_short$)'
+    -R '^(test_format:|test_tokenizer:|test_c_api$|test_gemma4:tanh|test_linear:|test_import_fuzz:|test_import_gguf:malformed|test_import_litertlm:truncated|test_alloc_failure:|test_tool_calls:|test_speculation:forks|test_xnn_engine:|soak_short$)'
   # Sessions sharing one model across threads, and cancellation, under ThreadSanitizer.
   tsan="${TSAN_BUILD_DIR:-build-tsan}"
   cmake -S . -B "$tsan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDGELM_SANITIZE=thread >/dev/null
